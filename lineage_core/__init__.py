@@ -1,0 +1,60 @@
+"""lineage-core: cached, deduplicated and traceable steps for the orchestrators you already run.
+
+The public API is small; heavy modules (SQLAlchemy, the store, environment capture) load on first
+use, so ``import lineage_core`` stays cheap enough for any worker or CLI.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import LineageError, UnhashableInputError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CachedFunction",
+    "EnvironmentSnapshot",
+    "LineageError",
+    "Outcome",
+    "Store",
+    "UnhashableInputError",
+    "__version__",
+    "cached",
+    "capture_environment",
+    "diff_environments",
+    "explain",
+    "register_hasher",
+    "register_materializer",
+]
+
+_LAZY = {
+    "cached": "cache",
+    "explain": "cache",
+    "CachedFunction": "cache",
+    "Outcome": "cache",
+    "Store": "store",
+    "capture_environment": "environment",
+    "diff_environments": "environment",
+    "EnvironmentSnapshot": "environment",
+    "register_hasher": "hashing",
+    "register_materializer": "store.materializers",
+}
+
+if TYPE_CHECKING:
+    from .cache import CachedFunction, Outcome, cached, explain
+    from .environment import EnvironmentSnapshot, capture_environment, diff_environments
+    from .hashing import register_hasher
+    from .store import Store
+    from .store.materializers import register_materializer
+
+
+def __getattr__(name: str) -> Any:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'lineage_core' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    globals()[name] = value
+    return value

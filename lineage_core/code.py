@@ -1,0 +1,276 @@
+"""Code fingerprint of a step: its normalised AST plus the user code it reaches.
+
+Formatting, comments, blank lines, docstrings and decorator lines do not change the fingerprint
+(ZenML #3880: adding ``enable_cache=True`` to a decorator broke every key); any change to what the
+code does does. Helpers and classes the step references from the user's own modules (not the
+standard library, not site-packages) are included transitively, and so are module-level constants it
+reads (ZenML #1011: editing a helper served a stale hit). The external packages it reaches are
+collected on the way, for the ``env="imports"`` policy.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import inspect
+import os
+import sys
+import sysconfig
+import textwrap
+import types
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import blake3
+
+from .errors import ConfigError
+from .hashing.content import StatCache, hash_files, tag
+from .hashing.values import hash_value
+
+_CONSTANT_TYPES = (int, float, str, bytes, bool, type(None))
+
+
+@dataclass(frozen=True)
+class CodeFingerprint:
+    """``hash`` over ``parts``: qualified name -> hash of each piece of code (and file dep)."""
+
+    hash: str
+    parts: dict[str, str]
+    external_modules: frozenset[str] = field(default_factory=frozenset)
+
+
+def _system_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    roots.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
+    roots.add(os.path.dirname(os.path.abspath(__file__)))  # lineage_core itself is not user code
+    return tuple(os.path.realpath(r) + os.sep for r in roots)
+
+
+_SYSTEM_ROOTS = _system_roots()
+
+
+def is_user_module(module: types.ModuleType | None) -> bool:
+    """True for modules the user wrote: they have a file outside the stdlib and site-packages."""
+    if module is None:
+        return False
+    f = getattr(module, "__file__", None)
+    if not f:
+        return module.__name__ == "__main__"
+    real = os.path.realpath(f)
+    return not real.startswith(_SYSTEM_ROOTS)
+
+
+def _module_file(module: types.ModuleType | None) -> str:
+    if module is None:
+        return "?"
+    f = getattr(module, "__file__", None)
+    if module.__name__ == "__main__" or not f:
+        return os.path.basename(f) if f else module.__name__
+    return module.__name__.replace(".", "/") + (".py" if not f.endswith("__init__.py") else "/__init__.py")
+
+
+def code_part_name(obj: Any, module: types.ModuleType | None) -> str:
+    """Human-readable name of a piece of code, as miss explanations print it."""
+    qual = getattr(obj, "__qualname__", getattr(obj, "__name__", "?"))
+    kind = f"class {qual}" if isinstance(obj, type) else f"{qual}()"
+    return f"{kind} in {_module_file(module)}"
+
+
+def _normalise(node: ast.AST) -> str:
+    """AST dump without docstrings, decorators or positions: formatting never counts."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            n.decorator_list = []
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module):
+            body = n.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+                if isinstance(body[0].value.value, str):
+                    n.body = body[1:] or [ast.Pass()]
+    return ast.dump(node, annotate_fields=False, include_attributes=False)
+
+
+def _source_ast(obj: Any) -> ast.AST | None:
+    try:
+        src = textwrap.dedent(inspect.getsource(obj))
+    except (OSError, TypeError):
+        return None
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:  # e.g. a lambda inside a larger expression
+        return None
+    return tree.body[0] if len(tree.body) == 1 else tree
+
+
+def _bytecode_digest(code: types.CodeType) -> str:
+    """Fallback when no source exists (REPL, exec): bytecode, constants and names, recursively."""
+    h = blake3.blake3(code.co_code)
+    for c in code.co_consts:
+        h.update(_bytecode_digest(c).encode() if isinstance(c, types.CodeType) else repr(c).encode())
+    h.update(repr(code.co_names).encode())
+    return tag(h.hexdigest())
+
+
+def _unwrap(obj: Any) -> Any:
+    while hasattr(obj, "__wrapped__"):
+        obj = obj.__wrapped__
+    return obj
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.parts: dict[str, str] = {}
+        self.external: set[str] = set()
+        self._seen: set[int] = set()
+        self._current = "?"
+
+    def visit(self, obj: Any) -> None:
+        obj = _unwrap(obj)
+        if id(obj) in self._seen:
+            return
+        self._seen.add(id(obj))
+        module = sys.modules.get(getattr(obj, "__module__", "") or "")
+        if isinstance(obj, types.FunctionType | type) and is_user_module(module):
+            self._visit_code(obj, module)
+        elif isinstance(obj, types.ModuleType):
+            if is_user_module(obj):
+                self._visit_module(obj)
+            else:
+                self.external.add(obj.__name__.partition(".")[0])
+        elif module is not None and not is_user_module(module):
+            self.external.add(module.__name__.partition(".")[0])
+
+    def _name(self, obj: Any, module: types.ModuleType | None) -> str:
+        return code_part_name(obj, module)
+
+    def _visit_code(self, obj: Any, module: types.ModuleType | None) -> None:
+        node = _source_ast(obj)
+        name = self._name(obj, module)
+        self._current = _module_file(module)
+        if node is None:
+            code = getattr(obj, "__code__", None)
+            self.parts[name] = _bytecode_digest(code) if code else hash_value(obj.__qualname__)
+            return
+        self._follow(node, getattr(obj, "__globals__", None) or vars(module or types.ModuleType("x")), obj)
+        self.parts[name] = tag(blake3.blake3(_normalise(node).encode()).hexdigest())
+
+    def _visit_module(self, module: types.ModuleType) -> None:
+        node = _source_ast(module)
+        if node is None:
+            return
+        self.parts[f"module {_module_file(module)}"] = tag(blake3.blake3(_normalise(node).encode()).hexdigest())
+        self._current = _module_file(module)
+        self._follow(node, vars(module), None)
+
+    def _follow(self, node: ast.AST, scope: dict[str, Any], obj: Any) -> None:
+        """Visit what ``node`` references: globals, closure cells, attributes of modules, imports."""
+        closure: dict[str, Any] = {}
+        if isinstance(obj, types.FunctionType) and obj.__closure__:
+            for cell_name, cell in zip(obj.__code__.co_freevars, obj.__closure__, strict=False):
+                try:
+                    closure[cell_name] = cell.cell_contents
+                except ValueError:
+                    continue
+        here = self._current
+        for n in ast.walk(node):
+            self._current = here  # visiting a helper moves it; globals belong to this module
+            if isinstance(n, ast.Import | ast.ImportFrom):
+                self._visit_import(n, scope)
+                continue
+            chain = _attr_chain(n)
+            if not chain:
+                continue
+            root = chain[0]
+            if root in closure:
+                target = closure[root]
+            elif root in scope:
+                target = scope[root]
+            else:
+                continue
+            self._visit_ref(root, target, chain[1:])
+
+    def _visit_ref(self, name: str, target: Any, attrs: list[str]) -> None:
+        for a in attrs:  # `prep.normalise` -> the function, `np.linalg.norm` -> numpy
+            if not isinstance(target, types.ModuleType):
+                break
+            nxt = getattr(target, a, None)
+            if nxt is None:
+                break
+            target = nxt
+        if isinstance(target, _CONSTANT_TYPES) or (
+            isinstance(target, tuple | frozenset) and all(isinstance(x, _CONSTANT_TYPES) for x in target)
+        ):
+            self.parts[f"global {name} in {self._current}"] = hash_value(target, name)
+        elif isinstance(target, types.FunctionType | type | types.ModuleType | types.BuiltinFunctionType) or (callable(target) and hasattr(target, "__wrapped__")):
+            self.visit(target)
+
+    def _visit_import(self, n: ast.Import | ast.ImportFrom, scope: dict[str, Any]) -> None:
+        if isinstance(n, ast.ImportFrom):
+            if n.level:  # relative import inside a user package: resolve through the module
+                pkg = scope.get("__package__") or ""
+                base = pkg.rsplit(".", n.level - 1)[0] if n.level > 1 else pkg
+                name = f"{base}.{n.module}" if n.module else base
+            else:
+                name = n.module or ""
+            names = [name]
+        else:
+            names = [a.name for a in n.names]
+        for name in names:
+            mod = sys.modules.get(name)
+            if mod is not None:
+                self.visit(mod)
+            elif name:
+                self.external.add(name.partition(".")[0])
+
+
+def _attr_chain(n: ast.AST) -> list[str]:
+    chain: list[str] = []
+    while isinstance(n, ast.Attribute):
+        chain.append(n.attr)
+        n = n.value
+    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+        chain.append(n.id)
+        return chain[::-1]
+    return []
+
+
+def fingerprint_code(fn: Callable[..., Any], code_deps: Iterable[Any] = ()) -> CodeFingerprint:
+    """Fingerprint ``fn`` and everything it reaches in user code, plus declared ``code_deps``."""
+    walker = _Walker()
+    walker.visit(fn)
+    for dep in code_deps:
+        walker.visit(dep)
+        if isinstance(dep, types.ModuleType) and not is_user_module(dep):
+            walker.parts[f"module {dep.__name__}"] = hash_value(getattr(dep, "__version__", dep.__name__))
+    return _finish(walker.parts, frozenset(walker.external))
+
+
+def _finish(parts: dict[str, str], external: frozenset[str]) -> CodeFingerprint:
+    h = blake3.blake3()
+    for k in sorted(parts):
+        h.update(f"{k}\0{parts[k]}\n".encode())
+    return CodeFingerprint(tag(h.hexdigest()), dict(sorted(parts.items())), external)
+
+
+def hash_file_deps(
+    patterns: Iterable[str], base_dir: str, cache: StatCache | None = None
+) -> dict[str, str]:
+    """``file:<relpath>`` -> content hash for every file matched by the globs (relative to base_dir)."""
+    matched: dict[str, str] = {}
+    for pattern in patterns:
+        full = pattern if os.path.isabs(pattern) else os.path.join(base_dir, pattern)
+        hits = sorted(p for p in glob.glob(full, recursive=True) if os.path.isfile(p))
+        if not hits:
+            raise ConfigError(f"file_deps pattern {pattern!r} matches no file (looked in {base_dir})")
+        for p in hits:
+            matched[os.path.abspath(p)] = os.path.relpath(p, base_dir)
+    paths = sorted(matched)
+    digests = hash_files(paths, cache)
+    return {f"file {matched[p]}": d for p, d in zip(paths, digests, strict=True)}
+
+
+def with_file_deps(fp: CodeFingerprint, files: dict[str, str]) -> CodeFingerprint:
+    if not files:
+        return fp
+    return _finish({**fp.parts, **files}, fp.external_modules)

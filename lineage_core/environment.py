@@ -1,0 +1,260 @@
+"""Capture and diff the environment a step ran in.
+
+A snapshot holds what can change a result without the code changing: the interpreter, the platform,
+every installed distribution, the container image digest, the GPU/CUDA stack, the git state of the
+caller's repository and an allowlist of environment variables (secrets redacted). It is stored once
+per content hash. Capturing is cheap (< 100 ms with hundreds of distributions): distributions are
+read from ``*.dist-info`` directory names, not by opening every METADATA file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from typing import Any
+
+from .hashing.content import hash_bytes
+from .redact import redact_value
+
+DEFAULT_ENV_ALLOWLIST = (
+    "LINEAGE_*",
+    "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_VISIBLE_DEVICES",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "PYTHONHASHSEED",
+    "TZ",
+    "LANG",
+    "LC_ALL",
+    "HF_HUB_OFFLINE",
+)
+
+
+def normalize_dist_name(name: str) -> str:
+    """PEP 503 normalisation: ``Scikit_Learn`` and ``scikit-learn`` are one distribution."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass
+class EnvironmentSnapshot:
+    python: str
+    implementation: str
+    platform: str
+    machine: str
+    packages: dict[str, str]
+    image_digest: str | None = None
+    gpu: dict[str, Any] = field(default_factory=dict)
+    git: dict[str, Any] = field(default_factory=dict)
+    env_vars: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def python_minor(self) -> str:
+        return ".".join(self.python.split(".")[:2])
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EnvironmentSnapshot:
+        return cls(**data)
+
+    @property
+    def content_hash(self) -> str:
+        return hash_bytes(json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode())
+
+    @property
+    def packages_hash(self) -> str:
+        return hash_bytes(json.dumps(sorted(self.packages.items()), separators=(",", ":")).encode())
+
+
+_DIST_RE = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+)\.(dist-info|egg-info)$")
+
+
+def installed_distributions() -> dict[str, str]:
+    """Normalised name -> version for every distribution on ``sys.path`` (first one wins)."""
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        if not entry or not os.path.isdir(entry):
+            continue
+        try:
+            names = os.listdir(entry)
+        except OSError:
+            continue
+        for n in names:
+            m = _DIST_RE.match(n)
+            if m:
+                found.setdefault(normalize_dist_name(m["name"]), m["version"])
+    return found
+
+
+@cache
+def _packages_distributions() -> dict[str, list[str]]:
+    from importlib.metadata import packages_distributions
+
+    return packages_distributions()
+
+
+def distributions_for_modules(modules: Iterable[str]) -> list[str]:
+    """Map top-level import names (``sklearn``) to distribution names (``scikit-learn``)."""
+    mapping = _packages_distributions()
+    dists: set[str] = set()
+    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    for m in modules:
+        if m in stdlib or m in sys.builtin_module_names:
+            continue
+        for d in mapping.get(m, ()):
+            dists.add(normalize_dist_name(d))
+    return sorted(dists)
+
+
+def _image_digest() -> str | None:
+    digest = os.environ.get("LINEAGE_IMAGE_DIGEST")
+    if digest:
+        return digest
+    # Kubernetes downward API: a pod may mount its own status (imageID) as a file we are told about.
+    path = os.environ.get("LINEAGE_PODINFO_IMAGE_FILE", "/etc/podinfo/image")
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    m = re.search(r"sha256:[0-9a-f]{64}", text)
+    return m.group(0) if m else None
+
+
+@cache
+def _gpu() -> tuple[tuple[str, Any], ...]:
+    info: dict[str, Any] = {}
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run(
+                [smi, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+                capture_output=True, text=True, timeout=5, check=True,
+            ).stdout
+            rows = [r.split(", ") for r in out.strip().splitlines() if r.strip()]
+            info["gpus"] = [r[0] for r in rows]
+            info["driver"] = rows[0][1] if rows and len(rows[0]) > 1 else None
+            ver = subprocess.run([smi], capture_output=True, text=True, timeout=5).stdout
+            m = re.search(r"CUDA Version:\s*([\d.]+)", ver)
+            info["cuda"] = m.group(1) if m else None
+        except (OSError, subprocess.SubprocessError, IndexError):
+            pass
+    torch = sys.modules.get("torch")  # only if the user already imported it: never import torch
+    if torch is not None:
+        info.setdefault("cuda", getattr(torch.version, "cuda", None))
+        try:
+            if torch.cuda.is_available():
+                info.setdefault("gpus", [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())])
+        except Exception:  # noqa: BLE001 - a broken CUDA stack is information, not an error
+            info.setdefault("gpus", [])
+    return tuple(sorted(info.items()))
+
+
+@cache
+def git_state(directory: str) -> tuple[tuple[str, Any], ...]:
+    """Commit and dirty flag of the repository containing ``directory`` (empty outside git)."""
+    git = shutil.which("git")
+    if not git:
+        return ()
+    try:
+        head = subprocess.run(
+            [git, "-C", directory, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if head.returncode != 0:
+            return ()
+        status = subprocess.run(
+            [git, "-C", directory, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10,
+        )
+        remote = subprocess.run(
+            [git, "-C", directory, "config", "--get", "remote.origin.url"],
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    state: dict[str, Any] = {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    if remote:
+        state["remote"] = redact_value("url", remote)
+    return tuple(sorted(state.items()))
+
+
+def _allowlist() -> list[str]:
+    extra = os.environ.get("LINEAGE_ENV_ALLOWLIST", "")
+    return [*DEFAULT_ENV_ALLOWLIST, *(p.strip() for p in extra.split(",") if p.strip())]
+
+
+def captured_env_vars(patterns: Iterable[str] | None = None) -> dict[str, str]:
+    pats = list(patterns) if patterns is not None else _allowlist()
+    return {
+        k: redact_value(k, v)
+        for k, v in sorted(os.environ.items())
+        if any(fnmatch.fnmatchcase(k, p) for p in pats)
+    }
+
+
+def capture_environment(git_dir: str | None = None) -> EnvironmentSnapshot:
+    """Snapshot of the current interpreter, packages, image, GPU, git and allowlisted env vars."""
+    return EnvironmentSnapshot(
+        python=platform.python_version(),
+        implementation=sys.implementation.name,
+        platform=f"{platform.system().lower()}-{platform.release()}",
+        machine=platform.machine(),
+        packages=installed_distributions(),
+        image_digest=_image_digest(),
+        gpu=dict(_gpu()),
+        git=dict(git_state(git_dir or os.getcwd())),
+        env_vars=captured_env_vars(),
+    )
+
+
+@dataclass
+class EnvironmentDiff:
+    added: dict[str, str] = field(default_factory=dict)
+    removed: dict[str, str] = field(default_factory=dict)
+    changed: dict[str, tuple[str, str]] = field(default_factory=dict)
+    other: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed or self.other)
+
+    def lines(self) -> list[str]:
+        out = [f"{k} {a} → {b}" for k, (a, b) in self.other.items()]
+        out += [f"package {n} {a} → {b}" for n, (a, b) in self.changed.items()]
+        out += [f"package {n} {v} added" for n, v in self.added.items()]
+        out += [f"package {n} {v} removed" for n, v in self.removed.items()]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def diff_environments(a: EnvironmentSnapshot, b: EnvironmentSnapshot) -> EnvironmentDiff:
+    """What changed from ``a`` to ``b``: packages, python, platform, image, GPU, git."""
+    d = EnvironmentDiff()
+    for name in sorted(set(a.packages) | set(b.packages)):
+        va, vb = a.packages.get(name), b.packages.get(name)
+        if va is None and vb is not None:
+            d.added[name] = vb
+        elif vb is None and va is not None:
+            d.removed[name] = va
+        elif va != vb and va is not None and vb is not None:
+            d.changed[name] = (va, vb)
+    for attr in ("python", "implementation", "platform", "machine", "image_digest"):
+        if getattr(a, attr) != getattr(b, attr):
+            d.other[attr] = (getattr(a, attr), getattr(b, attr))
+    if a.gpu != b.gpu:
+        d.other["gpu"] = (a.gpu, b.gpu)
+    if a.git.get("commit") != b.git.get("commit") or a.git.get("dirty") != b.git.get("dirty"):
+        d.other["git"] = (a.git.get("commit"), b.git.get("commit"))
+    return d

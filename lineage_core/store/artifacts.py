@@ -1,0 +1,134 @@
+"""Content-addressed artifact blobs on any fsspec filesystem.
+
+A blob lives at ``<root>/blobs/<2 hex>/<hex>`` named by the blake3 of its bytes, so identical outputs
+are stored once. Writes are atomic: bytes go to a temp file, are hashed, then published with a rename
+(local) or a single put of the finished object (object stores); a reader never sees a partial blob.
+Every read re-hashes what it read and raises :class:`IntegrityError` on a mismatch, so a corrupt or
+truncated blob can never be served as a cache hit.
+"""
+
+from __future__ import annotations
+
+import os
+
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ArtifactError, ConfigError, IntegrityError
+from ..hashing.content import StreamingHasher, hash_stream_file
+from ..redact import redact_url
+
+_READ_CHUNK = 8 << 20
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    hash: str
+    uri: str
+    size: int
+
+
+class ArtifactStore:
+    """Blobs under one fsspec URL (``file:///...`` by default; ``s3://``, ``gs://`` with their extras)."""
+
+    def __init__(self, url: str) -> None:
+        import fsspec
+        from fsspec.core import url_to_fs
+
+        self.url = url.rstrip("/")
+        try:
+            self.fs, root = url_to_fs(self.url)
+        except (ImportError, ValueError) as e:
+            raise ConfigError(f"cannot open artifact store {redact_url(url)}: {e}") from None
+        self.root = root.rstrip("/")
+        self.protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        self.local = isinstance(self.fs, fsspec.implementations.local.LocalFileSystem)
+        self._scratch = os.path.join(self.root, "tmp") if self.local else tempfile.gettempdir()
+        if self.local:
+            os.makedirs(self._scratch, exist_ok=True)
+
+    def path_for(self, digest: str) -> str:
+        hexd = digest.split(":", 1)[1]
+        return f"{self.root}/blobs/{hexd[:2]}/{hexd}"
+
+    def uri_for(self, digest: str) -> str:
+        path = self.path_for(digest)
+        return f"file://{path}" if self.local else self.fs.unstrip_protocol(path)
+
+    def new_temp_path(self, suffix: str = "") -> str:
+        """A scratch file on the same filesystem as the blobs (so publishing is a rename)."""
+        fd, path = tempfile.mkstemp(dir=self._scratch, suffix=suffix)
+        os.close(fd)
+        return path
+
+    def publish(self, tmp_path: str) -> ArtifactRecord:
+        """Hash a finished temp file and move it to its content address (idempotent, atomic)."""
+        try:
+            digest = hash_stream_file(tmp_path)
+            size = os.path.getsize(tmp_path)
+            final = self.path_for(digest)
+            if self.local:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                if os.path.exists(final) and os.path.getsize(final) == size:
+                    os.unlink(tmp_path)
+                else:
+                    os.replace(tmp_path, final)
+            else:
+                if not self.fs.exists(final):
+                    self.fs.put_file(tmp_path, final)
+                os.unlink(tmp_path)
+        except OSError as e:
+            _silent_unlink(tmp_path)
+            raise ArtifactError(f"could not store artifact in {self.url}: {e}") from e
+        return ArtifactRecord(digest, self.uri_for(digest), size)
+
+    def read_verified(self, digest: str) -> bytearray:
+        """The blob's bytes, hashed while read; IntegrityError if they are not ``digest``."""
+        path = self.path_for(digest)
+        hasher = StreamingHasher()
+        try:
+            with self.fs.open(path, "rb") as f:
+                size = self.fs.size(path) if not self.local else os.fstat(f.fileno()).st_size
+                buf = bytearray(size)
+                view = memoryview(buf)
+                pos = 0
+                while pos < size:
+                    n = f.readinto(view[pos : pos + _READ_CHUNK])
+                    if not n:
+                        break
+                    pos += n
+                if pos != size:
+                    raise IntegrityError(f"artifact {digest} is truncated ({pos} of {size} bytes)")
+                hasher.update(view)
+                view.release()
+        except FileNotFoundError:
+            raise ArtifactError(f"artifact {digest} is missing from {self.url}") from None
+        if hasher.hexdigest() != digest:
+            raise IntegrityError(f"artifact {digest} failed verification (content hash {hasher.hexdigest()})")
+        return buf
+
+    def exists(self, digest: str) -> bool:
+        return bool(self.fs.exists(self.path_for(digest)))
+
+    def check_writable(self) -> None:
+        tmp = self.new_temp_path()
+        try:
+            with open(tmp, "wb") as f:
+                f.write(b"ok")
+            rec = self.publish(tmp)
+            self.read_verified(rec.hash)
+        finally:
+            _silent_unlink(tmp)
+
+    def info(self) -> dict[str, Any]:
+        return {"url": redact_url(self.url), "protocol": self.protocol}
+
+
+def _silent_unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+

@@ -1,0 +1,329 @@
+"""The metadata store: jobs, runs, key manifests, environments, artifacts, cache entries, stat cache.
+
+SQLAlchemy 2 Core on SQLite by default (WAL, a busy timeout) and PostgreSQL by a URL change; the
+schema comes from Alembic migrations, applied on open when the database is behind. The in-process hit
+path is one indexed join plus one insert, so ``@cached`` stays cheap enough for call-level memoization.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from .. import settings
+from ..environment import EnvironmentSnapshot
+from ..errors import ConfigError, RunNotFoundError, StoreError
+from ..hashing.content import HASH_SCHEMA, StatKey
+from ..redact import redact_url
+from . import schema as t
+from .artifacts import ArtifactRecord, ArtifactStore
+
+HEAD_REVISION = "0001"
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    key: str
+    run_id: str
+    artifact_hash: str
+    value_hash: str | None
+    created_at: float
+    materializer: str
+    meta: dict[str, Any]
+    job: str = ""
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Store:
+    """Metadata (SQL) plus artifacts (fsspec). Open with :meth:`from_url` or :meth:`default`."""
+
+    def __init__(self, engine: Engine, artifacts: ArtifactStore, home: Path) -> None:
+        self.engine = engine
+        self.artifacts = artifacts
+        self.home = home
+        self._jobs: dict[tuple[str, str], int] = {}
+        self._envs: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- opening -------------------------------------------------------------------------------
+    @classmethod
+    def from_url(cls, store_url: str, artifacts_url: str | None = None, migrate: bool = True) -> Store:
+        try:
+            url = sa.make_url(store_url)
+        except sa.exc.ArgumentError:
+            raise ConfigError(f"invalid store URL {redact_url(store_url)!r}") from None
+        kwargs: dict[str, Any] = {}
+        home = settings.lineage_home()
+        if url.get_backend_name() == "sqlite":
+            db = url.database
+            if db and db != ":memory:":
+                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                home = Path(db).expanduser().parent
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        try:
+            engine = sa.create_engine(url, **kwargs)
+        except (ImportError, sa.exc.ArgumentError) as e:
+            raise ConfigError(f"cannot open store {redact_url(store_url)}: {e}") from None
+        if url.get_backend_name() == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        if artifacts_url is None:
+            artifacts_url = os.environ.get("LINEAGE_ARTIFACTS_URL") or (home / "artifacts").as_uri()
+        store = cls(engine, ArtifactStore(artifacts_url), home)
+        if migrate:
+            store.migrate()
+        return store
+
+    @classmethod
+    def default(cls) -> Store:
+        """The store named by ``LINEAGE_STORE_URL`` / ``LINEAGE_ARTIFACTS_URL`` / ``LINEAGE_HOME``."""
+        return cls.from_url(settings.store_url(), settings.artifacts_url())
+
+    @property
+    def url(self) -> str:
+        return redact_url(self.engine.url.render_as_string(hide_password=True))
+
+    def current_revision(self) -> str | None:
+        try:
+            with self.engine.connect() as c:
+                if not sa.inspect(c).has_table("alembic_version"):
+                    return None
+                return c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        except sa.exc.OperationalError as e:
+            raise StoreError(f"store {self.url} is unreachable: {e.orig}") from None
+
+    def migrate(self) -> None:
+        """Bring the schema to head; safe when several processes open a fresh store at once."""
+        if self.current_revision() == HEAD_REVISION:
+            return
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        for attempt in range(5):
+            try:
+                with self.engine.begin() as conn:
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                return
+            except sa.exc.OperationalError:  # another process is migrating (table exists / locked)
+                time.sleep(0.2 * (attempt + 1))
+                if self.current_revision() == HEAD_REVISION:
+                    return
+        raise StoreError(f"could not migrate store {self.url}")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- jobs and environments -----------------------------------------------------------------
+    def job_id(self, namespace: str, name: str) -> int:
+        k = (namespace, name)
+        jid = self._jobs.get(k)
+        if jid is not None:
+            return jid
+        q = sa.select(t.jobs.c.id).where(t.jobs.c.namespace == namespace, t.jobs.c.name == name)
+        with self.engine.begin() as c:
+            jid = c.execute(q).scalar()
+            if jid is None:
+                try:
+                    with c.begin_nested():
+                        c.execute(t.jobs.insert().values(namespace=namespace, name=name, created_at=time.time()))
+                except sa.exc.IntegrityError:
+                    pass
+                jid = c.execute(q).scalar_one()
+        self._jobs[k] = jid
+        return jid
+
+    def put_environment(self, env: EnvironmentSnapshot) -> str:
+        h = env.content_hash
+        if h in self._envs:
+            return h
+        with self.engine.begin() as c:
+            exists = c.execute(sa.select(t.environments.c.hash).where(t.environments.c.hash == h)).first()
+            if exists is None:
+                try:
+                    with c.begin_nested():
+                        c.execute(t.environments.insert().values(hash=h, snapshot=env.to_dict(), created_at=time.time()))
+                except sa.exc.IntegrityError:
+                    pass
+        self._envs.add(h)
+        return h
+
+    def get_environment(self, env_hash: str) -> EnvironmentSnapshot | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(t.environments.c.snapshot).where(t.environments.c.hash == env_hash)).first()
+        return EnvironmentSnapshot.from_dict(row[0]) if row else None
+
+    # -- cache entries ---------------------------------------------------------------------------
+    _LOOKUP = (
+        sa.select(
+            t.cache_entries.c.key, t.cache_entries.c.run_id, t.cache_entries.c.artifact_hash,
+            t.cache_entries.c.value_hash, t.cache_entries.c.created_at, t.artifacts.c.materializer,
+            t.artifacts.c.meta,
+        )
+        .join(t.artifacts, t.artifacts.c.hash == t.cache_entries.c.artifact_hash)
+        .where(t.cache_entries.c.key == sa.bindparam("k"), t.cache_entries.c.tombstoned_at.is_(None))
+    )
+
+    def lookup(self, key: str) -> CacheEntry | None:
+        with self.engine.connect() as c:
+            row = c.execute(self._LOOKUP, {"k": key}).first()
+        return CacheEntry(*row) if row else None
+
+    def put_entry(
+        self, key: str, job_id: int, manifest: dict[str, Any], run_id: str, artifact: ArtifactRecord,
+        materializer: str, meta: dict[str, Any], value_hash: str | None,
+    ) -> None:
+        """Record artifact, manifest and entry in one transaction (all or nothing, idempotent)."""
+        now = time.time()
+        with self.engine.begin() as c:
+            self._insert_ignore(c, t.artifacts, "hash", {
+                "hash": artifact.hash, "uri": artifact.uri, "size": artifact.size,
+                "materializer": materializer, "meta": meta, "created_at": now,
+            })
+            self._insert_ignore(c, t.manifests, "key", {
+                "key": key, "job_id": job_id, "manifest": manifest, "created_at": now,
+            })
+            c.execute(t.cache_entries.delete().where(t.cache_entries.c.key == key))
+            c.execute(t.cache_entries.insert().values(
+                key=key, job_id=job_id, run_id=run_id, artifact_hash=artifact.hash,
+                value_hash=value_hash, created_at=now,
+            ))
+
+    def _insert_ignore(self, c: sa.Connection, table: sa.Table, pk: str, row: dict[str, Any]) -> None:
+        if c.execute(sa.select(table.c[pk]).where(table.c[pk] == row[pk])).first() is None:
+            try:
+                with c.begin_nested():
+                    c.execute(table.insert().values(**row))
+            except sa.exc.IntegrityError:
+                pass
+
+    def tombstone(self, key: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(t.cache_entries.update().where(t.cache_entries.c.key == key).values(tombstoned_at=time.time()))
+
+    def invalidate(self, *, key: str | None = None, job: str | None = None) -> int:
+        """Tombstone entries by key (or key prefix) or by job name; returns how many."""
+        q = t.cache_entries.update().where(t.cache_entries.c.tombstoned_at.is_(None))
+        if key:
+            q = q.where(t.cache_entries.c.key.startswith(key) if len(key) < 71 else t.cache_entries.c.key == key)
+        if job:
+            ids = sa.select(t.jobs.c.id).where(t.jobs.c.name == job)
+            q = q.where(t.cache_entries.c.job_id.in_(ids))
+        with self.engine.begin() as c:
+            return c.execute(q.values(tombstoned_at=time.time())).rowcount or 0
+
+    def entries(self, job: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        q = (
+            sa.select(
+                t.cache_entries.c.key, t.jobs.c.namespace, t.jobs.c.name, t.cache_entries.c.run_id,
+                t.artifacts.c.materializer, t.artifacts.c.size, t.cache_entries.c.created_at,
+                t.cache_entries.c.tombstoned_at,
+            )
+            .join(t.jobs, t.jobs.c.id == t.cache_entries.c.job_id)
+            .join(t.artifacts, t.artifacts.c.hash == t.cache_entries.c.artifact_hash)
+            .order_by(t.cache_entries.c.created_at.desc())
+            .limit(limit)
+        )
+        if job:
+            q = q.where(t.jobs.c.name == job)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q)]
+
+    def previous_manifests(self, job_id: int, limit: int = 20) -> list[dict[str, Any]]:
+        q = (
+            sa.select(t.manifests.c.manifest)
+            .where(t.manifests.c.job_id == job_id)
+            .order_by(t.manifests.c.created_at.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as c:
+            return [r[0] for r in c.execute(q)]
+
+    def manifest(self, key: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            return c.execute(sa.select(t.manifests.c.manifest).where(t.manifests.c.key == key)).scalar()
+
+    # -- runs ----------------------------------------------------------------------------------
+    def insert_run(self, **row: Any) -> None:
+        with self.engine.begin() as c:
+            c.execute(t.runs.insert().values(**row))
+
+    def finish_run(self, run_id: str, **values: Any) -> None:
+        with self.engine.begin() as c:
+            c.execute(t.runs.update().where(t.runs.c.id == run_id).values(ended_at=time.time(), **values))
+
+    def _run_select(self) -> sa.Select[Any]:
+        return sa.select(
+            t.runs, t.jobs.c.namespace, t.jobs.c.name.label("job")
+        ).join(t.jobs, t.jobs.c.id == t.runs.c.job_id)
+
+    def runs(self, job: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        q = self._run_select().order_by(t.runs.c.started_at.desc(), t.runs.c.id.desc()).limit(limit)
+        if job:
+            q = q.where(t.jobs.c.name == job)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q)]
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """A run by id or unique id prefix (at least 6 characters)."""
+        if len(run_id) < 6:
+            raise RunNotFoundError(f"run id {run_id!r} is too short (give at least 6 characters)")
+        q = self._run_select().where(t.runs.c.id.startswith(run_id, autoescape=True)).limit(2)
+        with self.engine.connect() as c:
+            rows = [dict(r._mapping) for r in c.execute(q)]
+        if not rows:
+            raise RunNotFoundError(f"no run {run_id!r} in store {self.url}")
+        if len(rows) > 1:
+            raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous")
+        return rows[0]
+
+    # -- stat cache (implements hashing.StatCache) -----------------------------------------------
+    def get_many(self, paths: Sequence[str]) -> dict[str, tuple[StatKey, str]]:
+        out: dict[str, tuple[StatKey, str]] = {}
+        sc = t.stat_cache.c
+        with self.engine.connect() as c:
+            for i in range(0, len(paths), 900):
+                q = sa.select(sc.path, sc.size, sc.mtime_ns, sc.inode, sc.hash).where(
+                    sc.path.in_(paths[i : i + 900]), sc.schema == HASH_SCHEMA
+                )
+                for p, size, mtime, ino, h in c.execute(q):
+                    out[p] = (StatKey(size, mtime, ino), h)
+        return out
+
+    def put_many(self, rows: Iterable[tuple[str, StatKey, str]]) -> None:
+        data = [
+            {"path": p, "size": k.size, "mtime_ns": k.mtime_ns, "inode": k.inode, "hash": h, "schema": HASH_SCHEMA}
+            for p, k, h in rows
+        ]
+        if not data:
+            return
+        if self.engine.dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        stmt = insert(t.stat_cache)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["path"],
+            set_={c: stmt.excluded[c] for c in ("size", "mtime_ns", "inode", "hash", "schema")},
+        )
+        with self.engine.begin() as c:
+            for i in range(0, len(data), 500):
+                c.execute(stmt, data[i : i + 500])
