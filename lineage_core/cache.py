@@ -87,6 +87,16 @@ def process_environment() -> EnvironmentSnapshot:
     return _env
 
 
+def _module_name(fn: Callable[..., Any]) -> str:
+    """The step's module; a script run as ``__main__`` is named after its file, so the same step
+    run as a script or imported is one job."""
+    if fn.__module__ == "__main__":
+        f = inspect.getsourcefile(fn)
+        if f:
+            return os.path.splitext(os.path.basename(f))[0]
+    return fn.__module__
+
+
 def _display(name: str, value: Any) -> str:
     if looks_secret(name):
         return REDACTED
@@ -128,7 +138,7 @@ class CachedFunction(Generic[P, R]):
         if max_age is not None and max_age <= 0:
             raise ConfigError(f"max_age={max_age!r} must be a positive number of seconds")
         self.fn = fn
-        self.name = name or f"{fn.__module__}.{fn.__qualname__}"
+        self.name = name or f"{_module_name(fn)}.{fn.__qualname__}"
         self.namespace = namespace
         self.env_policy = env
         self.version = None if version is None else str(version)

@@ -1,0 +1,230 @@
+"""``lineage``: inspect runs, explain hits and misses, diff runs, manage the cache, check the setup.
+
+Bad input (an unknown run id, an unreachable store, a bad URL) prints one line and exits non-zero;
+passwords in URLs are never printed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ..errors import LineageError
+from ..redact import redact_url
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Cached, traceable pipeline steps.")
+cache_app = typer.Typer(no_args_is_help=True, help="List and invalidate cache entries.")
+app.add_typer(cache_app, name="cache")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def _store() -> Store:
+    from ..store import Store
+
+    return Store.default()
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=True) + "\n")
+
+
+def _when(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+@app.command()
+def runs(job: Annotated[str | None, typer.Option(help="Only runs of this job.")] = None,
+         limit: int = 50, json_: JsonOpt = False) -> None:
+    """List recent runs, newest first."""
+    rows = _store().runs(job=job, limit=limit)
+    if json_:
+        return _print_json(rows)
+    from rich.table import Table
+
+    table = Table("run", "job", "status", "started", "duration", "key")
+    for r in rows:
+        dur = f"{(r['ended_at'] - r['started_at']) * 1000:.0f} ms" if r["ended_at"] else "-"
+        status = r["status"] + (f" ← {r['source_run_id'][:8]}" if r["source_run_id"] else "")
+        table.add_row(r["id"][:13], r["job"], status, _when(r["started_at"]), dur, (r["cache_key"] or "")[:18])
+    _console().print(table)
+
+
+@app.command()
+def show(run_id: str, json_: JsonOpt = False) -> None:
+    """Show one run: status, key, reasons, environment."""
+    store = _store()
+    run = store.get_run(run_id)
+    data = {**run, "manifest": store.manifest(run["cache_key"]) if run["cache_key"] else None}
+    if json_:
+        return _print_json(data)
+    con = _console()
+    con.print(f"[bold]{run['id']}[/] {run['namespace']}/{run['job']} [bold]{run['status']}[/]")
+    con.print(f"  started {_when(run['started_at'])}  ended {_when(run['ended_at'])}")
+    con.print(f"  key {run['cache_key']}")
+    if run["source_run_id"]:
+        con.print(f"  value from run {run['source_run_id']}")
+    for reason in run["reasons"] or []:
+        con.print(f"  • {reason}")
+    if run["error"]:
+        con.print(f"  [red]error[/] {run['error']}")
+    m = data["manifest"]
+    if m:
+        con.print(f"  params {m['display']}")
+        con.print(f"  env {m['env'].get('policy')}: python {m['env'].get('python', '-')} "
+                  f"packages {m['env'].get('packages', {}) if m['env'].get('policy') != 'full' else '(full set)'}")
+
+
+@app.command()
+def explain(run_id: str, json_: JsonOpt = False) -> None:
+    """Why a run was a cache hit or a miss, in plain words."""
+    run = _store().get_run(run_id)
+    hit = run["status"] == "CACHED"
+    reasons = run["reasons"] or []
+    if json_:
+        return _print_json({"run_id": run["id"], "hit": hit, "source_run_id": run["source_run_id"], "reasons": reasons})
+    verdict = "hit" if hit else "miss"
+    typer.echo(f"{run['job']} run {run['id']}: cache {verdict}")
+    for r in reasons:
+        typer.echo(f"  - {r}")
+
+
+@app.command()
+def diff(run_a: str, run_b: str, json_: JsonOpt = False) -> None:
+    """What differs between two runs: code, parameters, inputs, environment."""
+    from ..keys import KeyManifest, explain_difference
+
+    store = _store()
+    a, b = store.get_run(run_a), store.get_run(run_b)
+    ma = store.manifest(a["cache_key"]) if a["cache_key"] else None
+    mb = store.manifest(b["cache_key"]) if b["cache_key"] else None
+    key_diff = (
+        explain_difference(KeyManifest.from_dict(ma), KeyManifest.from_dict(mb)) if ma and mb and ma != mb else []
+    )
+    env_diff: list[str] = []
+    ea = store.get_environment(a["environment_hash"]) if a["environment_hash"] else None
+    eb = store.get_environment(b["environment_hash"]) if b["environment_hash"] else None
+    if ea and eb:
+        from ..environment import diff_environments
+
+        env_diff = diff_environments(ea, eb).lines()
+    if json_:
+        return _print_json({"a": a["id"], "b": b["id"], "same_key": a["cache_key"] == b["cache_key"],
+                            "key": key_diff, "environment": env_diff})
+    typer.echo(f"{a['id']} → {b['id']}")
+    if a["cache_key"] == b["cache_key"]:
+        typer.echo("  same cache key")
+    for line in key_diff:
+        typer.echo(f"  key: {line}")
+    for line in env_diff:
+        typer.echo(f"  env: {line}")
+    if not key_diff and not env_diff and a["cache_key"] == b["cache_key"]:
+        typer.echo("  no differences")
+
+
+@cache_app.command("ls")
+def cache_ls(job: Annotated[str | None, typer.Option()] = None, json_: JsonOpt = False) -> None:
+    """List cache entries, newest first."""
+    rows = _store().entries(job=job)
+    if json_:
+        return _print_json(rows)
+    from rich.table import Table
+
+    table = Table("key", "job", "run", "materializer", "size", "created", "state")
+    for r in rows:
+        state = "invalidated" if r["tombstoned_at"] else "valid"
+        table.add_row(r["key"][:20], r["name"], r["run_id"][:13], r["materializer"], str(r["size"]),
+                      _when(r["created_at"]), state)
+    _console().print(table)
+
+
+@cache_app.command("invalidate")
+def cache_invalidate(key: Annotated[str | None, typer.Argument(help="A key or key prefix.")] = None,
+                     job: Annotated[str | None, typer.Option(help="Every entry of this job.")] = None) -> None:
+    """Invalidate entries by key (prefix) or by job; the next call recomputes."""
+    if not key and not job:
+        raise LineageError("give a KEY or --job NAME")
+    n = _store().invalidate(key=key, job=job)
+    typer.echo(f"invalidated {n} entr{'y' if n == 1 else 'ies'}")
+
+
+@app.command()
+def env(json_: JsonOpt = False) -> None:
+    """The environment snapshot of this interpreter (secrets redacted)."""
+    from ..environment import capture_environment
+
+    snap = capture_environment()
+    if json_:
+        return _print_json(snap.to_dict())
+    typer.echo(f"python {snap.python} ({snap.implementation}) on {snap.platform} {snap.machine}")
+    typer.echo(f"packages {len(snap.packages)} (set {snap.packages_hash[:20]}…)")
+    typer.echo(f"image {snap.image_digest or '-'}  gpu {snap.gpu or '-'}  git {snap.git or '-'}")
+    for k, v in snap.env_vars.items():
+        typer.echo(f"  {k}={v}")
+
+
+@app.command()
+def doctor() -> None:
+    """Check the store is reachable, its migrations current and the artifact store writable."""
+    from ..store import Store
+    from ..store.metadata import HEAD_REVISION
+    from .. import settings
+
+    url = settings.store_url()
+    typer.echo(f"store      {redact_url(url)}")
+    store = Store.from_url(url, settings.artifacts_url(), migrate=False)
+    rev = store.current_revision()
+    typer.echo(f"reachable  yes")
+    if rev != HEAD_REVISION:
+        raise LineageError(f"migrations not current (at {rev}, head {HEAD_REVISION}): run any lineage step to migrate")
+    typer.echo(f"migrations current ({rev})")
+    store.artifacts.check_writable()
+    typer.echo(f"artifacts  {redact_url(store.artifacts.url)} writable")
+
+
+@app.command("hash")
+def hash_cmd(paths: list[str]) -> None:
+    """Content hash of files or directories (unchanged files come from the stat cache)."""
+    from ..hashing import hash_path
+
+    store = _store()
+    for p in paths:
+        try:
+            typer.echo(f"{hash_path(p, store)}  {p}")
+        except FileNotFoundError:
+            raise LineageError(f"no such file or directory: {p}") from None
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except LineageError as e:
+        typer.secho(f"error: {_one_line(str(e))}", fg="red", err=True)
+        raise SystemExit(2) from None
+    except (typer.Abort, KeyboardInterrupt):
+        raise SystemExit(130) from None
+    except Exception as e:  # noqa: BLE001 - the CLI prints one line, never a traceback
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            raise SystemExit(e.exit_code) from None
+        typer.secho(f"error: {type(e).__name__}: {_one_line(str(e))}", fg="red", err=True)
+        raise SystemExit(1) from None
+
+
+def _one_line(message: str) -> str:
+    return " ".join(redact_url(message).split())
