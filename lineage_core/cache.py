@@ -155,7 +155,7 @@ class CachedFunction(Generic[P, R]):
         unknown = self.exclude - set(self.signature.parameters)
         if unknown:
             raise ConfigError(f"exclude={sorted(unknown)} names no parameter of {self.name}")
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     # -- key ------------------------------------------------------------------------------------
     def _static_parts(self) -> tuple[CodeFingerprint, dict[str, Any], str]:
@@ -256,8 +256,8 @@ class CachedFunction(Generic[P, R]):
         else:
             hit = self._try_hit(store, key, job_id, reasons)
             if hit is not None:
-                return hit
-        return self._miss(store, manifest, key, job_id, mode, reasons, args, kwargs)
+                return hit  # type: ignore[no-any-return]
+        return self._miss(store, manifest, key, job_id, mode, reasons, args, kwargs)  # type: ignore[no-any-return]
 
     def _try_hit(self, store: Store, key: str, job_id: int, reasons: list[str]) -> Any:
         entry = store.lookup(key)
@@ -265,7 +265,8 @@ class CachedFunction(Generic[P, R]):
             return None
         started = time.time()
         if self.max_age is not None and started - entry.created_at > self.max_age:
-            reasons.append(f"cached value is {started - entry.created_at:.0f}s old, older than max_age={self.max_age:g}s")
+            age = started - entry.created_at
+            reasons.append(f"cached value is {age:.0f}s old, older than max_age={self.max_age:g}s")
             return None
         try:
             value = self._load(store, entry.artifact_hash, entry.materializer, entry.meta, entry.value_hash)

@@ -85,9 +85,9 @@ def _normalise(node: ast.AST) -> str:
             n.decorator_list = []
         if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module):
             body = n.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
-                if isinstance(body[0].value.value, str):
-                    n.body = body[1:] or [ast.Pass()]
+            first = body[0] if body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and type(first.value.value) is str:
+                n.body = body[1:] or [ast.Pass()]
     return ast.dump(node, annotate_fields=False, include_attributes=False)
 
 
@@ -202,7 +202,7 @@ class _Walker:
             isinstance(target, tuple | frozenset) and all(isinstance(x, _CONSTANT_TYPES) for x in target)
         ):
             self.parts[f"global {name} in {self._current}"] = hash_value(target, name)
-        elif isinstance(target, types.FunctionType | type | types.ModuleType | types.BuiltinFunctionType) or (callable(target) and hasattr(target, "__wrapped__")):
+        elif isinstance(target, types.FunctionType | type | types.ModuleType) or hasattr(target, "__wrapped__"):
             self.visit(target)
 
     def _visit_import(self, n: ast.Import | ast.ImportFrom, scope: dict[str, Any]) -> None:

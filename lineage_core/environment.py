@@ -100,14 +100,14 @@ def installed_distributions() -> dict[str, str]:
 def _packages_distributions() -> dict[str, list[str]]:
     from importlib.metadata import packages_distributions
 
-    return packages_distributions()
+    return dict(packages_distributions())
 
 
 def distributions_for_modules(modules: Iterable[str]) -> list[str]:
     """Map top-level import names (``sklearn``) to distribution names (``scikit-learn``)."""
     mapping = _packages_distributions()
     dists: set[str] = set()
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
     for m in modules:
         if m in stdlib or m in sys.builtin_module_names:
             continue

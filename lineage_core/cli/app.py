@@ -179,15 +179,15 @@ def env(json_: JsonOpt = False) -> None:
 @app.command()
 def doctor() -> None:
     """Check the store is reachable, its migrations current and the artifact store writable."""
+    from .. import settings
     from ..store import Store
     from ..store.metadata import HEAD_REVISION
-    from .. import settings
 
     url = settings.store_url()
     typer.echo(f"store      {redact_url(url)}")
     store = Store.from_url(url, settings.artifacts_url(), migrate=False)
     rev = store.current_revision()
-    typer.echo(f"reachable  yes")
+    typer.echo("reachable  yes")
     if rev != HEAD_REVISION:
         raise LineageError(f"migrations not current (at {rev}, head {HEAD_REVISION}): run any lineage step to migrate")
     typer.echo(f"migrations current ({rev})")

@@ -148,6 +148,7 @@ class _Encoder:
         raise _Unhashable(where, _qualname(t))
 
     def _subclass_of_builtin(self, v: Any, t: type, where: str) -> None:
+        base: Any
         # e.g. a NamedTuple or an IntEnum-less int subclass: tag with the type, encode as its base
         self.str_(b"B", _qualname(t))
         for base in (bool, int, float, str, bytes, tuple, list, dict, frozenset, set):
@@ -224,7 +225,7 @@ def remember_array_hash(a: Any, digest: str, trusted: bool = False) -> None:
 
 
 def _base_is_readonly(a: Any) -> bool:
-    base = a.base
+    base: Any = a.base
     return base is not None and isinstance(base, bytes | memoryview | type(a)) and not getattr(
         getattr(base, "flags", None), "writeable", False
     )
@@ -232,7 +233,7 @@ def _base_is_readonly(a: Any) -> bool:
 
 def _known_array_hash(a: Any) -> str | None:
     entry = _ARRAY_HASHES.get(id(a))
-    if entry is None or entry[0]() is not a or a.flags.writeable:
+    if entry is None or id(entry[0]()) != id(a) or a.flags.writeable:
         return None
     return entry[1]
 

@@ -9,8 +9,8 @@ truncated blob can never be served as a cache hit.
 
 from __future__ import annotations
 
+import contextlib
 import os
-
 import tempfile
 from dataclasses import dataclass
 from typing import Any
@@ -126,9 +126,7 @@ class ArtifactStore:
 
 
 def _silent_unlink(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 

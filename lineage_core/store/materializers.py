@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickle  # noqa: S403 - only for steps that opt in with pickle=True
+import pickle
 import shutil
 import sys
 import tarfile

@@ -148,8 +148,8 @@ class Store:
                 except sa.exc.IntegrityError:
                     pass
                 jid = c.execute(q).scalar_one()
-        self._jobs[k] = jid
-        return jid
+        self._jobs[k] = int(jid)
+        return int(jid)
 
     def put_environment(self, env: EnvironmentSnapshot) -> str:
         h = env.content_hash
@@ -160,7 +160,8 @@ class Store:
             if exists is None:
                 try:
                     with c.begin_nested():
-                        c.execute(t.environments.insert().values(hash=h, snapshot=env.to_dict(), created_at=time.time()))
+                        row = {"hash": h, "snapshot": env.to_dict(), "created_at": time.time()}
+                        c.execute(t.environments.insert().values(**row))
                 except sa.exc.IntegrityError:
                     pass
         self._envs.add(h)
