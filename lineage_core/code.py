@@ -173,14 +173,21 @@ class _Walker:
                 except ValueError:
                     continue
         here = self._current
+        inner: set[int] = set()  # `a.b.c` is one reference: don't visit its prefix `a` again
         for n in ast.walk(node):
             self._current = here  # visiting a helper moves it; globals belong to this module
             if isinstance(n, ast.Import | ast.ImportFrom):
                 self._visit_import(n, scope)
                 continue
+            if id(n) in inner:
+                continue
             chain = _attr_chain(n)
             if not chain:
                 continue
+            sub = n
+            while isinstance(sub, ast.Attribute):
+                sub = sub.value
+                inner.add(id(sub))
             root = chain[0]
             if root in closure:
                 target = closure[root]
