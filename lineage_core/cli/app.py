@@ -177,7 +177,7 @@ def env(json_: JsonOpt = False) -> None:
 
 
 @app.command()
-def doctor() -> None:
+def doctor(migrate: Annotated[bool, typer.Option("--migrate", help="Apply pending migrations.")] = False) -> None:
     """Check the store is reachable, its migrations current and the artifact store writable."""
     from .. import settings
     from ..store import Store
@@ -188,8 +188,11 @@ def doctor() -> None:
     store = Store.from_url(url, settings.artifacts_url(), migrate=False)
     rev = store.current_revision()
     typer.echo("reachable  yes")
+    if rev != HEAD_REVISION and migrate:
+        store.migrate()
+        rev = store.current_revision()
     if rev != HEAD_REVISION:
-        raise LineageError(f"migrations not current (at {rev}, head {HEAD_REVISION}): run any lineage step to migrate")
+        raise LineageError(f"migrations not current (at {rev}, head {HEAD_REVISION}): run lineage doctor --migrate")
     typer.echo(f"migrations current ({rev})")
     store.artifacts.check_writable()
     typer.echo(f"artifacts  {redact_url(store.artifacts.url)} writable")
