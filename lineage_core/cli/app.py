@@ -35,7 +35,7 @@ def _store() -> Store:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console()
+    return Console(width=None if sys.stdout.isatty() else 160)  # logs and pipes get whole ids
 
 
 def _print_json(data: Any) -> None:
@@ -58,8 +58,8 @@ def runs(job: Annotated[str | None, typer.Option(help="Only runs of this job.")]
     table = Table("run", "job", "status", "started", "duration", "key")
     for r in rows:
         dur = f"{(r['ended_at'] - r['started_at']) * 1000:.0f} ms" if r["ended_at"] else "-"
-        status = r["status"] + (f" ← {r['source_run_id'][:8]}" if r["source_run_id"] else "")
-        table.add_row(r["id"][:13], r["job"], status, _when(r["started_at"]), dur, (r["cache_key"] or "")[:18])
+        status = r["status"] + (f" ← {r['source_run_id'][:13]}…" if r["source_run_id"] else "")
+        table.add_row(r["id"], r["job"], status, _when(r["started_at"]), dur, (r["cache_key"] or "")[:18])
     _console().print(table)
 
 
@@ -146,7 +146,7 @@ def cache_ls(job: Annotated[str | None, typer.Option()] = None, json_: JsonOpt =
     table = Table("key", "job", "run", "materializer", "size", "created", "state")
     for r in rows:
         state = "invalidated" if r["tombstoned_at"] else "valid"
-        table.add_row(r["key"][:20], r["name"], r["run_id"][:13], r["materializer"], str(r["size"]),
+        table.add_row(r["key"][:24], r["name"], r["run_id"], r["materializer"], str(r["size"]),
                       _when(r["created_at"]), state)
     _console().print(table)
 
