@@ -65,7 +65,7 @@ class Outcome:
 # -- process-wide state ------------------------------------------------------------------------
 _stores: dict[tuple[str, str], Store] = {}
 _stores_lock = threading.Lock()
-_env: EnvironmentSnapshot | None = None
+_envs: dict[str, EnvironmentSnapshot] = {}
 
 
 def default_store() -> Store:
@@ -80,11 +80,13 @@ def default_store() -> Store:
     return store
 
 
-def process_environment() -> EnvironmentSnapshot:
-    global _env
-    if _env is None:
-        _env = capture_environment()
-    return _env
+def process_environment(git_dir: str | None = None) -> EnvironmentSnapshot:
+    """This process's environment, with the git state of ``git_dir`` (captured once per directory)."""
+    d = git_dir or os.getcwd()
+    env = _envs.get(d)
+    if env is None:
+        env = _envs[d] = capture_environment(d)
+    return env
 
 
 def _module_name(fn: Callable[..., Any]) -> str:
@@ -150,6 +152,8 @@ class CachedFunction(Generic[P, R]):
         self.allow_pickle = pickle
         self.signature = inspect.signature(fn)
         self._refresh_kw = "refresh" not in self.signature.parameters
+        source = inspect.getsourcefile(fn)
+        self._source_dir = os.path.dirname(os.path.abspath(source)) if source else None
         self._static: tuple[CodeFingerprint, dict[str, Any], str] | None = None
         self.last: Outcome | None = None
         unknown = self.exclude - set(self.signature.parameters)
@@ -169,7 +173,7 @@ class CachedFunction(Generic[P, R]):
         policy = self.env_policy
         if policy == "none":
             return {"policy": "none"}
-        snap = process_environment()
+        snap = process_environment(self._source_dir)
         if policy == "full":
             return {
                 "policy": "full", "python": snap.python, "implementation": snap.implementation,
@@ -202,8 +206,7 @@ class CachedFunction(Generic[P, R]):
     def _manifest(self, arguments: dict[str, Any], store: Store) -> KeyManifest:
         fp, env, outputs = self._static_parts()
         if self.file_deps:
-            base = os.path.dirname(os.path.abspath(inspect.getsourcefile(self.fn) or "."))
-            fp = with_file_deps(fp, hash_file_deps(self.file_deps, base, store))
+            fp = with_file_deps(fp, hash_file_deps(self.file_deps, self._source_dir or os.getcwd(), store))
         params: dict[str, str] = {}
         inputs: dict[str, str] = {}
         display: dict[str, str] = {}
@@ -279,7 +282,7 @@ class CachedFunction(Generic[P, R]):
         note = f"cache hit: key {short(key)} from run {entry.run_id}"
         store.insert_run(
             id=run_id, job_id=job_id, status="CACHED", cache_key=key, source_run_id=entry.run_id,
-            environment_hash=store.put_environment(process_environment()), started_at=started,
+            environment_hash=store.put_environment(process_environment(self._source_dir)), started_at=started,
             ended_at=time.time(), reasons=[note], context=current_run_context(),
         )
         self.last = Outcome(True, run_id, key, [note], entry.run_id, self.name)
@@ -308,7 +311,7 @@ class CachedFunction(Generic[P, R]):
                 reasons.append("same key as a previous run, but its entry was invalidated or never stored")
         log.info("cache miss: %s key %s: %s", self.name, short(key), "; ".join(reasons))
         run_id = new_run_id()
-        env_hash = store.put_environment(process_environment())
+        env_hash = store.put_environment(process_environment(self._source_dir))
         store.insert_run(
             id=run_id, job_id=job_id, status="RUNNING", cache_key=key, environment_hash=env_hash,
             started_at=time.time(), reasons=reasons, context=current_run_context(),

@@ -69,7 +69,12 @@ class EnvironmentSnapshot:
 
     @property
     def content_hash(self) -> str:
-        return hash_bytes(json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode())
+        """Hash of the canonical JSON; computed once (snapshots are not modified after capture)."""
+        cached: str | None = self.__dict__.get("_content_hash")
+        if cached is None:
+            cached = hash_bytes(json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode())
+            self.__dict__["_content_hash"] = cached
+        return cached
 
     @property
     def packages_hash(self) -> str:

@@ -35,10 +35,12 @@ class KeyManifest:
     code_entry: str = ""  # which part of ``code`` is the step itself
 
     def key_material(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("display")
-        d.pop("code_entry")
-        return d
+        """Every component except the display-only fields (shallow: the key is serialised at once)."""
+        return {
+            "schema": self.schema, "scope": self.scope, "step": self.step, "code": self.code,
+            "params": self.params, "inputs": self.inputs, "outputs": self.outputs, "env": self.env,
+            "salt": self.salt,
+        }
 
     def key(self) -> str:
         data = json.dumps(self.key_material(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)

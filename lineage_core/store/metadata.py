@@ -263,9 +263,13 @@ class Store:
             return c.execute(sa.select(t.manifests.c.manifest).where(t.manifests.c.key == key)).scalar()
 
     # -- runs ----------------------------------------------------------------------------------
+    _RUN_COLUMNS = tuple(c.name for c in t.runs.columns)
+
     def insert_run(self, **row: Any) -> None:
+        full = dict.fromkeys(self._RUN_COLUMNS)
+        full.update(row)
         with self.engine.begin() as c:
-            c.execute(t.runs.insert().values(**row))
+            c.execute(t.runs.insert(), full)  # one statement shape: compiled once, cached by SQLAlchemy
 
     def finish_run(self, run_id: str, **values: Any) -> None:
         with self.engine.begin() as c:
