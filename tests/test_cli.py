@@ -39,8 +39,9 @@ def test_runs_show_explain_diff(two_runs: tuple[str, str, ModuleType]) -> None:
     rows = json.loads(cli("runs", "--json").stdout)
     assert [r["status"] for r in rows] == ["CACHED", "COMPLETED", "COMPLETED"]
     assert json.loads(cli("runs", "--job", "nope", "--json").stdout) == []
-    shown = json.loads(cli("show", a[:12], "--json").stdout)
+    shown = json.loads(cli("show", a[:30], "--json").stdout)  # a unique prefix is enough
     assert shown["id"] == a and shown["manifest"]["params"]
+    assert "ambiguous" in cli("show", a[:6], check=False).stderr  # all three runs share it (UUIDv7 time)
     assert "parameter 'lr' changed: 0.1 → 0.2" in cli("explain", b).stdout
     ex = json.loads(cli("explain", hit, "--json").stdout)
     assert ex["hit"] and ex["source_run_id"] == b
