@@ -292,7 +292,8 @@ class CachedFunction(Generic[P, R]):
 
     def _load(self, store: Store, digest: str, mid: str, meta: dict[str, Any], value_hash: str | None) -> Any:
         m = materializer_by_id(mid)
-        value = m.load(store.artifacts.read_verified(digest), meta or {}, LoadContext(store.home / "materialized"))
+        data = store.artifacts.read_verified(digest, store)
+        value = m.load(data, meta or {}, LoadContext(store.home / "materialized"))
         if value_hash is not None and mid.startswith("numpy@"):
             remember_array_hash(value, value_hash, trusted=True)
         return value

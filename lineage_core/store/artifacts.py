@@ -10,16 +10,17 @@ truncated blob can never be served as a cache hit.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import tempfile
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ArtifactError, ConfigError, IntegrityError
-from ..hashing.content import StreamingHasher, hash_stream_file
+from ..hashing.content import StatCache, StatKey, hash_bytes, hash_stream_file
 from ..redact import redact_url
 
-_READ_CHUNK = 8 << 20
+_TRUST_STAT_ABOVE = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -83,30 +84,37 @@ class ArtifactStore:
             raise ArtifactError(f"could not store artifact in {self.url}: {e}") from e
         return ArtifactRecord(digest, self.uri_for(digest), size)
 
-    def read_verified(self, digest: str) -> bytearray:
-        """The blob's bytes, hashed while read; IntegrityError if they are not ``digest``."""
+    def read_verified(self, digest: str, stat_cache: StatCache | None = None) -> bytes | mmap.mmap:
+        """The blob's bytes; IntegrityError if they do not hash to ``digest``.
+
+        Small blobs are hashed on every read. A large local blob (>= 16 MiB) is hashed on its first
+        read and again whenever its (size, mtime_ns, inode) changes — the stat cache's contract, which
+        catches any rewrite of the file — so a warm chain passing big arrays does not re-hash them.
+        Blobs on object stores are always hashed.
+        """
         path = self.path_for(digest)
-        hasher = StreamingHasher()
+        data: bytes | mmap.mmap
         try:
             with self.fs.open(path, "rb") as f:
-                size = self.fs.size(path) if not self.local else os.fstat(f.fileno()).st_size
-                buf = bytearray(size)
-                view = memoryview(buf)
-                pos = 0
-                while pos < size:
-                    n = f.readinto(view[pos : pos + _READ_CHUNK])
-                    if not n:
-                        break
-                    pos += n
-                if pos != size:
-                    raise IntegrityError(f"artifact {digest} is truncated ({pos} of {size} bytes)")
-                hasher.update(view)
-                view.release()
+                st = os.fstat(f.fileno()) if self.local else None
+                if st is not None and st.st_size >= _TRUST_STAT_ABOVE:
+                    # Map instead of copying: blobs are immutable (published by rename, removed by unlink).
+                    data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                else:
+                    data = f.read()
         except FileNotFoundError:
             raise ArtifactError(f"artifact {digest} is missing from {self.url}") from None
-        if hasher.hexdigest() != digest:
-            raise IntegrityError(f"artifact {digest} failed verification (content hash {hasher.hexdigest()})")
-        return buf
+        trusted = False
+        if st is not None and stat_cache is not None and len(data) >= _TRUST_STAT_ABOVE:
+            known = stat_cache.get_many([path]).get(path)
+            trusted = known is not None and known == (StatKey.of(st), digest)
+        if not trusted:
+            actual = hash_bytes(memoryview(data))
+            if actual != digest:
+                raise IntegrityError(f"artifact {digest} failed verification (content hash {actual})")
+            if st is not None and stat_cache is not None and len(data) >= _TRUST_STAT_ABOVE:
+                stat_cache.put_many([(path, StatKey.of(st), digest)])
+        return data
 
     def exists(self, digest: str) -> bool:
         return bool(self.fs.exists(self.path_for(digest)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import mmap
 import os
 import pickle
 import shutil
@@ -17,10 +18,13 @@ import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 from ..errors import MaterializerError
 from ..hashing.content import hash_path
+
+
+Buffer: TypeAlias = "bytes | mmap.mmap"  # verified blob bytes (large local blobs are memory-mapped)
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class Materializer:
     def save(self, value: Any, path: str) -> dict[str, Any]:
         raise NotImplementedError
 
-    def load(self, buf: bytearray, meta: dict[str, Any], ctx: LoadContext) -> Any:
+    def load(self, buf: Buffer, meta: dict[str, Any], ctx: LoadContext) -> Any:
         raise NotImplementedError
 
 
@@ -56,8 +60,8 @@ class BytesMaterializer(Materializer):
         Path(path).write_bytes(value)
         return {"type": type(value).__name__}
 
-    def load(self, buf: bytearray, meta: dict[str, Any], ctx: LoadContext) -> Any:
-        return buf if meta.get("type") == "bytearray" else bytes(buf)
+    def load(self, buf: Buffer, meta: dict[str, Any], ctx: LoadContext) -> Any:
+        return bytearray(buf) if meta.get("type") == "bytearray" else bytes(buf)
 
 
 class StrMaterializer(Materializer):
@@ -70,8 +74,8 @@ class StrMaterializer(Materializer):
         Path(path).write_bytes(value.encode("utf-8", "surrogatepass"))
         return {}
 
-    def load(self, buf: bytearray, meta: dict[str, Any], ctx: LoadContext) -> Any:
-        return buf.decode("utf-8", "surrogatepass")
+    def load(self, buf: Buffer, meta: dict[str, Any], ctx: LoadContext) -> Any:
+        return bytes(buf).decode("utf-8", "surrogatepass")
 
 
 def _exact_json(value: Any) -> bool:
@@ -97,12 +101,12 @@ class JsonMaterializer(Materializer):
         Path(path).write_bytes(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
         return {}
 
-    def load(self, buf: bytearray, meta: dict[str, Any], ctx: LoadContext) -> Any:
-        return json.loads(buf)
+    def load(self, buf: Buffer, meta: dict[str, Any], ctx: LoadContext) -> Any:
+        return json.loads(bytes(buf))
 
 
 class NumpyMaterializer(Materializer):
-    """``.npy`` format; loading is zero-copy over the verified bytes and yields a read-only array."""
+    """``.npy`` format; loading is zero-copy over the verified (immutable) bytes: a read-only array."""
 
     name = "numpy"
 
@@ -117,7 +121,7 @@ class NumpyMaterializer(Materializer):
             np.save(f, value, allow_pickle=False)
         return {"dtype": value.dtype.str, "shape": list(value.shape)}
 
-    def load(self, buf: bytearray, meta: dict[str, Any], ctx: LoadContext) -> Any:
+    def load(self, buf: Buffer, meta: dict[str, Any], ctx: LoadContext) -> Any:
         import numpy as np
         from numpy.lib import format as npformat
 
@@ -126,9 +130,7 @@ class NumpyMaterializer(Materializer):
         reader = npformat.read_array_header_1_0 if major == 1 else npformat.read_array_header_2_0
         shape, fortran, dtype = reader(f)
         arr = np.frombuffer(buf, dtype=dtype, offset=f.tell())
-        arr = arr.reshape(shape, order="F" if fortran else "C")
-        arr.flags.writeable = False
-        return arr
+        return arr.reshape(shape, order="F" if fortran else "C")
 
 
 class PandasMaterializer(Materializer):
@@ -145,7 +147,7 @@ class PandasMaterializer(Materializer):
             raise MaterializerError(f"storing a DataFrame needs pyarrow: pip install pyarrow ({e})") from e
         return {"columns": [str(c) for c in value.columns], "rows": len(value)}
 
-    def load(self, buf: bytearray, meta: dict[str, Any], ctx: LoadContext) -> Any:
+    def load(self, buf: Buffer, meta: dict[str, Any], ctx: LoadContext) -> Any:
         import pandas as pd
 
         return pd.read_parquet(io.BytesIO(buf), engine="pyarrow")
@@ -173,7 +175,7 @@ class PathMaterializer(Materializer):
                     tar.addfile(info)
         return {"original": str(src), "name": src.name, "content_hash": hash_path(src)}
 
-    def load(self, buf: bytearray, meta: dict[str, Any], ctx: LoadContext) -> Any:
+    def load(self, buf: Buffer, meta: dict[str, Any], ctx: LoadContext) -> Any:
         original = Path(meta["original"])
         if original.exists() and hash_path(original) == meta["content_hash"]:
             return original
@@ -206,7 +208,7 @@ class PickleMaterializer(Materializer):
             pickle.dump(value, f, protocol=5)
         return {"type": f"{type(value).__module__}.{type(value).__qualname__}"}
 
-    def load(self, buf: bytearray, meta: dict[str, Any], ctx: LoadContext) -> Any:
+    def load(self, buf: Buffer, meta: dict[str, Any], ctx: LoadContext) -> Any:
         return pickle.loads(buf)  # noqa: S301 - opted in, content hash verified
 
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Build one venv per peer under .bench/ (not used by tests). Versions as measured in docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export UV_COMPILE_BYTECODE=1
+mkdir -p .bench
+make_venv() {  # name, requirement...
+  local name=$1; shift
+  [ -x ".bench/venv-$name/bin/python" ] || uv venv --quiet --python python3.11 ".bench/venv-$name"
+  VIRTUAL_ENV=".bench/venv-$name" uv pip install --quiet "$@"
+}
+make_venv prefect "prefect>=3.8,<3.9" "fastapi<0.155"   # Prefect 3.8's server does not start with newer FastAPI
+make_venv zenml "zenml[local]>=0.98,<0.99"
+make_venv dvc "dvc>=3.60"
