@@ -69,15 +69,12 @@ class ArtifactStore:
             digest = hash_stream_file(tmp_path)
             size = os.path.getsize(tmp_path)
             final = self.path_for(digest)
+            # Always (re)publish: identical bytes by construction, and it repairs a damaged blob.
             if self.local:
                 os.makedirs(os.path.dirname(final), exist_ok=True)
-                if os.path.exists(final) and os.path.getsize(final) == size:
-                    os.unlink(tmp_path)
-                else:
-                    os.replace(tmp_path, final)
+                os.replace(tmp_path, final)
             else:
-                if not self.fs.exists(final):
-                    self.fs.put_file(tmp_path, final)
+                self.fs.put_file(tmp_path, final)
                 os.unlink(tmp_path)
         except OSError as e:
             _silent_unlink(tmp_path)
