@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit  # noqa: E402
+from common import emit
 
 os.environ["LINEAGE_HOME"] = tempfile.mkdtemp(prefix="bench-chain-")
-import numpy as np  # noqa: E402
+import numpy as np
 
-from lineage_core import cached, explain  # noqa: E402
+from lineage_core import cached, explain
 
 N = 200 * 2**20 // 8  # 200 MiB of float64
 

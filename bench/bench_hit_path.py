@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, median_ms, peer_python, run_json  # noqa: E402
+from common import emit, median_ms, peer_python, run_json
 
 HERE = Path(__file__).resolve().parent
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, peer_python  # noqa: E402
+from common import emit, peer_python
 
 
 def cold(cmd: list[str], n: int = 7) -> float:

@@ -45,7 +45,7 @@ def preprocess(raw: pd.DataFrame, test_size: float = 0.25, seed: int = 0) -> pd.
 
 
 @cached(namespace=NAMESPACE, pickle=True)
-def train(data: pd.DataFrame, C: float = 1.0) -> LogisticRegression:  # noqa: N803 - scikit-learn's name
+def train(data: pd.DataFrame, C: float = 1.0) -> LogisticRegression:
     rows = data[data["split"] == "train"]
     return LogisticRegression(C=C, max_iter=500).fit(rows.drop(columns=["target", "split"]), rows["target"])
 
@@ -61,12 +61,12 @@ def evaluate(data: pd.DataFrame, C: float = 1.0) -> dict[str, float]:
     }
 
 
-def pipeline(C: float) -> dict[str, float]:  # noqa: N803
+def pipeline(C: float) -> dict[str, float]:
     data = preprocess(load())
     return evaluate(data, C)
 
 
-def report(title: str, C: float) -> None:  # noqa: N803
+def report(title: str, C: float) -> None:
     print(f"\n== {title} (C={C})")
     steps = (load, preprocess, train, evaluate)
     before = {s.name: s.last.run_id if s.last else None for s in steps}

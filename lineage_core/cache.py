@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from . import settings
 from .code import CodeFingerprint, code_part_name, fingerprint_code, hash_file_deps, with_file_deps
@@ -39,8 +39,10 @@ from .ids import new_run_id
 from .keys import KeyManifest, explain_difference, nearest, short
 from .redact import REDACTED, looks_secret
 from .settings import CacheMode
-from .store import Store
 from .store.materializers import _BUILTIN, LoadContext, materializer_by_id, materializer_for
+
+if TYPE_CHECKING:
+    from .store import Store
 
 log = logging.getLogger("lineage_core")
 P = ParamSpec("P")
@@ -76,6 +78,8 @@ def default_store() -> Store:
         with _stores_lock:
             store = _stores.get(k)
             if store is None:
+                from .store import Store  # SQLAlchemy loads on first use, not on import
+
                 store = _stores[k] = Store.from_url(*k)
     return store
 

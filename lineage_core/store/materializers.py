@@ -23,7 +23,6 @@ from typing import Any, ClassVar, TypeAlias
 from ..errors import MaterializerError
 from ..hashing.content import hash_path
 
-
 Buffer: TypeAlias = "bytes | mmap.mmap"  # verified blob bytes (large local blobs are memory-mapped)
 
 
