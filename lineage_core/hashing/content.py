@@ -85,6 +85,10 @@ class StatCache(Protocol):
 
     def get_many(self, paths: Sequence[str]) -> dict[str, tuple[StatKey, str]]: ...
 
+    def get_under(self, directory: str) -> dict[str, tuple[StatKey, str]]:
+        """Every row for a path below ``directory`` (one range scan instead of a huge IN list)."""
+        ...
+
     def put_many(self, rows: Iterable[tuple[str, StatKey, str]]) -> None: ...
 
 
@@ -96,6 +100,10 @@ class MemoryStatCache:
 
     def get_many(self, paths: Sequence[str]) -> dict[str, tuple[StatKey, str]]:
         return {p: self._rows[p] for p in paths if p in self._rows}
+
+    def get_under(self, directory: str) -> dict[str, tuple[StatKey, str]]:
+        prefix = directory.rstrip(os.sep) + os.sep
+        return {p: v for p, v in self._rows.items() if p.startswith(prefix)}
 
     def put_many(self, rows: Iterable[tuple[str, StatKey, str]]) -> None:
         for path, key, digest in rows:
@@ -114,7 +122,10 @@ def _workers() -> int:
 
 
 def hash_files(
-    paths: Sequence[str], cache: StatCache | None = None, stats: Sequence[os.stat_result] | None = None
+    paths: Sequence[str],
+    cache: StatCache | None = None,
+    stats: Sequence[os.stat_result] | None = None,
+    under: str | None = None,
 ) -> list[str]:
     """Hash many absolute file paths; unchanged files come from ``cache`` without being read.
 
@@ -124,7 +135,10 @@ def hash_files(
     if stats is None:
         stats = [os.stat(p) for p in paths]
     keys = [StatKey.of(st) for st in stats]
-    known = cache.get_many(paths) if cache is not None else {}
+    if cache is None:
+        known: dict[str, tuple[StatKey, str]] = {}
+    else:
+        known = cache.get_under(under) if under else cache.get_many(paths)
     out: list[str | None] = [None] * len(paths)
     todo: list[int] = []
     for i, (p, k) in enumerate(zip(paths, keys, strict=True)):
@@ -171,11 +185,11 @@ def directory_manifest(root: str | os.PathLike[str], cache: StatCache | None = N
     base = os.path.abspath(root)
     files = walk_files(base)
     paths = [p for p, _ in files]
-    digests = hash_files(paths, cache, [st for _, st in files])
+    digests = hash_files(paths, cache, [st for _, st in files], under=base)
+    cut = len(base) + 1
+    posix = os.sep == "/"
     return [
-        FileEntry(
-            Path(os.path.relpath(p, base)).as_posix(), d, bool(st.st_mode & stat_mod.S_IXUSR)
-        )
+        FileEntry(p[cut:] if posix else Path(p[cut:]).as_posix(), d, bool(st.st_mode & stat_mod.S_IXUSR))
         for (p, st), d in zip(files, digests, strict=True)
     ]
 

@@ -313,6 +313,16 @@ class Store:
                     out[p] = (StatKey(size, mtime, ino), h)
         return out
 
+    def get_under(self, directory: str) -> dict[str, tuple[StatKey, str]]:
+        sc = t.stat_cache.c
+        lo = directory.rstrip(os.sep) + os.sep
+        hi = lo[:-1] + chr(ord(os.sep) + 1)  # every path that starts with `lo` sorts in [lo, hi)
+        q = sa.select(sc.path, sc.size, sc.mtime_ns, sc.inode, sc.hash).where(
+            sc.path >= lo, sc.path < hi, sc.schema == HASH_SCHEMA
+        )
+        with self.engine.connect() as c:
+            return {p: (StatKey(size, mtime, ino), h) for p, size, mtime, ino, h in c.execute(q)}
+
     def put_many(self, rows: Iterable[tuple[str, StatKey, str]]) -> None:
         data = [
             {"path": p, "size": k.size, "mtime_ns": k.mtime_ns, "inode": k.inode, "hash": h, "schema": HASH_SCHEMA}
