@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, peer_python  # noqa: E402
+import blake3
+from common import emit, peer_python
 
-import blake3  # noqa: E402
-
-from lineage_core.hashing import hash_directory, hash_files  # noqa: E402
-from lineage_core.store import Store  # noqa: E402
+from lineage_core.hashing import hash_directory, hash_files
+from lineage_core.store import Store
 
 
 def best_of(fn, n: int = 3) -> float:  # type: ignore[no-untyped-def]
