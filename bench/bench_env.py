@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit
+from common import emit, peer_python
 
 CODE = """
 import time, json
@@ -21,7 +21,9 @@ print(json.dumps({"first_ms": first * 1000, "again_ms": again * 1000, "distribut
 
 
 def main() -> None:
-    runs = [json.loads(subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, check=True,
+    # The Airflow worker venv (bench/setup_peers.sh) has ~160 distributions, the core venv ~95.
+    py = str(peer_python("env300") or sys.executable)
+    runs = [json.loads(subprocess.run([py, "-c", CODE], capture_output=True, text=True, check=True,
                                       cwd=Path(__file__).resolve().parent.parent).stdout) for _ in range(5)]
     emit({"bench": "environment", "capture_ms": statistics.median(r["first_ms"] for r in runs),
           "capture_again_ms": statistics.median(r["again_ms"] for r in runs),

@@ -12,3 +12,4 @@ make_venv() {  # name, requirement...
 make_venv prefect "prefect>=3.8,<3.9" "fastapi<0.155"   # Prefect 3.8's server does not start with newer FastAPI
 make_venv zenml "zenml[local]>=0.98,<0.99"
 make_venv dvc "dvc>=3.60"
+make_venv env300 -e ".[airflow,ml]"   # a realistic Airflow worker environment for the capture benchmark

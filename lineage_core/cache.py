@@ -70,17 +70,27 @@ _stores_lock = threading.Lock()
 _envs: dict[str, EnvironmentSnapshot] = {}
 
 
-def default_store() -> Store:
-    """The store for the current settings (opened once per URL pair in a process)."""
-    k = (settings.store_url(), settings.artifacts_url())
-    store = _stores.get(k)
-    if store is None:
-        with _stores_lock:
-            store = _stores.get(k)
-            if store is None:
-                from .store import Store  # SQLAlchemy loads on first use, not on import
+_store_by_env: dict[tuple[str | None, ...], Store] = {}
 
-                store = _stores[k] = Store.from_url(*k)
+
+def default_store() -> Store:
+    """The store for the current settings (opened once per URL pair in a process).
+
+    Looked up by the raw setting strings first, so the hit path does not rebuild paths and URLs.
+    """
+    env = os.environ
+    raw = (env.get("LINEAGE_STORE_URL"), env.get("LINEAGE_ARTIFACTS_URL"), env.get("LINEAGE_HOME"), env.get("HOME"))
+    store = _store_by_env.get(raw)
+    if store is not None:
+        return store
+    k = (settings.store_url(), settings.artifacts_url())
+    with _stores_lock:
+        store = _stores.get(k)
+        if store is None:
+            from .store import Store  # SQLAlchemy loads on first use, not on import
+
+            store = _stores[k] = Store.from_url(*k)
+        _store_by_env[raw] = store
     return store
 
 

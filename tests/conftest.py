@@ -25,6 +25,7 @@ def lineage_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     for store in list(cache_mod._stores.values()):
         store.close()
     cache_mod._stores.clear()
+    cache_mod._store_by_env.clear()
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ class ArtifactStore:
         path = self.path_for(digest)
         data: bytes | mmap.mmap
         try:
-            with self.fs.open(path, "rb") as f:
+            with open(path, "rb") if self.local else self.fs.open(path, "rb") as f:
                 st = os.fstat(f.fileno()) if self.local else None
                 if st is not None and st.st_size >= _TRUST_STAT_ABOVE:
                     # Map instead of copying: blobs are immutable (published by rename, removed by unlink).

@@ -7,6 +7,7 @@ path is one indexed join plus one insert, so ``@cached`` stays cheap enough for 
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -264,12 +265,25 @@ class Store:
 
     # -- runs ----------------------------------------------------------------------------------
     _RUN_COLUMNS = tuple(c.name for c in t.runs.columns)
+    _RUN_JSON = frozenset(c.name for c in t.runs.columns if isinstance(c.type, sa.JSON))
 
     def insert_run(self, **row: Any) -> None:
-        full = dict.fromkeys(self._RUN_COLUMNS)
-        full.update(row)
+        """Insert one run. On the hit path this is the one write, so the statement is compiled once
+        for the dialect and executed at driver level (about half the cost of a Core insert)."""
+        sql = self.__dict__.get("_insert_run_sql")
+        if sql is None:
+            compiled = t.runs.insert().values({c: sa.bindparam(c) for c in self._RUN_COLUMNS}).compile(
+                dialect=self.engine.dialect
+            )
+            sql = self.__dict__["_insert_run_sql"] = (str(compiled), compiled.positiontup)
+        text, positions = sql
+        values = {c: row.get(c) for c in self._RUN_COLUMNS}
+        for c in self._RUN_JSON:
+            if values[c] is not None:
+                values[c] = json.dumps(values[c], default=str)
+        params: Any = tuple(values[c] for c in positions) if positions else values
         with self.engine.begin() as c:
-            c.execute(t.runs.insert(), full)  # one statement shape: compiled once, cached by SQLAlchemy
+            c.exec_driver_sql(text, params)
 
     def finish_run(self, run_id: str, **values: Any) -> None:
         with self.engine.begin() as c:
