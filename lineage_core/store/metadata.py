@@ -277,13 +277,13 @@ class Store:
             )
             sql = self.__dict__["_insert_run_sql"] = (str(compiled), compiled.positiontup)
         text, positions = sql
-        values = {c: row.get(c) for c in self._RUN_COLUMNS}
-        for c in self._RUN_JSON:
-            if values[c] is not None:
-                values[c] = json.dumps(values[c], default=str)
-        params: Any = tuple(values[c] for c in positions) if positions else values
-        with self.engine.begin() as c:
-            c.exec_driver_sql(text, params)
+        values = {col: row.get(col) for col in self._RUN_COLUMNS}
+        for col in self._RUN_JSON:
+            if values[col] is not None:
+                values[col] = json.dumps(values[col], default=str)
+        params: Any = tuple(values[col] for col in positions) if positions else values
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(text, params)
 
     def finish_run(self, run_id: str, **values: Any) -> None:
         with self.engine.begin() as c:
