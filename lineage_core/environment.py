@@ -136,27 +136,42 @@ def _image_digest() -> str | None:
     return m.group(0) if m else None
 
 
+def _cuda_driver_version() -> str | None:
+    """CUDA version the driver supports, from libcuda itself (fast; no second nvidia-smi call)."""
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL("libcuda.so.1")
+        version = ctypes.c_int(0)
+        if lib.cuDriverGetVersion(ctypes.byref(version)) != 0:
+            return None
+    except (OSError, AttributeError):
+        return None
+    return f"{version.value // 1000}.{version.value % 1000 // 10}"
+
+
 @cache
 def _gpu() -> tuple[tuple[str, Any], ...]:
+    """GPU models, driver, compute capability and CUDA version; empty without a GPU (never required)."""
     info: dict[str, Any] = {}
     smi = shutil.which("nvidia-smi")
     if smi:
         try:
             out = subprocess.run(
-                [smi, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-                capture_output=True, text=True, timeout=5, check=True,
+                [smi, "--query-gpu=name,driver_version,compute_cap", "--format=csv,noheader"],
+                capture_output=True, text=True, timeout=10, check=True,
             ).stdout
-            rows = [r.split(", ") for r in out.strip().splitlines() if r.strip()]
-            info["gpus"] = [r[0] for r in rows]
-            info["driver"] = rows[0][1] if rows and len(rows[0]) > 1 else None
-            ver = subprocess.run([smi], capture_output=True, text=True, timeout=5).stdout
-            m = re.search(r"CUDA Version:\s*([\d.]+)", ver)
-            info["cuda"] = m.group(1) if m else None
-        except (OSError, subprocess.SubprocessError, IndexError):
+            rows = [[c.strip() for c in r.split(",")] for r in out.strip().splitlines() if r.strip()]
+            if rows:
+                info["gpus"] = [r[0] for r in rows]
+                info["driver"] = rows[0][1] if len(rows[0]) > 1 else None
+                info["compute_capability"] = rows[0][2] if len(rows[0]) > 2 else None
+                info["cuda"] = _cuda_driver_version()
+        except (OSError, subprocess.SubprocessError):
             pass
     torch = sys.modules.get("torch")  # only if the user already imported it: never import torch
     if torch is not None:
-        info.setdefault("cuda", getattr(torch.version, "cuda", None))
+        info["torch_cuda"] = getattr(torch.version, "cuda", None)
         try:
             if torch.cuda.is_available():
                 info.setdefault("gpus", [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())])

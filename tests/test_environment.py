@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,30 @@ def test_package_upgrade_explained() -> None:
 
 def test_redact_url() -> None:
     assert redact_url("s3://key:secret@bucket/x and http://a:b@h") == "s3://key:***@bucket/x and http://a:***@h"
+
+
+def test_gpu_from_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GPU here: a stand-in nvidia-smi prints exactly what a real H100 host printed for our query."""
+    import lineage_core.environment as environment
+
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'NVIDIA H100 80GB HBM3, 580.159.04, 9.0'\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    environment._gpu.cache_clear()
+    try:
+        gpu = capture_environment().gpu
+    finally:
+        environment._gpu.cache_clear()
+    assert gpu["gpus"] == ["NVIDIA H100 80GB HBM3"] and gpu["driver"] == "580.159.04"
+    assert gpu["compute_capability"] == "9.0" and "cuda" in gpu  # None here: no libcuda on this machine
+
+
+def test_image_digest_from_env_and_downward_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    digest = "sha256:" + "ab" * 32
+    podinfo = tmp_path / "image"
+    podinfo.write_text(f"docker-pullable://registry/train@{digest}\n")
+    monkeypatch.setenv("LINEAGE_PODINFO_IMAGE_FILE", str(podinfo))
+    assert capture_environment().image_digest == digest
+    monkeypatch.setenv("LINEAGE_IMAGE_DIGEST", "sha256:" + "cd" * 32)
+    assert capture_environment().image_digest == "sha256:" + "cd" * 32

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -205,10 +206,41 @@ def hash_cmd(paths: list[str]) -> None:
 
     store = _store()
     for p in paths:
-        try:
-            typer.echo(f"{hash_path(p, store)}  {p}")
-        except FileNotFoundError:
-            raise LineageError(f"no such file or directory: {p}") from None
+        with _DelayedProgress(f"hashing {p}") as progress:
+            try:
+                digest = hash_path(p, store, progress)
+            except FileNotFoundError:
+                raise LineageError(f"no such file or directory: {p}") from None
+        typer.echo(f"{digest}  {p}")
+
+
+class _DelayedProgress:
+    """A rich progress bar that appears only once the work has taken more than a second."""
+
+    def __init__(self, label: str, delay: float = 1.0) -> None:
+        self.label, self.delay = label, delay
+        self.started = time.monotonic()
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if time.monotonic() - self.started < self.delay:
+                return
+            from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+            self.bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                                TransferSpeedColumn(), transient=True, console=_console())
+            self.bar.start()
+            self.task = self.bar.add_task(self.label, total=total)
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __enter__(self) -> _DelayedProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def main() -> None:

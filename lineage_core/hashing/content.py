@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import stat as stat_mod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ ALGORITHM = "blake3"
 HASH_SCHEMA = 1
 _CHUNK = 8 << 20  # 8 MiB reads: bounded memory, large enough for blake3's threads to pay off
 _SMALL = 1 << 20  # below this, one read and a single-threaded hash is fastest
+Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
 
 def tag(hexdigest: str) -> str:
@@ -126,11 +127,12 @@ def hash_files(
     cache: StatCache | None = None,
     stats: Sequence[os.stat_result] | None = None,
     under: str | None = None,
+    progress: Progress | None = None,
 ) -> list[str]:
     """Hash many absolute file paths; unchanged files come from ``cache`` without being read.
 
     Lookups are one batched query; only files whose (size, mtime_ns, inode) changed are read, in
-    parallel (blake3 releases the GIL).
+    parallel (blake3 releases the GIL). ``progress(done_bytes, total_bytes)`` follows the reads.
     """
     if stats is None:
         stats = [os.stat(p) for p in paths]
@@ -148,19 +150,26 @@ def hash_files(
         else:
             todo.append(i)
     if todo:
+        total = sum(keys[i].size for i in todo)
+        done = 0
         if len(todo) == 1:
             out[todo[0]] = hash_stream_file(paths[todo[0]])
         else:
             with ThreadPoolExecutor(_workers()) as pool:
                 for i, digest in zip(todo, pool.map(lambda j: hash_stream_file(paths[j]), todo), strict=True):
                     out[i] = digest
+                    done += keys[i].size
+                    if progress is not None:
+                        progress(done, total)
+        if progress is not None:
+            progress(total, total)
         if cache is not None:
             cache.put_many((paths[i], keys[i], out[i] or "") for i in todo)
     return [d for d in out if d is not None]
 
 
-def hash_file(path: str | os.PathLike[str], cache: StatCache | None = None) -> str:
-    return hash_files([os.path.abspath(path)], cache)[0]
+def hash_file(path: str | os.PathLike[str], cache: StatCache | None = None, progress: Progress | None = None) -> str:
+    return hash_files([os.path.abspath(path)], cache, progress=progress)[0]
 
 
 def walk_files(root: str) -> list[tuple[str, os.stat_result]]:
@@ -181,11 +190,13 @@ def walk_files(root: str) -> list[tuple[str, os.stat_result]]:
     return found
 
 
-def directory_manifest(root: str | os.PathLike[str], cache: StatCache | None = None) -> list[FileEntry]:
+def directory_manifest(
+    root: str | os.PathLike[str], cache: StatCache | None = None, progress: Progress | None = None
+) -> list[FileEntry]:
     base = os.path.abspath(root)
     files = walk_files(base)
     paths = [p for p, _ in files]
-    digests = hash_files(paths, cache, [st for _, st in files], under=base)
+    digests = hash_files(paths, cache, [st for _, st in files], under=base, progress=progress)
     cut = len(base) + 1
     posix = os.sep == "/"
     return [
@@ -200,13 +211,15 @@ def manifest_hash(entries: Iterable[FileEntry]) -> str:
     return tag(blake3.blake3(b"dir\0" + data).hexdigest())
 
 
-def hash_directory(root: str | os.PathLike[str], cache: StatCache | None = None) -> str:
-    return manifest_hash(directory_manifest(root, cache))
+def hash_directory(
+    root: str | os.PathLike[str], cache: StatCache | None = None, progress: Progress | None = None
+) -> str:
+    return manifest_hash(directory_manifest(root, cache, progress))
 
 
-def hash_path(path: str | os.PathLike[str], cache: StatCache | None = None) -> str:
+def hash_path(path: str | os.PathLike[str], cache: StatCache | None = None, progress: Progress | None = None) -> str:
     """A file's or a directory tree's content hash; raises FileNotFoundError if neither."""
     p = os.fspath(path)
     if os.path.isdir(p):
-        return hash_directory(p, cache)
-    return hash_file(p, cache)
+        return hash_directory(p, cache, progress)
+    return hash_file(p, cache, progress)
