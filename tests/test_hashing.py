@@ -180,3 +180,15 @@ def test_protocol_and_registry_extend_hashing() -> None:
 def test_object_arrays_are_refused() -> None:
     with pytest.raises(UnhashableInputError):
         hash_value(np.array([object()]), "arr")
+
+
+def test_progress_reports_bytes_read(tmp_path: Path) -> None:
+    for i in range(5):
+        (tmp_path / f"f{i}").write_bytes(b"x" * (i + 1) * 1000)
+    seen: list[tuple[int, int]] = []
+    cache = MemoryStatCache()
+    hash_directory(tmp_path, cache, lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (15000, 15000) and all(a <= b for (a, _), (b, _) in zip(seen, seen[1:]))
+    seen.clear()
+    hash_directory(tmp_path, cache, lambda done, total: seen.append((done, total)))
+    assert seen == []  # nothing changed: nothing read, nothing to report
