@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import itertools
 import os
 import subprocess
 import sys
@@ -188,7 +189,7 @@ def test_progress_reports_bytes_read(tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     cache = MemoryStatCache()
     hash_directory(tmp_path, cache, lambda done, total: seen.append((done, total)))
-    assert seen[-1] == (15000, 15000) and all(a <= b for (a, _), (b, _) in zip(seen, seen[1:]))
+    assert seen[-1] == (15000, 15000) and all(a[0] <= b[0] for a, b in itertools.pairwise(seen))
     seen.clear()
     hash_directory(tmp_path, cache, lambda done, total: seen.append((done, total)))
     assert seen == []  # nothing changed: nothing read, nothing to report
