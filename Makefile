@@ -1,6 +1,9 @@
 # Two entry points for a fresh machine: `make demo` and `make test` (see README.md).
-# Each test host gets its own virtualenv (an Airflow worker and a KFP image never share one):
-#   .venv  core + ml/s3/gcs/postgres/server extras + dev tools  (core suite, demo, benchmarks)
+# Each test host gets its own virtualenv (an Airflow worker and a KFP image never share one; their
+# kubernetes pins conflict), each pinned by constraints/<host>.txt:
+#   .venv          core + ml/s3/gcs/postgres/server extras + dev tools  (core suite, demo, benchmarks)
+#   .venv-airflow  core + airflow extra + dev tools                      (an Airflow worker)
+#   .venv-kfp      core + kfp extra + dev tools                          (a KFP component image)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,18 +13,29 @@ export UV_LINK_MODE := copy
 CORE_EXTRAS := dev,s3,gcs,postgres,server
 comma := ,
 
-.PHONY: demo test test-core lint venv constraints bench clean
+.PHONY: demo test test-core lint venv host-venvs constraints bench clean
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
 
-# (Re)create the core venv when it is missing or the pins changed.
+# (Re)create a venv when it is missing or its pins changed: $(call host_venv,DIR,CONSTRAINTS,EXTRAS)
+define host_venv
+	@test -x $(1)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(1)
+	VIRTUAL_ENV=$(1) $(UV) pip install --quiet -c $(2) -e ".[$(3)]"
+	@touch $(1)/.installed
+endef
+
 $(VENV)/.installed: pyproject.toml constraints/core.txt | $(UV)
-	@test -x $(VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
-	VIRTUAL_ENV=$(VENV) $(UV) pip install --quiet -c constraints/core.txt -e ".[$(CORE_EXTRAS)]"
-	@touch $@
+	$(call host_venv,$(VENV),constraints/core.txt,$(CORE_EXTRAS))
+
+.venv-airflow/.installed: pyproject.toml constraints/airflow.txt | $(UV)
+	$(call host_venv,.venv-airflow,constraints/airflow.txt,airflow$(comma)dev)
+
+.venv-kfp/.installed: pyproject.toml constraints/kfp.txt | $(UV)
+	$(call host_venv,.venv-kfp,constraints/kfp.txt,kfp$(comma)dev)
 
 venv: $(VENV)/.installed
+host-venvs: .venv-airflow/.installed .venv-kfp/.installed
 
 demo: venv
 	$(VENV)/bin/python examples/demo_pipeline.py
@@ -30,8 +44,8 @@ lint: venv
 	$(VENV)/bin/ruff check lineage_core tests bench examples
 	$(VENV)/bin/mypy
 
-test-core: venv
-	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider
+test-core: venv host-venvs
+	LINEAGE_TEST_HOST_VENVS=.venv-airflow:.venv-kfp $(VENV)/bin/python -m pytest tests -q -p no:cacheprovider
 
 test: lint test-core
 
@@ -39,9 +53,11 @@ test: lint test-core
 constraints: | $(UV)
 	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml \
 	  $(foreach e,$(subst $(comma), ,$(CORE_EXTRAS)),--extra $(e)) -o constraints/core.txt
+	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra airflow --extra dev -o constraints/airflow.txt
+	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra kfp --extra dev -o constraints/kfp.txt
 
 bench: venv
 	$(VENV)/bin/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .lineage-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-airflow .venv-kfp .lineage-demo .pytest_cache .mypy_cache .ruff_cache
