@@ -13,7 +13,7 @@ export UV_LINK_MODE := copy
 CORE_EXTRAS := dev,s3,gcs,postgres,server
 comma := ,
 
-.PHONY: demo test test-core lint venv host-venvs constraints bench clean
+.PHONY: demo test test-core lint venv host-venvs services constraints bench clean
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
@@ -44,7 +44,10 @@ lint: venv
 	$(VENV)/bin/ruff check lineage_core tests bench examples
 	$(VENV)/bin/mypy
 
-test-core: venv host-venvs
+services:
+	bash scripts/ensure-postgres.sh
+
+test-core: venv host-venvs services
 	LINEAGE_TEST_HOST_VENVS=.venv-airflow:.venv-kfp $(VENV)/bin/python -m pytest tests -q -p no:cacheprovider
 
 test: lint test-core

@@ -14,6 +14,30 @@ import pytest
 
 from lineage_core import cache as cache_mod
 
+from .services.postgres import PostgresServer
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL cluster for the session; each test that uses it gets a fresh database."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, lineage_home: Path) -> str:
+    """Run the test once on the embedded SQLite store and once on a fresh PostgreSQL database;
+    returns the store URL (also set as LINEAGE_STORE_URL)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{lineage_home / 'lineage.db'}"
+    else:
+        url = request.getfixturevalue("pg_server").create_database()
+    monkeypatch.setenv("LINEAGE_STORE_URL", url)
+    return url
+
 
 @pytest.fixture(autouse=True)
 def lineage_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

@@ -15,6 +15,8 @@ from lineage_core.cache import default_store
 from lineage_core.context import run_context
 from lineage_core.errors import ConfigError, MaterializerError, UnhashableInputError
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test here runs on SQLite and on PostgreSQL
+
 STEPS = '''
 import numpy as np
 from pathlib import Path

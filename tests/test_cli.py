@@ -23,7 +23,7 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def two_runs(make_module: Callable[..., ModuleType]) -> tuple[str, str, ModuleType]:
+def two_runs(make_module: Callable[..., ModuleType], backend: str) -> tuple[str, str, ModuleType]:
     m = make_module("from lineage_core import cached\n@cached(name='train')\ndef train(lr):\n    return lr * 2\n")
     m.train(0.1)
     a = explain(m.train).run_id

@@ -28,6 +28,7 @@ from . import schema as t
 from .artifacts import ArtifactRecord, ArtifactStore
 
 HEAD_REVISION = "0001"
+_MIGRATION_LOCK = 0x11E4A6E  # advisory lock id serialising migrations on PostgreSQL
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -41,6 +42,12 @@ class CacheEntry:
     materializer: str
     meta: dict[str, Any]
     job: str = ""
+
+
+def _revision(conn: sa.Connection) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -103,14 +110,17 @@ class Store:
     def current_revision(self) -> str | None:
         try:
             with self.engine.connect() as c:
-                if not sa.inspect(c).has_table("alembic_version"):
-                    return None
-                return c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+                return _revision(c)
         except sa.exc.OperationalError as e:
             raise StoreError(f"store {self.url} is unreachable: {e.orig}") from None
 
     def migrate(self) -> None:
-        """Bring the schema to head; safe when several processes open a fresh store at once."""
+        """Bring the schema to head; safe when several processes open a fresh store at once.
+
+        PostgreSQL: DDL is transactional, so migrations run under a transaction-scoped advisory lock
+        and the loser of the race finds the schema current. SQLite: a losing migrator fails on the
+        existing tables or the write lock, then finds the schema current and carries on.
+        """
         if self.current_revision() == HEAD_REVISION:
             return
         from alembic import command
@@ -118,13 +128,17 @@ class Store:
 
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
-        for attempt in range(5):
+        for attempt in range(8):
             try:
                 with self.engine.begin() as conn:
+                    if self.engine.dialect.name == "postgresql":
+                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+                        if _revision(conn) == HEAD_REVISION:
+                            return
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, "head")
                 return
-            except sa.exc.OperationalError:  # another process is migrating (table exists / locked)
+            except sa.exc.DBAPIError:  # another process is migrating (table exists / locked)
                 time.sleep(0.2 * (attempt + 1))
                 if self.current_revision() == HEAD_REVISION:
                     return
