@@ -10,6 +10,7 @@ and recomputed — never an exception, never a wrong value.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -39,6 +40,7 @@ from .ids import new_run_id
 from .keys import KeyManifest, explain_difference, nearest, short
 from .redact import REDACTED, looks_secret
 from .settings import CacheMode
+from .singleflight import MISS, Lease, lead_or_wait
 from .store.materializers import _BUILTIN, LoadContext, materializer_by_id, materializer_for
 
 if TYPE_CHECKING:
@@ -148,6 +150,8 @@ class CachedFunction(Generic[P, R]):
         file_deps: Iterable[str] = (),
         exclude: Iterable[str] = (),
         pickle: bool = False,
+        single_flight: bool = True,
+        wait_timeout: float | None = None,
     ) -> None:
         if isinstance(env, str) and env not in ("imports", "full", "none"):
             raise ConfigError(f"env={env!r}: use 'imports', 'full', 'none' or a list of distribution names")
@@ -164,6 +168,8 @@ class CachedFunction(Generic[P, R]):
         self.file_deps = list(file_deps)
         self.exclude = frozenset(exclude)
         self.allow_pickle = pickle
+        self.single_flight = single_flight
+        self.wait_timeout = wait_timeout
         self.signature = inspect.signature(fn)
         self._refresh_kw = "refresh" not in self.signature.parameters
         source = inspect.getsourcefile(fn)
@@ -272,28 +278,31 @@ class CachedFunction(Generic[P, R]):
             reasons.append(f"cache reads are disabled (mode {mode.value})")
         else:
             hit = self._try_hit(store, key, job_id, reasons)
-            if hit is not None:
+            if hit is not MISS:
                 return hit  # type: ignore[no-any-return]
-        return self._miss(store, manifest, key, job_id, mode, reasons, args, kwargs)  # type: ignore[no-any-return]
+        return self._miss(store, manifest, key, job_id, mode, reasons, args, kwargs, refresh)  # type: ignore[no-any-return]
 
-    def _try_hit(self, store: Store, key: str, job_id: int, reasons: list[str]) -> Any:
+    def _try_hit(self, store: Store, key: str, job_id: int, reasons: list[str], concurrent: bool = False) -> Any:
+        """The stored value with a CACHED run recorded, or MISS (with the reason appended)."""
         entry = store.lookup(key)
         if entry is None:
-            return None
+            return MISS
         started = time.time()
         if self.max_age is not None and started - entry.created_at > self.max_age:
             age = started - entry.created_at
             reasons.append(f"cached value is {age:.0f}s old, older than max_age={self.max_age:g}s")
-            return None
+            return MISS
         try:
             value = self._load(store, entry.artifact_hash, entry.materializer, entry.meta, entry.value_hash)
         except (ArtifactError, MaterializerError) as e:
             store.tombstone(key)
             log.warning("cache entry %s for %s discarded, recomputing: %s", short(key), self.name, e)
             reasons.append(f"stored artifact failed verification ({e})")
-            return None
+            return MISS
         run_id = new_run_id()
         note = f"cache hit: key {short(key)} from run {entry.run_id}"
+        if concurrent:
+            note += " (computed concurrently: this call waited for it)"
         store.insert_run(
             id=run_id, job_id=job_id, status="CACHED", cache_key=key, source_run_id=entry.run_id,
             environment_hash=store.put_environment(process_environment(self._source_dir)), started_at=started,
@@ -314,7 +323,7 @@ class CachedFunction(Generic[P, R]):
 
     def _miss(
         self, store: Store, manifest: KeyManifest, key: str, job_id: int, mode: CacheMode,
-        reasons: list[str], args: Any, kwargs: Any,
+        reasons: list[str], args: Any, kwargs: Any, refresh: bool = False,
     ) -> Any:
         if not reasons or reasons == ["refresh requested"] or reasons[0].startswith(("cached value", "stored")):
             prev = nearest(store.previous_manifests(job_id), manifest)
@@ -324,23 +333,36 @@ class CachedFunction(Generic[P, R]):
                 reasons.extend(explain_difference(prev, manifest))
             elif not reasons:
                 reasons.append("same key as a previous run, but its entry was invalidated or never stored")
-        log.info("cache miss: %s key %s: %s", self.name, short(key), "; ".join(reasons))
         run_id = new_run_id()
+        lease: Lease | None = None
+        if mode.writes and mode.reads and not refresh and self.single_flight:
+            led = lead_or_wait(
+                store, key, run_id, lambda: self._try_hit(store, key, job_id, [], concurrent=True), self.name,
+                timeout=self.wait_timeout,
+            )
+            if isinstance(led, tuple):
+                return led[0]
+            lease = led
+            if lease.took_over:
+                store.abandon_run(lease.took_over, "its lease expired: the process computing it stopped")
+                reasons.append(f"took over from run {lease.took_over}, whose worker stopped")
+        log.info("cache miss: %s key %s: %s", self.name, short(key), "; ".join(reasons))
         env_hash = store.put_environment(process_environment(self._source_dir))
         store.insert_run(
             id=run_id, job_id=job_id, status="RUNNING", cache_key=key, environment_hash=env_hash,
             started_at=time.time(), reasons=reasons, context=current_run_context(),
         )
         self.last = Outcome(False, run_id, key, reasons, None, self.name)
-        try:
-            value = self.fn(*args, **kwargs)
-            if mode.writes:
-                value = self._store_value(store, manifest, key, job_id, run_id, value)
-        except BaseException as e:
-            status = "ABORTED" if isinstance(e, KeyboardInterrupt | SystemExit) else "FAILED"
-            store.finish_run(run_id, status=status, error=f"{type(e).__name__}: {e}"[:2000])
-            raise
-        store.finish_run(run_id, status="COMPLETED")
+        with lease or contextlib.nullcontext():
+            try:
+                value = self.fn(*args, **kwargs)
+                if mode.writes:
+                    value = self._store_value(store, manifest, key, job_id, run_id, value)
+            except BaseException as e:
+                status = "ABORTED" if isinstance(e, KeyboardInterrupt | SystemExit) else "FAILED"
+                store.finish_run(run_id, status=status, error=f"{type(e).__name__}: {e}"[:2000])
+                raise
+            store.finish_run(run_id, status="COMPLETED")
         return value
 
     def _store_value(self, store: Store, manifest: KeyManifest, key: str, job_id: int, run_id: str, value: Any) -> Any:
@@ -374,7 +396,7 @@ def cached(
     *, name: str | None = ..., namespace: str | None = ..., env: str | Sequence[str] = ...,
     version: str | int | None = ..., max_age: float | None = ..., cache: str | CacheMode | bool | None = ...,
     code_deps: Iterable[Any] = ..., file_deps: Iterable[str] = ..., exclude: Iterable[str] = ...,
-    pickle: bool = ...,
+    pickle: bool = ..., single_flight: bool = ..., wait_timeout: float | None = ...,
 ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
 def cached(fn: Any = None, /, **options: Any) -> Any:
     """Cache a function on the content of its code, parameters, inputs and environment.
@@ -384,7 +406,9 @@ def cached(fn: Any = None, /, **options: Any) -> Any:
     distribution names), ``version`` (a salt you bump by hand), ``max_age`` (seconds; a lookup rule,
     not key material), ``cache`` (``off|read|write|readwrite``, overrides ``LINEAGE_CACHE``),
     ``code_deps`` (extra functions/modules), ``file_deps`` (globs relative to the function's file),
-    ``exclude`` (parameters left out of the key), ``pickle`` (allow pickling results).
+    ``exclude`` (parameters left out of the key), ``pickle`` (allow pickling results),
+    ``single_flight`` (default on: concurrent misses of one key compute once, the others wait up to
+    ``wait_timeout`` seconds, default ``$LINEAGE_WAIT_TIMEOUT`` or 3600).
     """
     if fn is not None:
         return CachedFunction(fn, **options)

@@ -53,3 +53,15 @@ class IntegrityError(ArtifactError):
 
 class MaterializerError(LineageError, TypeError):
     """No materializer can store this output type."""
+
+
+class SingleFlightTimeout(LineageError, TimeoutError):
+    """Waited longer than the bound for another worker to compute the same key."""
+
+    def __init__(self, step: str, key: str, holder: str | None, waited: float) -> None:
+        self.step, self.key, self.holder = step, key, holder
+        by = f"run {holder}" if holder else "another worker"
+        super().__init__(
+            f"step {step!r}: waited {waited:g}s for {by} to compute key {key[:20]}…; raise "
+            "LINEAGE_WAIT_TIMEOUT or @cached(wait_timeout=...), or invalidate the key if that run is stuck"
+        )

@@ -27,7 +27,7 @@ from ..redact import redact_url
 from . import schema as t
 from .artifacts import ArtifactRecord, ArtifactStore
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 _MIGRATION_LOCK = 0x11E4A6E  # advisory lock id serialising migrations on PostgreSQL
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -277,6 +277,52 @@ class Store:
         with self.engine.connect() as c:
             return c.execute(sa.select(t.manifests.c.manifest).where(t.manifests.c.key == key)).scalar()
 
+    # -- leases (single-flight) ---------------------------------------------------------------
+    def _insert_or_ignore(self, table: sa.Table) -> Any:
+        if self.engine.dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        return insert(table).on_conflict_do_nothing()
+
+    def try_acquire(self, key: str, owner: str, ttl: float) -> tuple[bool, str | None]:
+        """Take the lease on ``key`` if nobody holds it or its holder's lease expired.
+
+        Returns (acquired, previous owner whose expired lease was taken over). Both paths are single
+        atomic statements, so two contenders can never both win.
+        """
+        now = time.time()
+        lc = t.leases.c
+        with self.engine.begin() as c:
+            row = {"key": key, "owner": owner, "acquired_at": now, "expires_at": now + ttl}
+            # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING
+            if c.execute(self._insert_or_ignore(t.leases).returning(lc.owner), row).first() is not None:
+                return True, None
+            prev = c.execute(sa.select(lc.owner).where(lc.key == key, lc.expires_at < now)).scalar()
+            if prev is None:
+                return False, None
+            took = c.execute(
+                t.leases.update()
+                .where(lc.key == key, lc.owner == prev, lc.expires_at < now)
+                .values(owner=owner, acquired_at=now, expires_at=now + ttl)
+            ).rowcount
+            return took == 1, prev if took == 1 else None
+
+    def renew(self, key: str, owner: str, ttl: float) -> bool:
+        lc = t.leases.c
+        with self.engine.begin() as c:
+            q = t.leases.update().where(lc.key == key, lc.owner == owner).values(expires_at=time.time() + ttl)
+            return bool(c.execute(q).rowcount == 1)
+
+    def release(self, key: str, owner: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(t.leases.delete().where(t.leases.c.key == key, t.leases.c.owner == owner))
+
+    def lease(self, key: str) -> tuple[str, float] | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(t.leases.c.owner, t.leases.c.expires_at).where(t.leases.c.key == key)).first()
+        return (row[0], row[1]) if row else None
+
     # -- runs ----------------------------------------------------------------------------------
     _RUN_COLUMNS = tuple(c.name for c in t.runs.columns)
     _RUN_JSON = frozenset(c.name for c in t.runs.columns if isinstance(c.type, sa.JSON))
@@ -298,6 +344,15 @@ class Store:
         params: Any = tuple(values[col] for col in positions) if positions else values
         with self.engine.begin() as conn:
             conn.exec_driver_sql(text, params)
+
+    def abandon_run(self, run_id: str, why: str) -> None:
+        """Mark a RUNNING run whose worker died (its lease expired) as ABORTED."""
+        with self.engine.begin() as c:
+            c.execute(
+                t.runs.update()
+                .where(t.runs.c.id == run_id, t.runs.c.status == "RUNNING")
+                .values(status="ABORTED", ended_at=time.time(), error=why)
+            )
 
     def finish_run(self, run_id: str, **values: Any) -> None:
         with self.engine.begin() as c:

@@ -90,3 +90,20 @@ stat_cache = sa.Table(
     sa.Column("hash", sa.String(80), nullable=False),
     sa.Column("schema", sa.Integer, nullable=False),
 )
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("owner", sa.String(36), nullable=False),  # the run id computing the key
+    sa.Column("acquired_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+pins = sa.Table(
+    "pins",
+    metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("note", sa.Text),
+)
