@@ -157,11 +157,8 @@ class Store:
         with self.engine.begin() as c:
             jid = c.execute(q).scalar()
             if jid is None:
-                try:
-                    with c.begin_nested():
-                        c.execute(t.jobs.insert().values(namespace=namespace, name=name, created_at=time.time()))
-                except sa.exc.IntegrityError:
-                    pass
+                row = {"namespace": namespace, "name": name, "created_at": time.time()}
+                c.execute(self._insert_or_ignore(t.jobs), row)
                 jid = c.execute(q).scalar_one()
         self._jobs[k] = int(jid)
         return int(jid)
@@ -171,14 +168,8 @@ class Store:
         if h in self._envs:
             return h
         with self.engine.begin() as c:
-            exists = c.execute(sa.select(t.environments.c.hash).where(t.environments.c.hash == h)).first()
-            if exists is None:
-                try:
-                    with c.begin_nested():
-                        row = {"hash": h, "snapshot": env.to_dict(), "created_at": time.time()}
-                        c.execute(t.environments.insert().values(**row))
-                except sa.exc.IntegrityError:
-                    pass
+            row = {"hash": h, "snapshot": env.to_dict(), "created_at": time.time()}
+            c.execute(self._insert_or_ignore(t.environments), row)
         self._envs.add(h)
         return h
 
@@ -207,29 +198,31 @@ class Store:
         self, key: str, job_id: int, manifest: dict[str, Any], run_id: str, artifact: ArtifactRecord,
         materializer: str, meta: dict[str, Any], value_hash: str | None,
     ) -> None:
-        """Record artifact, manifest and entry in one transaction (all or nothing, idempotent)."""
-        now = time.time()
-        with self.engine.begin() as c:
-            self._insert_ignore(c, t.artifacts, "hash", {
-                "hash": artifact.hash, "uri": artifact.uri, "size": artifact.size,
-                "materializer": materializer, "meta": meta, "created_at": now,
-            })
-            self._insert_ignore(c, t.manifests, "key", {
-                "key": key, "job_id": job_id, "manifest": manifest, "created_at": now,
-            })
-            c.execute(t.cache_entries.delete().where(t.cache_entries.c.key == key))
-            c.execute(t.cache_entries.insert().values(
-                key=key, job_id=job_id, run_id=run_id, artifact_hash=artifact.hash,
-                value_hash=value_hash, created_at=now,
-            ))
+        """Record artifact, manifest and entry in one transaction (all or nothing, idempotent).
 
-    def _insert_ignore(self, c: sa.Connection, table: sa.Table, pk: str, row: dict[str, Any]) -> None:
-        if c.execute(sa.select(table.c[pk]).where(table.c[pk] == row[pk])).first() is None:
+        The artifact row is touched (``created_at``) so retention's grace period counts from the
+        latest use; a collision with a concurrent ``gc`` deleting the row is retried once.
+        """
+        for attempt in (1, 2):
+            now = time.time()
             try:
-                with c.begin_nested():
-                    c.execute(table.insert().values(**row))
+                with self.engine.begin() as c:
+                    c.execute(self._insert_or_ignore(t.artifacts), {
+                        "hash": artifact.hash, "uri": artifact.uri, "size": artifact.size,
+                        "materializer": materializer, "meta": meta, "created_at": now,
+                    })
+                    c.execute(t.artifacts.update().where(t.artifacts.c.hash == artifact.hash).values(created_at=now))
+                    c.execute(self._insert_or_ignore(t.manifests),
+                              {"key": key, "job_id": job_id, "manifest": manifest, "created_at": now})
+                    c.execute(t.cache_entries.delete().where(t.cache_entries.c.key == key))
+                    c.execute(t.cache_entries.insert().values(
+                        key=key, job_id=job_id, run_id=run_id, artifact_hash=artifact.hash,
+                        value_hash=value_hash, created_at=now,
+                    ))
+                return
             except sa.exc.IntegrityError:
-                pass
+                if attempt == 2:
+                    raise
 
     def tombstone(self, key: str) -> None:
         with self.engine.begin() as c:
