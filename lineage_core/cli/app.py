@@ -162,6 +162,50 @@ def cache_invalidate(key: Annotated[str | None, typer.Argument(help="A key or ke
     typer.echo(f"invalidated {n} entr{'y' if n == 1 else 'ies'}")
 
 
+@cache_app.command("gc")
+def cache_gc(
+    older_than: Annotated[
+        str | None, typer.Option("--older-than", help="Remove entries and runs older than this (30d, 12h).")
+    ] = None,
+    keep_last: Annotated[
+        int | None, typer.Option("--keep-last", help="Keep only the newest N entries per job.")
+    ] = None,
+    grace: Annotated[
+        str, typer.Option(help="Never sweep blobs younger than this (protects concurrent writers).")
+    ] = "1h",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be removed.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Remove expired entries, runs beyond retention and unreferenced blobs; pins are never removed."""
+    from ..retention import collect_garbage, parse_duration
+
+    report = collect_garbage(
+        _store(), older_than=parse_duration(older_than) if older_than else None, keep_last=keep_last,
+        grace=parse_duration(grace), dry_run=dry_run,
+    )
+    if json_:
+        return _print_json(report.to_dict())
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(f"{verb}: {report.entries} entries, {report.runs} runs, {report.artifacts} artifacts, "
+               f"{report.blobs} blobs ({report.bytes / 2**20:.1f} MiB); kept {report.kept_pinned} pinned")
+
+
+@app.command()
+def pin(run_id: str, note: Annotated[str | None, typer.Option(help="Why it is kept.")] = None) -> None:
+    """Keep a run and the value it produced or served, whatever the retention rules say."""
+    from ..retention import pin as pin_run
+
+    typer.echo(f"pinned {pin_run(_store(), run_id, note)}")
+
+
+@app.command()
+def unpin(run_id: str) -> None:
+    """Let retention treat a run like any other again."""
+    from ..retention import unpin as unpin_run
+
+    typer.echo(f"unpinned {unpin_run(_store(), run_id)}")
+
+
 @app.command()
 def env(json_: JsonOpt = False) -> None:
     """The environment snapshot of this interpreter (secrets redacted)."""
