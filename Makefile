@@ -46,6 +46,7 @@ lint: venv
 
 services:
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-fake-gcs.sh
 
 test-core: venv host-venvs services
 	LINEAGE_TEST_HOST_VENVS=.venv-airflow:.venv-kfp $(VENV)/bin/python -m pytest tests -q -p no:cacheprovider

@@ -19,6 +19,7 @@ __all__ = [
     "Outcome",
     "Store",
     "UnhashableInputError",
+    "Uri",
     "__version__",
     "cached",
     "capture_environment",
@@ -38,13 +39,14 @@ _LAZY = {
     "diff_environments": "environment",
     "EnvironmentSnapshot": "environment",
     "register_hasher": "hashing",
+    "Uri": "hashing",
     "register_materializer": "store.materializers",
 }
 
 if TYPE_CHECKING:
     from .cache import CachedFunction, Outcome, cached, explain
     from .environment import EnvironmentSnapshot, capture_environment, diff_environments
-    from .hashing import register_hasher
+    from .hashing import Uri, register_hasher
     from .store import Store
     from .store.materializers import register_materializer
 

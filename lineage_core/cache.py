@@ -35,10 +35,11 @@ from .environment import (
     normalize_dist_name,
 )
 from .errors import ArtifactError, ConfigError, MaterializerError
+from .hashing.remote import Uri
 from .hashing.values import hash_value, ndarray_hash, remember_array_hash
 from .ids import new_run_id
 from .keys import KeyManifest, explain_difference, nearest, short
-from .redact import REDACTED, looks_secret
+from .redact import REDACTED, looks_secret, redact_url
 from .settings import CacheMode
 from .singleflight import MISS, Lease, lead_or_wait
 from .store.materializers import _BUILTIN, LoadContext, materializer_by_id, materializer_for
@@ -120,6 +121,8 @@ def _display(name: str, value: Any) -> str:
         return REDACTED
     if isinstance(value, PurePath):
         return os.fspath(value)
+    if isinstance(value, Uri):
+        return redact_url(value.uri)
     try:
         return _repr.repr(value)
     except Exception:  # noqa: BLE001 - a display is best effort; the hash is what counts
@@ -127,7 +130,7 @@ def _display(name: str, value: Any) -> str:
 
 
 def _is_data(value: Any) -> bool:
-    if isinstance(value, PurePath):
+    if isinstance(value, PurePath | Uri):
         return True
     mod = type(value).__module__.partition(".")[0]
     return mod in ("numpy", "pandas") and type(value).__name__ in ("ndarray", "DataFrame", "Series")

@@ -147,6 +147,7 @@ def _sweep_blobs(store: Store, live: set[str], before: float, dry_run: bool, rep
     """Delete blob files (and stale temp files) that no live row names and that are older than grace."""
     arts = store.artifacts
     fs = arts.fs
+    fs.invalidate_cache()  # object-store listings may be cached by the fsspec instance
     for sub in ("blobs", "tmp"):
         base = f"{arts.root}/{sub}"
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import textwrap
 import uuid
@@ -14,7 +15,11 @@ import pytest
 
 from lineage_core import cache as cache_mod
 
+from .services.objectstores import GcsServer, S3Server
 from .services.postgres import PostgresServer
+
+# gcsfs reads this at import: its experimental gRPC bucket probing cannot reach an emulator.
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -72,3 +77,41 @@ def make_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
     yield make  # type: ignore[misc]
     for name in created:
         sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = S3Server(tmp_path_factory.mktemp("moto") / "requests.log")
+    os.environ.update(server.env())  # the clients find it like any S3-compatible endpoint
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[GcsServer]:
+    server = GcsServer()
+    os.environ.update(server.env())
+    yield server
+    server.stop()
+
+
+def new_bucket(protocol: str) -> str:
+    import fsspec
+
+    name = f"b-{uuid.uuid4().hex[:10]}"
+    fs = fsspec.filesystem(protocol)
+    fs.mkdir(name)
+    fs.invalidate_cache()
+    return name
+
+
+@pytest.fixture(params=["file", "s3", "gcs"])
+def artifacts_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, lineage_home: Path) -> str:
+    """Artifacts on the local disk, on the S3 server and on the GCS emulator (LINEAGE_ARTIFACTS_URL)."""
+    if request.param == "file":
+        url = (lineage_home / "artifacts").as_uri()
+    else:
+        request.getfixturevalue("s3_server" if request.param == "s3" else "gcs_server")
+        url = f"{request.param}://{new_bucket(request.param)}/lineage"
+    monkeypatch.setenv("LINEAGE_ARTIFACTS_URL", url)
+    return url

@@ -12,6 +12,7 @@ from .content import (
     hash_files,
     hash_path,
 )
+from .remote import Uri, hash_uri
 from .values import hash_value, ndarray_hash, register_hasher, remember_array_hash
 
 __all__ = [
@@ -20,11 +21,13 @@ __all__ = [
     "StatCache",
     "StatKey",
     "StreamingHasher",
+    "Uri",
     "hash_bytes",
     "hash_directory",
     "hash_file",
     "hash_files",
     "hash_path",
+    "hash_uri",
     "hash_value",
     "ndarray_hash",
     "register_hasher",

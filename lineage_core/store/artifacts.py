@@ -10,6 +10,7 @@ truncated blob can never be served as a cache hit.
 from __future__ import annotations
 
 import contextlib
+import json
 import mmap
 import os
 import tempfile
@@ -33,14 +34,22 @@ class ArtifactRecord:
 class ArtifactStore:
     """Blobs under one fsspec URL (``file:///...`` by default; ``s3://``, ``gs://`` with their extras)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
         import fsspec
         from fsspec.core import url_to_fs
 
         self.url = url.rstrip("/")
+        if options is None:
+            options = _options_from_env()
         try:
-            self.fs, root = url_to_fs(self.url)
-        except (ImportError, ValueError) as e:
+            # fsspec caches one filesystem instance per (protocol, options): credentials and
+            # connection pools are set up once per process, not per artifact (ZenML #3721).
+            self.fs, root = url_to_fs(self.url, **options)
+        except ImportError as e:
+            extra = {"s3": "s3", "gs": "gcs", "gcs": "gcs"}.get(self.url.split("://", 1)[0], "")
+            hint = f" (pip install 'lineage-core[{extra}]')" if extra else ""
+            raise ConfigError(f"cannot open artifact store {redact_url(url)}: {e}{hint}") from None
+        except ValueError as e:
             raise ConfigError(f"cannot open artifact store {redact_url(url)}: {e}") from None
         self.root = root.rstrip("/")
         self.protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
@@ -74,12 +83,21 @@ class ArtifactStore:
                 os.makedirs(os.path.dirname(final), exist_ok=True)
                 os.replace(tmp_path, final)
             else:
-                self.fs.put_file(tmp_path, final)
+                # One PUT (or a completed multipart upload): object stores make the object visible
+                # whole or not at all. Our content hash rides along as object metadata.
+                self.fs.put_file(tmp_path, final, **self._metadata_kwargs(digest))
                 os.unlink(tmp_path)
-        except OSError as e:
+        except Exception as e:  # every backend failure becomes one typed error
             _silent_unlink(tmp_path)
-            raise ArtifactError(f"could not store artifact in {self.url}: {e}") from e
+            raise ArtifactError(f"could not store artifact in {redact_url(self.url)}: {e}") from e
         return ArtifactRecord(digest, self.uri_for(digest), size)
+
+    def _metadata_kwargs(self, digest: str) -> dict[str, Any]:
+        if self.protocol in ("s3", "s3a"):
+            return {"Metadata": {"blake3": digest}}
+        if self.protocol in ("gs", "gcs"):
+            return {"metadata": {"blake3": digest}}
+        return {}
 
     def read_verified(self, digest: str, stat_cache: StatCache | None = None) -> bytes | mmap.mmap:
         """The blob's bytes; IntegrityError if they do not hash to ``digest``.
@@ -100,7 +118,9 @@ class ArtifactStore:
                 else:
                     data = f.read()
         except FileNotFoundError:
-            raise ArtifactError(f"artifact {digest} is missing from {self.url}") from None
+            raise ArtifactError(f"artifact {digest} is missing from {redact_url(self.url)}") from None
+        except Exception as e:  # an unreadable blob is a miss, never a crash
+            raise ArtifactError(f"artifact {digest} could not be read from {redact_url(self.url)}: {e}") from e
         trusted = False
         if st is not None and stat_cache is not None and len(data) >= _TRUST_STAT_ABOVE:
             known = stat_cache.get_many([path]).get(path)
@@ -128,6 +148,21 @@ class ArtifactStore:
 
     def info(self) -> dict[str, Any]:
         return {"url": redact_url(self.url), "protocol": self.protocol}
+
+
+def _options_from_env() -> dict[str, Any]:
+    """Extra fsspec options for the artifact store, as JSON in ``LINEAGE_ARTIFACTS_OPTIONS``
+    (endpoints, profiles). Credentials belong in the backend's own variables, never here."""
+    raw = os.environ.get("LINEAGE_ARTIFACTS_OPTIONS")
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as e:
+        raise ConfigError(f"LINEAGE_ARTIFACTS_OPTIONS is not valid JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise ConfigError("LINEAGE_ARTIFACTS_OPTIONS must be a JSON object")
+    return value
 
 
 def _silent_unlink(path: str) -> None:

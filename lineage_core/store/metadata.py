@@ -23,11 +23,12 @@ from .. import settings
 from ..environment import EnvironmentSnapshot
 from ..errors import ConfigError, RunNotFoundError, StoreError
 from ..hashing.content import HASH_SCHEMA, StatKey
+from ..hashing.remote import RemoteStat
 from ..redact import redact_url
 from . import schema as t
 from .artifacts import ArtifactRecord, ArtifactStore
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 _MIGRATION_LOCK = 0x11E4A6E  # advisory lock id serialising migrations on PostgreSQL
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -399,22 +400,41 @@ class Store:
         with self.engine.connect() as c:
             return {p: (StatKey(size, mtime, ino), h) for p, size, mtime, ino, h in c.execute(q)}
 
-    def put_many(self, rows: Iterable[tuple[str, StatKey, str]]) -> None:
-        data = [
-            {"path": p, "size": k.size, "mtime_ns": k.mtime_ns, "inode": k.inode, "hash": h, "schema": HASH_SCHEMA}
-            for p, k, h in rows
-        ]
+    def get_remote(self, uris: Sequence[str]) -> dict[str, tuple[RemoteStat, str]]:
+        rc = t.remote_stat.c
+        out: dict[str, tuple[RemoteStat, str]] = {}
+        with self.engine.connect() as c:
+            for i in range(0, len(uris), 900):
+                q = sa.select(rc.uri, rc.size, rc.etag, rc.version, rc.hash).where(
+                    rc.uri.in_(uris[i : i + 900]), rc.schema == HASH_SCHEMA
+                )
+                for uri, size, etag, version, h in c.execute(q):
+                    out[uri] = (RemoteStat(size, etag, version), h)
+        return out
+
+    def put_remote(self, rows: Sequence[tuple[str, RemoteStat, str]]) -> None:
+        data = [{"uri": u, "size": s.size, "etag": s.etag, "version": s.version, "hash": h, "schema": HASH_SCHEMA}
+                for u, s, h in rows]
+        self._upsert(t.remote_stat, "uri", data)
+
+    def _upsert(self, table: sa.Table, pk: str, data: list[dict[str, Any]]) -> None:
         if not data:
             return
         if self.engine.dialect.name == "sqlite":
             from sqlalchemy.dialects.sqlite import insert
         else:
             from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-        stmt = insert(t.stat_cache)
+        stmt = insert(table)
         stmt = stmt.on_conflict_do_update(
-            index_elements=["path"],
-            set_={c: stmt.excluded[c] for c in ("size", "mtime_ns", "inode", "hash", "schema")},
+            index_elements=[pk], set_={c: stmt.excluded[c] for c in data[0] if c != pk}
         )
         with self.engine.begin() as c:
             for i in range(0, len(data), 500):
                 c.execute(stmt, data[i : i + 500])
+
+    def put_many(self, rows: Iterable[tuple[str, StatKey, str]]) -> None:
+        data = [
+            {"path": p, "size": k.size, "mtime_ns": k.mtime_ns, "inode": k.inode, "hash": h, "schema": HASH_SCHEMA}
+            for p, k, h in rows
+        ]
+        self._upsert(t.stat_cache, "path", data)

@@ -107,3 +107,14 @@ pins = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("note", sa.Text),
 )
+
+remote_stat = sa.Table(
+    "remote_stat",
+    metadata,
+    sa.Column("uri", sa.Text, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("etag", sa.String(255), nullable=False),  # a change detector only, never a content hash
+    sa.Column("version", sa.String(255), nullable=False),  # S3 VersionId / GCS generation ("" if none)
+    sa.Column("hash", sa.String(80), nullable=False),
+    sa.Column("schema", sa.Integer, nullable=False),
+)
