@@ -44,7 +44,13 @@ WORKER = textwrap.dedent('''
     print(json.dumps({"wall": time.perf_counter() - t0, "lat": lat}))
 ''')
 
-STEPS = "from lineage_core import cached\n\n@cached(name='bench.square')\ndef square(x: int) -> int:\n    return x * x\n"
+STEPS = textwrap.dedent("""
+    from lineage_core import cached
+
+    @cached(name="bench.square")
+    def square(x: int) -> int:
+        return x * x
+""")
 
 
 def run(url: str, work: Path) -> dict[str, float]:

@@ -49,15 +49,15 @@ def main() -> None:
             src = work / f"blob-{size}"
             src.write_bytes(os.urandom(size))
 
-            def ours_put() -> str:
+            def ours_put(src: Path = src) -> str:
                 tmp = work / "tmp"
                 os.link(src, tmp)  # publish consumes its temp file: give it a second name for the same bytes
                 return store.publish(str(tmp)).hash
 
             digest = ours_put()
             put_ours = best(ours_put, reps)
-            put_plain = best(lambda: fs.put_file(str(src), "bench-plain/blob"), reps)
-            get_ours = best(lambda: store.read_verified(digest), reps)
+            put_plain = best(lambda src=src: fs.put_file(str(src), "bench-plain/blob"), reps)
+            get_ours = best(lambda digest=digest: store.read_verified(digest), reps)
             get_plain = best(lambda: fs.cat_file("bench-plain/blob"), reps)
             mb = size / 2**20
             result[f"{int(mb)}MiB"] = {
