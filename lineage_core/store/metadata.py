@@ -7,6 +7,7 @@ path is one indexed join plus one insert, so ``@cached`` stays cheap enough for 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -68,8 +69,7 @@ class Store:
         # On a server database, single statements (the hit path's lookup and run insert, lease renewals)
         # run in autocommit: one round trip each instead of BEGIN / statement / COMMIT-or-ROLLBACK.
         # (Embedded SQLite has no round trips, and switching its isolation per checkout costs more.)
-        sqlite = engine.dialect.name == "sqlite"
-        self._auto = engine if sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._auto = None if engine.dialect.name == "sqlite" else engine.execution_options(isolation_level="AUTOCOMMIT")
         self.artifacts = artifacts
         self.home = home
         self._jobs: dict[tuple[str, str], int] = {}
@@ -153,6 +153,10 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def _statement(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        """A connection for one self-contained statement: autocommit on a server, a transaction on SQLite."""
+        return self._auto.connect() if self._auto is not None else self.engine.begin()
+
     # -- jobs and environments -----------------------------------------------------------------
     def job_id(self, namespace: str, name: str) -> int:
         k = (namespace, name)
@@ -196,7 +200,7 @@ class Store:
     )
 
     def lookup(self, key: str) -> CacheEntry | None:
-        with self._auto.connect() as c:
+        with (self._auto or self.engine).connect() as c:
             row = c.execute(self._LOOKUP, {"k": key}).first()
         return CacheEntry(*row) if row else None
 
@@ -309,7 +313,7 @@ class Store:
 
     def renew(self, key: str, owner: str, ttl: float) -> bool:
         lc = t.leases.c
-        with self._auto.connect() as c:
+        with self._statement() as c:
             q = t.leases.update().where(lc.key == key, lc.owner == owner).values(expires_at=time.time() + ttl)
             return bool(c.execute(q).rowcount == 1)
 
@@ -341,7 +345,7 @@ class Store:
             if values[col] is not None:
                 values[col] = json.dumps(values[col], default=str)
         params: Any = tuple(values[col] for col in positions) if positions else values
-        with self._auto.connect() as conn:
+        with self._statement() as conn:
             conn.exec_driver_sql(text, params)
 
     def abandon_run(self, run_id: str, why: str) -> None:
