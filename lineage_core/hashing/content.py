@@ -57,10 +57,12 @@ class StreamingHasher:
 def hash_stream_file(path: str | os.PathLike[str]) -> str:
     """Hash one file by streaming it in fixed chunks: at most ``_CHUNK`` bytes resident."""
     with open(path, "rb", buffering=0) as f:
-        first = f.read(_SMALL)
-        if len(first) < _SMALL:
-            return tag(blake3.blake3(first).hexdigest())
-        h = blake3.blake3(first, max_threads=blake3.blake3.AUTO)
+        size = os.fstat(f.fileno()).st_size
+        if size <= _CHUNK:  # one read: no chunk buffer to allocate for small and medium files
+            data = f.read()
+            threads = blake3.blake3.AUTO if len(data) >= _SMALL else 1
+            return tag(blake3.blake3(data, max_threads=threads).hexdigest())
+        h = blake3.blake3(max_threads=blake3.blake3.AUTO)
         buf = bytearray(_CHUNK)
         view = memoryview(buf)
         while n := f.readinto(buf):

@@ -109,14 +109,18 @@ class ArtifactStore:
         """
         path = self.path_for(digest)
         data: bytes | mmap.mmap
+        st: os.stat_result | None = None
         try:
-            with open(path, "rb") if self.local else self.fs.open(path, "rb") as f:
-                st = os.fstat(f.fileno()) if self.local else None
-                if st is not None and st.st_size >= _TRUST_STAT_ABOVE:
-                    # Map instead of copying: blobs are immutable (published by rename, removed by unlink).
-                    data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-                else:
-                    data = f.read()
+            if self.local:
+                with open(path, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    if st.st_size >= _TRUST_STAT_ABOVE:
+                        # Map instead of copying: blobs are immutable (published by rename, removed by unlink).
+                        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                    else:
+                        data = f.read()
+            else:
+                data = self.fs.cat_file(path)  # one GET (open() would add a HEAD)
         except FileNotFoundError:
             raise ArtifactError(f"artifact {digest} is missing from {redact_url(self.url)}") from None
         except Exception as e:  # an unreadable blob is a miss, never a crash
