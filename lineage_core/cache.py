@@ -42,7 +42,7 @@ from .keys import KeyManifest, explain_difference, nearest, short
 from .redact import REDACTED, looks_secret, redact_url
 from .settings import CacheMode
 from .singleflight import MISS, Lease, lead_or_wait
-from .store.materializers import _BUILTIN, LoadContext, materializer_by_id, materializer_for
+from .store.materializers import _BUILTIN, LoadContext, SaveContext, materializer_by_id, materializer_for
 
 if TYPE_CHECKING:
     from .store import Store
@@ -319,7 +319,7 @@ class CachedFunction(Generic[P, R]):
     def _load(self, store: Store, digest: str, mid: str, meta: dict[str, Any], value_hash: str | None) -> Any:
         m = materializer_by_id(mid)
         data = store.artifacts.read_verified(digest, store)
-        value = m.load(data, meta or {}, LoadContext(store.home / "materialized"))
+        value = m.load(data, meta or {}, LoadContext(store.home / "materialized", store.artifacts))
         if value_hash is not None and mid.startswith("numpy@"):
             remember_array_hash(value, value_hash, trusted=True)
         return value
@@ -372,7 +372,7 @@ class CachedFunction(Generic[P, R]):
         m = materializer_for(value, self.allow_pickle, self.name)
         tmp = store.artifacts.new_temp_path()
         try:
-            meta = m.save(value, tmp)
+            meta = m.save(value, tmp, SaveContext(store.artifacts))
         except BaseException:
             os.unlink(tmp)
             raise

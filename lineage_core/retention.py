@@ -132,13 +132,18 @@ def collect_garbage(
             ).rowcount
         doomed_keys = set(doomed)
         live_blobs = {h for k, h in c.execute(sa.select(ce.key, ce.artifact_hash)) if k not in doomed_keys}
-        rows_now = c.execute(sa.select(t.artifacts.c.hash, t.artifacts.c.size, t.artifacts.c.created_at)).all()
-        dead = [(h, size) for h, size, created in rows_now if created < now - grace and h not in live_blobs]
+        rows_now = c.execute(
+            sa.select(t.artifacts.c.hash, t.artifacts.c.size, t.artifacts.c.created_at, t.artifacts.c.meta)
+        ).all()
+        dead = [(h, size) for h, size, created, _ in rows_now if created < now - grace and h not in live_blobs]
         report.artifacts = len(dead)
         if not dry_run:
             for i in range(0, len(dead), 500):
                 c.execute(t.artifacts.delete().where(t.artifacts.c.hash.in_([h for h, _ in dead[i : i + 500]])))
-        keep = {h for h, _, _ in rows_now} - {h for h, _ in dead}
+        gone_rows = {h for h, _ in dead}
+        kept_rows = [(h, meta) for h, _, _, meta in rows_now if h not in gone_rows]
+        # a directory output's files are blobs named only in its row's meta: they live as long as it does
+        keep = {h for h, _ in kept_rows} | {m for _, meta in kept_rows for m in (meta or {}).get("members", [])}
     _sweep_blobs(store, keep, now - grace, dry_run, report)
     return report
 

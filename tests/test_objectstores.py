@@ -63,7 +63,7 @@ def test_a_failed_write_leaves_no_blob_and_no_entry(make_module: Callable[..., M
         def can_save(self, value: object) -> bool:
             return type(value).__name__ == "Half"
 
-        def save(self, value: object, path: str) -> dict[str, object]:
+        def save(self, value: object, path: str, ctx: object) -> dict[str, object]:
             with open(path, "wb") as f:
                 f.write(b"partial")
             raise OSError("disk full halfway")
@@ -120,3 +120,34 @@ def test_remote_prefix_hashes_as_a_manifest(gcs_server: object) -> None:
     assert first == hash_uri(f"gs://{bucket}/ds", default_store())
     fs.pipe_file(f"{bucket}/ds/sub/b.txt", b"B")
     assert hash_uri(f"gs://{bucket}/ds", default_store()) != first
+
+
+@pytest.mark.usefixtures("artifacts_url")
+def test_directory_outputs_are_per_file_blobs_kept_by_gc(
+    make_module: Callable[..., ModuleType], tmp_path: Path
+) -> None:
+    from lineage_core.retention import collect_garbage
+
+    m = make_module("import os\nfrom pathlib import Path\nfrom lineage_core import cached\n"
+                    "@cached\ndef build(d: str, n: int):\n    out = Path(d) / 'model'\n"
+                    "    (out / 'shards').mkdir(parents=True, exist_ok=True)\n"
+                    "    for i in range(n):\n        (out / 'shards' / f'{i}.bin').write_bytes(bytes([i]) * 1000)\n"
+                    "    (out / 'same.txt').write_text('dup')\n    (out / 'copy.txt').write_text('dup')\n"
+                    "    (out / 'run.sh').write_text('#!/bin/sh\\n')\n    os.chmod(out / 'run.sh', 0o755)\n"
+                    "    return out\n")
+    out = m.build(str(tmp_path / "w"), 12)
+    store = default_store()
+    (entry,) = store.entries()
+    meta = store.lookup(entry["key"]).meta  # type: ignore[union-attr]
+    assert meta["kind"] == "tree" and len(meta["members"]) == 14  # 12 shards + run.sh + one blob for the 2 dups
+    report = collect_garbage(store, grace=0)
+    assert report.blobs == 0  # members of a live tree are live
+    import shutil
+
+    shutil.rmtree(out)
+    again = m.build(str(tmp_path / "w"), 12)
+    assert explain(m.build).hit and again == out
+    assert (again / "shards" / "11.bin").read_bytes() == bytes([11]) * 1000
+    assert os.access(again / "run.sh", os.X_OK) and (again / "copy.txt").read_text() == "dup"
+    store.invalidate(job=entry["name"])
+    assert collect_garbage(store, grace=0).blobs == 15  # the manifest and its 14 members

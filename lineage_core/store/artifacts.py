@@ -13,7 +13,9 @@ import contextlib
 import json
 import mmap
 import os
+import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,7 @@ from ..hashing.content import StatCache, StatKey, hash_bytes, hash_stream_file
 from ..redact import redact_url
 
 _TRUST_STAT_ABOVE = 16 << 20
+_TRANSFER_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,31 @@ class ArtifactStore:
             _silent_unlink(tmp_path)
             raise ArtifactError(f"could not store artifact in {redact_url(self.url)}: {e}") from e
         return ArtifactRecord(digest, self.uri_for(digest), size)
+
+    def publish_file(self, src: str) -> ArtifactRecord:
+        """Store a copy of ``src`` (left untouched) under its content address."""
+        if self.local:
+            tmp = self.new_temp_path()
+            shutil.copyfile(src, tmp)
+            return self.publish(tmp)
+        try:
+            digest = hash_stream_file(src)
+            self.fs.put_file(src, self.path_for(digest), **self._metadata_kwargs(digest))
+        except Exception as e:  # every backend failure becomes one typed error
+            raise ArtifactError(f"could not store {src} in {redact_url(self.url)}: {e}") from e
+        return ArtifactRecord(digest, self.uri_for(digest), os.path.getsize(src))
+
+    def publish_files(self, srcs: list[str]) -> list[ArtifactRecord]:
+        """Store many files in parallel (a directory output's members); results in input order."""
+        if len(srcs) <= 1:
+            return [self.publish_file(s) for s in srcs]
+        with ThreadPoolExecutor(_TRANSFER_THREADS) as pool:
+            return list(pool.map(self.publish_file, srcs))
+
+    def read_many(self, digests: list[str]) -> dict[str, bytes | mmap.mmap]:
+        """Verified bytes of many blobs, fetched in parallel."""
+        with ThreadPoolExecutor(_TRANSFER_THREADS) as pool:
+            return dict(zip(digests, pool.map(self.read_verified, digests), strict=True))
 
     def _metadata_kwargs(self, digest: str) -> dict[str, Any]:
         if self.protocol in ("s3", "s3a"):

@@ -15,13 +15,15 @@ import os
 import pickle
 import shutil
 import sys
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from ..errors import MaterializerError
-from ..hashing.content import hash_path
+from ..hashing.content import directory_manifest, hash_path, manifest_hash
+
+if TYPE_CHECKING:
+    from .artifacts import ArtifactStore
 
 Buffer: TypeAlias = "bytes | mmap.mmap"  # verified blob bytes (large local blobs are memory-mapped)
 
@@ -29,6 +31,12 @@ Buffer: TypeAlias = "bytes | mmap.mmap"  # verified blob bytes (large local blob
 @dataclass(frozen=True)
 class LoadContext:
     scratch_dir: Path  # where Path outputs are restored when their original location is taken
+    artifacts: ArtifactStore | None = None  # for values stored as several blobs (directory trees)
+
+
+@dataclass(frozen=True)
+class SaveContext:
+    artifacts: ArtifactStore  # where member blobs of a multi-blob value go (published in parallel)
 
 
 class Materializer:
@@ -42,7 +50,7 @@ class Materializer:
     def can_save(self, value: Any) -> bool:
         raise NotImplementedError
 
-    def save(self, value: Any, path: str) -> dict[str, Any]:
+    def save(self, value: Any, path: str, ctx: SaveContext) -> dict[str, Any]:
         raise NotImplementedError
 
     def load(self, buf: Buffer, meta: dict[str, Any], ctx: LoadContext) -> Any:
@@ -55,7 +63,7 @@ class BytesMaterializer(Materializer):
     def can_save(self, value: Any) -> bool:
         return type(value) in (bytes, bytearray)
 
-    def save(self, value: Any, path: str) -> dict[str, Any]:
+    def save(self, value: Any, path: str, ctx: SaveContext) -> dict[str, Any]:
         Path(path).write_bytes(value)
         return {"type": type(value).__name__}
 
@@ -69,7 +77,7 @@ class StrMaterializer(Materializer):
     def can_save(self, value: Any) -> bool:
         return type(value) is str
 
-    def save(self, value: Any, path: str) -> dict[str, Any]:
+    def save(self, value: Any, path: str, ctx: SaveContext) -> dict[str, Any]:
         Path(path).write_bytes(value.encode("utf-8", "surrogatepass"))
         return {}
 
@@ -96,7 +104,7 @@ class JsonMaterializer(Materializer):
     def can_save(self, value: Any) -> bool:
         return _exact_json(value)
 
-    def save(self, value: Any, path: str) -> dict[str, Any]:
+    def save(self, value: Any, path: str, ctx: SaveContext) -> dict[str, Any]:
         Path(path).write_bytes(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
         return {}
 
@@ -113,7 +121,7 @@ class NumpyMaterializer(Materializer):
         np = sys.modules.get("numpy")
         return np is not None and type(value) is np.ndarray and not value.dtype.hasobject
 
-    def save(self, value: Any, path: str) -> dict[str, Any]:
+    def save(self, value: Any, path: str, ctx: SaveContext) -> dict[str, Any]:
         import numpy as np
 
         with open(path, "wb") as f:
@@ -139,7 +147,7 @@ class PandasMaterializer(Materializer):
         pd = sys.modules.get("pandas")
         return pd is not None and type(value) is pd.DataFrame
 
-    def save(self, value: Any, path: str) -> dict[str, Any]:
+    def save(self, value: Any, path: str, ctx: SaveContext) -> dict[str, Any]:
         try:
             value.to_parquet(path, engine="pyarrow")
         except ImportError as e:
@@ -153,26 +161,34 @@ class PandasMaterializer(Materializer):
 
 
 class PathMaterializer(Materializer):
-    """A file or directory the step wrote. Stored as a deterministic tar (no mtimes, sorted)."""
+    """A file or a directory tree the step wrote.
+
+    A file is one blob. A directory is a manifest blob (relative path -> blob hash, executable bit)
+    plus one content-addressed blob per file, uploaded and downloaded in parallel; identical files are
+    stored once across every tree. On load the original location is reused when it still holds the
+    same content; otherwise the tree is restored there (if free) or under ``$LINEAGE_HOME/materialized``.
+    """
 
     name = "path"
+    version = 2
 
     def can_save(self, value: Any) -> bool:
         return isinstance(value, os.PathLike) and os.path.exists(value)
 
-    def save(self, value: Any, path: str) -> dict[str, Any]:
+    def save(self, value: Any, path: str, ctx: SaveContext) -> dict[str, Any]:
         src = Path(value).resolve()
-        with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-            members = [src] if src.is_file() else [src, *sorted(src.rglob("*"))]
-            for p in members:
-                info = tar.gettarinfo(str(p), arcname=p.relative_to(src.parent).as_posix())
-                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-                if info.isreg():
-                    with open(p, "rb") as fh:
-                        tar.addfile(info, fh)
-                elif info.isdir():
-                    tar.addfile(info)
-        return {"original": str(src), "name": src.name, "content_hash": hash_path(src)}
+        meta: dict[str, Any] = {"original": str(src), "name": src.name}
+        if src.is_file():
+            shutil.copyfile(src, path)
+            return {**meta, "kind": "file", "content_hash": hash_path(src)}
+        entries = directory_manifest(src)
+        records = ctx.artifacts.publish_files([str(src / e.relpath) for e in entries])
+        if [r.hash for r in records] != [e.hash for e in entries]:
+            raise MaterializerError(f"{src} changed while it was being stored")
+        files = [[e.relpath, e.hash, e.executable] for e in entries]
+        Path(path).write_bytes(json.dumps({"name": src.name, "files": files}, separators=(",", ":")).encode())
+        return {**meta, "kind": "tree", "content_hash": manifest_hash(entries),
+                "members": sorted({e.hash for e in entries})}
 
     def load(self, buf: Buffer, meta: dict[str, Any], ctx: LoadContext) -> Any:
         original = Path(meta["original"])
@@ -183,14 +199,35 @@ class PathMaterializer(Materializer):
         if dest.exists() and hash_path(dest) == meta["content_hash"]:
             return dest
         dest_root.mkdir(parents=True, exist_ok=True)
-        staging = Path(str(dest) + ".lineage-partial")
+        staging = Path(f"{dest}.lineage-partial-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        with tarfile.open(fileobj=io.BytesIO(buf), mode="r") as tar:
-            tar.extractall(staging, filter="data")
-        os.replace(staging / meta["name"], dest)
-        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            if meta.get("kind") == "file":
+                staging.write_bytes(bytes(buf))
+            else:
+                self._restore_tree(json.loads(bytes(buf)), staging, ctx)
+            os.replace(staging, dest)
+        finally:
+            if staging.is_dir():
+                shutil.rmtree(staging, ignore_errors=True)
+            elif staging.exists():
+                staging.unlink()
         return dest
+
+    def _restore_tree(self, manifest: dict[str, Any], staging: Path, ctx: LoadContext) -> None:
+        if ctx.artifacts is None:
+            raise MaterializerError("restoring a directory needs the artifact store")
+        staging.mkdir(parents=True)
+        files = manifest["files"]
+        blobs = ctx.artifacts.read_many(sorted({h for _, h, _ in files}))
+        for relpath, digest, executable in files:
+            target = staging / relpath
+            if not target.resolve().is_relative_to(staging.resolve()):
+                raise MaterializerError(f"refusing to restore {relpath!r} outside the output directory")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(bytes(blobs[digest]))
+            if executable:
+                target.chmod(target.stat().st_mode | 0o111)
 
 
 class PickleMaterializer(Materializer):
@@ -202,7 +239,7 @@ class PickleMaterializer(Materializer):
     def can_save(self, value: Any) -> bool:
         return True
 
-    def save(self, value: Any, path: str) -> dict[str, Any]:
+    def save(self, value: Any, path: str, ctx: SaveContext) -> dict[str, Any]:
         with open(path, "wb") as f:
             pickle.dump(value, f, protocol=5)
         return {"type": f"{type(value).__module__}.{type(value).__qualname__}"}
