@@ -12,7 +12,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -387,17 +387,18 @@ class Store:
         return rows[0]
 
     # -- stat cache (implements hashing.StatCache) -----------------------------------------------
-    def get_many(self, paths: Sequence[str]) -> dict[str, tuple[StatKey, str]]:
-        out: dict[str, tuple[StatKey, str]] = {}
-        sc = t.stat_cache.c
+    def _hash_rows(self, key: sa.Column[Any], keys: Sequence[str], *cols: sa.Column[Any]) -> Iterator[Any]:
+        """Rows of a hash-cache table (current hash schema) for many keys, in batches of 900."""
         with self.engine.connect() as c:
-            for i in range(0, len(paths), 900):
-                q = sa.select(sc.path, sc.size, sc.mtime_ns, sc.inode, sc.hash).where(
-                    sc.path.in_(paths[i : i + 900]), sc.schema == HASH_SCHEMA
+            for i in range(0, len(keys), 900):
+                yield from c.execute(
+                    sa.select(key, *cols).where(key.in_(keys[i : i + 900]), key.table.c.schema == HASH_SCHEMA)
                 )
-                for p, size, mtime, ino, h in c.execute(q):
-                    out[p] = (StatKey(size, mtime, ino), h)
-        return out
+
+    def get_many(self, paths: Sequence[str]) -> dict[str, tuple[StatKey, str]]:
+        sc = t.stat_cache.c
+        rows = self._hash_rows(sc.path, paths, sc.size, sc.mtime_ns, sc.inode, sc.hash)
+        return {p: (StatKey(size, mtime, ino), h) for p, size, mtime, ino, h in rows}
 
     def get_under(self, directory: str) -> dict[str, tuple[StatKey, str]]:
         sc = t.stat_cache.c
@@ -411,15 +412,8 @@ class Store:
 
     def get_remote(self, uris: Sequence[str]) -> dict[str, tuple[RemoteStat, str]]:
         rc = t.remote_stat.c
-        out: dict[str, tuple[RemoteStat, str]] = {}
-        with self.engine.connect() as c:
-            for i in range(0, len(uris), 900):
-                q = sa.select(rc.uri, rc.size, rc.etag, rc.version, rc.hash).where(
-                    rc.uri.in_(uris[i : i + 900]), rc.schema == HASH_SCHEMA
-                )
-                for uri, size, etag, version, h in c.execute(q):
-                    out[uri] = (RemoteStat(size, etag, version), h)
-        return out
+        rows = self._hash_rows(rc.uri, uris, rc.size, rc.etag, rc.version, rc.hash)
+        return {uri: (RemoteStat(size, etag, version), h) for uri, size, etag, version, h in rows}
 
     def put_remote(self, rows: Sequence[tuple[str, RemoteStat, str]]) -> None:
         data = [{"uri": u, "size": s.size, "etag": s.etag, "version": s.version, "hash": h, "schema": HASH_SCHEMA}
