@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Cached, traceable pipeline steps.")
 cache_app = typer.Typer(no_args_is_help=True, help="List and invalidate cache entries.")
 app.add_typer(cache_app, name="cache")
+events_app = typer.Typer(no_args_is_help=True, help="OpenLineage events of stored runs.")
+app.add_typer(events_app, name="events")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
@@ -188,6 +190,15 @@ def cache_gc(
     verb = "would remove" if dry_run else "removed"
     typer.echo(f"{verb}: {report.entries} entries, {report.runs} runs, {report.artifacts} artifacts, "
                f"{report.blobs} blobs ({report.bytes / 2**20:.1f} MiB); kept {report.kept_pinned} pinned")
+
+
+@events_app.command("show")
+def events_show(run_id: str) -> None:
+    """The OpenLineage RunEvents (START, then COMPLETE/FAIL/ABORT) of a run, as JSON lines."""
+    from ..openlineage.records import run_events
+
+    for event in run_events(_store(), run_id):
+        sys.stdout.write(json.dumps(event, sort_keys=True) + "\n")
 
 
 @app.command()

@@ -152,7 +152,8 @@ class PandasMaterializer(Materializer):
             value.to_parquet(path, engine="pyarrow")
         except ImportError as e:
             raise MaterializerError(f"storing a DataFrame needs pyarrow: pip install pyarrow ({e})") from e
-        return {"columns": [str(c) for c in value.columns], "rows": len(value)}
+        columns, dtypes = [str(c) for c in value.columns], [str(t) for t in value.dtypes]
+        return {"columns": columns, "dtypes": dtypes, "rows": len(value)}
 
     def load(self, buf: Buffer, meta: dict[str, Any], ctx: LoadContext) -> Any:
         import pandas as pd

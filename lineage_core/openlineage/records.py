@@ -1,0 +1,56 @@
+"""RunRecords (and so OpenLineage events) for runs already in the store: the store is the source of
+truth, so events can be (re)built and replayed at any time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .events import DatasetRef, RunRecord, event_dict
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+_TERMINAL = {"COMPLETED": "COMPLETE", "CACHED": "COMPLETE", "FAILED": "FAIL", "ABORTED": "ABORT"}
+
+
+def _inputs(manifest: dict[str, Any]) -> list[DatasetRef]:
+    refs = []
+    for name, digest in (manifest.get("inputs") or {}).items():
+        where = (manifest.get("display") or {}).get(name, "")
+        if where.startswith("/") or "://" in where:  # a file or a URL; in-memory arrays are not datasets
+            refs.append(DatasetRef(where, digest))
+    return refs
+
+
+def _outputs(store: Store, key: str | None) -> list[DatasetRef]:
+    entry = store.lookup(key) if key else None
+    if entry is None:
+        return []
+    fields = None
+    if entry.materializer.startswith("pandas"):
+        fields = list(zip(entry.meta.get("columns", []), entry.meta.get("dtypes", []), strict=False)) or None
+    return [DatasetRef(store.artifacts.uri_for(entry.artifact_hash), entry.artifact_hash, fields)]
+
+
+def run_records(store: Store, run_id: str) -> list[RunRecord]:
+    """START and, once finished, the terminal record of one stored run."""
+    run = store.get_run(run_id)
+    manifest = store.manifest(run["cache_key"]) if run["cache_key"] else None
+    env = store.get_environment(run["environment_hash"]) if run["environment_hash"] else None
+    common: dict[str, Any] = {
+        "run_id": run["id"], "namespace": run["namespace"], "job": run["job"], "key": run["cache_key"],
+        "manifest": manifest, "hit": run["status"] == "CACHED", "source_run_id": run["source_run_id"],
+        "reasons": run["reasons"] or [], "environment": env.to_dict() if env else None,
+        "packages": ((manifest or {}).get("env") or {}).get("packages") or {},
+        "inputs": _inputs(manifest or {}), "context": run["context"] or {}, "error": run["error"],
+    }
+    records = [RunRecord(event_type="START", time=run["started_at"], **common)]
+    terminal = _TERMINAL.get(run["status"])
+    if terminal and run["ended_at"]:
+        outputs = _outputs(store, run["cache_key"]) if terminal == "COMPLETE" else []
+        records.append(RunRecord(event_type=terminal, time=run["ended_at"], outputs=outputs, **common))
+    return records
+
+
+def run_events(store: Store, run_id: str) -> list[dict[str, Any]]:
+    return [event_dict(r) for r in run_records(store, run_id)]
