@@ -39,6 +39,7 @@ from .hashing.remote import Uri
 from .hashing.values import hash_value, ndarray_hash, remember_array_hash
 from .ids import new_run_id
 from .keys import KeyManifest, explain_difference, nearest, short
+from .openlineage.emitter import emit_run
 from .redact import REDACTED, looks_secret, redact_url
 from .settings import CacheMode
 from .singleflight import MISS, Lease, lead_or_wait
@@ -311,6 +312,7 @@ class CachedFunction(Generic[P, R]):
             environment_hash=store.put_environment(process_environment(self._source_dir)), started_at=started,
             ended_at=time.time(), reasons=[note], context=current_run_context(),
         )
+        emit_run(store, run_id, "all")
         self.last = Outcome(True, run_id, key, [note], entry.run_id, self.name)
         if log.isEnabledFor(logging.INFO):
             log.info("%s (%s)", note, self.name)
@@ -356,6 +358,7 @@ class CachedFunction(Generic[P, R]):
             started_at=time.time(), reasons=reasons, context=current_run_context(),
         )
         self.last = Outcome(False, run_id, key, reasons, None, self.name)
+        emit_run(store, run_id, "start")
         with lease or contextlib.nullcontext():
             try:
                 value = self.fn(*args, **kwargs)
@@ -364,8 +367,10 @@ class CachedFunction(Generic[P, R]):
             except BaseException as e:
                 status = "ABORTED" if isinstance(e, KeyboardInterrupt | SystemExit) else "FAILED"
                 store.finish_run(run_id, status=status, error=f"{type(e).__name__}: {e}"[:2000])
+                emit_run(store, run_id, "end")
                 raise
             store.finish_run(run_id, status="COMPLETED")
+        emit_run(store, run_id, "end")
         return value
 
     def _store_value(self, store: Store, manifest: KeyManifest, key: str, job_id: int, run_id: str, value: Any) -> Any:

@@ -201,6 +201,17 @@ def events_show(run_id: str) -> None:
         sys.stdout.write(json.dumps(event, sort_keys=True) + "\n")
 
 
+@events_app.command("flush")
+def events_flush() -> None:
+    """Send the events spooled while the OpenLineage backend was unreachable."""
+    from ..openlineage.emitter import flush_spool
+
+    sent, failed = flush_spool()
+    typer.echo(f"sent {sent} spooled event(s); {failed} still spooled")
+    if failed:
+        raise LineageError(f"{failed} event(s) could not be sent: the backend is still unreachable")
+
+
 @app.command()
 def pin(run_id: str, note: Annotated[str | None, typer.Option(help="Why it is kept.")] = None) -> None:
     """Keep a run and the value it produced or served, whatever the retention rules say."""
