@@ -7,12 +7,10 @@ path is one indexed join plus one insert, so ``@cached`` stays cheap enough for 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +21,11 @@ from sqlalchemy.engine import Engine
 from .. import settings
 from ..environment import EnvironmentSnapshot
 from ..errors import ConfigError, RunNotFoundError, StoreError
-from ..hashing.content import HASH_SCHEMA, StatKey
-from ..hashing.remote import RemoteStat
 from ..redact import redact_url
 from . import schema as t
 from .artifacts import ArtifactRecord, ArtifactStore
+from .hashcache import HashCacheMixin
+from .leases import LeaseMixin
 
 HEAD_REVISION = "0003"
 _MIGRATION_LOCK = 0x11E4A6E  # advisory lock id serialising migrations on PostgreSQL
@@ -61,15 +59,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Store:
+class Store(HashCacheMixin, LeaseMixin):
     """Metadata (SQL) plus artifacts (fsspec). Open with :meth:`from_url` or :meth:`default`."""
 
     def __init__(self, engine: Engine, artifacts: ArtifactStore, home: Path) -> None:
-        self.engine = engine
-        # On a server database, single statements (the hit path's lookup and run insert, lease renewals)
-        # run in autocommit: one round trip each instead of BEGIN / statement / COMMIT-or-ROLLBACK.
-        # (Embedded SQLite has no round trips, and switching its isolation per checkout costs more.)
-        self._auto = None if engine.dialect.name == "sqlite" else engine.execution_options(isolation_level="AUTOCOMMIT")
+        super().__init__(engine)
         self.artifacts = artifacts
         self.home = home
         self._jobs: dict[tuple[str, str], int] = {}
@@ -152,10 +146,6 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
-
-    def _statement(self) -> contextlib.AbstractContextManager[sa.Connection]:
-        """A connection for one self-contained statement: autocommit on a server, a transaction on SQLite."""
-        return self._auto.connect() if self._auto is not None else self.engine.begin()
 
     # -- jobs and environments -----------------------------------------------------------------
     def job_id(self, namespace: str, name: str) -> int:
@@ -280,52 +270,6 @@ class Store:
         with self.engine.connect() as c:
             return c.execute(sa.select(t.manifests.c.manifest).where(t.manifests.c.key == key)).scalar()
 
-    # -- leases (single-flight) ---------------------------------------------------------------
-    def _insert_or_ignore(self, table: sa.Table) -> Any:
-        if self.engine.dialect.name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-        return insert(table).on_conflict_do_nothing()
-
-    def try_acquire(self, key: str, owner: str, ttl: float) -> tuple[bool, str | None]:
-        """Take the lease on ``key`` if nobody holds it or its holder's lease expired.
-
-        Returns (acquired, previous owner whose expired lease was taken over). Both paths are single
-        atomic statements, so two contenders can never both win.
-        """
-        now = time.time()
-        lc = t.leases.c
-        with self.engine.begin() as c:
-            row = {"key": key, "owner": owner, "acquired_at": now, "expires_at": now + ttl}
-            # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING
-            if c.execute(self._insert_or_ignore(t.leases).returning(lc.owner), row).first() is not None:
-                return True, None
-            prev = c.execute(sa.select(lc.owner).where(lc.key == key, lc.expires_at < now)).scalar()
-            if prev is None:
-                return False, None
-            took = c.execute(
-                t.leases.update()
-                .where(lc.key == key, lc.owner == prev, lc.expires_at < now)
-                .values(owner=owner, acquired_at=now, expires_at=now + ttl)
-            ).rowcount
-            return took == 1, prev if took == 1 else None
-
-    def renew(self, key: str, owner: str, ttl: float) -> bool:
-        lc = t.leases.c
-        with self._statement() as c:
-            q = t.leases.update().where(lc.key == key, lc.owner == owner).values(expires_at=time.time() + ttl)
-            return bool(c.execute(q).rowcount == 1)
-
-    def release(self, key: str, owner: str) -> None:
-        with self.engine.begin() as c:
-            c.execute(t.leases.delete().where(t.leases.c.key == key, t.leases.c.owner == owner))
-
-    def lease(self, key: str) -> tuple[str, float] | None:
-        with self.engine.connect() as c:
-            row = c.execute(sa.select(t.leases.c.owner, t.leases.c.expires_at).where(t.leases.c.key == key)).first()
-        return (row[0], row[1]) if row else None
-
     # -- runs ----------------------------------------------------------------------------------
     _RUN_COLUMNS = tuple(c.name for c in t.runs.columns)
     _RUN_JSON = frozenset(c.name for c in t.runs.columns if isinstance(c.type, sa.JSON))
@@ -386,58 +330,3 @@ class Store:
             raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous")
         return rows[0]
 
-    # -- stat cache (implements hashing.StatCache) -----------------------------------------------
-    def _hash_rows(self, key: sa.Column[Any], keys: Sequence[str], *cols: sa.Column[Any]) -> Iterator[Any]:
-        """Rows of a hash-cache table (current hash schema) for many keys, in batches of 900."""
-        with self.engine.connect() as c:
-            for i in range(0, len(keys), 900):
-                yield from c.execute(
-                    sa.select(key, *cols).where(key.in_(keys[i : i + 900]), key.table.c.schema == HASH_SCHEMA)
-                )
-
-    def get_many(self, paths: Sequence[str]) -> dict[str, tuple[StatKey, str]]:
-        sc = t.stat_cache.c
-        rows = self._hash_rows(sc.path, paths, sc.size, sc.mtime_ns, sc.inode, sc.hash)
-        return {p: (StatKey(size, mtime, ino), h) for p, size, mtime, ino, h in rows}
-
-    def get_under(self, directory: str) -> dict[str, tuple[StatKey, str]]:
-        sc = t.stat_cache.c
-        lo = directory.rstrip(os.sep) + os.sep
-        hi = lo[:-1] + chr(ord(os.sep) + 1)  # every path that starts with `lo` sorts in [lo, hi)
-        q = sa.select(sc.path, sc.size, sc.mtime_ns, sc.inode, sc.hash).where(
-            sc.path >= lo, sc.path < hi, sc.schema == HASH_SCHEMA
-        )
-        with self.engine.connect() as c:
-            return {p: (StatKey(size, mtime, ino), h) for p, size, mtime, ino, h in c.execute(q)}
-
-    def get_remote(self, uris: Sequence[str]) -> dict[str, tuple[RemoteStat, str]]:
-        rc = t.remote_stat.c
-        rows = self._hash_rows(rc.uri, uris, rc.size, rc.etag, rc.version, rc.hash)
-        return {uri: (RemoteStat(size, etag, version), h) for uri, size, etag, version, h in rows}
-
-    def put_remote(self, rows: Sequence[tuple[str, RemoteStat, str]]) -> None:
-        data = [{"uri": u, "size": s.size, "etag": s.etag, "version": s.version, "hash": h, "schema": HASH_SCHEMA}
-                for u, s, h in rows]
-        self._upsert(t.remote_stat, "uri", data)
-
-    def _upsert(self, table: sa.Table, pk: str, data: list[dict[str, Any]]) -> None:
-        if not data:
-            return
-        if self.engine.dialect.name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-        stmt = insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[pk], set_={c: stmt.excluded[c] for c in data[0] if c != pk}
-        )
-        with self.engine.begin() as c:
-            for i in range(0, len(data), 500):
-                c.execute(stmt, data[i : i + 500])
-
-    def put_many(self, rows: Iterable[tuple[str, StatKey, str]]) -> None:
-        data = [
-            {"path": p, "size": k.size, "mtime_ns": k.mtime_ns, "inode": k.inode, "hash": h, "schema": HASH_SCHEMA}
-            for p, k, h in rows
-        ]
-        self._upsert(t.stat_cache, "path", data)

@@ -1,0 +1,43 @@
+"""What every part of the metadata store shares: the engine and statement helpers for both dialects."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+
+class StoreBase:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # On a server database, single statements (the hit path's lookup and run insert, lease renewals)
+        # run in autocommit: one round trip each instead of BEGIN / statement / COMMIT-or-ROLLBACK.
+        # (Embedded SQLite has no round trips, and switching its isolation per checkout costs more.)
+        self._auto = None if engine.dialect.name == "sqlite" else engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def _statement(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        """A connection for one self-contained statement: autocommit on a server, a transaction on SQLite."""
+        return self._auto.connect() if self._auto is not None else self.engine.begin()
+
+    def _insert(self, table: sa.Table) -> Any:
+        """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
+        if self.engine.dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        return insert(table)
+
+    def _insert_or_ignore(self, table: sa.Table) -> Any:
+        return self._insert(table).on_conflict_do_nothing()
+
+    def _upsert(self, table: sa.Table, pk: str, data: list[dict[str, Any]]) -> None:
+        """Insert rows, replacing the non-key columns of rows whose key exists (batches of 500)."""
+        if not data:
+            return
+        stmt = self._insert(table)
+        stmt = stmt.on_conflict_do_update(index_elements=[pk], set_={c: stmt.excluded[c] for c in data[0] if c != pk})
+        with self.engine.begin() as c:
+            for i in range(0, len(data), 500):
+                c.execute(stmt, data[i : i + 500])
