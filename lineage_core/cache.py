@@ -17,7 +17,6 @@ import logging
 import os
 import reprlib
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,8 +27,6 @@ from . import settings
 from .code import CodeFingerprint, code_part_name, fingerprint_code, hash_file_deps, with_file_deps
 from .context import current_run_context
 from .environment import (
-    EnvironmentSnapshot,
-    capture_environment,
     distributions_for_modules,
     installed_distributions,
     normalize_dist_name,
@@ -41,6 +38,7 @@ from .ids import new_run_id
 from .keys import KeyManifest, explain_difference, nearest, short
 from .openlineage.emitter import emit_run
 from .redact import REDACTED, looks_secret, redact_url
+from .runtime import default_store, process_environment
 from .settings import CacheMode
 from .singleflight import MISS, Lease, lead_or_wait
 from .store.materializers import _BUILTIN, LoadContext, SaveContext, materializer_by_id, materializer_for
@@ -66,45 +64,6 @@ class Outcome:
     reasons: list[str] = field(default_factory=list)
     source_run_id: str | None = None
     job: str = ""
-
-
-# -- process-wide state ------------------------------------------------------------------------
-_stores: dict[tuple[str, str], Store] = {}
-_stores_lock = threading.Lock()
-_envs: dict[str, EnvironmentSnapshot] = {}
-
-
-_store_by_env: dict[tuple[str | None, ...], Store] = {}
-
-
-def default_store() -> Store:
-    """The store for the current settings (opened once per URL pair in a process).
-
-    Looked up by the raw setting strings first, so the hit path does not rebuild paths and URLs.
-    """
-    env = os.environ
-    raw = (env.get("LINEAGE_STORE_URL"), env.get("LINEAGE_ARTIFACTS_URL"), env.get("LINEAGE_HOME"), env.get("HOME"))
-    store = _store_by_env.get(raw)
-    if store is not None:
-        return store
-    k = (settings.store_url(), settings.artifacts_url())
-    with _stores_lock:
-        store = _stores.get(k)
-        if store is None:
-            from .store import Store  # SQLAlchemy loads on first use, not on import
-
-            store = _stores[k] = Store.from_url(*k)
-        _store_by_env[raw] = store
-    return store
-
-
-def process_environment(git_dir: str | None = None) -> EnvironmentSnapshot:
-    """This process's environment, with the git state of ``git_dir`` (captured once per directory)."""
-    d = git_dir or os.getcwd()
-    env = _envs.get(d)
-    if env is None:
-        env = _envs[d] = capture_environment(d)
-    return env
 
 
 def _module_name(fn: Callable[..., Any]) -> str:

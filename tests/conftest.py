@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from lineage_core import cache as cache_mod
+from lineage_core import runtime
 
 from .services.objectstores import GcsServer, S3Server
 from .services.postgres import PostgresServer
@@ -51,10 +51,10 @@ def lineage_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     for var in ("LINEAGE_STORE_URL", "LINEAGE_ARTIFACTS_URL", "LINEAGE_CACHE", "LINEAGE_DISABLED", "LINEAGE_NAMESPACE"):
         monkeypatch.delenv(var, raising=False)
     yield home
-    for store in list(cache_mod._stores.values()):
+    for store in list(runtime._stores.values()):
         store.close()
-    cache_mod._stores.clear()
-    cache_mod._store_by_env.clear()
+    runtime._stores.clear()
+    runtime._store_by_env.clear()
 
 
 @pytest.fixture

@@ -125,9 +125,9 @@ def test_secrets_never_reach_events(registry: Registry, make_module: Callable[..
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LINEAGE_ENV_ALLOWLIST", "MY_*")
     monkeypatch.setenv("MY_TOKEN", "hunter2-secret")
-    import lineage_core.cache as cache_mod
+    from lineage_core import runtime
 
-    cache_mod._envs.clear()
+    runtime._envs.clear()
     m = make_module("from lineage_core import cached\n@cached\ndef f(api_key, x):\n    return x\n")
     m.f("sk-live-SECRET", 1)
     text = json.dumps(run_events(default_store(), explain(m.f).run_id))
