@@ -41,7 +41,7 @@ from .redact import REDACTED, looks_secret, redact_url
 from .runtime import default_store, process_environment
 from .settings import CacheMode
 from .singleflight import MISS, Lease, lead_or_wait
-from .store.materializers import _BUILTIN, LoadContext, SaveContext, materializer_by_id, materializer_for
+from .store.materializers import BUILTIN, PICKLE, LoadContext, SaveContext, materializer_by_id, materializer_for
 
 if TYPE_CHECKING:
     from .store import Store
@@ -176,7 +176,7 @@ class CachedFunction(Generic[P, R]):
         return {"policy": label, "python": snap.python_minor, "packages": pkgs}
 
     def _outputs_id(self) -> str:
-        ids = [m.id for m in _BUILTIN] + (["pickle@1"] if self.allow_pickle else [])
+        ids = [m.id for m in BUILTIN] + ([PICKLE.id] if self.allow_pickle else [])
         return ",".join(ids)
 
     def manifest(self, *args: Any, **kwargs: Any) -> KeyManifest:

@@ -68,7 +68,10 @@ def test_a_failed_write_leaves_no_blob_and_no_entry(make_module: Callable[..., M
                 f.write(b"partial")
             raise OSError("disk full halfway")
 
+    src = "from lineage_core import cached\n@cached\ndef g(x):\n    return x\n"
+    before = make_module(src, name="regkey").g.manifest(1).key()
     register_materializer(HalfWriter())
+    assert make_module(src, name="regkey").g.manifest(1).key() == before  # registering changes no key
     m = make_module("from lineage_core import cached\nclass Half:\n    pass\n"
                     "@cached\ndef f(x):\n    return Half()\n")
     with pytest.raises(OSError, match="disk full"):

@@ -249,26 +249,32 @@ class PickleMaterializer(Materializer):
         return pickle.loads(buf)  # noqa: S301 - opted in, content hash verified
 
 
-_BUILTIN: list[Materializer] = [
+BUILTIN: tuple[Materializer, ...] = (
     BytesMaterializer(),
     StrMaterializer(),
     JsonMaterializer(),
     NumpyMaterializer(),
     PandasMaterializer(),
     PathMaterializer(),
-]
+)
 PICKLE = PickleMaterializer()
-_BY_ID: dict[str, Materializer] = {m.id: m for m in [*_BUILTIN, PICKLE]}
+_REGISTERED: list[Materializer] = []
+_BY_ID: dict[str, Materializer] = {m.id: m for m in [*BUILTIN, PICKLE]}
 
 
 def register_materializer(materializer: Materializer) -> None:
-    """Add a materializer; registered ones are tried before the built-ins."""
-    _BUILTIN.insert(0, materializer)
+    """Add a materializer; registered ones are tried before the built-ins.
+
+    Registering one does not change any key (the key names the built-in set): an entry records the
+    exact ``name@version`` that stored it, and an entry whose materializer is not registered in the
+    reading process, or has another version there, is a miss.
+    """
+    _REGISTERED.insert(0, materializer)
     _BY_ID[materializer.id] = materializer
 
 
 def materializer_for(value: Any, allow_pickle: bool, step: str) -> Materializer:
-    for m in _BUILTIN:
+    for m in (*_REGISTERED, *BUILTIN):
         if m.can_save(value):
             return m
     if allow_pickle:
