@@ -116,6 +116,11 @@ class CachedFunction(Generic[P, R]):
         single_flight: bool = True,
         wait_timeout: float | None = None,
     ) -> None:
+        if inspect.iscoroutinefunction(fn) or inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            raise ConfigError(
+                f"@cached cannot wrap {fn.__qualname__}: it returns a coroutine or generator, not a value; "
+                "cache a plain function that returns the result"
+            )
         if isinstance(env, str) and env not in ("imports", "full", "none"):
             raise ConfigError(f"env={env!r}: use 'imports', 'full', 'none' or a list of distribution names")
         if max_age is not None and max_age <= 0:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lineage_core import explain
+from lineage_core import cached, explain
 from lineage_core.cache import default_store
 from lineage_core.context import run_context
 from lineage_core.errors import ConfigError, MaterializerError, UnhashableInputError
@@ -258,3 +258,21 @@ def test_large_blob_rewritten_in_place_is_detected(make_module: Callable[..., Mo
     value = m.make(n)
     assert value[-1] == n - 1 and not explain(m.make).hit and len(m.N) == 2
     assert "failed verification" in explain(m.make).reasons[0]
+
+
+def test_bad_decorator_options_are_clear_errors() -> None:
+    async def coro() -> int:
+        return 1
+
+    def gen():  # type: ignore[no-untyped-def]
+        yield 1
+
+    for fn in (coro, gen):
+        with pytest.raises(ConfigError, match="coroutine or generator"):
+            cached(fn)
+    with pytest.raises(ConfigError, match="env='latest'"):
+        cached(env="latest")(lambda x: x)
+    with pytest.raises(ConfigError, match="max_age"):
+        cached(max_age=-1)(lambda x: x)
+    with pytest.raises(ConfigError, match="exclude"):
+        cached(exclude=["nope"])(lambda x: x)
