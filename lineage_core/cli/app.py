@@ -201,6 +201,28 @@ def events_show(run_id: str) -> None:
         sys.stdout.write(json.dumps(event, sort_keys=True) + "\n")
 
 
+@events_app.command("ingest")
+def events_ingest(
+    path: Annotated[str, typer.Argument(help="A JSON array or JSON-lines file of events; - for stdin.")],
+) -> None:
+    """Store OpenLineage events from any producer (idempotent; a malformed batch stores nothing)."""
+    from ..openlineage.ingest import ingest
+
+    try:
+        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+    except OSError as e:
+        raise LineageError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        if text.lstrip().startswith("["):
+            data = json.loads(text)
+        else:
+            data = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError as e:
+        raise LineageError(f"{path} is not JSON or JSON lines: {e}") from None
+    result = ingest(_store(), data)
+    typer.echo(f"stored {result.stored} event(s), {result.duplicates} already stored")
+
+
 @events_app.command("flush")
 def events_flush() -> None:
     """Send the events spooled while the OpenLineage backend was unreachable."""

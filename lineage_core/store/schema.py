@@ -118,3 +118,81 @@ remote_stat = sa.Table(
     sa.Column("hash", sa.String(80), nullable=False),
     sa.Column("schema", sa.Integer, nullable=False),
 )
+
+# -- OpenLineage ingest (any producer): raw events are the source of truth, the rest is derived ----
+ol_events = sa.Table(
+    "ol_events",
+    metadata,
+    sa.Column("id", sa.String(80), primary_key=True),  # hash of the canonical event: ingest is idempotent
+    sa.Column("kind", sa.String(16), nullable=False),  # RunEvent | JobEvent | DatasetEvent
+    sa.Column("event_type", sa.String(16)),
+    sa.Column("run_id", sa.String(36)),
+    sa.Column("job_namespace", sa.String(512)),
+    sa.Column("job_name", sa.String(1024)),
+    sa.Column("event_time", sa.Float, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+)
+
+ol_jobs = sa.Table(
+    "ol_jobs",
+    metadata,
+    sa.Column("namespace", sa.String(512), primary_key=True),
+    sa.Column("name", sa.String(1024), primary_key=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("parent_namespace", sa.String(512)),
+    sa.Column("parent_name", sa.String(1024)),
+    sa.Column("facets", sa.JSON, nullable=False),
+    sa.Column("latest_run_id", sa.String(36)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+ol_runs = sa.Table(
+    "ol_runs",
+    metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("job_namespace", sa.String(512), nullable=False),
+    sa.Column("job_name", sa.String(1024), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("parent_run_id", sa.String(36)),
+    sa.Column("facets", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+ol_datasets = sa.Table(
+    "ol_datasets",
+    metadata,
+    sa.Column("namespace", sa.String(512), primary_key=True),
+    sa.Column("name", sa.String(1024), primary_key=True),
+    sa.Column("facets", sa.JSON, nullable=False),
+    sa.Column("current_version", sa.String(255)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+ol_dataset_versions = sa.Table(
+    "ol_dataset_versions",
+    metadata,
+    sa.Column("namespace", sa.String(512), primary_key=True),
+    sa.Column("name", sa.String(1024), primary_key=True),
+    sa.Column("version", sa.String(255), primary_key=True),
+    sa.Column("run_id", sa.String(36)),
+    sa.Column("facets", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+ol_edges = sa.Table(
+    "ol_edges",
+    metadata,
+    sa.Column("job_namespace", sa.String(512), primary_key=True),
+    sa.Column("job_name", sa.String(1024), primary_key=True),
+    sa.Column("dataset_namespace", sa.String(512), primary_key=True),
+    sa.Column("dataset_name", sa.String(1024), primary_key=True),
+    sa.Column("direction", sa.String(3), primary_key=True),  # "in": dataset -> job, "out": job -> dataset
+    sa.Column("last_run_id", sa.String(36)),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)

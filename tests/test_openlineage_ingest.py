@@ -1,0 +1,156 @@
+"""Ingest of any producer's OpenLineage events, on both backends: idempotent, all-or-nothing,
+Marquez's run-state and parent semantics, unknown facets kept verbatim, derived tables rebuildable."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from lineage_core import explain
+from lineage_core.cache import default_store
+from lineage_core.openlineage.ingest import IngestError, ingest, rebuild
+from lineage_core.openlineage.records import run_events
+from lineage_core.store import schema as t
+
+pytestmark = pytest.mark.usefixtures("backend")
+SPEC_TESTS = Path(__file__).resolve().parents[2] / "shared" / "openlineage-spec" / "spec" / "tests"
+SPEC_EXAMPLE = SPEC_TESTS / "example_full_event.json"
+RUN = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+
+
+def rows(table: sa.Table) -> list[dict[str, Any]]:
+    with default_store().engine.connect() as c:
+        return [dict(r._mapping) for r in c.execute(sa.select(table))]
+
+
+def airflow_event(event_type: str, when: str, run_id: str = "0190b1a0-0000-7000-8000-00000000a001") -> dict[str, Any]:
+    return {
+        "eventType": event_type, "eventTime": when, "producer": "https://github.com/apache/airflow/providers/openlineage",
+        "schemaURL": RUN,
+        "run": {"runId": run_id, "facets": {
+            "parent": {"_producer": "https://x", "_schemaURL": "https://x",
+                       "run": {"runId": "0190b1a0-0000-7000-8000-00000000d001"},
+                       "job": {"namespace": "airflow", "name": "etl_dag"}},
+            "airflow": {"_producer": "https://x", "_schemaURL": "https://x", "dag": {"dag_id": "etl_dag"}},
+        }},
+        "job": {"namespace": "airflow", "name": "etl_dag.load", "facets": {}},
+        "inputs": [{"namespace": "postgres://db:5432", "name": "shop.public.orders"}],
+        "outputs": [{"namespace": "s3://lake", "name": "orders/2026-11-22.parquet",
+                     "facets": {"version": {"_producer": "https://x", "_schemaURL": "https://x",
+                                            "datasetVersion": "v7"}}}],
+    }
+
+
+def test_our_events_ingest_into_a_graph_idempotently(make_module: Callable[..., ModuleType], tmp_path: Path) -> None:
+    m = make_module("from pathlib import Path\nfrom lineage_core import cached\n"
+                    "@cached(name='ing.count')\ndef count(path: Path) -> int:\n    return len(path.read_text())\n")
+    data = tmp_path / "in.txt"
+    data.write_text("hello")
+    m.count(data)
+    miss = explain(m.count).run_id
+    m.count(data)
+    hit = explain(m.count).run_id
+    events = run_events(default_store(), miss) + run_events(default_store(), hit)
+    first = ingest(default_store(), events)
+    again = ingest(default_store(), events)
+    assert (first.stored, first.duplicates, again.stored, again.duplicates) == (4, 0, 0, 4)
+    runs = {r["run_id"]: r for r in rows(t.ol_runs)}
+    assert runs[miss]["state"] == runs[hit]["state"] == "COMPLETED"
+    assert runs[hit]["facets"]["lineage_cache"]["sourceRunId"] == miss
+    edges = {(r["direction"], r["dataset_namespace"], r["dataset_name"]) for r in rows(t.ol_edges)}
+    assert ("in", "file", str(data)) in edges
+    outs = [e for e in edges if e[0] == "out"]
+    assert len(outs) == 1 and outs[0][1] == "file"
+    (job,) = rows(t.ol_jobs)
+    assert (job["namespace"], job["name"], job["latest_run_id"]) == ("default", "ing.count", hit)
+
+
+def test_foreign_producers_parent_links_state_mapping_and_verbatim_facets() -> None:
+    store = default_store()
+    ingest(store, [airflow_event("START", "2026-11-22T10:00:00Z")])
+    (run,) = rows(t.ol_runs)
+    assert run["state"] == "RUNNING" and run["parent_run_id"] == "0190b1a0-0000-7000-8000-00000000d001"
+    ingest(store, [airflow_event("COMPLETE", "2026-11-22T10:05:00.5+00:00")])
+    ingest(store, [airflow_event("OTHER", "2026-11-22T10:06:00Z")])  # late: never reopens a finished run
+    (run,) = rows(t.ol_runs)
+    assert run["state"] == "COMPLETED" and run["ended_at"] - run["started_at"] == pytest.approx(300.5)
+    kept = {"_producer": "https://x", "_schemaURL": "https://x", "dag": {"dag_id": "etl_dag"}}
+    assert run["facets"]["airflow"] == kept  # a facet we do not know, kept verbatim
+    (job,) = rows(t.ol_jobs)
+    assert (job["parent_namespace"], job["parent_name"], job["type"]) == ("airflow", "etl_dag", "BATCH")
+    (version,) = rows(t.ol_dataset_versions)
+    assert (version["name"], version["version"]) == ("orders/2026-11-22.parquet", "v7")
+    assert {(e["direction"], e["dataset_namespace"]) for e in rows(t.ol_edges)} == {("in", "postgres://db:5432"),
+                                                                                  ("out", "s3://lake")}
+
+
+def test_spark_like_ids_failures_and_the_spec_example() -> None:
+    spark = airflow_event("FAIL", "2026-11-22T11:00:00Z", run_id="application_1700000000_0042")
+    spark["job"] = {"namespace": "spark", "name": "etl.write_table", "facets": {
+        "jobType": {"_producer": "https://x", "_schemaURL": "https://x", "processingType": "STREAMING",
+                    "integration": "SPARK"}}}
+    example = json.loads(SPEC_EXAMPLE.read_text())
+    assert ingest(default_store(), [spark, example]).stored == 2
+    runs = {r["job_name"]: r for r in rows(t.ol_runs)}
+    assert runs["etl.write_table"]["state"] == "FAILED"
+    assert runs["etl.write_table"]["run_id"] != "application_1700000000_0042"  # a name-based UUID instead
+    jobs = {j["name"]: j for j in rows(t.ol_jobs)}
+    assert jobs["etl.write_table"]["type"] == "STREAM" and jobs["dbt"]["facets"]["sql"]["query"] == "SELECT 1"
+
+
+def test_job_and_dataset_events_dispatch_by_schema_url() -> None:
+    job_event = {"eventTime": "2026-11-22T12:00:00Z", "producer": "https://x",
+                 "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/JobEvent",
+                 "job": {"namespace": "design", "name": "planned_job"},
+                 "inputs": [{"namespace": "gs://raw", "name": "a.csv"}], "outputs": []}
+    dataset_event = {"eventTime": "2026-11-22T12:00:00Z", "producer": "https://x",
+                     "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+                     "dataset": {"namespace": "gs://raw", "name": "b.csv", "facets": {}}}
+    assert ingest(default_store(), [job_event, dataset_event]).stored == 2
+    assert rows(t.ol_runs) == [] and [j["name"] for j in rows(t.ol_jobs)] == ["planned_job"]
+    assert {d["name"] for d in rows(t.ol_datasets)} == {"a.csv", "b.csv"}
+
+
+def test_a_bad_event_stores_nothing_from_its_batch() -> None:
+    good = airflow_event("START", "2026-11-22T10:00:00Z")
+    no_run = {k: v for k, v in good.items() if k != "run"}
+    bad_type = {**good, "eventType": "FINISHED"}
+    with pytest.raises(IngestError) as e:
+        ingest(default_store(), [good, no_run, bad_type, "not an event"])
+    assert len(e.value.problems) == 3 and "event 1: a RunEvent needs run.runId" in str(e.value)
+    assert "event 2: eventType 'FINISHED'" in str(e.value)
+    assert rows(t.ol_events) == [] and rows(t.ol_runs) == []
+
+
+def test_derived_tables_rebuild_from_raw_events() -> None:
+    store = default_store()
+    ingest(store, [airflow_event("START", "2026-11-22T10:00:00Z"), airflow_event("COMPLETE", "2026-11-22T10:01:00Z")])
+    before = [rows(tb) for tb in (t.ol_jobs, t.ol_runs, t.ol_datasets, t.ol_dataset_versions, t.ol_edges)]
+    with store.engine.begin() as c:
+        c.execute(t.ol_runs.delete())
+    assert rebuild(store) == 2
+    after = [rows(tb) for tb in (t.ol_jobs, t.ol_runs, t.ol_datasets, t.ol_dataset_versions, t.ol_edges)]
+    assert after == before
+
+
+def test_cli_ingests_files_and_rejects_bad_ones(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    lines = tmp_path / "events.jsonl"
+    lines.write_text("\n".join(json.dumps(airflow_event(k, f"2026-11-22T10:00:0{i}Z"))
+                               for i, k in enumerate(("START", "COMPLETE"))))
+    cli = [sys.executable, "-m", "lineage_core.cli", "events", "ingest"]
+    out = subprocess.run([*cli, str(lines)], capture_output=True, text=True, env=os.environ.copy())
+    assert out.returncode == 0 and "stored 2 event(s), 0 already stored" in out.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"eventTime": "2026-11-22T10:00:00Z"}]))
+    out = subprocess.run([*cli, str(bad)], capture_output=True, text=True, env=os.environ.copy())
+    assert out.returncode != 0 and "missing required field 'producer'" in out.stderr and "Traceback" not in out.stderr
