@@ -235,6 +235,27 @@ def events_flush() -> None:
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind; auth is required off loopback.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 5000,
+) -> None:
+    """Run the lineage server (OpenLineage ingest; install the 'server' extra)."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise LineageError("the server needs its extra: pip install 'lineage-core[server]'") from None
+    from ..server.app import create_app
+    from ..server.auth import is_loopback, load_tokens
+
+    tokens = load_tokens()
+    require_auth = not is_loopback(host)
+    if require_auth and not tokens:
+        raise LineageError(f"binding {host} needs LINEAGE_SERVER_TOKENS or LINEAGE_SERVER_TOKEN_FILE for writes")
+    store = _store()
+    uvicorn.run(create_app(store, tokens, require_auth), host=host, port=port, log_level="warning")
+
+
+@app.command()
 def pin(run_id: str, note: Annotated[str | None, typer.Option(help="Why it is kept.")] = None) -> None:
     """Keep a run and the value it produced or served, whatever the retention rules say."""
     from ..retention import pin as pin_run

@@ -1,0 +1,106 @@
+"""FastAPI app: ``POST /api/v1/lineage`` (Marquez's contract), ``POST /api/v1/lineage/batch`` (in the
+OpenLineage HTTP spec, missing from Marquez), ``GET /api/v1/events/lineage``, ``/healthz``, ``/readyz``.
+
+Ingest is all-or-nothing and idempotent (see lineage_core.openlineage.ingest): 201 on success, 400 with
+the reason on malformed JSON, 422 on events that are not valid OpenLineage, 413 over 10 MB.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from ..openlineage.ingest import IngestError, ingest
+from ..store import Store
+from ..store import schema as t
+from ..store.metadata import HEAD_REVISION
+from .auth import authorized
+
+MAX_BODY = 10 * 1024 * 1024
+
+
+def _error(status: int, message: str, details: Any = None) -> JSONResponse:
+    """Marquez's error shape, which its web UI parses: {code, message, details}."""
+    return JSONResponse({"code": status, "message": message, "details": details}, status_code=status)
+
+
+def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool = False) -> FastAPI:
+    app = FastAPI(title="lineage-core", version="0.1.0")
+
+    async def read_json(request: Request) -> Any | JSONResponse:
+        if require_auth and not authorized(request.headers.get("authorization"), tokens or []):
+            return _error(401, "a valid bearer token is required for writes")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+            return _error(413, f"request body over {MAX_BODY} bytes")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return _error(413, f"request body over {MAX_BODY} bytes")
+        try:
+            return json.loads(body)
+        except ValueError as e:
+            return _error(400, f"malformed JSON: {e}")
+
+    @app.post("/api/v1/lineage", status_code=201)
+    async def post_lineage(request: Request) -> Response:
+        data = await read_json(request)
+        if isinstance(data, JSONResponse):
+            return data
+        try:
+            ingest(store, [data])
+        except IngestError as e:
+            return _error(422, str(e), e.problems)
+        return Response(status_code=201)
+
+    @app.post("/api/v1/lineage/batch")
+    async def post_batch(request: Request) -> Response:
+        data = await read_json(request)
+        if isinstance(data, JSONResponse):
+            return data
+        if not isinstance(data, list):
+            return _error(400, "a batch is a JSON array of events")
+        try:
+            result = ingest(store, data)
+        except IngestError as e:
+            return _error(422, str(e), e.problems)
+        return JSONResponse({"status": "success", "stored": result.stored, "duplicates": result.duplicates})
+
+    @app.get("/api/v1/events/lineage")
+    def get_events(limit: int = 100, offset: int = 0, after: str | None = None, before: str | None = None,
+                   sortDirection: str = "desc") -> JSONResponse:
+        ec = t.ol_events.c
+        lo = _ts(after) if after else 0.0
+        hi = _ts(before) if before else 4102444800.0  # 2100-01-01
+        where = sa.and_(ec.event_time >= lo, ec.event_time < hi)
+        order = ec.event_time.asc() if sortDirection == "asc" else ec.event_time.desc()
+        with store.engine.connect() as c:
+            total = c.execute(sa.select(sa.func.count()).select_from(t.ol_events).where(where)).scalar_one()
+            rows = c.execute(sa.select(ec.payload).where(where).order_by(order, ec.id).limit(limit).offset(offset))
+            return JSONResponse({"events": [r[0] for r in rows], "totalCount": total})
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        try:
+            rev = store.current_revision()
+        except Exception as e:  # noqa: BLE001 - readiness reports, never crashes
+            return _error(503, f"store unreachable: {type(e).__name__}")
+        if rev != HEAD_REVISION:
+            return _error(503, f"store migrations not current ({rev} != {HEAD_REVISION})")
+        return JSONResponse({"status": "ready", "revision": rev})
+
+    return app
+
+
+def _ts(value: str) -> float:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
