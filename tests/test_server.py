@@ -57,7 +57,7 @@ class Server:
 
 
 @pytest.fixture
-def server() -> Iterator[Server]:
+def server(backend: str) -> Iterator[Server]:  # after the backend: the server must see its URL
     s = Server({})
     yield s
     s.stop()

@@ -234,6 +234,42 @@ def events_flush() -> None:
         raise LineageError(f"{failed} event(s) could not be sent: the backend is still unreachable")
 
 
+@app.command("lineage")
+def lineage_cmd(
+    node: Annotated[str, typer.Argument(help="A nodeId: job:<namespace>:<name> or dataset:<namespace>:<name>.")],
+    upstream: Annotated[bool, typer.Option("--upstream", help="Only what it was made from.")] = False,
+    downstream: Annotated[bool, typer.Option("--downstream", help="Only what was made from it.")] = False,
+    depth: Annotated[int, typer.Option(help="How many hops.")] = 10,
+    json_: JsonOpt = False,
+) -> None:
+    """The lineage graph around a job or dataset, from the ingested OpenLineage events."""
+    from ..openlineage.graph import lineage, parse_node_id
+
+    start = parse_node_id(node)
+    direction = "upstream" if upstream and not downstream else "downstream" if downstream and not upstream else "both"
+    graph = lineage(_store(), start, depth=depth, direction=direction)
+    if json_:
+        return _print_json(graph)
+    if len(graph["graph"]) == 1 and not graph["graph"][0]["inEdges"] and not graph["graph"][0]["outEdges"]:
+        raise LineageError(f"no lineage recorded for {start}")
+    from rich.tree import Tree
+
+    by_id = {n["id"]: n for n in graph["graph"]}
+    key = "inEdges" if direction == "upstream" else "outEdges"
+    far = "origin" if key == "inEdges" else "destination"
+
+    def grow(tree: Any, node_id: str, seen: set[str]) -> None:
+        for edge in by_id[node_id][key]:
+            child = edge[far]
+            branch = tree.add(child)
+            if child not in seen:
+                grow(branch, child, seen | {child})
+
+    root = Tree(str(start))
+    grow(root, str(start), {str(start)})
+    _console().print(root)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind; auth is required off loopback.")] = "127.0.0.1",

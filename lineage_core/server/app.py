@@ -1,5 +1,6 @@
 """FastAPI app: ``POST /api/v1/lineage`` (Marquez's contract), ``POST /api/v1/lineage/batch`` (in the
-OpenLineage HTTP spec, missing from Marquez), ``GET /api/v1/events/lineage``, ``/healthz``, ``/readyz``.
+OpenLineage HTTP spec, missing from Marquez), ``GET /api/v1/events/lineage``, ``GET /api/v1/lineage``
+(Marquez's graph shape, breadth-first and bounded), ``/healthz``, ``/readyz``.
 
 Ingest is all-or-nothing and idempotent (see lineage_core.openlineage.ingest): 201 on success, 400 with
 the reason on malformed JSON, 422 on events that are not valid OpenLineage, 413 over 10 MB.
@@ -15,6 +16,8 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from ..errors import ConfigError
+from ..openlineage.graph import lineage, parse_node_id
 from ..openlineage.ingest import IngestError, ingest
 from ..store import Store
 from ..store import schema as t
@@ -84,6 +87,14 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
             total = c.execute(sa.select(sa.func.count()).select_from(t.ol_events).where(where)).scalar_one()
             rows = c.execute(sa.select(ec.payload).where(where).order_by(order, ec.id).limit(limit).offset(offset))
             return JSONResponse({"events": [r[0] for r in rows], "totalCount": total})
+
+    @app.get("/api/v1/lineage")
+    def get_lineage(nodeId: str, depth: int = 20) -> JSONResponse:
+        try:
+            node = parse_node_id(nodeId)
+        except ConfigError as e:
+            return _error(400, str(e))
+        return JSONResponse(lineage(store, node, depth=min(max(depth, 0), 100)))
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
