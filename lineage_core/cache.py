@@ -294,14 +294,6 @@ class CachedFunction(Generic[P, R]):
         self, store: Store, manifest: KeyManifest, key: str, job_id: int, mode: CacheMode,
         reasons: list[str], args: Any, kwargs: Any, refresh: bool = False,
     ) -> Any:
-        if not reasons or reasons == ["refresh requested"] or reasons[0].startswith(("cached value", "stored")):
-            prev = nearest(store.previous_manifests(job_id), manifest)
-            if prev is None:
-                reasons.append(f"first run of {self.name} (no previous key in namespace {manifest.scope})")
-            elif prev.key() != key:
-                reasons.extend(explain_difference(prev, manifest))
-            elif not reasons:
-                reasons.append("same key as a previous run, but its entry was invalidated or never stored")
         run_id = new_run_id()
         lease: Lease | None = None
         if mode.writes and mode.reads and not refresh and self.single_flight:
@@ -310,11 +302,20 @@ class CachedFunction(Generic[P, R]):
                 timeout=self.wait_timeout,
             )
             if isinstance(led, tuple):
-                return led[0]
+                return led[0]  # another worker computed it while we waited: nothing to explain
             lease = led
-            if lease.took_over:
-                store.abandon_run(lease.took_over, "its lease expired: the process computing it stopped")
-                reasons.append(f"took over from run {lease.took_over}, whose worker stopped")
+        # Explain the miss (only the worker that computes does: waiters never need it).
+        if not reasons or reasons == ["refresh requested"] or reasons[0].startswith(("cached value", "stored")):
+            prev = nearest(store.previous_manifests(job_id), manifest)
+            if prev is None:
+                reasons.append(f"first run of {self.name} (no previous key in namespace {manifest.scope})")
+            elif prev.key() != key:
+                reasons.extend(explain_difference(prev, manifest))
+            elif not reasons:
+                reasons.append("same key as a previous run, but its entry was invalidated or never stored")
+        if lease is not None and lease.took_over:
+            store.abandon_run(lease.took_over, "its lease expired: the process computing it stopped")
+            reasons.append(f"took over from run {lease.took_over}, whose worker stopped")
         log.info("cache miss: %s key %s: %s", self.name, short(key), "; ".join(reasons))
         env_hash = store.put_environment(process_environment(self._source_dir))
         store.insert_run(

@@ -167,9 +167,9 @@ def _derive(c: sa.Connection, store: Store, p: Parsed) -> None:
         return
     assert p.job is not None
     parent = ((e.get("run") or {}).get("facets") or {}).get("parent") if p.kind == "RunEvent" else None
-    _upsert_job(c, store, p.job, (e.get("job") or {}).get("facets"), p.time, p.run_id, parent)
+    _upsert_job(c, p.job, (e.get("job") or {}).get("facets"), p.time, p.run_id, parent)
     if p.kind == "RunEvent":
-        _upsert_run(c, store, p, parent)
+        _upsert_run(c, p, parent)
     for direction, key in (("in", "inputs"), ("out", "outputs")):
         for ds in e.get(key) or []:
             if isinstance(ds, dict) and isinstance(ds.get("namespace"), str) and isinstance(ds.get("name"), str):
@@ -177,7 +177,7 @@ def _derive(c: sa.Connection, store: Store, p: Parsed) -> None:
                 _edge(c, store, p.job, (ds["namespace"], ds["name"]), direction, p.run_id, p.time)
 
 
-def _upsert_job(c: sa.Connection, store: Store, job: tuple[str, str], facets: Any, when: float,
+def _upsert_job(c: sa.Connection, job: tuple[str, str], facets: Any, when: float,
                 run_id: str | None, parent: Any) -> None:
     jc = t.ol_jobs.c
     old = c.execute(sa.select(jc.facets, jc.created_at).where(jc.namespace == job[0], jc.name == job[1])).first()
@@ -196,7 +196,7 @@ def _upsert_job(c: sa.Connection, store: Store, job: tuple[str, str], facets: An
         c.execute(t.ol_jobs.update().where(jc.namespace == job[0], jc.name == job[1]).values(**values))
 
 
-def _upsert_run(c: sa.Connection, store: Store, p: Parsed, parent: Any) -> None:
+def _upsert_run(c: sa.Connection, p: Parsed, parent: Any) -> None:
     rc = t.ol_runs.c
     assert p.run_id is not None and p.job is not None and p.event_type is not None
     old = c.execute(sa.select(rc.facets, rc.state, rc.started_at, rc.ended_at).where(rc.run_id == p.run_id)).first()
