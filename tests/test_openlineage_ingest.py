@@ -82,8 +82,9 @@ def test_foreign_producers_parent_links_state_mapping_and_verbatim_facets() -> N
     assert run["state"] == "COMPLETED" and run["ended_at"] - run["started_at"] == pytest.approx(300.5)
     kept = {"_producer": "https://x", "_schemaURL": "https://x", "dag": {"dag_id": "etl_dag"}}
     assert run["facets"]["airflow"] == kept  # a facet we do not know, kept verbatim
-    (job,) = rows(t.ol_jobs)
+    parent, job = sorted(rows(t.ol_jobs), key=lambda j: j["name"])
     assert (job["parent_namespace"], job["parent_name"], job["type"]) == ("airflow", "etl_dag", "BATCH")
+    assert parent["name"] == "etl_dag"  # as Marquez: a parent job named by a child exists
     (version,) = rows(t.ol_dataset_versions)
     assert (version["name"], version["version"]) == ("orders/2026-11-22.parquet", "v7")
     assert {(e["direction"], e["dataset_namespace"]) for e in rows(t.ol_edges)} == {("in", "postgres://db:5432"),

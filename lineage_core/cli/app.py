@@ -108,33 +108,19 @@ def explain(run_id: str, json_: JsonOpt = False) -> None:
 @app.command()
 def diff(run_a: str, run_b: str, json_: JsonOpt = False) -> None:
     """What differs between two runs: code, parameters, inputs, environment."""
-    from ..keys import KeyManifest, explain_difference
+    from ..diff import diff_runs
 
-    store = _store()
-    a, b = store.get_run(run_a), store.get_run(run_b)
-    ma = store.manifest(a["cache_key"]) if a["cache_key"] else None
-    mb = store.manifest(b["cache_key"]) if b["cache_key"] else None
-    key_diff = (
-        explain_difference(KeyManifest.from_dict(ma), KeyManifest.from_dict(mb)) if ma and mb and ma != mb else []
-    )
-    env_diff: list[str] = []
-    ea = store.get_environment(a["environment_hash"]) if a["environment_hash"] else None
-    eb = store.get_environment(b["environment_hash"]) if b["environment_hash"] else None
-    if ea and eb:
-        from ..environment import diff_environments
-
-        env_diff = diff_environments(ea, eb).lines()
+    d = diff_runs(_store(), run_a, run_b)
     if json_:
-        return _print_json({"a": a["id"], "b": b["id"], "same_key": a["cache_key"] == b["cache_key"],
-                            "key": key_diff, "environment": env_diff})
-    typer.echo(f"{a['id']} → {b['id']}")
-    if a["cache_key"] == b["cache_key"]:
+        return _print_json(d.to_dict())
+    typer.echo(f"{d.a} → {d.b}")
+    if d.same_key:
         typer.echo("  same cache key")
-    for line in key_diff:
+    for line in d.key:
         typer.echo(f"  key: {line}")
-    for line in env_diff:
+    for line in d.environment:
         typer.echo(f"  env: {line}")
-    if not key_diff and not env_diff and a["cache_key"] == b["cache_key"]:
+    if not d.key and not d.environment and d.same_key:
         typer.echo("  no differences")
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from ..errors import ConfigError
 from ..store import schema as t
+from .views import datasets_by_key, jobs_by_key, pairs
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -70,7 +71,7 @@ def lineage(store: Store, start: NodeId, depth: int = 20, direction: str = "both
                     chunk = keys[i : i + _BATCH]
                     cols = (ec.job_namespace, ec.job_name) if by_job else (ec.dataset_namespace, ec.dataset_name)
                     q = sa.select(ec.job_namespace, ec.job_name, ec.dataset_namespace, ec.dataset_name, ec.direction)
-                    for jns, jn, dns, dn, way in c.execute(q.where(_pairs(cols, chunk))):
+                    for jns, jn, dns, dn, way in c.execute(q.where(pairs(cols, chunk))):
                         job, ds = NodeId("job", jns, jn), NodeId("dataset", dns, dn)
                         origin, dest = (ds, job) if way == "in" else (job, ds)
                         here = job if by_job else ds
@@ -97,30 +98,10 @@ def lineage(store: Store, start: NodeId, depth: int = 20, direction: str = "both
     return {"graph": graph}
 
 
-def _pairs(cols: tuple[Any, Any], keys: list[tuple[str, str]]) -> Any:
-    """``(a, b) IN (...)`` spelled portably: an OR of equalities (uses the composite key index)."""
-    return sa.or_(*[sa.and_(cols[0] == x, cols[1] == y) for x, y in keys])
-
-
 def _node_data(c: sa.Connection, nodes: set[NodeId]) -> dict[NodeId, dict[str, Any]]:
-    out: dict[NodeId, dict[str, Any]] = {}
-    jc, dc = t.ol_jobs.c, t.ol_datasets.c
-    jobs = [(n.namespace, n.name) for n in nodes if n.type == "job"]
-    datasets = [(n.namespace, n.name) for n in nodes if n.type == "dataset"]
-    for i in range(0, len(jobs), _BATCH):
-        q = sa.select(jc.namespace, jc.name, jc.type, jc.parent_name, jc.latest_run_id)
-        for ns, name, kind, parent, latest in c.execute(q.where(_pairs((jc.namespace, jc.name), jobs[i : i + _BATCH]))):
-            out[NodeId("job", ns, name)] = {"id": {"namespace": ns, "name": name}, "namespace": ns, "name": name,
-                                            "type": kind, "parentJobName": parent, "latestRunId": latest}
-    for i in range(0, len(datasets), _BATCH):
-        q = sa.select(dc.namespace, dc.name, dc.facets, dc.current_version)
-        rows: Any = c.execute(q.where(_pairs((dc.namespace, dc.name), datasets[i : i + _BATCH])))
-        for ns, name, facets, version in rows:
-            schema = (facets or {}).get("schema") or {}
-            fields: list[dict[str, Any]] = [
-                {"name": f.get("name"), "type": f.get("type"), "tags": [], "description": f.get("description")}
-                for f in schema.get("fields", []) if isinstance(f, dict)
-            ]
-            out[NodeId("dataset", ns, name)] = {"id": {"namespace": ns, "name": name}, "namespace": ns, "name": name,
-                                                "type": "DB_TABLE", "fields": fields, "currentVersion": version}
+    """Marquez's JobData / DatasetData for every node, in batched queries."""
+    jobs = jobs_by_key(c, [(n.namespace, n.name) for n in nodes if n.type == "job"], full=False)
+    datasets = datasets_by_key(c, [(n.namespace, n.name) for n in nodes if n.type == "dataset"], full=False)
+    out: dict[NodeId, dict[str, Any]] = {NodeId("job", *k): v for k, v in jobs.items()}
+    out.update({NodeId("dataset", *k): v for k, v in datasets.items()})
     return out

@@ -105,7 +105,7 @@ def parse(event: Any) -> Parsed:
     return Parsed(kind, event, when, event_type, _run_uuid(run["runId"]), job)
 
 
-def _merge(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+def merge_facets(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
     """Facets accumulate; a facet sent again replaces the old one; ``_deleted: true`` removes it."""
     merged = dict(old or {})
     for key, facet in (new or {}).items():
@@ -167,7 +167,7 @@ def _derive(c: sa.Connection, store: Store, p: Parsed) -> None:
         return
     assert p.job is not None
     parent = ((e.get("run") or {}).get("facets") or {}).get("parent") if p.kind == "RunEvent" else None
-    _upsert_job(c, p.job, (e.get("job") or {}).get("facets"), p.time, p.run_id, parent)
+    _upsert_job(c, store, p.job, (e.get("job") or {}).get("facets"), p.time, p.run_id, parent)
     if p.kind == "RunEvent":
         _upsert_run(c, p, parent)
     for direction, key in (("in", "inputs"), ("out", "outputs")):
@@ -177,11 +177,11 @@ def _derive(c: sa.Connection, store: Store, p: Parsed) -> None:
                 _edge(c, store, p.job, (ds["namespace"], ds["name"]), direction, p.run_id, p.time)
 
 
-def _upsert_job(c: sa.Connection, job: tuple[str, str], facets: Any, when: float,
+def _upsert_job(c: sa.Connection, store: Store, job: tuple[str, str], facets: Any, when: float,
                 run_id: str | None, parent: Any) -> None:
     jc = t.ol_jobs.c
     old = c.execute(sa.select(jc.facets, jc.created_at).where(jc.namespace == job[0], jc.name == job[1])).first()
-    merged = _merge(old[0] if old else None, facets)
+    merged = merge_facets(old[0] if old else None, facets)
     kind = "STREAM" if (merged.get("jobType") or {}).get("processingType") == "STREAMING" else "BATCH"
     values: dict[str, Any] = {"type": kind, "facets": merged, "updated_at": when}
     if run_id:
@@ -190,6 +190,9 @@ def _upsert_job(c: sa.Connection, job: tuple[str, str], facets: Any, when: float
         pns, pname = parent["job"].get("namespace"), parent["job"].get("name")
         if isinstance(pns, str) and isinstance(pname, str):
             values.update(parent_namespace=pns, parent_name=pname)
+            # As Marquez: a parent job named before its own events arrive exists from now on.
+            c.execute(store._insert_or_ignore(t.ol_jobs), {"namespace": pns, "name": pname, "type": "BATCH",
+                                                           "facets": {}, "created_at": when, "updated_at": when})
     if old is None:
         c.execute(t.ol_jobs.insert().values(namespace=job[0], name=job[1], created_at=when, **values))
     else:
@@ -200,7 +203,7 @@ def _upsert_run(c: sa.Connection, p: Parsed, parent: Any) -> None:
     rc = t.ol_runs.c
     assert p.run_id is not None and p.job is not None and p.event_type is not None
     old = c.execute(sa.select(rc.facets, rc.state, rc.started_at, rc.ended_at).where(rc.run_id == p.run_id)).first()
-    facets = _merge(old[0] if old else None, (p.payload.get("run") or {}).get("facets"))
+    facets = merge_facets(old[0] if old else None, (p.payload.get("run") or {}).get("facets"))
     state = _STATE.get(p.event_type, "RUNNING")
     if old is not None and old[1] in ("COMPLETED", "FAILED", "ABORTED") and state == "RUNNING":
         state = old[1]  # a late START/OTHER never reopens a finished run
@@ -223,7 +226,7 @@ def _dataset(c: sa.Connection, store: Store, ds: dict[str, Any], when: float, ru
     dc = t.ol_datasets.c
     key = (ds["namespace"], ds["name"])
     old = c.execute(sa.select(dc.facets).where(dc.namespace == key[0], dc.name == key[1])).first()
-    facets = _merge(old[0] if old else None, ds.get("facets"))
+    facets = merge_facets(old[0] if old else None, ds.get("facets"))
     version = (facets.get("version") or {}).get("datasetVersion") if isinstance(facets.get("version"), dict) else None
     values: dict[str, Any] = {"facets": facets, "updated_at": when}
     if version:

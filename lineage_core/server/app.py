@@ -1,6 +1,7 @@
 """FastAPI app: ``POST /api/v1/lineage`` (Marquez's contract), ``POST /api/v1/lineage/batch`` (in the
-OpenLineage HTTP spec, missing from Marquez), ``GET /api/v1/events/lineage``, ``GET /api/v1/lineage``
-(Marquez's graph shape, breadth-first and bounded), ``/healthz``, ``/readyz``.
+OpenLineage HTTP spec, missing from Marquez), ``GET /api/v1/events/lineage``, the Marquez read API its
+web UI calls (read_api.py, including the bounded ``GET /api/v1/lineage``), our own cache, environment
+and diff endpoints (cache_api.py), ``/healthz``, ``/readyz``.
 
 Ingest is all-or-nothing and idempotent (see lineage_core.openlineage.ingest): 201 on success, 400 with
 the reason on malformed JSON, 422 on events that are not valid OpenLineage, 413 over 10 MB.
@@ -16,24 +17,23 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from ..errors import ConfigError
-from ..openlineage.graph import lineage, parse_node_id
 from ..openlineage.ingest import IngestError, ingest
+from ..openlineage.sync import sync_runs_throttled
 from ..store import Store
 from ..store import schema as t
 from ..store.metadata import HEAD_REVISION
 from .auth import authorized
+from .cache_api import cache_router
+from .paths import EncodedSegments
+from .read_api import error as _error
+from .read_api import read_router
 
 MAX_BODY = 10 * 1024 * 1024
 
 
-def _error(status: int, message: str, details: Any = None) -> JSONResponse:
-    """Marquez's error shape, which its web UI parses: {code, message, details}."""
-    return JSONResponse({"code": status, "message": message, "details": details}, status_code=status)
-
-
 def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool = False) -> FastAPI:
     app = FastAPI(title="lineage-core", version="0.1.0")
+    app.add_middleware(EncodedSegments)
 
     async def read_json(request: Request) -> Any | JSONResponse:
         if require_auth and not authorized(request.headers.get("authorization"), tokens or []):
@@ -78,6 +78,7 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
     @app.get("/api/v1/events/lineage")
     def get_events(limit: int = 100, offset: int = 0, after: str | None = None, before: str | None = None,
                    sortDirection: str = "desc") -> JSONResponse:
+        sync_runs_throttled(store)
         ec = t.ol_events.c
         lo = _ts(after) if after else 0.0
         hi = _ts(before) if before else 4102444800.0  # 2100-01-01
@@ -87,14 +88,6 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
             total = c.execute(sa.select(sa.func.count()).select_from(t.ol_events).where(where)).scalar_one()
             rows = c.execute(sa.select(ec.payload).where(where).order_by(order, ec.id).limit(limit).offset(offset))
             return JSONResponse({"events": [r[0] for r in rows], "totalCount": total})
-
-    @app.get("/api/v1/lineage")
-    def get_lineage(nodeId: str, depth: int = 20) -> JSONResponse:
-        try:
-            node = parse_node_id(nodeId)
-        except ConfigError as e:
-            return _error(400, str(e))
-        return JSONResponse(lineage(store, node, depth=min(max(depth, 0), 100)))
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -110,6 +103,8 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
             return _error(503, f"store migrations not current ({rev} != {HEAD_REVISION})")
         return JSONResponse({"status": "ready", "revision": rev})
 
+    app.include_router(read_router(store))
+    app.include_router(cache_router(store))
     return app
 
 

@@ -27,7 +27,7 @@ from .artifacts import ArtifactRecord, ArtifactStore
 from .hashcache import HashCacheMixin
 from .leases import LeaseMixin
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 _MIGRATION_LOCK = 0x11E4A6E  # advisory lock id serialising migrations on PostgreSQL
 _MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -44,6 +44,8 @@ runs = sa.Table(
     sa.Column("error", sa.Text),
     sa.Index("ix_runs_job_started", "job_id", "started_at"),
     sa.Index("ix_runs_cache_key", "cache_key"),
+    sa.Index("ix_runs_started", "started_at"),
+    sa.Index("ix_runs_ended", "ended_at"),
 )
 
 manifests = sa.Table(
@@ -195,4 +197,11 @@ ol_edges = sa.Table(
     sa.Column("direction", sa.String(3), primary_key=True),  # "in": dataset -> job, "out": job -> dataset
     sa.Column("last_run_id", sa.String(36)),
     sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+ol_sync = sa.Table(
+    "ol_sync",
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),  # "runs": our own runs, ingested as events
+    sa.Column("watermark", sa.Float, nullable=False),
 )

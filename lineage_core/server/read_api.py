@@ -1,0 +1,122 @@
+"""The Marquez read API its web UI calls (same paths, parameters and JSON shapes as Marquez 0.51), over
+the ingested lineage tables, which our own runs join on every read (:mod:`..openlineage.sync`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+
+from ..errors import ConfigError
+from ..openlineage import views
+from ..openlineage.graph import lineage, parse_node_id
+from ..openlineage.sync import sync_runs_throttled
+from ..store import Store
+from .paths import segment
+
+Limit = Annotated[int, Query(ge=0, le=10_000)]
+Offset = Annotated[int, Query(ge=0)]
+RUN_STATES = {"NEW", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}
+
+
+def error(status: int, message: str, details: Any = None) -> JSONResponse:
+    """Marquez's error shape, which its web UI parses: {code, message, details}."""
+    return JSONResponse({"code": status, "message": message, "details": details}, status_code=status)
+
+
+def read_router(store: Store) -> APIRouter:
+    def fresh() -> None:
+        sync_runs_throttled(store)
+
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(fresh)], tags=["Marquez read API"])
+
+    @api.get("/namespaces")
+    def get_namespaces(limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+        return views.namespaces(store, limit, offset)
+
+    @api.get("/namespaces/{namespace}", response_model=None)
+    def get_namespace(namespace: str) -> Any:
+        ns = segment(namespace)
+        for item in views.namespaces(store, 10_000, 0)["namespaces"]:
+            if item["name"] == ns:
+                return item
+        return error(404, f"namespace '{ns}' not found")
+
+    @api.get("/jobs")
+    def all_jobs(limit: Limit = 100, offset: Offset = 0,
+                 lastRunStates: Annotated[list[str] | None, Query()] = None) -> Any:
+        return _jobs(None, limit, offset, lastRunStates)
+
+    @api.get("/namespaces/{namespace}/jobs")
+    def ns_jobs(namespace: str, limit: Limit = 100, offset: Offset = 0,
+                lastRunStates: Annotated[list[str] | None, Query()] = None) -> Any:
+        return _jobs(segment(namespace), limit, offset, lastRunStates)
+
+    def _jobs(ns: str | None, limit: int, offset: int, states: list[str] | None) -> Any:
+        bad = sorted(set(states or []) - RUN_STATES)
+        if bad:
+            return error(400, f"lastRunStates {bad} not in {sorted(RUN_STATES)}")
+        return views.list_jobs(store, ns, limit, offset, states)
+
+    @api.get("/namespaces/{namespace}/jobs/{job}", response_model=None)
+    def get_job(namespace: str, job: str) -> Any:
+        found = views.get_job(store, segment(namespace), segment(job))
+        return found or error(404, f"job '{segment(namespace)}:{segment(job)}' not found")
+
+    @api.get("/namespaces/{namespace}/jobs/{job}/runs", response_model=None)
+    def get_runs(namespace: str, job: str, limit: Limit = 100, offset: Offset = 0) -> Any:
+        if views.get_job(store, segment(namespace), segment(job)) is None:
+            return error(404, f"job '{segment(namespace)}:{segment(job)}' not found")
+        return views.job_runs(store, segment(namespace), segment(job), limit, offset)
+
+    @api.get("/jobs/runs/{run_id}", response_model=None)
+    def get_run(run_id: str) -> Any:
+        with store.engine.connect() as c:
+            found = views.runs_by_id(c, [run_id]).get(run_id)
+        return found or error(404, f"run '{run_id}' not found")
+
+    @api.get("/jobs/runs/{run_id}/facets", response_model=None)
+    def get_run_facets(run_id: str, type: str) -> Any:
+        if type not in ("run", "job"):
+            return error(400, "type must be 'run' or 'job'")
+        found = views.run_facets(store, run_id, type)
+        return found or error(404, f"run '{run_id}' not found")
+
+    @api.get("/namespaces/{namespace}/datasets")
+    def ns_datasets(namespace: str, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+        return views.list_datasets(store, segment(namespace), limit, offset)
+
+    @api.get("/namespaces/{namespace}/datasets/{dataset}", response_model=None)
+    def get_dataset(namespace: str, dataset: str) -> Any:
+        found = views.get_dataset(store, segment(namespace), segment(dataset))
+        return found or error(404, f"dataset '{segment(namespace)}:{segment(dataset)}' not found")
+
+    @api.get("/namespaces/{namespace}/datasets/{dataset}/versions", response_model=None)
+    def get_versions(namespace: str, dataset: str, limit: Limit = 100, offset: Offset = 0) -> Any:
+        if views.get_dataset(store, segment(namespace), segment(dataset)) is None:
+            return error(404, f"dataset '{segment(namespace)}:{segment(dataset)}' not found")
+        return views.dataset_versions(store, segment(namespace), segment(dataset), limit, offset)
+
+    @api.get("/lineage", response_model=None)
+    def get_lineage(nodeId: str, depth: Annotated[int, Query(ge=0)] = 20) -> Any:
+        try:
+            node = parse_node_id(nodeId)
+        except ConfigError as e:
+            return error(400, str(e))
+        return lineage(store, node, depth=min(depth, 100))
+
+    @api.get("/search", response_model=None)
+    def get_search(q: str, filter: str | None = None, sort: str = "NAME",
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 10, namespace: str | None = None) -> Any:
+        if not q.strip():
+            return error(400, "q must not be blank")
+        if filter not in (None, "JOB", "DATASET") or sort not in ("NAME", "UPDATE_AT"):
+            return error(400, "filter must be JOB or DATASET; sort must be NAME or UPDATE_AT")
+        return views.search(store, q, filter, sort, limit, namespace)
+
+    @api.get("/tags")
+    def get_tags() -> dict[str, Any]:
+        return {"tags": []}
+
+    return api
