@@ -220,6 +220,31 @@ def events_flush() -> None:
         raise LineageError(f"{failed} event(s) could not be sent: the backend is still unreachable")
 
 
+@events_app.command("export")
+def events_export(
+    to: Annotated[str, typer.Option("--to", help="Marquez or any OpenLineage HTTP endpoint, e.g. http://marquez:5000")],
+    endpoint: Annotated[str, typer.Option(help="Path of the ingest endpoint.")] = "api/v1/lineage",
+    after: Annotated[str | None, typer.Option(help="Only events at or after this ISO-8601 time.")] = None,
+) -> None:
+    """Replay every stored OpenLineage event (ours and other producers') to an OpenLineage endpoint.
+
+    A bearer token, if the endpoint needs one, comes from LINEAGE_EXPORT_TOKEN (never the command line).
+    """
+    import os
+
+    from ..openlineage.export import export_events
+
+    since = None
+    if after:
+        try:
+            since = dt.datetime.fromisoformat(after.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise LineageError(f"--after {after!r} is not an ISO-8601 time") from None
+    with _DelayedProgress(f"exporting to {redact_url(to)}", unit="events") as progress:
+        result = export_events(_store(), to, endpoint, os.environ.get("LINEAGE_EXPORT_TOKEN"), since, progress)
+    typer.echo(f"sent {result.sent} event(s) to {redact_url(to)}")
+
+
 @app.command("lineage")
 def lineage_cmd(
     node: Annotated[str, typer.Argument(help="A nodeId: job:<namespace>:<name> or dataset:<namespace>:<name>.")],
@@ -230,10 +255,13 @@ def lineage_cmd(
 ) -> None:
     """The lineage graph around a job or dataset, from the ingested OpenLineage events."""
     from ..openlineage.graph import lineage, parse_node_id
+    from ..openlineage.sync import sync_runs
 
     start = parse_node_id(node)
+    store = _store()
+    sync_runs(store)
     direction = "upstream" if upstream and not downstream else "downstream" if downstream and not upstream else "both"
-    graph = lineage(_store(), start, depth=depth, direction=direction)
+    graph = lineage(store, start, depth=depth, direction=direction)
     if json_:
         return _print_json(graph)
     if len(graph["graph"]) == 1 and not graph["graph"][0]["inEdges"] and not graph["graph"][0]["outEdges"]:
@@ -348,8 +376,8 @@ def hash_cmd(paths: list[str]) -> None:
 class _DelayedProgress:
     """A rich progress bar that appears only once the work has taken more than a second."""
 
-    def __init__(self, label: str, delay: float = 1.0) -> None:
-        self.label, self.delay = label, delay
+    def __init__(self, label: str, delay: float = 1.0, unit: str = "bytes") -> None:
+        self.label, self.delay, self.unit = label, delay, unit
         self.started = time.monotonic()
         self.bar: Any = None
         self.task: Any = None
@@ -358,10 +386,11 @@ class _DelayedProgress:
         if self.bar is None:
             if time.monotonic() - self.started < self.delay:
                 return
-            from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+            from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TransferSpeedColumn
 
-            self.bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                                TransferSpeedColumn(), transient=True, console=_console())
+            columns = (DownloadColumn(), TransferSpeedColumn()) if self.unit == "bytes" else (MofNCompleteColumn(),)
+            self.bar = Progress("[progress.description]{task.description}", BarColumn(), *columns,
+                                transient=True, console=_console())
             self.bar.start()
             self.task = self.bar.add_task(self.label, total=total)
         self.bar.update(self.task, completed=done, total=total)
