@@ -13,7 +13,7 @@ export UV_LINK_MODE := copy
 CORE_EXTRAS := dev,s3,gcs,postgres,server
 comma := ,
 
-.PHONY: demo test test-core lint venv host-venvs services constraints bench clean
+.PHONY: demo test test-core test-airflow lint venv host-venvs services constraints bench clean
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
@@ -48,10 +48,15 @@ services:
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-fake-gcs.sh
 
+# Each suite runs in the venv of the host it stands for: the core in .venv, Airflow in .venv-airflow.
 test-core: venv host-venvs services
-	LINEAGE_TEST_HOST_VENVS=.venv-airflow:.venv-kfp $(VENV)/bin/python -m pytest tests -q -p no:cacheprovider
+	LINEAGE_TEST_HOST_VENVS=.venv-airflow:.venv-kfp $(VENV)/bin/python -m pytest tests -q -p no:cacheprovider \
+	  --ignore=tests/airflow
 
-test: lint test-core
+test-airflow: .venv-airflow/.installed
+	.venv-airflow/bin/python -m pytest tests/airflow -q -p no:cacheprovider
+
+test: lint test-core test-airflow
 
 # Regenerate the pinned test constraints (commit the result).
 constraints: | $(UV)

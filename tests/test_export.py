@@ -18,9 +18,9 @@ from lineage_core.cache import default_store
 from lineage_core.openlineage.graph import NodeId, lineage
 from lineage_core.openlineage.ingest import ingest
 
+from .services.lineage_server import Server
 from .services.postgres import free_port
 from .test_lineage_graph import FEATURES, MODEL, RAW, step
-from .test_server import Server
 
 pytestmark = pytest.mark.usefixtures("backend")
 

@@ -16,7 +16,7 @@ from lineage_core.errors import ConfigError
 from lineage_core.openlineage.graph import NodeId, lineage, parse_node_id
 from lineage_core.openlineage.ingest import ingest
 
-from .test_server import Server
+from .services.lineage_server import Server
 
 pytestmark = pytest.mark.usefixtures("backend")
 RUN = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"

@@ -7,20 +7,18 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pandas as pd
 import pytest
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+from referencing import Registry
 
 from lineage_core import explain
 from lineage_core.cache import default_store
 from lineage_core.context import run_context
-from lineage_core.openlineage.facets import SCHEMAS
 from lineage_core.openlineage.records import run_events
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "openlineage-spec" / "spec"
+from .services.olspec import check_event, spec_registry, validate
+
 RUN_EVENT = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 
 pytestmark = pytest.mark.usefixtures("backend")  # events are rebuilt from SQLite and PostgreSQL stores
@@ -28,31 +26,7 @@ pytestmark = pytest.mark.usefixtures("backend")  # events are rebuilt from SQLit
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    if not SPEC.is_dir():
-        pytest.fail(f"the OpenLineage spec is expected at {SPEC} (../shared/openlineage-spec)")
-    files = [SPEC / "OpenLineage.json", *sorted((SPEC / "facets").glob("*.json")), *sorted(SCHEMAS.glob("*.json"))]
-    resources = []
-    for f in files:
-        doc = json.loads(f.read_text())
-        resources.append((doc["$id"], Resource.from_contents(doc)))
-    return Registry().with_resources(resources)
-
-
-def validate(registry: Registry, url: str, instance: Any) -> None:
-    base, _, pointer = url.partition("#")
-    schema = {"$ref": url} if pointer else {"$ref": base}
-    Draft202012Validator(schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(
-        instance
-    )
-
-
-def check_event(registry: Registry, event: dict[str, Any]) -> None:
-    validate(registry, RUN_EVENT, event)
-    facet_groups = [event["run"].get("facets", {}), event["job"].get("facets", {})]
-    facet_groups += [d.get("facets", {}) for d in event.get("inputs", []) + event.get("outputs", [])]
-    for group in facet_groups:
-        for facet in group.values():
-            validate(registry, facet["_schemaURL"], facet)
+    return spec_registry()
 
 
 STEPS = '''

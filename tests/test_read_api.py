@@ -18,8 +18,8 @@ from lineage_core.cache import default_store
 from lineage_core.openlineage.ingest import ingest
 from lineage_core.openlineage.sync import sync_runs
 
+from .services.lineage_server import Server
 from .test_openlineage_ingest import airflow_event
-from .test_server import Server
 
 pytestmark = pytest.mark.usefixtures("backend")
 SCHEMA = {"_producer": "https://x", "_schemaURL": "https://x",
