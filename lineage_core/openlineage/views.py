@@ -87,7 +87,7 @@ def job_runs(store: Store, namespace: str, name: str, limit: int, offset: int) -
 
 def run_facets(store: Store, run_id: str, kind: str) -> dict[str, Any] | None:
     """Facets merged over a run's events (``kind`` = ``run`` or ``job``), as Marquez's facets call."""
-    from .ingest import merge_facets
+    from .derive import merge_facets
 
     ec = t.ol_events.c
     with store.engine.connect() as c:

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from ..openlineage.ingest import IngestError, ingest
@@ -56,8 +57,8 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
         data = await read_json(request)
         if isinstance(data, JSONResponse):
             return data
-        try:
-            ingest(store, [data])
+        try:  # off the event loop: concurrent requests overlap their database round trips
+            await run_in_threadpool(ingest, store, [data])
         except IngestError as e:
             return _error(422, str(e), e.problems)
         return Response(status_code=201)
@@ -70,7 +71,7 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
         if not isinstance(data, list):
             return _error(400, "a batch is a JSON array of events")
         try:
-            result = ingest(store, data)
+            result = await run_in_threadpool(ingest, store, data)
         except IngestError as e:
             return _error(422, str(e), e.problems)
         return JSONResponse({"status": "success", "stored": result.stored, "duplicates": result.duplicates})
