@@ -13,6 +13,7 @@ from .errors import LineageError, UnhashableInputError
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArtifactRef",
     "CachedFunction",
     "EnvironmentSnapshot",
     "LineageError",
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "ArtifactRef": "refs",
     "cached": "cache",
     "explain": "cache",
     "CachedFunction": "cache",
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from .cache import CachedFunction, Outcome, cached, explain
     from .environment import EnvironmentSnapshot, capture_environment, diff_environments
     from .hashing import Uri, register_hasher
+    from .refs import ArtifactRef
     from .store import Store
     from .store.materializers import register_materializer
 

@@ -38,6 +38,7 @@ from .ids import new_run_id
 from .keys import KeyManifest, explain_difference, nearest, short
 from .openlineage.emitter import emit_run
 from .redact import REDACTED, looks_secret, redact_url
+from .refs import ArtifactRef, resolve
 from .runtime import default_store, process_environment
 from .settings import CacheMode
 from .singleflight import MISS, Lease, lead_or_wait
@@ -90,7 +91,7 @@ def _display(name: str, value: Any) -> str:
 
 
 def _is_data(value: Any) -> bool:
-    if isinstance(value, PurePath | Uri):
+    if isinstance(value, PurePath | Uri | ArtifactRef):
         return True
     mod = type(value).__module__.partition(".")[0]
     return mod in ("numpy", "pandas") and type(value).__name__ in ("ndarray", "DataFrame", "Series")
@@ -228,7 +229,15 @@ class CachedFunction(Generic[P, R]):
         refresh = bool(kwargs.pop("refresh", False)) if self._refresh_kw else False
         return self._call(args, kwargs, refresh)
 
-    def _call(self, args: Any, kwargs: Any, refresh: bool) -> R:
+    def ref(self, *args: Any, **kwargs: Any) -> ArtifactRef:
+        """Call (hit or miss) and return the stored result by reference: what orchestrators pass between
+        steps. A hit verifies the stored bytes but does not deserialise them."""
+        refresh = bool(kwargs.pop("refresh", False)) if self._refresh_kw else False
+        if (self.mode or settings.global_cache_mode()) is not CacheMode.READWRITE or settings.disabled():
+            raise ConfigError(f"{self.name}: results pass by reference only with cache='readwrite'")
+        return self._call(args, kwargs, refresh, as_ref=True)  # type: ignore[return-value]
+
+    def _call(self, args: Any, kwargs: Any, refresh: bool, as_ref: bool = False) -> R:
         mode = self.mode or settings.global_cache_mode()
         store = default_store()
         bound = self.signature.bind(*args, **kwargs)
@@ -245,12 +254,18 @@ class CachedFunction(Generic[P, R]):
         elif not mode.reads:
             reasons.append(f"cache reads are disabled (mode {mode.value})")
         else:
-            hit = self._try_hit(store, key, job_id, reasons)
+            hit = self._try_hit(store, key, job_id, reasons, as_ref=as_ref)
             if hit is not MISS:
                 return hit  # type: ignore[no-any-return]
-        return self._miss(store, manifest, key, job_id, mode, reasons, args, kwargs, refresh)  # type: ignore[no-any-return]
+        value = self._miss(store, manifest, key, job_id, mode, reasons, args, kwargs, refresh, as_ref)
+        if as_ref and not isinstance(value, ArtifactRef):
+            entry = store.lookup(key)
+            assert entry is not None  # readwrite: the miss stored it
+            value = _ref(store, entry)
+        return value  # type: ignore[no-any-return]
 
-    def _try_hit(self, store: Store, key: str, job_id: int, reasons: list[str], concurrent: bool = False) -> Any:
+    def _try_hit(self, store: Store, key: str, job_id: int, reasons: list[str], concurrent: bool = False,
+                 as_ref: bool = False) -> Any:
         """The stored value with a CACHED run recorded, or MISS (with the reason appended)."""
         entry = store.lookup(key)
         if entry is None:
@@ -261,7 +276,11 @@ class CachedFunction(Generic[P, R]):
             reasons.append(f"cached value is {age:.0f}s old, older than max_age={self.max_age:g}s")
             return MISS
         try:
-            value = self._load(store, entry.artifact_hash, entry.materializer, entry.meta, entry.value_hash)
+            if as_ref:
+                store.artifacts.read_verified(entry.artifact_hash, store)
+                value = _ref(store, entry)
+            else:
+                value = self._load(store, entry.artifact_hash, entry.materializer, entry.meta, entry.value_hash)
         except (ArtifactError, MaterializerError) as e:
             store.tombstone(key)
             log.warning("cache entry %s for %s discarded, recomputing: %s", short(key), self.name, e)
@@ -292,13 +311,14 @@ class CachedFunction(Generic[P, R]):
 
     def _miss(
         self, store: Store, manifest: KeyManifest, key: str, job_id: int, mode: CacheMode,
-        reasons: list[str], args: Any, kwargs: Any, refresh: bool = False,
+        reasons: list[str], args: Any, kwargs: Any, refresh: bool = False, as_ref: bool = False,
     ) -> Any:
         run_id = new_run_id()
         lease: Lease | None = None
         if mode.writes and mode.reads and not refresh and self.single_flight:
             led = lead_or_wait(
-                store, key, run_id, lambda: self._try_hit(store, key, job_id, [], concurrent=True), self.name,
+                store, key, run_id, lambda: self._try_hit(store, key, job_id, [], concurrent=True, as_ref=as_ref),
+                self.name,
                 timeout=self.wait_timeout,
             )
             if isinstance(led, tuple):
@@ -326,7 +346,7 @@ class CachedFunction(Generic[P, R]):
         emit_run(store, run_id, "start")
         with lease or contextlib.nullcontext():
             try:
-                value = self.fn(*args, **kwargs)
+                value = self.fn(*[resolve(a, store) for a in args], **{k: resolve(v, store) for k, v in kwargs.items()})
                 if mode.writes:
                     value = self._store_value(store, manifest, key, job_id, run_id, value)
             except BaseException as e:
@@ -360,6 +380,11 @@ class CachedFunction(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<cached {self.name}>"
+
+
+def _ref(store: Store, entry: Any) -> ArtifactRef:
+    return ArtifactRef(store.artifacts.uri_for(entry.artifact_hash), entry.artifact_hash, entry.materializer,
+                       entry.key, entry.run_id)
 
 
 @overload

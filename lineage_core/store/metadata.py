@@ -224,6 +224,12 @@ class Store(HashCacheMixin, LeaseMixin):
                 if attempt == 2:
                     raise
 
+    def artifact_meta(self, digest: str) -> dict[str, Any] | None:
+        """The materializer's metadata recorded with a stored artifact (None when unknown)."""
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(t.artifacts.c.meta).where(t.artifacts.c.hash == digest)).first()
+        return None if row is None else (row[0] or {})
+
     def tombstone(self, key: str) -> None:
         with self.engine.begin() as c:
             c.execute(t.cache_entries.update().where(t.cache_entries.c.key == key).values(tombstoned_at=time.time()))

@@ -1,0 +1,71 @@
+"""A stored value by reference: what an orchestrator passes between cached steps instead of the data.
+
+An Airflow XCom or a KFP parameter carries an :class:`ArtifactRef` (URI, content hash, exact
+materializer, and the key and run that produced it) as a small JSON dict. A cached step that receives
+one keys it by the artifact's content hash — O(1), nothing is read — and loads it (verified, byte for
+byte) only when the step actually runs. A chain of cached tasks therefore re-checks in constant time
+per task, however large the data between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import ArtifactError, ConfigError
+
+if TYPE_CHECKING:
+    from .store import Store
+
+MARKER = "__lineage_artifact__"
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    uri: str
+    hash: str  # blake3 of the stored bytes
+    materializer: str  # the exact materializer id that wrote them
+    key: str | None = None  # the cache key that produced it
+    run_id: str | None = None  # the run that produced it
+
+    def __lineage_hash__(self) -> str:
+        """Keyed by content: the same stored value gives the same key, wherever the reference came from."""
+        return f"{self.materializer}\0{self.hash}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {MARKER: 1, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArtifactRef:
+        try:
+            return cls(str(data["uri"]), str(data["hash"]), str(data["materializer"]), data.get("key"),
+                       data.get("run_id"))
+        except KeyError as e:
+            raise ConfigError(f"an artifact reference needs {e.args[0]!r}: {data!r}") from None
+
+    @staticmethod
+    def is_ref(value: Any) -> bool:
+        return isinstance(value, dict) and value.get(MARKER) == 1
+
+    def load(self, store: Store | None = None) -> Any:
+        """The value, read back and verified against its content hash (IntegrityError if it differs)."""
+        from .runtime import default_store
+        from .store.materializers import LoadContext, materializer_by_id
+
+        store = store or default_store()
+        meta = store.artifact_meta(self.hash)
+        if meta is None:
+            raise ArtifactError(f"artifact {self.hash} ({self.uri}) is not in store {store.url}")
+        data = store.artifacts.read_verified(self.hash, store)
+        return materializer_by_id(self.materializer).load(data, meta, LoadContext(store.home / "materialized",
+                                                                                  store.artifacts))
+
+
+def as_ref(value: Any) -> Any:
+    """A reference dict (as an XCom or parameter carries it) becomes an ArtifactRef; anything else is kept."""
+    return ArtifactRef.from_dict(value) if ArtifactRef.is_ref(value) else value
+
+
+def resolve(value: Any, store: Store) -> Any:
+    """What a step receives: the loaded value for a reference, anything else unchanged."""
+    return value.load(store) if isinstance(value, ArtifactRef) else value
