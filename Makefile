@@ -41,7 +41,7 @@ demo: venv
 	$(VENV)/bin/python examples/demo_pipeline.py
 
 lint: venv
-	$(VENV)/bin/ruff check lineage_core tests bench examples
+	$(VENV)/bin/ruff check lineage_core providers dags tests bench examples
 	$(VENV)/bin/mypy
 
 services:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -22,13 +23,19 @@ import pytest
 from ..services.lineage_server import Server
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
+DAGS = HOME / "dags"  # the example DAGs (dags/) and the test DAGs, copied so a test can edit a task
 EVENTS = HOME / "openlineage.jsonl"
 NAMESPACE = "airflow-test"
 
+DAGS.mkdir()
+for source in [*sorted((ROOT / "dags").glob("*.py")), *sorted((HERE / "dags").glob("*.py"))]:
+    shutil.copy(source, DAGS / source.name)
+
 os.environ.update({
     "AIRFLOW_HOME": str(HOME),
-    "AIRFLOW__CORE__DAGS_FOLDER": str(HERE / "dags"),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__OPENLINEAGE__NAMESPACE": NAMESPACE,
 })
@@ -63,10 +70,9 @@ def run_dag(airflow_db: Path) -> Callable[[str], Any]:
     """Run a DAG from the test DAG folder with dag.test(); asserts it succeeded (dag.test() never raises)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(str(HERE / "dags"))
-    assert not bag.import_errors, bag.import_errors
-
     def run(dag_id: str) -> Any:
+        bag = DagBag(str(DAGS))  # re-read: a test may have edited a DAG file
+        assert not bag.import_errors, bag.import_errors
         dag_run = bag.get_dag(dag_id).test()
         assert dag_run.state == "success", f"{dag_id} ended {dag_run.state}"
         return dag_run

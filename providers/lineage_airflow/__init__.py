@@ -1,0 +1,32 @@
+"""lineage-core for Airflow 3: cached TaskFlow tasks and operators, a connection and hook, and lineage
+through Airflow's own OpenLineage provider. Thin: the cache, keys, store and events are the core's.
+
+``from lineage_airflow import cached_task, CachedPythonOperator, LineageHook``
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["CachedPythonOperator", "LineageHook", "cached_task", "get_provider_info"]
+
+_LAZY = {
+    "cached_task": "operators",
+    "CachedPythonOperator": "operators",
+    "LineageHook": "hooks",
+    "get_provider_info": "provider",
+}
+
+if TYPE_CHECKING:
+    from .hooks import LineageHook
+    from .operators import CachedPythonOperator, cached_task
+    from .provider import get_provider_info
+
+
+def __getattr__(name: str) -> Any:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'lineage_airflow' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{mod}", __name__), name)

@@ -1,0 +1,141 @@
+"""Cached Python tasks: ``@cached_task`` (TaskFlow) and ``CachedPythonOperator``.
+
+The callable goes through ``lineage_core.cached`` with the same options, named ``<dag_id>.<task_id>``
+unless ``name=`` says otherwise. The XCom is a small artifact reference (URI, content hash,
+materializer), never the data; a downstream cached task keys that reference by content without reading
+it and loads it (verified) only when it actually runs, so a chain re-checks in O(1) per task. On a hit
+the callable does not run and the log says which run produced the value; on a miss it says why.
+Context values a callable asks for by name (``ti``, ``ds``, …) are passed but never part of the key.
+Lineage: Airflow's OpenLineage provider calls ``get_openlineage_facets_on_complete`` and sends our
+``lineage_cache`` / ``lineage_environment`` facets and the datasets with the task's own events.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
+
+CACHE_OPTIONS = frozenset({"name", "namespace", "env", "version", "max_age", "cache", "code_deps", "file_deps",
+                           "exclude", "pickle", "single_flight", "wait_timeout"})
+
+
+def airflow_run_context(context: Any) -> dict[str, Any]:
+    """Who runs the step (recorded on our run, never in the key) and its OpenLineage parent: the task's
+    run as Airflow's OpenLineage provider names it, so our run is its child in Marquez."""
+    ti = context["ti"]
+    info: dict[str, Any] = {"orchestrator": "airflow", "dag_id": ti.dag_id, "task_id": ti.task_id,
+                            "dag_run_id": ti.run_id, "try_number": ti.try_number,
+                            "logical_date": str(context.get("logical_date"))}
+    try:
+        from airflow.providers.openlineage.plugins import macros
+    except ImportError:  # without the OpenLineage provider there is no parent run to name
+        return info
+    info["parent"] = {
+        "run_id": macros.lineage_run_id(ti), "namespace": macros.lineage_job_namespace(),
+        "name": macros.lineage_job_name(ti),
+        "root": {"run_id": macros.lineage_root_run_id(ti), "namespace": macros.lineage_root_job_namespace(ti),
+                 "name": macros.lineage_root_job_name(ti)},
+    }
+    return info
+
+
+class CachedPythonOperator(PythonOperator):
+    """A PythonOperator whose callable is a ``lineage_core.cached`` step (``cache_options`` = its options)."""
+
+    def __init__(self, *, python_callable: Callable[..., Any], cache_options: dict[str, Any] | None = None,
+                 lineage_conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(python_callable=python_callable, **kwargs)
+        self.cache_options = dict(cache_options or {})
+        unknown = sorted(set(self.cache_options) - CACHE_OPTIONS)
+        if unknown:
+            raise ValueError(f"{self.task_id}: unknown cache options {unknown}; known: {sorted(CACHE_OPTIONS)}")
+        self.lineage_conn_id = lineage_conn_id
+        self.lineage_run_id: str | None = None
+
+    def execute_callable(self) -> Any:
+        from airflow.sdk import get_current_context
+
+        from lineage_core import cached, explain
+        from lineage_core.context import run_context
+        from lineage_core.keys import short
+        from lineage_core.refs import as_ref
+
+        if self.lineage_conn_id:
+            from .hooks import LineageHook
+
+            LineageHook(self.lineage_conn_id).configure()
+        context = get_current_context()
+        params = inspect.signature(self.python_callable).parameters
+        from_context = {n for n in params if n in context}
+        options = {"name": f"{self.dag_id}.{self.task_id}", **self.cache_options}
+        options["exclude"] = sorted(set(options.get("exclude", ())) | from_context)
+        step = cached(**options)(self.python_callable)
+        args = [as_ref(a) for a in self.op_args]
+        kwargs = {k: as_ref(v) for k, v in self.op_kwargs.items() if k in params or k not in context}
+        with run_context(**airflow_run_context(context)):
+            ref = step.ref(*args, **kwargs)
+        outcome = explain(step)
+        self.lineage_run_id = outcome.run_id
+        if outcome.hit:
+            self.log.info("cache hit: key %s from run %s (%s)", short(outcome.key), outcome.source_run_id,
+                          _describe_run(outcome.source_run_id))
+        else:
+            self.log.info("cache miss: key %s: %s", short(outcome.key), "; ".join(outcome.reasons))
+        return {**ref.to_dict(), "lineage_run_id": outcome.run_id}
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        if not self.lineage_run_id:
+            return OperatorLineage()
+        from lineage_core.openlineage.events import build_event
+        from lineage_core.openlineage.records import run_records
+        from lineage_core.runtime import default_store
+
+        events = [build_event(r) for r in run_records(default_store(), self.lineage_run_id)]
+        facets: dict[str, Any] = {}
+        for event in events:
+            facets.update({k: v for k, v in (event.run.facets or {}).items() if k.startswith("lineage_")})
+        return OperatorLineage(inputs=list(events[0].inputs or []), outputs=list(events[-1].outputs or []),
+                               run_facets=facets)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        return self.get_openlineage_facets_on_complete(task_instance)
+
+
+def _describe_run(run_id: str | None) -> str:
+    """``dag.task, date`` of the run that produced a value (or its job name outside Airflow)."""
+    if not run_id:
+        return "?"
+    from lineage_core.runtime import default_store
+
+    run = default_store().get_run(run_id)
+    ctx = run.get("context") or {}
+    if ctx.get("orchestrator") == "airflow":
+        return f"{ctx.get('dag_id')}.{ctx.get('task_id')}, {ctx.get('logical_date')}"
+    return f"{run['job']}, {ctx.get('orchestrator', 'python')}"
+
+
+class _CachedDecoratedOperator(DecoratedOperator, CachedPythonOperator):
+    custom_operator_name = "@cached_task"
+    template_fields = ("templates_dict", "op_args", "op_kwargs")
+
+    def __init__(self, *, python_callable: Callable[..., Any], op_args: Any, op_kwargs: Any, **kwargs: Any) -> None:
+        upstream = {"python_callable": python_callable, "op_args": op_args, "op_kwargs": op_kwargs}
+        super().__init__(kwargs_to_upstream=upstream, python_callable=python_callable, op_args=op_args,
+                         op_kwargs=op_kwargs, **kwargs)
+
+
+def cached_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    """``@cached_task`` / ``@cached_task(env="full", version=2, max_age=3600, retries=2, ...)``: a TaskFlow
+    task whose callable is cached; ``lineage_core.cached`` options and task arguments mix freely."""
+    if kwargs.get("multiple_outputs"):
+        raise ValueError("a cached task's XCom is one artifact reference: multiple_outputs is not supported")
+    cache_options = {k: kwargs.pop(k) for k in list(kwargs) if k in CACHE_OPTIONS}
+    return task_decorator_factory(python_callable=python_callable, multiple_outputs=False,
+                                  decorated_operator_class=_CachedDecoratedOperator, cache_options=cache_options,
+                                  **kwargs)

@@ -1,0 +1,74 @@
+"""The train_sklearn example DAG on real Airflow (dag.test()): XComs are artifact references, the second
+run is all hits (no callable runs), a code change in one task re-runs only it and what is downstream,
+and Airflow's OpenLineage provider sends our cache and environment facets, valid against the spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lineage_core.cache import default_store
+from lineage_core.refs import MARKER
+
+from ..services.olspec import check_event, spec_registry
+from .conftest import DAGS, file_events, wait_for
+
+TASKS = ("prepare", "train", "evaluate")
+
+
+def statuses() -> dict[str, list[str]]:
+    """Our runs per task, oldest first: COMPLETED = the callable ran, CACHED = it did not."""
+    store = default_store()
+    return {t: [r["status"] for r in reversed(store.runs(job=f"train_sklearn.{t}"))] for t in TASKS}
+
+
+def xcoms(dag_run: Any) -> dict[str, Any]:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel.task_id, XComModel.value).filter(
+            XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id,
+            XComModel.key == "return_value").all()
+    return dict(rows)  # values come back deserialised
+
+
+def provider_events(dag_run_id: str, job: str) -> list[dict[str, Any]]:
+    return [e for e in file_events() if e["job"]["name"] == job
+            and (e["run"]["facets"].get("airflow") or {}).get("dagRun", {}).get("run_id") == dag_run_id]
+
+
+def test_train_sklearn_caches_every_task(run_dag: Any) -> None:
+    first = run_dag("train_sklearn")
+    assert statuses() == {t: ["COMPLETED"] for t in TASKS}
+    refs = xcoms(first)
+    assert set(refs) == set(TASKS)
+    for task, ref in refs.items():  # small references, never the data
+        assert ref[MARKER] == 1 and ref["hash"].startswith("blake3:") and len(str(ref)) < 600, task
+    assert refs["train"]["materializer"].startswith("pickle")
+
+    second = run_dag("train_sklearn")
+    assert statuses() == {t: ["COMPLETED", "CACHED"] for t in TASKS}  # no callable ran
+    assert {t: r["hash"] for t, r in xcoms(second).items()} == {t: r["hash"] for t, r in refs.items()}
+
+    registry = spec_registry()
+    complete = wait_for(lambda: [e for e in provider_events(second.run_id, "train_sklearn.train")
+                                 if e["eventType"] == "COMPLETE"], what="the provider's COMPLETE for train")
+    facet = complete[0]["run"]["facets"]["lineage_cache"]
+    assert facet["hit"] is True and facet["sourceRunId"] == refs["train"]["run_id"]
+    assert "lineage_environment" in complete[0]["run"]["facets"]
+    assert any(o["facets"]["version"]["datasetVersion"] == refs["train"]["hash"] for o in complete[0]["outputs"])
+    for event in provider_events(second.run_id, "train_sklearn.train"):
+        check_event(registry, event, known_facets_only=True)
+
+    dag_file = Path(DAGS / "train_sklearn.py")
+    source = dag_file.read_text()
+    dag_file.write_text(source.replace("max_iter=500", "max_iter=800"))
+    try:
+        run_dag("train_sklearn")
+    finally:
+        dag_file.write_text(source)
+    assert statuses() == {"prepare": ["COMPLETED", "CACHED", "CACHED"], "train": ["COMPLETED", "CACHED", "COMPLETED"],
+                          "evaluate": ["COMPLETED", "CACHED", "COMPLETED"]}
+    (latest_train, *_) = default_store().runs(job="train_sklearn.train")
+    assert any("code changed" in r for r in latest_train["reasons"]), latest_train["reasons"]
