@@ -58,6 +58,8 @@ def get(server: Server, path: str) -> Any:
 def test_jobs_runs_and_facets_in_marquez_shapes(server: Server) -> None:
     names = [n["name"] for n in get(server, "/api/v1/namespaces")["namespaces"]]
     assert {"airflow", "postgres://db:5432", "s3://lake"} <= set(names)
+    assert get(server, f"/api/v1/namespaces/{enc('s3://lake')}")["name"] == "s3://lake"
+    assert server.request("GET", "/api/v1/namespaces/nowhere")[0] == 404
     jobs = get(server, "/api/v1/namespaces/airflow/jobs?limit=25")
     by_name = {j["name"]: j for j in jobs["jobs"]}
     assert jobs["totalCount"] == 2 and set(by_name) == {"etl_dag", "etl_dag.load"}

@@ -15,6 +15,8 @@ that wrote it.
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,10 +46,11 @@ def merge_facets(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict
     return merged
 
 
-def _run_uuid(run_id: str) -> str:
-    from .ingest import run_uuid
-
-    return run_uuid(run_id)
+def run_uuid(run_id: str) -> str:
+    try:
+        return str(uuid.UUID(run_id))
+    except ValueError:  # Marquez: UUID.nameUUIDFromBytes (an MD5 name-based UUID, version 3)
+        return str(uuid.UUID(bytes=hashlib.md5(run_id.encode()).digest(), version=3))  # noqa: S324
 
 
 @dataclass
@@ -142,7 +145,7 @@ class Batch:
                    facets=merge_facets(row["facets"], (p.payload.get("run") or {}).get("facets")), updated_at=p.time)
         prun = parent.get("run") if isinstance(parent, dict) else None
         if isinstance(prun, dict) and prun.get("runId"):
-            row["parent_run_id"] = _run_uuid(str(prun["runId"]))
+            row["parent_run_id"] = run_uuid(str(prun["runId"]))
         self.runs[p.run_id] = row
 
     def _dataset(self, ds: dict[str, Any], when: float, run_id: str | None) -> None:

@@ -13,10 +13,8 @@ A batch is validated whole before anything is written: a bad event stores nothin
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,7 +24,7 @@ import sqlalchemy as sa
 from ..errors import LineageError
 from ..hashing.content import hash_bytes
 from ..store import schema as t
-from .derive import derive
+from .derive import derive, run_uuid
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -65,13 +63,6 @@ def _time(value: Any) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return parsed.timestamp()
-
-
-def run_uuid(run_id: str) -> str:
-    try:
-        return str(uuid.UUID(run_id))
-    except ValueError:  # Marquez: UUID.nameUUIDFromBytes (an MD5 name-based UUID, version 3)
-        return str(uuid.UUID(bytes=hashlib.md5(run_id.encode()).digest(), version=3))  # noqa: S324
 
 
 def _job(obj: Any, where: str) -> tuple[str, str]:

@@ -61,13 +61,11 @@ def sync_runs(store: Store) -> int:
 
 
 def _advance(store: Store, mark: float) -> None:
+    """Move the watermark forward (never back: concurrent syncs may finish out of order)."""
     sc = t.ol_sync.c
     stmt = store._insert(t.ol_sync)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["source"], set_={"watermark": sa.func.max(stmt.excluded.watermark, t.ol_sync.c.watermark)}
-        if store.engine.dialect.name == "sqlite" else
-        {"watermark": sa.func.greatest(stmt.excluded.watermark, sc.watermark)},
-    )
+    newer = sa.case((sc.watermark < stmt.excluded.watermark, stmt.excluded.watermark), else_=sc.watermark)
+    stmt = stmt.on_conflict_do_update(index_elements=["source"], set_={"watermark": newer})
     with store.engine.begin() as c:
         c.execute(stmt, {"source": SOURCE, "watermark": mark})
 

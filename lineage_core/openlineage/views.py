@@ -223,12 +223,14 @@ def dataset_versions(store: Store, namespace: str, name: str, limit: int, offset
 
 
 # -- namespaces and search ----------------------------------------------------------------------
-def namespaces(store: Store, limit: int, offset: int) -> dict[str, Any]:
+def namespaces(store: Store, limit: int, offset: int, name: str | None = None) -> dict[str, Any]:
+    """Every namespace a job or dataset lives in (or just ``name``, if it is one)."""
     jc, dc = t.ol_jobs.c, t.ol_datasets.c
-    both = sa.union_all(
-        sa.select(jc.namespace.label("ns"), jc.created_at.label("c"), jc.updated_at.label("u")),
-        sa.select(dc.namespace, dc.created_at, dc.updated_at),
-    ).subquery()
+    jobs = sa.select(jc.namespace.label("ns"), jc.created_at.label("c"), jc.updated_at.label("u"))
+    datasets = sa.select(dc.namespace, dc.created_at, dc.updated_at)
+    if name is not None:
+        jobs, datasets = jobs.where(jc.namespace == name), datasets.where(dc.namespace == name)
+    both = sa.union_all(jobs, datasets).subquery()
     q = (sa.select(both.c.ns, sa.func.min(both.c.c), sa.func.max(both.c.u)).group_by(both.c.ns)
          .order_by(both.c.ns).limit(limit).offset(offset))
     with store.engine.connect() as c:

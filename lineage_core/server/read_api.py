@@ -25,6 +25,10 @@ def error(status: int, message: str, details: Any = None) -> JSONResponse:
     return JSONResponse({"code": status, "message": message, "details": details}, status_code=status)
 
 
+def _missing(kind: str, namespace: str, name: str) -> JSONResponse:
+    return error(404, f"{kind} '{segment(namespace)}:{segment(name)}' not found")
+
+
 def read_router(store: Store) -> APIRouter:
     def fresh() -> None:
         sync_runs_throttled(store)
@@ -38,10 +42,8 @@ def read_router(store: Store) -> APIRouter:
     @api.get("/namespaces/{namespace}", response_model=None)
     def get_namespace(namespace: str) -> Any:
         ns = segment(namespace)
-        for item in views.namespaces(store, 10_000, 0)["namespaces"]:
-            if item["name"] == ns:
-                return item
-        return error(404, f"namespace '{ns}' not found")
+        found = views.namespaces(store, 1, 0, name=ns)["namespaces"]
+        return found[0] if found else error(404, f"namespace '{ns}' not found")
 
     @api.get("/jobs")
     def all_jobs(limit: Limit = 100, offset: Offset = 0,
@@ -61,13 +63,12 @@ def read_router(store: Store) -> APIRouter:
 
     @api.get("/namespaces/{namespace}/jobs/{job}", response_model=None)
     def get_job(namespace: str, job: str) -> Any:
-        found = views.get_job(store, segment(namespace), segment(job))
-        return found or error(404, f"job '{segment(namespace)}:{segment(job)}' not found")
+        return views.get_job(store, segment(namespace), segment(job)) or _missing("job", namespace, job)
 
     @api.get("/namespaces/{namespace}/jobs/{job}/runs", response_model=None)
     def get_runs(namespace: str, job: str, limit: Limit = 100, offset: Offset = 0) -> Any:
         if views.get_job(store, segment(namespace), segment(job)) is None:
-            return error(404, f"job '{segment(namespace)}:{segment(job)}' not found")
+            return _missing("job", namespace, job)
         return views.job_runs(store, segment(namespace), segment(job), limit, offset)
 
     @api.get("/jobs/runs/{run_id}", response_model=None)
@@ -89,13 +90,12 @@ def read_router(store: Store) -> APIRouter:
 
     @api.get("/namespaces/{namespace}/datasets/{dataset}", response_model=None)
     def get_dataset(namespace: str, dataset: str) -> Any:
-        found = views.get_dataset(store, segment(namespace), segment(dataset))
-        return found or error(404, f"dataset '{segment(namespace)}:{segment(dataset)}' not found")
+        return views.get_dataset(store, segment(namespace), segment(dataset)) or _missing("dataset", namespace, dataset)
 
     @api.get("/namespaces/{namespace}/datasets/{dataset}/versions", response_model=None)
     def get_versions(namespace: str, dataset: str, limit: Limit = 100, offset: Offset = 0) -> Any:
         if views.get_dataset(store, segment(namespace), segment(dataset)) is None:
-            return error(404, f"dataset '{segment(namespace)}:{segment(dataset)}' not found")
+            return _missing("dataset", namespace, dataset)
         return views.dataset_versions(store, segment(namespace), segment(dataset), limit, offset)
 
     @api.get("/lineage", response_model=None)
