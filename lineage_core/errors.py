@@ -35,6 +35,10 @@ class UnhashableInputError(LineageError, TypeError):
         super().__init__(f"cannot hash parameter {param!r} of type {type_name}{where}: {fix}")
 
 
+class InputMissingError(LineageError, FileNotFoundError):
+    """A declared input (a file or URI a step reads) does not exist."""
+
+
 class StoreError(LineageError, RuntimeError):
     """The metadata store cannot be reached, migrated or written."""
 

@@ -120,7 +120,7 @@ def _env_reasons(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     out = []
     if a.get("policy") != b.get("policy"):
         out.append(f"environment policy {a.get('policy')} → {b.get('policy')}")
-    for k in ("python", "implementation", "platform", "machine", "packages_hash"):
+    for k in ("python", "implementation", "platform", "machine", "packages_hash", "image"):
         if a.get(k) != b.get(k) and (k != "packages_hash" or a.get("packages") == b.get("packages")):
             out.append(f"{k} {a.get(k)} → {b.get(k)}")
     pa, pb = a.get("packages", {}), b.get("packages", {})

@@ -423,3 +423,6 @@ def main() -> None:
 
 def _one_line(message: str) -> str:
     return " ".join(redact_url(message).split())
+
+
+from . import exec_cmd  # noqa: E402,F401  (registers ``lineage exec`` on the app)

@@ -1,18 +1,19 @@
 """lineage-core for Airflow 3: cached TaskFlow tasks and operators, a connection and hook, and lineage
 through Airflow's own OpenLineage provider. Thin: the cache, keys, store and events are the core's.
 
-``from lineage_airflow import cached_task, CachedPythonOperator, LineageHook``
+``from lineage_airflow import cached_task, CachedPythonOperator, CachedKubernetesPodOperator, LineageHook``
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["CachedPythonOperator", "LineageHook", "cached_task", "get_provider_info"]
+__all__ = ["CachedKubernetesPodOperator", "CachedPythonOperator", "LineageHook", "cached_task", "get_provider_info"]
 
 _LAZY = {
     "cached_task": "operators",
     "CachedPythonOperator": "operators",
+    "CachedKubernetesPodOperator": "pod",
     "LineageHook": "hooks",
     "get_provider_info": "provider",
 }
@@ -20,6 +21,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from .hooks import LineageHook
     from .operators import CachedPythonOperator, cached_task
+    from .pod import CachedKubernetesPodOperator
     from .provider import get_provider_info
 
 

@@ -61,7 +61,6 @@ class CachedPythonOperator(PythonOperator):
 
         from lineage_core import cached, explain
         from lineage_core.context import run_context
-        from lineage_core.keys import short
         from lineage_core.refs import as_ref
 
         if self.lineage_conn_id:
@@ -80,31 +79,44 @@ class CachedPythonOperator(PythonOperator):
             ref = step.ref(*args, **kwargs)
         outcome = explain(step)
         self.lineage_run_id = outcome.run_id
-        if outcome.hit:
-            self.log.info("cache hit: key %s from run %s (%s)", short(outcome.key), outcome.source_run_id,
-                          _describe_run(outcome.source_run_id))
-        else:
-            self.log.info("cache miss: key %s: %s", short(outcome.key), "; ".join(outcome.reasons))
+        log_outcome(self.log, outcome.hit, outcome.key, outcome.source_run_id, outcome.reasons)
         return {**ref.to_dict(), "lineage_run_id": outcome.run_id}
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        from airflow.providers.openlineage.extractors import OperatorLineage
-
-        if not self.lineage_run_id:
-            return OperatorLineage()
-        from lineage_core.openlineage.events import build_event
-        from lineage_core.openlineage.records import run_records
-        from lineage_core.runtime import default_store
-
-        events = [build_event(r) for r in run_records(default_store(), self.lineage_run_id)]
-        facets: dict[str, Any] = {}
-        for event in events:
-            facets.update({k: v for k, v in (event.run.facets or {}).items() if k.startswith("lineage_")})
-        return OperatorLineage(inputs=list(events[0].inputs or []), outputs=list(events[-1].outputs or []),
-                               run_facets=facets)
+        return openlineage_facets(self.lineage_run_id)
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
-        return self.get_openlineage_facets_on_complete(task_instance)
+        return openlineage_facets(self.lineage_run_id)
+
+
+def openlineage_facets(run_id: str | None, inputs: list[Any] | None = None, outputs: list[Any] | None = None) -> Any:
+    """Our run's ``lineage_*`` facets and datasets, for Airflow's OpenLineage provider to send with the
+    task's own events (built from the store, the source of truth)."""
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    if not run_id:
+        return OperatorLineage(inputs=inputs or [], outputs=outputs or [])
+    from lineage_core.openlineage.events import build_event
+    from lineage_core.openlineage.records import run_records
+    from lineage_core.runtime import default_store
+
+    events = [build_event(r) for r in run_records(default_store(), run_id)]
+    facets: dict[str, Any] = {}
+    for event in events:
+        facets.update({k: v for k, v in (event.run.facets or {}).items() if k.startswith("lineage_")})
+    return OperatorLineage(inputs=inputs if inputs is not None else list(events[0].inputs or []),
+                           outputs=outputs if outputs is not None else list(events[-1].outputs or []),
+                           run_facets=facets)
+
+
+def log_outcome(log: Any, hit: bool, key: str, source_run_id: str | None, reasons: list[str]) -> None:
+    """``cache hit: key … from run … (dag.task, date)`` or ``cache miss: key …: reasons``."""
+    from lineage_core.keys import short
+
+    if hit:
+        log.info("cache hit: key %s from run %s (%s)", short(key), source_run_id, _describe_run(source_run_id))
+    else:
+        log.info("cache miss: key %s: %s", short(key), "; ".join(reasons))
 
 
 def _describe_run(run_id: str | None) -> str:

@@ -1,0 +1,263 @@
+"""Cached commands: a containerised step (a GPU training pod, a CLI tool) keyed like a cached function.
+
+A command is keyed on what determines its outputs: the image (exact when pinned by digest; a tag is
+keyed by name, since a tag can move), the command line, its literal non-secret environment, the content
+of its declared inputs (fingerprinted remotely: nothing is downloaded) and its resource class (GPU type
+and count). The cached value is the content hash of each declared output; a hit re-checks them, so an
+output overwritten or deleted since is a miss, never a wrong hit.
+
+Who does what:
+
+- the orchestrator (:meth:`CommandStep.check`) decides hit or miss before any container starts, and on
+  a miss records the RUNNING run and hands the container an :class:`ExecPlan`;
+- inside the container ``lineage exec -- CMD…`` (:mod:`lineage_core.execution`) runs the command,
+  captures the container's environment, hashes the outputs and writes a :class:`CommandResult`;
+- :func:`complete` registers a result. It is idempotent, so the container (when it can reach the store)
+  and the orchestrator (from the result file) may both call it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel
+
+from .context import current_run_context
+from .environment import EnvironmentSnapshot
+from .errors import ArtifactError, ConfigError, InputMissingError, MaterializerError, RunNotFoundError
+from .hashing.content import hash_bytes
+from .hashing.remote import hash_uri
+from .ids import new_run_id
+from .keys import KeyManifest, explain_difference, nearest, short
+from .openlineage.emitter import emit_run
+from .redact import looks_secret, redact_url
+from .store.materializers import JsonMaterializer, LoadContext, SaveContext
+
+if TYPE_CHECKING:
+    from .store import Store
+
+PLAN_ENV = "LINEAGE_EXEC"  # the ExecPlan (JSON) an orchestrator hands to ``lineage exec`` in the container
+RESULT_ENV = "LINEAGE_EXEC_RESULT"  # where ``lineage exec`` writes its CommandResult
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+_JSON = JsonMaterializer()
+
+
+def image_pinned(image: str | None) -> bool:
+    """True when the image is pinned by content (``repo@sha256:…``), so the key is exact."""
+    return bool(image and _DIGEST.search(image))
+
+
+def keyed_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment variables that are key material: literal, non-secret, not our own plumbing."""
+    return {k: v for k, v in env.items()
+            if not looks_secret(k) and not k.startswith(("LINEAGE_", "OPENLINEAGE_"))}
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """What a command step is; everything here except ``name`` and ``namespace`` may change its outputs."""
+
+    name: str
+    command: tuple[str, ...]
+    image: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    namespace: str | None = None
+    version: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.command:
+            raise ConfigError(f"{self.name}: a command step needs a command to run")
+        if not self.outputs:
+            raise ConfigError(f"{self.name}: declare the command's outputs (URIs or prefixes) so a hit can "
+                              "return them; a command with no declared outputs cannot be cached")
+
+
+class ExecPlan(BaseModel):
+    """What the orchestrator decided, handed to ``lineage exec`` in the container (env ``LINEAGE_EXEC``)."""
+
+    run_id: str
+    key: str
+    job: str
+    namespace: str
+    manifest: dict[str, Any]
+    outputs: list[str]
+    reasons: list[str] = []
+    context: dict[str, Any] = {}
+
+
+class CommandResult(BaseModel):
+    """What ``lineage exec`` reports (the XCom result file): verdict, outputs, the container's environment."""
+
+    schema_version: Literal["lineage.exec/1"] = "lineage.exec/1"
+    run_id: str
+    key: str
+    job: str
+    namespace: str
+    status: Literal["COMPLETED", "FAILED", "CACHED"]
+    exit_code: int
+    outputs: dict[str, str] = {}  # declared output URI -> content hash
+    environment: dict[str, Any] | None = None  # EnvironmentSnapshot.to_dict() inside the container
+    started_at: float
+    ended_at: float
+    error: str | None = None
+    source_run_id: str | None = None  # on a hit: the run that produced the outputs
+
+
+@dataclass
+class Verdict:
+    hit: bool
+    run_id: str
+    key: str
+    reasons: list[str]
+    outputs: dict[str, str] = field(default_factory=dict)
+    source_run_id: str | None = None
+
+
+def command_manifest(spec: CommandSpec, store: Store) -> KeyManifest:
+    inputs: dict[str, str] = {}
+    for uri in spec.inputs:
+        try:
+            inputs[uri] = hash_uri(uri, store)
+        except FileNotFoundError:
+            raise InputMissingError(f"{spec.name}: declared input {redact_url(uri)} does not exist") from None
+    env = keyed_env(spec.env)
+    params = {f"env {k}": hash_bytes(v.encode()) for k, v in sorted(env.items())}
+    display = {f"env {k}": redact_url(v)[:120] for k, v in env.items()}
+    params["command"] = hash_bytes(json.dumps(list(spec.command)).encode())
+    display["command"] = redact_url(shlex.join(spec.command))[:200]
+    resources = json.dumps(dict(spec.resources), sort_keys=True)
+    params["resources"] = hash_bytes(resources.encode())
+    display["resources"] = resources
+    display.update({uri: uri for uri in inputs})  # inputs are datasets in lineage (named by their URI)
+    return KeyManifest(
+        scope=spec.namespace or os.environ.get("LINEAGE_NAMESPACE", "default"), step=spec.name, code={},
+        params=params, inputs=inputs, outputs="command outputs " + " ".join(sorted(spec.outputs)),
+        env={"policy": "image", "image": spec.image, "pinned": image_pinned(spec.image)},
+        salt=spec.version, display=display,
+    )
+
+
+class CommandStep:
+    """The orchestrator's side of a cached command: key, hit check, and the plan for a miss."""
+
+    def __init__(self, spec: CommandSpec, store: Store | None = None) -> None:
+        from .runtime import default_store
+
+        self.spec = spec
+        self.store = store or default_store()
+        self.manifest = command_manifest(spec, self.store)
+        self.key = self.manifest.key()
+        self.job_id = self.store.job_id(self.manifest.scope, spec.name)
+
+    def cached_outputs(self, reasons: list[str]) -> tuple[str, dict[str, str]] | None:
+        """(producing run, outputs) when the entry is intact and every output still has its recorded hash."""
+        store = self.store
+        entry = store.lookup(self.key)
+        if entry is None:
+            return None
+        try:
+            data = store.artifacts.read_verified(entry.artifact_hash, store)
+            outputs = dict(_JSON.load(data, {}, LoadContext(store.home, store.artifacts))["outputs"])
+        except (ArtifactError, MaterializerError, KeyError, ValueError) as e:
+            store.tombstone(self.key)
+            reasons.append(f"stored outputs record failed verification ({e})")
+            return None
+        for uri, digest in outputs.items():
+            try:
+                now: str | None = hash_uri(uri, store)
+            except FileNotFoundError:
+                now = None
+            if now != digest:
+                what = "is gone" if now is None else f"changed ({short(digest)} → {short(now)})"
+                reasons.append(f"output {redact_url(uri)} {what} since run {entry.run_id} wrote it")
+                return None
+        return entry.run_id, outputs
+
+    def check(self) -> Verdict:
+        """Hit (a CACHED run is recorded and the outputs returned) or miss (with the reasons)."""
+        started = time.time()
+        reasons: list[str] = []
+        found = self.cached_outputs(reasons)
+        if found is not None:
+            source, outputs = found
+            run_id = new_run_id()
+            note = f"cache hit: key {short(self.key)} from run {source}"
+            source_env = self.store.get_run(source)["environment_hash"]
+            self.store.insert_run(
+                id=run_id, job_id=self.job_id, status="CACHED", cache_key=self.key, source_run_id=source,
+                environment_hash=source_env, started_at=started, ended_at=time.time(), reasons=[note],
+                context=current_run_context(),
+            )
+            emit_run(self.store, run_id, "all")
+            return Verdict(True, run_id, self.key, [note], outputs, source)
+        prev = nearest(self.store.previous_manifests(self.job_id), self.manifest)
+        if prev is None:
+            reasons.append(f"first run of {self.spec.name} (no previous key in namespace {self.manifest.scope})")
+        elif prev.key() != self.key:
+            reasons.extend(explain_difference(prev, self.manifest))
+        elif not reasons:
+            reasons.append("same key as a previous run, but its entry was invalidated or never stored")
+        return Verdict(False, new_run_id(), self.key, reasons)
+
+    def begin(self, verdict: Verdict, context: dict[str, Any] | None = None) -> ExecPlan:
+        """Record the RUNNING run of a miss and return the plan the container executes."""
+        ctx = {**current_run_context(), **(context or {})}
+        self.store.insert_run(
+            id=verdict.run_id, job_id=self.job_id, status="RUNNING", cache_key=self.key, started_at=time.time(),
+            reasons=verdict.reasons, context=ctx,
+        )
+        emit_run(self.store, verdict.run_id, "start")
+        return ExecPlan(run_id=verdict.run_id, key=self.key, job=self.spec.name, namespace=self.manifest.scope,
+                        manifest=self.manifest.to_dict(), outputs=list(self.spec.outputs), reasons=verdict.reasons,
+                        context=ctx)
+
+
+def complete(store: Store, plan: ExecPlan, result: CommandResult) -> bool:
+    """Register a command's result: the container's environment, the outputs as the cache entry (only
+    for a successful run that reported every declared output) and the run's end. Idempotent; returns
+    True when this call finished the run."""
+    if result.run_id != plan.run_id or result.key != plan.key:
+        raise ConfigError(f"result of run {result.run_id} does not belong to plan {plan.run_id}")
+    try:
+        run = store.get_run(plan.run_id)
+    except RunNotFoundError:  # the container reached the store before (or without) the orchestrator
+        run = None
+    if run is not None and run["ended_at"] is not None:
+        return False
+    env_hash = store.put_environment(EnvironmentSnapshot.from_dict(result.environment)) if result.environment else None
+    job_id = store.job_id(plan.namespace, plan.job)
+    if run is None:
+        store.insert_run(id=plan.run_id, job_id=job_id, status="RUNNING", cache_key=plan.key,
+                         environment_hash=env_hash, started_at=result.started_at, reasons=plan.reasons,
+                         context=plan.context)
+    status, error = result.status, result.error
+    missing = sorted(set(plan.outputs) - set(result.outputs))
+    if status == "COMPLETED" and missing:
+        status, error = "FAILED", f"declared outputs were not written: {', '.join(missing)}"
+    if status == "COMPLETED":
+        tmp = store.artifacts.new_temp_path()
+        meta = _JSON.save({"outputs": dict(sorted(result.outputs.items()))}, tmp, SaveContext(store.artifacts))
+        record = store.artifacts.publish(tmp)
+        store.put_entry(plan.key, job_id, plan.manifest, plan.run_id, record, _JSON.id, meta, None)
+    store.finish_run(plan.run_id, status=status, error=error, environment_hash=env_hash)
+    return True
+
+
+def read_plan(environ: Mapping[str, str] | None = None) -> ExecPlan | None:
+    raw = (environ if environ is not None else os.environ).get(PLAN_ENV)
+    if not raw:
+        return None
+    try:
+        return ExecPlan.model_validate_json(raw)
+    except ValueError as e:
+        raise ConfigError(f"{PLAN_ENV} is not a valid execution plan: {e}") from None
