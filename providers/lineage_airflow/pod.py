@@ -143,7 +143,8 @@ class CachedKubernetesPodOperator(KubernetesPodOperator):
             self.lineage_run_id = verdict.run_id
             if verdict.hit:
                 self.log.info("no pod created: outputs %s", ", ".join(verdict.outputs))
-                return _xcom(verdict.run_id, verdict.key, "hit", verdict.outputs, verdict.source_run_id)
+                return self._result(context, _xcom(verdict.run_id, verdict.key, "hit", verdict.outputs,
+                                                   verdict.source_run_id))
             pod_context = {"orchestrator": "airflow", "executor": "kubernetes", "image": self.image}
             plan = step.begin(verdict, pod_context)
         self._plan_env = plan_env(plan, XCOM_RESULT if self.do_xcom_push else None)
@@ -166,7 +167,15 @@ class CachedKubernetesPodOperator(KubernetesPodOperator):
             raise RuntimeError(f"{self.task_id}: the pod succeeded but its run {plan.run_id} is {run['status']}: "
                                f"{run['error']}")
         outputs = step.cached_outputs([]) or (plan.run_id, {})
-        return _xcom(plan.run_id, plan.key, "miss", outputs[1], None)
+        return self._result(context, _xcom(plan.run_id, plan.key, "miss", outputs[1], None))
+
+    def _result(self, context: Any, value: dict[str, Any]) -> Any:
+        """The XCom is always ours (outputs, hit or miss, run). ``do_xcom_push`` keeps its KPO meaning (the
+        sidecar that reads the pod's result file), so without it the value is pushed here."""
+        if self.do_xcom_push:
+            return value
+        context["ti"].xcom_push(key="return_value", value=value)
+        return None
 
     # -- lineage ---------------------------------------------------------------------------------
     def _datasets(self) -> tuple[list[Any], list[Any]]:

@@ -16,7 +16,8 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "connection-types": [{"connection-type": "lineage", "hook-class-name": "lineage_airflow.hooks.LineageHook"}],
         "task-decorators": [{"name": "cached", "class-name": "lineage_airflow.operators.cached_task"}],
-        "operators": [{"integration-name": "lineage-core", "python-modules": ["lineage_airflow.operators"]}],
+        "operators": [{"integration-name": "lineage-core",
+                       "python-modules": ["lineage_airflow.operators", "lineage_airflow.pod"]}],
         "hooks": [{"integration-name": "lineage-core", "python-modules": ["lineage_airflow.hooks"]}],
         "integrations": [{"integration-name": "lineage-core", "tags": ["software"]}],
     }
