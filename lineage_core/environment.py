@@ -103,9 +103,28 @@ def installed_distributions() -> dict[str, str]:
 
 @cache
 def _packages_distributions() -> dict[str, list[str]]:
+    """Import name -> distributions. Reading every distribution's RECORD takes ~0.5 s in a large venv (an
+    Airflow worker), which a process-per-task worker would pay on every task; so the mapping is kept on
+    disk, keyed by the installed set (names, versions, sys.path), and rebuilt only when that changes."""
     from importlib.metadata import packages_distributions
 
-    return dict(packages_distributions())
+    from . import settings
+
+    key = hash_bytes(json.dumps([sys.path, sorted(installed_distributions().items())]).encode())
+    path = settings.lineage_home() / "cache" / f"import-names-{key.partition(':')[2][:24]}.json"
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        pass
+    mapping = dict(packages_distributions())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(mapping))
+        os.replace(tmp, path)
+    except OSError:  # a read-only home only costs the rebuild
+        pass
+    return mapping
 
 
 def distributions_for_modules(modules: Iterable[str]) -> list[str]:

@@ -9,6 +9,7 @@ events exactly as sent). DAGs run in-process with `dag.test()`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -78,6 +79,19 @@ def run_dag(airflow_db: Path) -> Callable[[str], Any]:
         return dag_run
 
     return run
+
+
+@contextlib.contextmanager
+def edited_dag(name: str, old: str, new: str) -> Iterator[None]:
+    """A DAG file in the test DAG folder with one change (a user editing a task), restored afterwards."""
+    path = DAGS / name
+    source = path.read_text()
+    assert old in source, f"{old!r} not in {name}"
+    path.write_text(source.replace(old, new))
+    try:
+        yield
+    finally:
+        path.write_text(source)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:

@@ -4,14 +4,13 @@ and Airflow's OpenLineage provider sends our cache and environment facets, valid
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from lineage_core.cache import default_store
 from lineage_core.refs import MARKER
 
 from ..services.olspec import check_event, spec_registry
-from .conftest import DAGS, file_events, wait_for
+from .conftest import edited_dag, file_events, wait_for
 
 TASKS = ("prepare", "train", "evaluate")
 
@@ -61,13 +60,8 @@ def test_train_sklearn_caches_every_task(run_dag: Any) -> None:
     for event in provider_events(second.run_id, "train_sklearn.train"):
         check_event(registry, event, known_facets_only=True)
 
-    dag_file = Path(DAGS / "train_sklearn.py")
-    source = dag_file.read_text()
-    dag_file.write_text(source.replace("max_iter=500", "max_iter=800"))
-    try:
+    with edited_dag("train_sklearn.py", "max_iter=500", "max_iter=800"):
         run_dag("train_sklearn")
-    finally:
-        dag_file.write_text(source)
     assert statuses() == {"prepare": ["COMPLETED", "CACHED", "CACHED"], "train": ["COMPLETED", "CACHED", "COMPLETED"],
                           "evaluate": ["COMPLETED", "CACHED", "COMPLETED"]}
     (latest_train, *_) = default_store().runs(job="train_sklearn.train")
