@@ -86,6 +86,9 @@ class CachedPythonOperator(PythonOperator):
         log_outcome(self.log, outcome.hit, outcome.key, outcome.source_run_id, outcome.reasons)
         return {**ref.to_dict(), "lineage_run_id": outcome.run_id}
 
+    def get_openlineage_facets_on_start(self) -> Any:
+        return openlineage_facets(None)  # inputs are known once the arguments are resolved, at completion
+
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         return openlineage_facets(self.lineage_run_id)
 
