@@ -382,6 +382,10 @@ class CachedFunction(Generic[P, R]):
         return f"<cached {self.name}>"
 
 
+# The options ``cached`` takes (what adapters accept next to their own arguments), from the one signature.
+CACHE_OPTIONS = frozenset(inspect.signature(CachedFunction.__init__).parameters) - {"self", "fn"}
+
+
 def _ref(store: Store, entry: Any) -> ArtifactRef:
     return ArtifactRef(store.artifacts.uri_for(entry.artifact_hash), entry.artifact_hash, entry.materializer,
                        entry.key, entry.run_id)

@@ -159,8 +159,8 @@ class CommandStep:
         self.key = self.manifest.key()
         self.job_id = self.store.job_id(self.manifest.scope, spec.name)
 
-    def cached_outputs(self, reasons: list[str]) -> tuple[str, dict[str, str]] | None:
-        """(producing run, outputs) when the entry is intact and every output still has its recorded hash."""
+    def recorded_outputs(self, reasons: list[str]) -> tuple[str, dict[str, str]] | None:
+        """(producing run, outputs as recorded) from the key's entry, its record verified byte for byte."""
         store = self.store
         entry = store.lookup(self.key)
         if entry is None:
@@ -172,16 +172,24 @@ class CommandStep:
             store.tombstone(self.key)
             reasons.append(f"stored outputs record failed verification ({e})")
             return None
+        return entry.run_id, outputs
+
+    def cached_outputs(self, reasons: list[str]) -> tuple[str, dict[str, str]] | None:
+        """(producing run, outputs) when the entry is intact and every output still has its recorded hash."""
+        recorded = self.recorded_outputs(reasons)
+        if recorded is None:
+            return None
+        source, outputs = recorded
         for uri, digest in outputs.items():
             try:
-                now: str | None = hash_uri(uri, store)
+                now: str | None = hash_uri(uri, self.store)
             except FileNotFoundError:
                 now = None
             if now != digest:
                 what = "is gone" if now is None else f"changed ({short(digest)} → {short(now)})"
-                reasons.append(f"output {redact_url(uri)} {what} since run {entry.run_id} wrote it")
+                reasons.append(f"output {redact_url(uri)} {what} since run {source} wrote it")
                 return None
-        return entry.run_id, outputs
+        return recorded
 
     def check(self) -> Verdict:
         """Hit (a CACHED run is recorded and the outputs returned) or miss (with the reasons)."""

@@ -52,7 +52,8 @@ def _run(argv: Sequence[str]) -> int:
             signal.signal(s, handler)
 
 
-def _hash_outputs(uris: Sequence[str], store: Store | None) -> tuple[dict[str, str], list[str]]:
+def hash_outputs(uris: Sequence[str], store: Store | None) -> tuple[dict[str, str], list[str]]:
+    """(URI -> content hash of each output that exists, the ones that do not)."""
     found: dict[str, str] = {}
     missing: list[str] = []
     for uri in uris:
@@ -129,7 +130,7 @@ def exec_command(argv: Sequence[str], *, name: str | None = None, inputs: Sequen
         for event in _events(plan, pending, "start"):
             emitter.emitter().send(event)
     code = _run(argv)
-    found, missing = _hash_outputs(plan.outputs, store) if code == 0 else ({}, [])
+    found, missing = hash_outputs(plan.outputs, store) if code == 0 else ({}, [])
     error = None
     if code != 0:
         error = f"{argv[0]} exited with status {code}" if code > 0 else f"{argv[0]} was killed by signal {-code}"

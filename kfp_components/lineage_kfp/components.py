@@ -22,8 +22,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-CACHE_OPTIONS = frozenset({"name", "namespace", "env", "version", "max_age", "cache", "code_deps", "file_deps",
-                           "exclude", "pickle", "single_flight", "wait_timeout"})
+from lineage_core.cache import CACHE_OPTIONS
+
 _PARAMETER_TYPES = {int: "int", float: "float", str: "str", bool: "bool", dict: "dict", list: "list"}
 _RUN_INFO = {"lineage_pipeline": "PIPELINE_JOB_NAME_PLACEHOLDER", "lineage_pipeline_run": "PIPELINE_JOB_ID_PLACEHOLDER",
              "lineage_task": "PIPELINE_TASK_NAME_PLACEHOLDER"}

@@ -19,8 +19,7 @@ from typing import Any
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
 
-CACHE_OPTIONS = frozenset({"name", "namespace", "env", "version", "max_age", "cache", "code_deps", "file_deps",
-                           "exclude", "pickle", "single_flight", "wait_timeout"})
+from lineage_core.cache import CACHE_OPTIONS
 
 
 def airflow_run_context(context: Any) -> dict[str, Any]:

@@ -13,7 +13,6 @@ cannot reach the store. Without any result the operator hashes the outputs itsel
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -161,13 +160,12 @@ class CachedKubernetesPodOperator(KubernetesPodOperator):
             result = _hashed_here(step, plan) if step.store.get_run(plan.run_id)["ended_at"] is None else None
         if result is not None:
             complete(step.store, plan, result)
-        entry = step.store.lookup(plan.key)
-        if entry is None or entry.run_id != plan.run_id:
+        recorded = step.recorded_outputs([])
+        if recorded is None or recorded[0] != plan.run_id:
             run = step.store.get_run(plan.run_id)
             raise RuntimeError(f"{self.task_id}: the pod succeeded but its run {plan.run_id} is {run['status']}: "
                                f"{run['error']}")
-        outputs = step.cached_outputs([]) or (plan.run_id, {})
-        return self._result(context, _xcom(plan.run_id, plan.key, "miss", outputs[1], None))
+        return self._result(context, _xcom(plan.run_id, plan.key, "miss", recorded[1], None))
 
     def _result(self, context: Any, value: dict[str, Any]) -> Any:
         """The XCom is always ours (outputs, hit or miss, run). ``do_xcom_push`` keeps its KPO meaning (the
@@ -217,12 +215,9 @@ def _hashed_here(step: Any, plan: Any) -> Any:
     import time
 
     from lineage_core.commands import CommandResult
-    from lineage_core.hashing.remote import hash_uri
+    from lineage_core.execution import hash_outputs
 
-    outputs = {}
-    for uri in plan.outputs:
-        with contextlib.suppress(FileNotFoundError):
-            outputs[uri] = hash_uri(uri, step.store)
+    outputs, _missing = hash_outputs(plan.outputs, step.store)  # complete() fails the run when one is missing
     now = time.time()
     return CommandResult(run_id=plan.run_id, key=plan.key, job=plan.job, namespace=plan.namespace,
                          status="COMPLETED", exit_code=0, outputs=outputs, started_at=now, ended_at=now)

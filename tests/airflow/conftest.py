@@ -110,3 +110,21 @@ def file_events() -> list[dict[str, Any]]:
     if not EVENTS.exists():
         return []
     return [json.loads(line) for line in EVENTS.read_text().splitlines() if line.strip()]
+
+
+def xcoms(dag_run: Any) -> dict[str, Any]:
+    """task id -> return value XCom of one DAG run."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel.task_id, XComModel.value).filter(
+            XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id,
+            XComModel.key == "return_value").all()
+    return dict(rows)  # values come back deserialised
+
+
+def provider_events(dag_run_id: str, job: str) -> list[dict[str, Any]]:
+    """The provider's events for one task of one DAG run."""
+    return [e for e in file_events() if e["job"]["name"] == job
+            and (e["run"]["facets"].get("airflow") or {}).get("dagRun", {}).get("run_id") == dag_run_id]

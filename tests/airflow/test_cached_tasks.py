@@ -10,7 +10,7 @@ from lineage_core.cache import default_store
 from lineage_core.refs import MARKER
 
 from ..services.olspec import check_event, spec_registry
-from .conftest import edited_dag, file_events, wait_for
+from .conftest import edited_dag, provider_events, wait_for, xcoms
 
 TASKS = ("prepare", "train", "evaluate")
 
@@ -19,22 +19,6 @@ def statuses() -> dict[str, list[str]]:
     """Our runs per task, oldest first: COMPLETED = the callable ran, CACHED = it did not."""
     store = default_store()
     return {t: [r["status"] for r in reversed(store.runs(job=f"train_sklearn.{t}"))] for t in TASKS}
-
-
-def xcoms(dag_run: Any) -> dict[str, Any]:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.query(XComModel.task_id, XComModel.value).filter(
-            XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id,
-            XComModel.key == "return_value").all()
-    return dict(rows)  # values come back deserialised
-
-
-def provider_events(dag_run_id: str, job: str) -> list[dict[str, Any]]:
-    return [e for e in file_events() if e["job"]["name"] == job
-            and (e["run"]["facets"].get("airflow") or {}).get("dagRun", {}).get("run_id") == dag_run_id]
 
 
 def test_train_sklearn_caches_every_task(run_dag: Any) -> None:

@@ -12,8 +12,7 @@ from lineage_core.runtime import default_store
 
 from ..services.lineage_server import Server
 from ..services.olspec import check_event, spec_registry
-from .conftest import DAGS, edited_dag, wait_for
-from .test_cached_tasks import provider_events, xcoms
+from .conftest import DAGS, edited_dag, provider_events, wait_for, xcoms
 
 TASKS = ("load_dev", "load_test", "answer_dev", "answer_test", "score")
 

@@ -22,9 +22,8 @@ from lineage_core.runtime import default_store
 
 from ..services.lineage_server import Server
 from ..services.olspec import check_event, spec_registry
-from .conftest import ROOT, wait_for
+from .conftest import ROOT, provider_events, wait_for, xcoms
 from .fake_kube import FakeKube
-from .test_cached_tasks import provider_events, xcoms
 
 
 def dag_task(dag_id: str, task_id: str) -> Any:
