@@ -1,5 +1,10 @@
 """Who is running a step (plain Python, an Airflow task, a KFP task) — recorded on the run, never
-part of the key: the same step from any orchestrator is one cache entry."""
+part of the key: the same step from any orchestrator is one cache entry.
+
+Keys the OpenLineage events read: ``orchestrator`` (the job type's integration), ``parent`` (``run_id``,
+``namespace``, ``name``, ``root``: the orchestrator's run the step belongs to) and ``datasets``
+(``{"inputs": [uri], "outputs": [uri]}``: locations the orchestrator reads and writes around the step, such
+as KFP's artifacts, reported next to the step's own inputs and output)."""
 
 from __future__ import annotations
 

@@ -1,16 +1,28 @@
-"""``@cached_component``: a KFP component around a plain function, cached by lineage-core.
+"""``@cached_component``: a KFP component around a function, cached by lineage-core.
 
-The function is written as for ``lineage_core.cached`` (parameters in, a value out). The component KFP sees
-has the same parameters (plain types as KFP parameters; any other type as an input artifact that carries an
-upstream component's result by reference) and one output artifact, ``result``: a small JSON
-``ArtifactRef`` (URI, content hash, materializer), never the data. Inside the task's container the cache is
-consulted first; on a hit the function does not run. Because the key is the core's (code, parameters,
-inputs by content, key-relevant packages), a step cached by an Airflow task with the same function and
-``name=`` is a hit here too.
+Two ways to write the function, mixed freely:
 
-The function must be importable in the component's image (its module installed, as in any containerised
-component); the component body imports it by module and name. Keep steps and the pipeline in separate
-modules: inside a task KFP's runtime ``kfp.dsl`` has no ``pipeline`` decorator.
+* **As for ``lineage_core.cached``** (parameters in, a value out): plain-typed parameters become KFP
+  parameters, any other type is an input artifact carrying an upstream component's result by reference,
+  and the component's one output, ``result``, is a small JSON ``ArtifactRef`` (URI, content hash,
+  materializer), never the data. Because the key is the core's (code, parameters, inputs by content,
+  key-relevant packages), a step cached by an Airflow task with the same function and ``name=`` is a hit
+  here too.
+* **As a KFP component**: ``Input[Dataset]`` parameters are keyed by their content, ``Output[Model]`` /
+  ``Output[Metrics]`` / … parameters are what the function writes, and a plain return type is a KFP output
+  parameter. The cached value is everything the function wrote to its outputs (files, directories, artifact
+  metadata) plus its return value; on a hit it is written back to the task's outputs and the function does
+  not run.
+
+Inside the task's container the cache is consulted first. The function must be importable in the
+component's image (its module installed, as for any containerised component): the component body imports it
+by module and name. Keep the pipeline in another module than the functions it runs: inside a task, KFP's
+runtime ``kfp.dsl`` has no ``pipeline`` decorator.
+
+Which pipeline run a task belongs to (for the run record and the OpenLineage parent) reaches the container
+as three extra parameters defaulting to KFP's run placeholders (``lineage_pipeline``,
+``lineage_pipeline_run``, ``lineage_task``); ``run_info=False`` leaves them out (see docs/kfp.md on what
+they mean for KFP's own cache).
 """
 
 from __future__ import annotations
@@ -20,60 +32,132 @@ import json
 import linecache
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from lineage_core.cache import CACHE_OPTIONS
+
+from .tasks import TaskSettings, configured
 
 _PARAMETER_TYPES = {int: "int", float: "float", str: "str", bool: "bool", dict: "dict", list: "list"}
 _RUN_INFO = {"lineage_pipeline": "PIPELINE_JOB_NAME_PLACEHOLDER", "lineage_pipeline_run": "PIPELINE_JOB_ID_PLACEHOLDER",
              "lineage_task": "PIPELINE_TASK_NAME_PLACEHOLDER"}
 
 
-def _signature(func: Callable[..., Any]) -> tuple[list[str], dict[str, str], list[str]]:
-    """(KFP parameter declarations, plain parameters -> expression, reference parameters)."""
-    from kfp import dsl
+@dataclass
+class _Interface:
+    """How the function's parameters map onto the component's inputs and outputs."""
 
+    decls: list[str] = field(default_factory=list)  # the wrapper's parameter declarations
+    params: list[str] = field(default_factory=list)  # KFP parameters, passed as they are
+    refs: list[str] = field(default_factory=list)  # upstream results by reference (our ArtifactRef JSON)
+    artifacts: list[str] = field(default_factory=list)  # KFP input artifacts, keyed by content
+    outputs: list[str] = field(default_factory=list)  # KFP output artifacts the function writes
+    returns: str | None = None  # the wrapper's return annotation (a KFP output parameter)
+    by_reference: bool = True  # the result is one reference artifact, ``result``
+
+    def call(self, func: Callable[..., Any], options: dict[str, Any], run_info: bool) -> str:
+        def mapping(names: list[str]) -> str:
+            return "{" + ", ".join(f"{n!r}: {n}" for n in names) + "}"
+
+        info = mapping(list(_RUN_INFO)) if run_info else "{}"
+        return (f"__import__('lineage_kfp.runtime').runtime.run({func.__module__!r}, {func.__qualname__!r}, "
+                f"{options!r}, {info}, params={mapping(self.params)}, refs={mapping(self.refs)}, "
+                f"artifacts={mapping(self.artifacts)}, outputs={mapping(self.outputs)}, "
+                f"result={'result' if self.by_reference else 'None'})")
+
+
+def _artifact_decl(name: str, hint: Any) -> tuple[str, str] | None:
+    """("input"|"output", declaration) for an ``Input[X]``/``Output[X]`` annotation, else None."""
+    from kfp import dsl
+    from kfp.dsl.types import type_annotations as ta
+
+    if not ta.is_Input_Output_artifact_annotation(hint):
+        return None
+    cls = ta.get_io_artifact_class(hint)
+    if getattr(dsl, cls.__name__, None) is not cls:
+        raise TypeError(f"{name}: artifact type {cls.__module__}.{cls.__qualname__} is not one of kfp.dsl's "
+                        "(Artifact, Dataset, Model, Metrics, ClassificationMetrics, HTML, Markdown, …)")
+    kind = "input" if ta.is_artifact_wrapped_in_Input(hint) else "output"
+    return kind, f"{name}: {'Input' if kind == 'input' else 'Output'}[{cls.__name__}]"
+
+
+def _interface(func: Callable[..., Any]) -> _Interface:
     hints = inspect.get_annotations(func, eval_str=True)
-    decls = ["result: Output[Artifact]"]
-    plain: dict[str, str] = {}
-    refs: list[str] = []
+    face = _Interface()
     for p in inspect.signature(func).parameters.values():
         if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
             raise TypeError(f"{func.__qualname__}: *args/**kwargs cannot be KFP component parameters")
-        kind = _PARAMETER_TYPES.get(hints.get(p.name, str))
-        if kind is None:
-            decls.append(f"{p.name}: Input[Artifact]")
-            refs.append(p.name)
+        hint = hints.get(p.name, str)
+        if isinstance(hint, str) or getattr(hint, "__name__", "") in ("InputPath", "OutputPath"):
+            raise TypeError(f"{func.__qualname__}: parameter {p.name!r}: use Input[...]/Output[...] artifacts, "
+                            "not InputPath/OutputPath strings")
+        artifact = _artifact_decl(p.name, hint)
+        if artifact is not None:
+            kind, decl = artifact
+            face.decls.append(decl)
+            (face.artifacts if kind == "input" else face.outputs).append(p.name)
+            continue
+        kind_name = _PARAMETER_TYPES.get(hint)
+        if kind_name is None:
+            face.decls.append(f"{p.name}: Input[Artifact]")
+            face.refs.append(p.name)
             continue
         default = "" if p.default is p.empty else f" = {p.default!r}"
-        decls.append(f"{p.name}: {kind}{default}")
-        plain[p.name] = p.name
-    decls += [f"{name}: str = {getattr(dsl, placeholder)!r}" for name, placeholder in _RUN_INFO.items()]
-    return decls, plain, refs
+        face.decls.append(f"{p.name}: {kind_name}{default}")
+        face.params.append(p.name)
+    returns = hints.get("return", inspect.Signature.empty)
+    if returns is None or returns in _PARAMETER_TYPES:
+        face.by_reference = False
+        face.returns = None if returns is None else _PARAMETER_TYPES[returns]
+    elif face.outputs:
+        raise TypeError(f"{func.__qualname__}: a function with Output[...] parameters returns None or a KFP "
+                        f"parameter type (int, float, str, bool, dict, list), not {returns!r}")
+    if face.by_reference:
+        face.decls.insert(0, "result: Output[Artifact]")
+    # parameters with defaults must follow those without, as in any def
+    face.decls.sort(key=lambda d: "=" in d)
+    return face
 
 
-def cached_component(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+def cached_component(func: Callable[..., Any] | None = None, /, *, run_info: bool = True,
+                     **options: Any) -> Any:
     """``@cached_component`` / ``@cached_component(name="sklearn.prepare", env="imports", base_image=…,
-    packages_to_install=[…])``: lineage-core cache options and ``kfp.dsl.component`` options mix freely."""
+    packages_to_install=[…], store_secret="lineage-store")``: lineage-core cache options, ``kfp.dsl.component``
+    options and task settings (:class:`lineage_kfp.tasks.TaskSettings`: the store and server from Kubernetes
+    secrets, GPUs, volumes) mix freely."""
     if func is None:
-        return lambda f: cached_component(f, **options)
+        return lambda f: cached_component(f, run_info=run_info, **options)
     if os.environ.get("_KFP_RUNTIME") == "true":  # inside the task: the module is imported for the function
         return func
     from kfp import dsl
 
     cache_options = {k: options.pop(k) for k in list(options) if k in CACHE_OPTIONS}
+    settings = TaskSettings.pop_from(options)
     json.dumps(cache_options)  # they travel in the component's source: plain data only
-    decls, plain, refs = _signature(func)
-    call = (f"__import__('lineage_kfp.runtime').runtime.run({func.__module__!r}, {func.__qualname__!r}, "
-            f"{{{', '.join(f'{k!r}: {v}' for k, v in plain.items())}}}, "
-            f"{{{', '.join(f'{r!r}: {r}' for r in refs)}}}, result, {cache_options!r}, "
-            f"{{{', '.join(f'{k!r}: {k}' for k in _RUN_INFO)}}})")
-    source = f"def {func.__name__}({', '.join(decls)}):\n    {call}\n"
+    face = _interface(func)
+    decls = face.decls + ([f"{name}: str = {getattr(dsl, ph)!r}" for name, ph in _RUN_INFO.items()] if run_info else [])
+    returns = f" -> {face.returns}" if face.returns else ""
+    body = ("return " if face.returns else "") + face.call(func, cache_options, run_info)
+    source = f"def {func.__name__}({', '.join(decls)}){returns}:\n    {body}\n"
     filename = f"<lineage_kfp component {func.__module__}.{func.__qualname__}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for inspect.getsource
-    namespace: dict[str, Any] = {"Input": dsl.Input, "Output": dsl.Output, "Artifact": dsl.Artifact}
+    namespace: dict[str, Any] = {name: getattr(dsl, name) for name in dir(dsl) if not name.startswith("_")}
     exec(compile(source, filename, "exec", dont_inherit=True), namespace)  # noqa: S102 - our generated wrapper
     wrapper = namespace[func.__name__]
     wrapper.__module__ = func.__module__
+    wrapper.__doc__ = func.__doc__
     wrapper.__lineage_func__ = func
-    return dsl.component(wrapper, **options)
+    return configured(dsl.component(wrapper, **options), settings)
+
+
+def gpu_training_component(func: Callable[..., Any] | None = None, /, *, gpus: int = 1, shm_size: str | None = "8Gi",
+                           **options: Any) -> Any:
+    """A cached component for GPU training: ``gpus`` of ``accelerator`` (default one ``nvidia.com/gpu``) on
+    every task, the GPU nodes' taint tolerated, ``gpu_type`` as a node selector on the GPU product label, and
+    a memory-backed ``/dev/shm`` of ``shm_size`` (data loaders' worker processes share batches through it).
+    Everything else is :func:`cached_component`'s: a retried or re-submitted training task whose code, data
+    and packages did not change restores its model and metrics instead of training again."""
+    if gpus < 1:
+        raise ValueError(f"gpus={gpus}: a GPU training component needs at least one GPU")
+    return cached_component(func, gpus=gpus, shm_size=shm_size, **options)

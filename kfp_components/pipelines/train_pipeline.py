@@ -1,12 +1,20 @@
-"""prepare → train → evaluate, the KFP twin of the Airflow ``train_sklearn`` DAG, every step cached.
+"""prepare → train → evaluate, the KFP twin of the Airflow ``train_sklearn`` DAG: the same functions
+(``dags/sklearn_steps.py``) under the same step names, so a step either orchestrator computed is a hit for the
+other (one shared store).
 
-Run it twice and the second run is all hits from lineage-core's cache (KFP's own cache off, so it cannot hide
-ours). Each component's output is a reference to the stored value, so a downstream step keys it by content.
+Run it twice and the second run is all hits from lineage-core's cache (KFP's own cache off here, so it cannot
+hide ours; docs/kfp.md says when to keep which on). Each component's output is a reference to the stored
+value, so a downstream step keys it by content.
 """
 
+import sklearn_steps
 from kfp import dsl
 
-from kfp_components.pipelines.sklearn_steps import evaluate, prepare, train
+from lineage_kfp import cached_component
+
+prepare = cached_component(name="sklearn.prepare")(sklearn_steps.prepare)
+train = cached_component(name="sklearn.train", pickle=True)(sklearn_steps.train)
+evaluate = cached_component(name="sklearn.evaluate", pickle=True)(sklearn_steps.evaluate)
 
 
 @dsl.pipeline(name="train-sklearn")

@@ -32,6 +32,14 @@ def _outputs(store: Store, key: str | None) -> list[DatasetRef]:
     return [DatasetRef(store.artifacts.uri_for(entry.artifact_hash), entry.artifact_hash, fields)]
 
 
+def _around(context: dict[str, Any], direction: str, known: list[DatasetRef]) -> list[DatasetRef]:
+    """``known`` plus the locations an orchestrator recorded around the step (``context["datasets"]``: KFP's
+    input and output artifacts), each once."""
+    seen = {d.location for d in known}
+    extra = [loc for loc in (context.get("datasets") or {}).get(direction) or [] if isinstance(loc, str)]
+    return known + [DatasetRef(loc) for loc in dict.fromkeys(extra) if loc not in seen]
+
+
 def run_records(store: Store, run_id: str) -> list[RunRecord]:
     """START and, once finished, the terminal record of one stored run."""
     run = store.get_run(run_id)
@@ -42,12 +50,15 @@ def run_records(store: Store, run_id: str) -> list[RunRecord]:
         "manifest": manifest, "hit": run["status"] == "CACHED", "source_run_id": run["source_run_id"],
         "reasons": run["reasons"] or [], "environment": env.to_dict() if env else None,
         "packages": ((manifest or {}).get("env") or {}).get("packages") or {},
-        "inputs": _inputs(manifest or {}), "context": run["context"] or {}, "error": run["error"],
+        "inputs": _around(run["context"] or {}, "inputs", _inputs(manifest or {})),
+        "context": run["context"] or {}, "error": run["error"],
     }
     records = [RunRecord(event_type="START", time=run["started_at"], **common)]
     terminal = _TERMINAL.get(run["status"])
     if terminal and run["ended_at"]:
-        outputs = _outputs(store, run["cache_key"]) if terminal == "COMPLETE" else []
+        outputs = []
+        if terminal == "COMPLETE":
+            outputs = _around(common["context"], "outputs", _outputs(store, run["cache_key"]))
         records.append(RunRecord(event_type=terminal, time=run["ended_at"], outputs=outputs, **common))
     return records
 

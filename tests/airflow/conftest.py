@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,10 @@ NAMESPACE = "airflow-test"
 DAGS.mkdir()
 for source in [*sorted((ROOT / "dags").glob("*.py")), *sorted((HERE / "dags").glob("*.py"))]:
     shutil.copy(source, DAGS / source.name)
+
+# Modules beside the DAGs (dags/sklearn_steps.py) import by name, as Airflow's workers have the DAG folder on
+# their path; dag.test() in this process does not add it.
+sys.path.insert(0, str(DAGS))
 
 os.environ.update({
     "AIRFLOW_HOME": str(HOME),
@@ -83,15 +88,18 @@ def run_dag(airflow_db: Path) -> Callable[[str], Any]:
 
 @contextlib.contextmanager
 def edited_dag(name: str, old: str, new: str) -> Iterator[None]:
-    """A DAG file in the test DAG folder with one change (a user editing a task), restored afterwards."""
+    """A file in the test DAG folder with one change (a user editing a task), restored afterwards. A module the
+    DAGs import (not re-parsed by Airflow) is dropped from sys.modules, as a new worker process would load it."""
     path = DAGS / name
     source = path.read_text()
     assert old in source, f"{old!r} not in {name}"
     path.write_text(source.replace(old, new))
+    sys.modules.pop(path.stem, None)
     try:
         yield
     finally:
         path.write_text(source)
+        sys.modules.pop(path.stem, None)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:

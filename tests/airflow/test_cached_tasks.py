@@ -18,7 +18,7 @@ TASKS = ("prepare", "train", "evaluate")
 def statuses() -> dict[str, list[str]]:
     """Our runs per task, oldest first: COMPLETED = the callable ran, CACHED = it did not."""
     store = default_store()
-    return {t: [r["status"] for r in reversed(store.runs(job=f"train_sklearn.{t}"))] for t in TASKS}
+    return {t: [r["status"] for r in reversed(store.runs(job=f"sklearn.{t}"))] for t in TASKS}
 
 
 def test_train_sklearn_caches_every_task(run_dag: Any) -> None:
@@ -44,9 +44,9 @@ def test_train_sklearn_caches_every_task(run_dag: Any) -> None:
     for event in provider_events(second.run_id, "train_sklearn.train"):
         check_event(registry, event, known_facets_only=True)
 
-    with edited_dag("train_sklearn.py", "max_iter=500", "max_iter=800"):
+    with edited_dag("sklearn_steps.py", "max_iter=500", "max_iter=800"):  # the steps' module, shared with KFP
         run_dag("train_sklearn")
     assert statuses() == {"prepare": ["COMPLETED", "CACHED", "CACHED"], "train": ["COMPLETED", "CACHED", "COMPLETED"],
                           "evaluate": ["COMPLETED", "CACHED", "COMPLETED"]}
-    (latest_train, *_) = default_store().runs(job="train_sklearn.train")
+    (latest_train, *_) = default_store().runs(job="sklearn.train")
     assert any("code changed" in r for r in latest_train["reasons"]), latest_train["reasons"]

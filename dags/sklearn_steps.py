@@ -1,14 +1,18 @@
-"""The steps of the train_sklearn pipeline, as cached KFP components (imported by the task at run time, so
-this module defines no pipeline)."""
+"""The steps of the scikit-learn example as plain functions, shared by the Airflow DAG (dags/train_sklearn.py)
+and the Kubeflow pipeline (kfp_components/pipelines/train_pipeline.py).
+
+No orchestrator is imported here: each one wraps these functions with ``name="sklearn.<step>"``, so a step
+computed by either is one cache entry, and a hit for the other (same code, inputs and key-relevant packages,
+one shared store). Install this module in the worker's and in the component's image.
+"""
+
+from __future__ import annotations
 
 from typing import Any
 
 import pandas as pd
 
-from lineage_kfp import cached_component
 
-
-@cached_component(name="sklearn.prepare")
 def prepare(n_samples: int = 400, seed: int = 7) -> pd.DataFrame:
     from sklearn.datasets import make_classification
 
@@ -18,14 +22,13 @@ def prepare(n_samples: int = 400, seed: int = 7) -> pd.DataFrame:
     return frame
 
 
-@cached_component(name="sklearn.train", pickle=True)
 def train(frame: pd.DataFrame, c: float = 1.0) -> Any:
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=c, max_iter=500).fit(frame.drop(columns=["label"]), frame["label"])
+    features = frame.drop(columns=["label"])
+    return LogisticRegression(C=c, max_iter=500).fit(features, frame["label"])
 
 
-@cached_component(name="sklearn.evaluate", pickle=True)
 def evaluate(model: Any, frame: pd.DataFrame) -> dict[str, float]:
     from sklearn.metrics import accuracy_score
 

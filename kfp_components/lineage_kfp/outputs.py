@@ -1,0 +1,120 @@
+"""A KFP-style function's outputs as one cached value.
+
+A function with ``Output[Model]``/``Output[Metrics]``/… parameters returns (at most) a KFP parameter; what it
+produces is written to its output artifacts: files or directories at ``artifact.path`` and
+``artifact.metadata``. :class:`OutputsStep` caches all of it: output artifacts are left out of the key (their
+locations change every run), input artifacts are keyed by the content at ``artifact.path`` (or, when nothing
+was downloaded there, by the remote object behind ``artifact.uri``), and the cached value is a directory
+tree — one entry per output that was written, plus a JSON of the metadata and the return value — stored by the
+core's path materializer (one content-addressed blob per file, verified on read). On a hit the tree is
+restored into a private directory and moved into the task's output paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lineage_core.cache import CachedFunction
+from lineage_core.errors import MaterializerError
+from lineage_core.hashing.content import hash_path
+from lineage_core.hashing.remote import Uri
+
+if TYPE_CHECKING:
+    from lineage_core.store import Store
+
+INFO = "kfp-outputs.json"
+
+
+def _content(value: Any) -> Any:
+    """What the key hashes for an input artifact: its content, wherever it is."""
+    from kfp import dsl
+
+    if isinstance(value, dsl.Artifact):
+        return Path(value.path) if os.path.exists(value.path) else Uri(value.uri)
+    return value
+
+
+def _private_bundle() -> Path:
+    return Path(tempfile.mkdtemp(prefix="lineage-kfp-outputs-")) / "bundle"
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    """Hard links where the filesystem allows (a model of many GB is not copied twice), else copies."""
+    def link(s: str, d: str) -> None:
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dest, copy_function=link)
+    else:
+        link(str(src), str(dest))
+
+
+class OutputsStep(CachedFunction[..., Path]):
+    """``cached`` for a function that writes KFP output artifacts (see the module docstring)."""
+
+    def __init__(self, fn: Callable[..., Any], outputs: dict[str, Any], **options: Any) -> None:
+        self.kfp_outputs = outputs
+        self._made: Path | None = None
+        super().__init__(fn, exclude=[*options.pop("exclude", ()), *outputs], **options)
+
+    def _manifest(self, arguments: dict[str, Any], store: Store) -> Any:
+        return super()._manifest({k: v if k in self.exclude else _content(v) for k, v in arguments.items()}, store)
+
+    def _invoke(self, store: Store, args: Any, kwargs: Any) -> Any:
+        value = super()._invoke(store, args, kwargs)
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as e:
+            raise MaterializerError(f"{self.name} returned {type(value).__name__}: a KFP output parameter must "
+                                    f"be JSON (int, float, str, bool, dict, list): {e}") from None
+        root = self._made = _private_bundle()
+        root.mkdir()
+        info: dict[str, Any] = {"return": value, "outputs": {}}
+        for name, artifact in self.kfp_outputs.items():
+            entry: dict[str, Any] = {"metadata": dict(artifact.metadata)}
+            if os.path.lexists(artifact.path):
+                _link_or_copy(Path(artifact.path), root / "files" / name)
+                entry["hash"] = hash_path(root / "files" / name)
+            info["outputs"][name] = entry
+        (root / INFO).write_text(json.dumps(info, sort_keys=True), encoding="utf-8")
+        return root
+
+    def _load(self, store: Store, digest: str, mid: str, meta: dict[str, Any], value_hash: str | None) -> Any:
+        if self._made is None or meta.get("original") != str(self._made.resolve()):
+            # a hit: restore into a directory of our own, never where another task may still be writing
+            private = _private_bundle()
+            meta = {**meta, "original": str(private), "name": private.name}
+        return super()._load(store, digest, mid, meta, value_hash)
+
+
+def publish(bundle: Path, outputs: dict[str, Any], hit: bool, lineage: dict[str, str]) -> Any:
+    """Write a cached bundle into the task's output artifacts (files only on a hit: on a miss the function
+    wrote them) and return the function's return value. The bundle is removed."""
+    try:
+        info = json.loads((bundle / INFO).read_text(encoding="utf-8"))
+        for name, artifact in outputs.items():
+            entry = info["outputs"][name]
+            if hit and "hash" in entry:
+                dest = Path(artifact.path)
+                if dest.is_dir():
+                    shutil.rmtree(dest)
+                elif os.path.lexists(dest):
+                    dest.unlink()
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(bundle / "files" / name, dest)
+            artifact.metadata.update(entry["metadata"])
+            if not artifact.schema_title.endswith("Metrics"):  # a metrics artifact's metadata is its metrics
+                artifact.metadata.update({**lineage, **({"lineage_hash": entry["hash"]} if "hash" in entry else {})})
+        return info["return"]
+    finally:
+        shutil.rmtree(bundle.parent, ignore_errors=True)
