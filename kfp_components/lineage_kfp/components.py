@@ -83,13 +83,20 @@ def _artifact_decl(name: str, hint: Any) -> tuple[str, str] | None:
 
 
 def _interface(func: Callable[..., Any]) -> _Interface:
-    hints = inspect.get_annotations(func, eval_str=True)
+    try:
+        hints = inspect.get_annotations(func, eval_str=True)
+    except Exception as e:  # noqa: BLE001 - any failure here is the user's annotation, named below
+        raise TypeError(f"{func.__qualname__}: its type annotations cannot be evaluated ({e}); KFP reads them "
+                        "to build the component's interface") from None
     face = _Interface()
     for p in inspect.signature(func).parameters.values():
         if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
             raise TypeError(f"{func.__qualname__}: *args/**kwargs cannot be KFP component parameters")
         hint = hints.get(p.name, str)
-        if isinstance(hint, str) or getattr(hint, "__name__", "") in ("InputPath", "OutputPath"):
+        if isinstance(hint, str):
+            raise TypeError(f"{func.__qualname__}: parameter {p.name!r}: annotation {hint!r} is still a string "
+                            "after evaluation (quoted twice?)")
+        if type(hint).__name__ in ("InputPath", "OutputPath"):
             raise TypeError(f"{func.__qualname__}: parameter {p.name!r}: use Input[...]/Output[...] artifacts, "
                             "not InputPath/OutputPath strings")
         artifact = _artifact_decl(p.name, hint)

@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from kfp.dsl import Artifact, Output, OutputPath
+
 from lineage_core.runtime import default_store
 
 STEPS = ("make_dataset", "train")
@@ -59,3 +62,63 @@ def test_changed_input_artifact_reruns_downstream(kfp_local: Path) -> None:
     finetune_pipeline(epochs=200)  # back to the first parameters: both tasks are hits again
     (latest, *_) = default_store().runs(job="finetune.train", limit=1)
     assert latest["status"] == "CACHED"
+
+
+def test_compiled_gpu_training_task(tmp_path: Path) -> None:
+    """What a cluster would run: GPU request in the container spec; node selector, GPU toleration, /dev/shm,
+    the model-cache volume and the store/token secrets as env in the Kubernetes platform document."""
+    import yaml
+    from kfp import compiler
+
+    from kfp_components.pipelines.finetune_pipeline import finetune_pipeline
+
+    compiler.Compiler().compile(finetune_pipeline, str(tmp_path / "p.yaml"))
+    spec, platform = yaml.safe_load_all((tmp_path / "p.yaml").read_text())
+    container = spec["deploymentSpec"]["executors"]["exec-finetune"]["container"]
+    assert container["resources"]["accelerator"]["resourceType"] == "nvidia.com/gpu"
+    assert container["resources"]["accelerator"]["resourceCount"] == "1"
+    assert "accelerator" not in spec["deploymentSpec"]["executors"]["exec-make-dataset"]["container"].get(
+        "resources", {})
+    train = spec["components"]["comp-finetune"]
+    assert set(train["inputDefinitions"]["artifacts"]) == {"dataset"}
+    assert {k: v["artifactType"]["schemaTitle"] for k, v in train["outputDefinitions"]["artifacts"].items()} == {
+        "model": "system.Model", "metrics": "system.Metrics"}
+    assert train["outputDefinitions"]["parameters"] == {"Output": {"parameterType": "NUMBER_DOUBLE"}}
+
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-finetune"]
+    assert k8s["nodeSelector"]["labels"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
+    assert k8s["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
+    assert k8s["emptyDirMounts"] == [{"medium": "Memory", "mountPath": "/dev/shm", "sizeLimit": "8Gi",
+                                      "volumeName": "dshm"}]
+    assert [(m["constant"], m["mountPath"]) for m in k8s["pvcMount"]] == [("model-cache", "/models")]
+    env = {(s["secretName"], e["secretKey"]): e["envVar"] for s in k8s["secretAsEnv"] for e in s["keyToEnv"]}
+    assert env == {("lineage-store", "store-url"): "LINEAGE_STORE_URL",
+                   ("lineage-token", "token"): "OPENLINEAGE_API_KEY"}
+    assert "exec-make-dataset" not in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
+def test_signature_errors_name_the_problem() -> None:
+    from lineage_kfp import cached_component, gpu_training_component
+
+    def star(*values: int) -> int:
+        return 0
+
+    def path_style(out: OutputPath(str)) -> None:  # type: ignore[valid-type]
+        pass
+
+    def unresolvable(x: NoSuchType) -> None:  # type: ignore[name-defined]  # noqa: F821
+        pass
+
+    def writes_and_returns_frame(out: Output[Artifact]) -> bytes:
+        return b""
+
+    with pytest.raises(TypeError, match=r"\*args/\*\*kwargs"):
+        cached_component(star)
+    with pytest.raises(TypeError, match="InputPath/OutputPath"):
+        cached_component(path_style)
+    with pytest.raises(TypeError, match="annotations cannot be evaluated"):
+        cached_component(unresolvable)
+    with pytest.raises(TypeError, match="returns None or a KFP parameter type"):
+        cached_component(writes_and_returns_frame)
+    with pytest.raises(ValueError, match="at least one GPU"):
+        gpu_training_component(star, gpus=0)
