@@ -1,0 +1,76 @@
+"""OpenLineage for KFP (which has none of its own): every cached task of a local pipeline run sends START and
+COMPLETE through the standard client configuration (here the file transport), with the pipeline run as
+parent, the KFP artifacts it read and wrote as datasets and our cache and environment facets. The events
+validate against the official spec and, ingested, form one graph."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lineage_core.openlineage.graph import NodeId, lineage
+from lineage_core.openlineage.ingest import ingest
+from lineage_core.runtime import default_store
+
+from ..services.olspec import check_event, spec_registry
+
+STEPS = ("prepare", "train", "evaluate")
+
+
+@pytest.fixture
+def events_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "openlineage.jsonl"
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(path))
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
+    return path
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_pipeline_run_events_validate_and_connect(kfp_local: Path, events_file: Path) -> None:
+    from kfp_components.pipelines.train_pipeline import train_pipeline
+
+    train_pipeline()
+    first = read(events_file)
+    assert sorted((e["job"]["name"], e["eventType"]) for e in first) == sorted(
+        (f"sklearn.{s}", t) for s in STEPS for t in ("START", "COMPLETE"))
+    registry = spec_registry()
+    for event in first:
+        check_event(registry, event)
+
+    parents = {(e["run"]["facets"]["parent"]["run"]["runId"], e["run"]["facets"]["parent"]["job"]["name"])
+               for e in first}
+    assert len(parents) == 1  # every task names the same pipeline run
+    ((parent_run, parent_job),) = parents
+    assert parent_job.startswith("train-sklearn")
+    assert all(e["job"]["facets"]["jobType"]["integration"] == "KFP" for e in first)
+    assert all("lineage_environment" in e["run"]["facets"] for e in first if e["eventType"] == "START")
+    assert all(e["run"]["facets"]["lineage_cache"]["hit"] is False for e in first if e["eventType"] == "COMPLETE")
+
+    completes = {e["job"]["name"]: e for e in first if e["eventType"] == "COMPLETE"}
+    (prepare_out,) = [d for d in completes["sklearn.prepare"]["outputs"] if d["name"].endswith("/prepare/result")]
+    assert prepare_out["namespace"] == "file"  # kfp.local's pipeline root; gs://, s3://… on a cluster
+    for downstream in ("sklearn.train", "sklearn.evaluate"):  # the KFP artifact links the tasks
+        assert prepare_out["name"] in {d["name"] for d in completes[downstream]["inputs"]}
+
+    store = default_store()
+    ingest(store, first)
+    graph = lineage(store, NodeId("job", "default", "sklearn.prepare"), depth=10)
+    jobs = {n["id"] for n in graph["graph"] if n["type"] == "JOB"}
+    assert jobs == {f"job:default:sklearn.{s}" for s in STEPS}  # one connected graph
+
+    train_pipeline()  # all hits: still a START/COMPLETE per task, under the new pipeline run
+    second = read(events_file)[len(first):]
+    assert len(second) == 6
+    for event in second:
+        check_event(registry, event)
+        assert event["run"]["facets"]["parent"]["run"]["runId"] != parent_run
+    for event in (e for e in second if e["eventType"] == "COMPLETE"):
+        assert event["run"]["facets"]["lineage_cache"]["hit"] is True
+        assert any(d["name"].endswith("/result") for d in event["outputs"])  # the outputs a hit wrote
