@@ -37,7 +37,7 @@ from typing import Any
 
 from lineage_core.cache import CACHE_OPTIONS
 
-from .tasks import TaskSettings, configured
+from .tasks import ConfiguredComponent, TaskSettings
 
 _PARAMETER_TYPES = {int: "int", float: "float", str: "str", bool: "bool", dict: "dict", list: "list"}
 _RUN_INFO = {"lineage_pipeline": "PIPELINE_JOB_NAME_PLACEHOLDER", "lineage_pipeline_run": "PIPELINE_JOB_ID_PLACEHOLDER",
@@ -155,7 +155,7 @@ def cached_component(func: Callable[..., Any] | None = None, /, *, run_info: boo
     wrapper.__module__ = func.__module__
     wrapper.__doc__ = func.__doc__
     wrapper.__lineage_func__ = func
-    return configured(dsl.component(wrapper, **options), settings)
+    return ConfiguredComponent(dsl.component(wrapper, **options), settings)
 
 
 def gpu_training_component(func: Callable[..., Any] | None = None, /, *, gpus: int = 1, shm_size: str | None = "8Gi",

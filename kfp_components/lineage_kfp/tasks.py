@@ -3,7 +3,8 @@ the lineage server (Kubernetes secrets, never literals), GPUs, shared memory and
 
 KFP sets these per task (``task.set_accelerator_type``, ``kfp.kubernetes.use_secret_as_env``, …), not per
 component, so a component with settings is wrapped: calling it in a pipeline makes the task and applies
-them. The wrapper is otherwise the component (its spec, ``python_func``, …).
+them. The wrapper is otherwise the component (its spec, ``python_func``, …). Every cached component is
+wrapped: at least, KFP's own cache is turned off for its tasks unless asked for (``kfp_cache=True``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ class TaskSettings:
     ``accelerator`` (``nvidia.com/gpu``) / ``gpu_type`` (a node selector on the GPU product label) /
     ``tolerate_gpu_taint``; ``cpu`` / ``memory`` limits; ``shm_size`` (``/dev/shm`` as a memory-backed
     volume: PyTorch data loaders need more than the container default); ``pvcs`` (claim name → mount path);
-    ``env`` (literal variables; put secrets in secrets).
+    ``env`` (literal variables; put secrets in secrets). ``kfp_cache``: KFP's own cache for the task, off by
+    default — a KFP hit skips the task's code entirely (no content check, no record, no lineage) and KFP's
+    key cannot see a change in the function's module, only in the component's command (docs/kfp.md).
     """
 
     store_secret: str | None = None
@@ -43,18 +46,17 @@ class TaskSettings:
     shm_size: str | None = None
     pvcs: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    kfp_cache: bool = False
 
     @classmethod
     def pop_from(cls, options: dict[str, Any]) -> TaskSettings:
         """Take this class's fields out of a mixed options dict."""
         return cls(**{f.name: options.pop(f.name) for f in fields(cls) if f.name in options})
 
-    def __bool__(self) -> bool:
-        return self != TaskSettings()
-
     def apply(self, task: Any) -> Any:
         from kfp import kubernetes
 
+        task.set_caching_options(self.kfp_cache)
         if self.store_secret:
             kubernetes.use_secret_as_env(task, secret_name=self.store_secret,
                                          secret_key_to_env={"store-url": "LINEAGE_STORE_URL"})
@@ -89,18 +91,19 @@ class TaskSettings:
 
 
 class ConfiguredComponent:
-    """A component whose every task gets ``settings``; otherwise it is the component."""
+    """A component whose every task in a pipeline gets ``settings``; otherwise it is the component. (Called
+    outside a pipeline, kfp.local runs it at once: there is no task to configure.)"""
 
     def __init__(self, component: Any, settings: TaskSettings) -> None:
         self.component = component
         self.settings = settings
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.settings.apply(self.component(*args, **kwargs))
+        from kfp.dsl import pipeline_context
+
+        task = self.component(*args, **kwargs)
+        return self.settings.apply(task) if pipeline_context.Pipeline.get_default_pipeline() else task
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.component, name)
 
-
-def configured(component: Any, settings: TaskSettings) -> Any:
-    return ConfiguredComponent(component, settings) if settings else component

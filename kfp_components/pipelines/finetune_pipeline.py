@@ -12,6 +12,6 @@ from kfp_components.pipelines.finetune_steps import finetune, make_dataset
 
 @dsl.pipeline(name="finetune")
 def finetune_pipeline(rows: int = 256, epochs: int = 200) -> float:
-    data = make_dataset(rows=rows).set_caching_options(False)
-    trained = finetune(dataset=data.outputs["dataset"], epochs=epochs).set_caching_options(False)
+    data = make_dataset(rows=rows)
+    trained = finetune(dataset=data.outputs["dataset"], epochs=epochs)
     return trained.outputs["Output"]

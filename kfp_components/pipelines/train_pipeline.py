@@ -2,9 +2,9 @@
 (``dags/sklearn_steps.py``) under the same step names, so a step either orchestrator computed is a hit for the
 other (one shared store).
 
-Run it twice and the second run is all hits from lineage-core's cache (KFP's own cache off here, so it cannot
-hide ours; docs/kfp.md says when to keep which on). Each component's output is a reference to the stored
-value, so a downstream step keys it by content.
+Run it twice and the second run is all hits from lineage-core's cache (cached components turn KFP's own cache
+off for their tasks, so it cannot hide ours; docs/kfp.md says when to turn it back on). Each component's output
+is a reference to the stored value, so a downstream step keys it by content.
 """
 
 import sklearn_steps
@@ -19,6 +19,6 @@ evaluate = cached_component(name="sklearn.evaluate", pickle=True)(sklearn_steps.
 
 @dsl.pipeline(name="train-sklearn")
 def train_pipeline(c: float = 1.0) -> None:
-    frame = prepare().set_caching_options(False)
-    model = train(frame=frame.output, c=c).set_caching_options(False)
-    evaluate(model=model.output, frame=frame.output).set_caching_options(False)
+    frame = prepare()
+    model = train(frame=frame.output, c=c)
+    evaluate(model=model.output, frame=frame.output)
