@@ -53,7 +53,8 @@ test-core: venv host-venvs services
 	LINEAGE_TEST_HOST_VENVS=.venv-airflow:.venv-kfp $(VENV)/bin/python -m pytest tests -q -p no:cacheprovider \
 	  --ignore=tests/airflow --ignore=tests/kfp
 
-test-airflow: .venv-airflow/.installed
+# The cross-orchestrator test runs the KFP twin of a DAG in .venv-kfp against the DAG's store.
+test-airflow: .venv-airflow/.installed .venv-kfp/.installed
 	.venv-airflow/bin/python -m pytest tests/airflow -q -p no:cacheprovider
 
 # kfp.local runs each task as `python -m pip install kfp==<installed> --no-deps` first: pip must be in the

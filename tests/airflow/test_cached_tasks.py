@@ -4,13 +4,16 @@ and Airflow's OpenLineage provider sends our cache and environment facets, valid
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from lineage_core.cache import default_store
 from lineage_core.refs import MARKER
 
 from ..services.olspec import check_event, spec_registry
-from .conftest import edited_dag, provider_events, wait_for, xcoms
+from .conftest import ROOT, edited_dag, provider_events, wait_for, xcoms
 
 TASKS = ("prepare", "train", "evaluate")
 
@@ -50,3 +53,30 @@ def test_train_sklearn_caches_every_task(run_dag: Any) -> None:
                           "evaluate": ["COMPLETED", "CACHED", "COMPLETED"]}
     (latest_train, *_) = default_store().runs(job="sklearn.train")
     assert any("code changed" in r for r in latest_train["reasons"]), latest_train["reasons"]
+
+
+KFP_RUN = """
+import sys
+from kfp import local
+local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=sys.argv[1])
+from kfp_components.pipelines.train_pipeline import train_pipeline
+train_pipeline()
+"""
+
+
+def test_kfp_pipeline_hits_what_the_dag_computed(run_dag: Any, tmp_path: Path) -> None:
+    """Cross-orchestrator: the KFP twin of train_sklearn (same functions and step names, one store), run by
+    the real KFP SDK in its own venv (.venv-kfp: other packages, the same key-relevant ones), computes nothing
+    the DAG already computed."""
+    run_dag("train_sklearn")
+    python = ROOT / ".venv-kfp" / "bin" / "python"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "dags")])}
+    done = subprocess.run([str(python), "-c", KFP_RUN, str(tmp_path / "pipeline-root")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    store = default_store()
+    for task in TASKS:
+        kfp_run, airflow_run = store.runs(job=f"sklearn.{task}")  # newest first
+        assert airflow_run["context"]["orchestrator"] == "airflow" and airflow_run["status"] == "COMPLETED"
+        assert kfp_run["context"]["orchestrator"] == "kfp" and kfp_run["status"] == "CACHED", task
+        assert kfp_run["source_run_id"] == airflow_run["id"]
