@@ -122,3 +122,25 @@ def test_signature_errors_name_the_problem() -> None:
         cached_component(writes_and_returns_frame)
     with pytest.raises(ValueError, match="at least one GPU"):
         gpu_training_component(star, gpus=0)
+
+
+def test_tampered_stored_output_is_a_miss_not_a_wrong_model(kfp_local: Path) -> None:
+    import os
+
+    from lineage_core.hashing.content import hash_path
+
+    from kfp_components.pipelines.finetune_pipeline import finetune_pipeline
+
+    finetune_pipeline()
+    (run_dir,) = [p for p in kfp_local.iterdir() if p.name.startswith("finetune-")]
+    weights = run_dir / "finetune" / "model" / "weights.npy"
+    blob = Path(default_store().artifacts.path_for(hash_path(weights)))
+    os.chmod(blob, 0o644)
+    blob.write_bytes(b"not the weights")  # the stored copy of one output file goes bad
+
+    finetune_pipeline()
+    assert statuses() == {"make_dataset": ["COMPLETED", "CACHED"], "train": ["COMPLETED", "COMPLETED"]}
+    (latest, *_) = default_store().runs(job="finetune.train", limit=1)
+    assert any("failed verification" in r for r in latest["reasons"]), latest["reasons"]
+    (second,) = [p for p in kfp_local.iterdir() if p.name.startswith("finetune-") and p != run_dir]
+    assert (second / "finetune" / "model" / "weights.npy").read_bytes() == weights.read_bytes()
