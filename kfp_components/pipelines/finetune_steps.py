@@ -5,10 +5,11 @@ task, KFP's runtime ``kfp.dsl`` has none."""
 
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
+from kfp_components.pipelines import IMAGE
 from lineage_kfp import cached_component, gpu_training_component
 
 
-@cached_component(name="finetune.make_dataset")
+@cached_component(name="finetune.make_dataset", base_image=IMAGE)
 def make_dataset(dataset: Output[Dataset], rows: int = 256, seed: int = 0) -> int:
     import numpy as np
 
@@ -21,7 +22,7 @@ def make_dataset(dataset: Output[Dataset], rows: int = 256, seed: int = 0) -> in
 
 
 # Secret *names* (Kubernetes objects holding the store URL and the server token), never their values.
-@gpu_training_component(name="finetune.train", gpu_type="NVIDIA-A100-SXM4-80GB",
+@gpu_training_component(name="finetune.train", base_image=IMAGE, gpu_type="NVIDIA-A100-SXM4-80GB",
                         store_secret="lineage-store", token_secret="lineage-token",  # noqa: S106
                         pvcs={"model-cache": "/models"})
 def finetune(dataset: Input[Dataset], model: Output[Model], metrics: Output[Metrics], epochs: int = 200,

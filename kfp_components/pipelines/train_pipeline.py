@@ -10,11 +10,12 @@ is a reference to the stored value, so a downstream step keys it by content.
 import sklearn_steps
 from kfp import dsl
 
+from kfp_components.pipelines import IMAGE
 from lineage_kfp import cached_component
 
-prepare = cached_component(name="sklearn.prepare")(sklearn_steps.prepare)
-train = cached_component(name="sklearn.train", pickle=True)(sklearn_steps.train)
-evaluate = cached_component(name="sklearn.evaluate", pickle=True)(sklearn_steps.evaluate)
+prepare = cached_component(name="sklearn.prepare", base_image=IMAGE)(sklearn_steps.prepare)
+train = cached_component(name="sklearn.train", pickle=True, base_image=IMAGE)(sklearn_steps.train)
+evaluate = cached_component(name="sklearn.evaluate", pickle=True, base_image=IMAGE)(sklearn_steps.evaluate)
 
 
 @dsl.pipeline(name="train-sklearn")

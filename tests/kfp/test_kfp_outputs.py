@@ -127,9 +127,8 @@ def test_signature_errors_name_the_problem() -> None:
 def test_tampered_stored_output_is_a_miss_not_a_wrong_model(kfp_local: Path) -> None:
     import os
 
-    from lineage_core.hashing.content import hash_path
-
     from kfp_components.pipelines.finetune_pipeline import finetune_pipeline
+    from lineage_core.hashing.content import hash_path
 
     finetune_pipeline()
     (run_dir,) = [p for p in kfp_local.iterdir() if p.name.startswith("finetune-")]
