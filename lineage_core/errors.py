@@ -35,6 +35,10 @@ class UnhashableInputError(LineageError, TypeError):
         super().__init__(f"cannot hash parameter {param!r} of type {type_name}{where}: {fix}")
 
 
+class SignatureError(LineageError, TypeError):
+    """A function's signature cannot become an orchestrator's interface (a KFP component's inputs and outputs)."""
+
+
 class InputMissingError(LineageError, FileNotFoundError):
     """A declared input (a file or URI a step reads) does not exist."""
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lineage_core.cache import CACHE_OPTIONS
+from lineage_core.errors import ConfigError, SignatureError
 
 from .tasks import ConfiguredComponent, TaskSettings
 
@@ -76,7 +77,7 @@ def _artifact_decl(name: str, hint: Any) -> tuple[str, str] | None:
         return None
     cls = ta.get_io_artifact_class(hint)
     if getattr(dsl, cls.__name__, None) is not cls:
-        raise TypeError(f"{name}: artifact type {cls.__module__}.{cls.__qualname__} is not one of kfp.dsl's "
+        raise SignatureError(f"{name}: artifact type {cls.__module__}.{cls.__qualname__} is not one of kfp.dsl's "
                         "(Artifact, Dataset, Model, Metrics, ClassificationMetrics, HTML, Markdown, …)")
     kind = "input" if ta.is_artifact_wrapped_in_Input(hint) else "output"
     return kind, f"{name}: {'Input' if kind == 'input' else 'Output'}[{cls.__name__}]"
@@ -86,18 +87,18 @@ def _interface(func: Callable[..., Any]) -> _Interface:
     try:
         hints = inspect.get_annotations(func, eval_str=True)
     except Exception as e:  # noqa: BLE001 - any failure here is the user's annotation, named below
-        raise TypeError(f"{func.__qualname__}: its type annotations cannot be evaluated ({e}); KFP reads them "
+        raise SignatureError(f"{func.__qualname__}: its type annotations cannot be evaluated ({e}); KFP reads them "
                         "to build the component's interface") from None
     face = _Interface()
     for p in inspect.signature(func).parameters.values():
         if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-            raise TypeError(f"{func.__qualname__}: *args/**kwargs cannot be KFP component parameters")
+            raise SignatureError(f"{func.__qualname__}: *args/**kwargs cannot be KFP component parameters")
         hint = hints.get(p.name, str)
         if isinstance(hint, str):
-            raise TypeError(f"{func.__qualname__}: parameter {p.name!r}: annotation {hint!r} is still a string "
+            raise SignatureError(f"{func.__qualname__}: parameter {p.name!r}: annotation {hint!r} is still a string "
                             "after evaluation (quoted twice?)")
         if type(hint).__name__ in ("InputPath", "OutputPath"):
-            raise TypeError(f"{func.__qualname__}: parameter {p.name!r}: use Input[...]/Output[...] artifacts, "
+            raise SignatureError(f"{func.__qualname__}: parameter {p.name!r}: use Input[...]/Output[...] artifacts, "
                             "not InputPath/OutputPath strings")
         artifact = _artifact_decl(p.name, hint)
         if artifact is not None:
@@ -118,7 +119,7 @@ def _interface(func: Callable[..., Any]) -> _Interface:
         face.by_reference = False
         face.returns = None if returns is None else _PARAMETER_TYPES[returns]
     elif face.outputs:
-        raise TypeError(f"{func.__qualname__}: a function with Output[...] parameters returns None or a KFP "
+        raise SignatureError(f"{func.__qualname__}: a function with Output[...] parameters returns None or a KFP "
                         f"parameter type (int, float, str, bool, dict, list), not {returns!r}")
     if face.by_reference:
         face.decls.insert(0, "result: Output[Artifact]")
@@ -166,5 +167,5 @@ def gpu_training_component(func: Callable[..., Any] | None = None, /, *, gpus: i
     Everything else is :func:`cached_component`'s: a retried or re-submitted training task whose code, data
     and packages did not change restores its model and metrics instead of training again."""
     if gpus < 1:
-        raise ValueError(f"gpus={gpus}: a GPU training component needs at least one GPU")
+        raise ConfigError(f"gpus={gpus}: a GPU training component needs at least one GPU")
     return cached_component(func, gpus=gpus, shm_size=shm_size, **options)

@@ -98,6 +98,7 @@ def test_compiled_gpu_training_task(tmp_path: Path) -> None:
 
 
 def test_signature_errors_name_the_problem() -> None:
+    from lineage_core.errors import ConfigError, SignatureError
     from lineage_kfp import cached_component, gpu_training_component
 
     def star(*values: int) -> int:
@@ -112,15 +113,15 @@ def test_signature_errors_name_the_problem() -> None:
     def writes_and_returns_frame(out: Output[Artifact]) -> bytes:
         return b""
 
-    with pytest.raises(TypeError, match=r"\*args/\*\*kwargs"):
+    with pytest.raises(SignatureError, match=r"\*args/\*\*kwargs"):
         cached_component(star)
-    with pytest.raises(TypeError, match="InputPath/OutputPath"):
+    with pytest.raises(SignatureError, match="InputPath/OutputPath"):
         cached_component(path_style)
-    with pytest.raises(TypeError, match="annotations cannot be evaluated"):
+    with pytest.raises(SignatureError, match="annotations cannot be evaluated"):
         cached_component(unresolvable)
-    with pytest.raises(TypeError, match="returns None or a KFP parameter type"):
+    with pytest.raises(SignatureError, match="returns None or a KFP parameter type"):
         cached_component(writes_and_returns_frame)
-    with pytest.raises(ValueError, match="at least one GPU"):
+    with pytest.raises(ConfigError, match="at least one GPU"):
         gpu_training_component(star, gpus=0)
 
 
