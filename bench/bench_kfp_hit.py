@@ -28,10 +28,9 @@ os.environ.update({"LINEAGE_HOME": str(HOME / "lineage"), "PYTHONPATH": os.paths
 
 
 def main() -> None:
+    import bench_kfp_steps
     import kfp
     from kfp import dsl, local
-
-    import bench_kfp_steps
 
     from lineage_kfp import cached_component
 
@@ -39,7 +38,7 @@ def main() -> None:
     plain = dsl.component(bench_kfp_steps.scale, base_image="python:3.11")
     cached = cached_component(name="bench.scale", base_image="python:3.11")(bench_kfp_steps.scale)
 
-    def pipeline_of(component):  # noqa: ANN001, ANN202
+    def pipeline_of(component):
         @dsl.pipeline(name="bench")
         def one_task() -> int:
             return component(x=21).set_caching_options(False).output
