@@ -19,8 +19,9 @@ GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"  # set by NVIDIA GPU feature discov
 class TaskSettings:
     """What to set on each task; everything optional.
 
-    ``store_secret``: a Kubernetes secret whose key ``store-url`` becomes ``LINEAGE_STORE_URL`` (PostgreSQL,
-    or the lineage server's URL). ``token_secret``: key ``token`` becomes ``OPENLINEAGE_API_KEY``.
+    ``store_secret``: a Kubernetes secret whose key ``store-url`` becomes ``LINEAGE_STORE_URL`` (a PostgreSQL
+    URL: the lineage server does not serve as a cache store yet). ``token_secret``: key ``token`` becomes
+    ``OPENLINEAGE_API_KEY`` (the lineage server's token for the task's events).
     ``artifacts_url``: ``LINEAGE_ARTIFACTS_URL`` (``s3://…``, ``gs://…``: where cached values are stored).
     ``secret_env``: more secrets as env (secret name → {key: variable}, e.g. the object store's
     credentials). ``lineage_server_url``: ``OPENLINEAGE_URL``, where the task's OpenLineage events go. ``gpus`` /
