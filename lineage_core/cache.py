@@ -213,7 +213,7 @@ class CachedFunction(Generic[P, R]):
             display[name] = _display(name, value)
         entry = code_part_name(self.fn, sys.modules.get(self.fn.__module__))
         return KeyManifest(
-            scope=self.namespace or os.environ.get("LINEAGE_NAMESPACE", "default"),
+            scope=settings.namespace(self.namespace),
             step=self.name, code=fp.parts, params=params, inputs=inputs, outputs=outputs, env=env,
             salt=self.version, display=display, code_entry=entry,
         )

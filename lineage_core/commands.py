@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
+from . import settings
 from .context import current_run_context
 from .environment import EnvironmentSnapshot
 from .errors import ArtifactError, ConfigError, InputMissingError, MaterializerError, RunNotFoundError
@@ -140,7 +141,7 @@ def command_manifest(spec: CommandSpec, store: Store) -> KeyManifest:
     display["resources"] = resources
     display.update({uri: uri for uri in inputs})  # inputs are datasets in lineage (named by their URI)
     return KeyManifest(
-        scope=spec.namespace or os.environ.get("LINEAGE_NAMESPACE", "default"), step=spec.name, code={},
+        scope=settings.namespace(spec.namespace), step=spec.name, code={},
         params=params, inputs=inputs, outputs="command outputs " + " ".join(sorted(spec.outputs)),
         env={"policy": "image", "image": spec.image, "pinned": image_pinned(spec.image)},
         salt=spec.version, display=display,

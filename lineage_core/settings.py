@@ -54,6 +54,11 @@ def lineage_home() -> Path:
     return Path(os.environ.get("LINEAGE_HOME") or Path.home() / ".lineage").expanduser()
 
 
+def namespace(explicit: str | None = None) -> str:
+    """The scope a step's key and job live in: the step's own ``namespace=``, else ``$LINEAGE_NAMESPACE``."""
+    return explicit or os.environ.get("LINEAGE_NAMESPACE", "default")
+
+
 def store_url() -> str:
     return os.environ.get("LINEAGE_STORE_URL") or f"sqlite:///{lineage_home() / 'lineage.db'}"
 

@@ -78,7 +78,7 @@ def _artifact_decl(name: str, hint: Any) -> tuple[str, str] | None:
     cls = ta.get_io_artifact_class(hint)
     if getattr(dsl, cls.__name__, None) is not cls:
         raise SignatureError(f"{name}: artifact type {cls.__module__}.{cls.__qualname__} is not one of kfp.dsl's "
-                        "(Artifact, Dataset, Model, Metrics, ClassificationMetrics, HTML, Markdown, …)")
+                             "(Artifact, Dataset, Model, Metrics, ClassificationMetrics, HTML, Markdown, …)")
     kind = "input" if ta.is_artifact_wrapped_in_Input(hint) else "output"
     return kind, f"{name}: {'Input' if kind == 'input' else 'Output'}[{cls.__name__}]"
 
@@ -88,7 +88,7 @@ def _interface(func: Callable[..., Any]) -> _Interface:
         hints = inspect.get_annotations(func, eval_str=True)
     except Exception as e:  # noqa: BLE001 - any failure here is the user's annotation, named below
         raise SignatureError(f"{func.__qualname__}: its type annotations cannot be evaluated ({e}); KFP reads them "
-                        "to build the component's interface") from None
+                             "to build the component's interface") from None
     face = _Interface()
     for p in inspect.signature(func).parameters.values():
         if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
@@ -96,10 +96,10 @@ def _interface(func: Callable[..., Any]) -> _Interface:
         hint = hints.get(p.name, str)
         if isinstance(hint, str):
             raise SignatureError(f"{func.__qualname__}: parameter {p.name!r}: annotation {hint!r} is still a string "
-                            "after evaluation (quoted twice?)")
+                                 "after evaluation (quoted twice?)")
         if type(hint).__name__ in ("InputPath", "OutputPath"):
             raise SignatureError(f"{func.__qualname__}: parameter {p.name!r}: use Input[...]/Output[...] artifacts, "
-                            "not InputPath/OutputPath strings")
+                                 "not InputPath/OutputPath strings")
         artifact = _artifact_decl(p.name, hint)
         if artifact is not None:
             kind, decl = artifact
@@ -120,7 +120,7 @@ def _interface(func: Callable[..., Any]) -> _Interface:
         face.returns = None if returns is None else _PARAMETER_TYPES[returns]
     elif face.outputs:
         raise SignatureError(f"{func.__qualname__}: a function with Output[...] parameters returns None or a KFP "
-                        f"parameter type (int, float, str, bool, dict, list), not {returns!r}")
+                             f"parameter type (int, float, str, bool, dict, list), not {returns!r}")
     if face.by_reference:
         face.decls.insert(0, "result: Output[Artifact]")
     # parameters with defaults must follow those without, as in any def

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 from typing import Any
 
-from lineage_core import cached, explain
+from lineage_core import cached, explain, settings
 from lineage_core.context import run_context
 from lineage_core.keys import short
 from lineage_core.refs import ArtifactRef
@@ -36,7 +35,7 @@ def _context(info: dict[str, str], options: dict[str, Any], inputs: list[Any], o
     if info:
         context.update(pipeline=info["lineage_pipeline"], pipeline_run_id=info["lineage_pipeline_run"],
                        task=info["lineage_task"])
-        namespace = options.get("namespace") or os.environ.get("LINEAGE_NAMESPACE", "default")
+        namespace = settings.namespace(options.get("namespace"))
         # KFP's run id is a UUID on a cluster; kfp.local's is a number: name-based UUID, as Marquez derives one
         context["parent"] = {"run_id": run_uuid(info["lineage_pipeline_run"]), "namespace": namespace,
                              "name": info["lineage_pipeline"], "root": None}
