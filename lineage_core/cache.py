@@ -45,7 +45,7 @@ from .singleflight import MISS, Lease, lead_or_wait
 from .store.materializers import BUILTIN, PICKLE, LoadContext, SaveContext, materializer_by_id, materializer_for
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .store import CacheStore
 
 log = logging.getLogger("lineage_core")
 P = ParamSpec("P")
@@ -192,7 +192,7 @@ class CachedFunction(Generic[P, R]):
         bound.apply_defaults()
         return self._manifest(bound.arguments, store)
 
-    def _manifest(self, arguments: dict[str, Any], store: Store) -> KeyManifest:
+    def _manifest(self, arguments: dict[str, Any], store: CacheStore) -> KeyManifest:
         fp, env, outputs = self._static_parts()
         if self.file_deps:
             fp = with_file_deps(fp, hash_file_deps(self.file_deps, self._source_dir or os.getcwd(), store))
@@ -264,7 +264,7 @@ class CachedFunction(Generic[P, R]):
             value = _ref(store, entry)
         return value  # type: ignore[no-any-return]
 
-    def _try_hit(self, store: Store, key: str, job_id: int, reasons: list[str], concurrent: bool = False,
+    def _try_hit(self, store: CacheStore, key: str, job_id: int, reasons: list[str], concurrent: bool = False,
                  as_ref: bool = False) -> Any:
         """The stored value with a CACHED run recorded, or MISS (with the reason appended)."""
         entry = store.lookup(key)
@@ -301,7 +301,7 @@ class CachedFunction(Generic[P, R]):
             log.info("%s (%s)", note, self.name)
         return value
 
-    def _load(self, store: Store, digest: str, mid: str, meta: dict[str, Any], value_hash: str | None) -> Any:
+    def _load(self, store: CacheStore, digest: str, mid: str, meta: dict[str, Any], value_hash: str | None) -> Any:
         m = materializer_by_id(mid)
         data = store.artifacts.read_verified(digest, store)
         value = m.load(data, meta or {}, LoadContext(store.home / "materialized", store.artifacts))
@@ -310,7 +310,7 @@ class CachedFunction(Generic[P, R]):
         return value
 
     def _miss(
-        self, store: Store, manifest: KeyManifest, key: str, job_id: int, mode: CacheMode,
+        self, store: CacheStore, manifest: KeyManifest, key: str, job_id: int, mode: CacheMode,
         reasons: list[str], args: Any, kwargs: Any, refresh: bool = False, as_ref: bool = False,
     ) -> Any:
         run_id = new_run_id()
@@ -358,12 +358,14 @@ class CachedFunction(Generic[P, R]):
         emit_run(store, run_id, "end")
         return value
 
-    def _invoke(self, store: Store, args: Any, kwargs: Any) -> Any:
+    def _invoke(self, store: CacheStore, args: Any, kwargs: Any) -> Any:
         """Run the function (on a miss), upstream references resolved to their values. An adapter whose
         functions also write elsewhere (KFP output artifacts) overrides this to return what is cached."""
         return self.fn(*[resolve(a, store) for a in args], **{k: resolve(v, store) for k, v in kwargs.items()})
 
-    def _store_value(self, store: Store, manifest: KeyManifest, key: str, job_id: int, run_id: str, value: Any) -> Any:
+    def _store_value(
+        self, store: CacheStore, manifest: KeyManifest, key: str, job_id: int, run_id: str, value: Any
+    ) -> Any:
         m = materializer_for(value, self.allow_pickle, self.name)
         tmp = store.artifacts.new_temp_path()
         try:
@@ -391,7 +393,7 @@ class CachedFunction(Generic[P, R]):
 CACHE_OPTIONS = frozenset(inspect.signature(CachedFunction.__init__).parameters) - {"self", "fn"}
 
 
-def _ref(store: Store, entry: Any) -> ArtifactRef:
+def _ref(store: CacheStore, entry: Any) -> ArtifactRef:
     return ArtifactRef(store.artifacts.uri_for(entry.artifact_hash), entry.artifact_hash, entry.materializer,
                        entry.key, entry.run_id)
 

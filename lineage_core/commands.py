@@ -42,7 +42,7 @@ from .redact import looks_secret, redact_url
 from .store.materializers import JsonMaterializer, LoadContext, SaveContext
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .store import CacheStore
 
 PLAN_ENV = "LINEAGE_EXEC"  # the ExecPlan (JSON) an orchestrator hands to ``lineage exec`` in the container
 RESULT_ENV = "LINEAGE_EXEC_RESULT"  # where ``lineage exec`` writes its CommandResult
@@ -124,7 +124,7 @@ class Verdict:
     source_run_id: str | None = None
 
 
-def command_manifest(spec: CommandSpec, store: Store) -> KeyManifest:
+def command_manifest(spec: CommandSpec, store: CacheStore) -> KeyManifest:
     inputs: dict[str, str] = {}
     for uri in spec.inputs:
         try:
@@ -151,7 +151,7 @@ def command_manifest(spec: CommandSpec, store: Store) -> KeyManifest:
 class CommandStep:
     """The orchestrator's side of a cached command: key, hit check, and the plan for a miss."""
 
-    def __init__(self, spec: CommandSpec, store: Store | None = None) -> None:
+    def __init__(self, spec: CommandSpec, store: CacheStore | None = None) -> None:
         from .runtime import default_store
 
         self.spec = spec
@@ -231,7 +231,7 @@ class CommandStep:
                         context=ctx)
 
 
-def complete(store: Store, plan: ExecPlan, result: CommandResult) -> bool:
+def complete(store: CacheStore, plan: ExecPlan, result: CommandResult) -> bool:
     """Register a command's result: the container's environment, the outputs as the cache entry (only
     for a successful run that reported every declared output) and the run's end. Idempotent; returns
     True when this call finished the run."""

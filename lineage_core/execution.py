@@ -33,7 +33,7 @@ from .openlineage import emitter
 from .redact import redact_url
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .store import CacheStore
 
 
 def _run(argv: Sequence[str]) -> int:
@@ -52,7 +52,7 @@ def _run(argv: Sequence[str]) -> int:
             signal.signal(s, handler)
 
 
-def hash_outputs(uris: Sequence[str], store: Store | None) -> tuple[dict[str, str], list[str]]:
+def hash_outputs(uris: Sequence[str], store: CacheStore | None) -> tuple[dict[str, str], list[str]]:
     """(URI -> content hash of each output that exists, the ones that do not)."""
     found: dict[str, str] = {}
     missing: list[str] = []
@@ -98,7 +98,7 @@ def exec_command(argv: Sequence[str], *, name: str | None = None, inputs: Sequen
     from .runtime import default_store
 
     plan = read_plan()
-    store: Store | None = None
+    store: CacheStore | None = None
     result_path = result_path or os.environ.get(RESULT_ENV)
     if plan is None:  # on its own: we decide hit or miss here
         store = default_store()

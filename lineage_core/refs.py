@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ArtifactError, ConfigError
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .store import CacheStore
 
 MARKER = "__lineage_artifact__"
 
@@ -47,7 +47,7 @@ class ArtifactRef:
     def is_ref(value: Any) -> bool:
         return isinstance(value, dict) and value.get(MARKER) == 1
 
-    def load(self, store: Store | None = None) -> Any:
+    def load(self, store: CacheStore | None = None) -> Any:
         """The value, read back and verified against its content hash (IntegrityError if it differs)."""
         from .runtime import default_store
         from .store.materializers import LoadContext, materializer_by_id
@@ -66,6 +66,6 @@ def as_ref(value: Any) -> Any:
     return ArtifactRef.from_dict(value) if ArtifactRef.is_ref(value) else value
 
 
-def resolve(value: Any, store: Store) -> Any:
+def resolve(value: Any, store: CacheStore) -> Any:
     """What a step receives: the loaded value for a reference, anything else unchanged."""
     return value.load(store) if isinstance(value, ArtifactRef) else value

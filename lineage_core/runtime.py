@@ -11,33 +11,47 @@ from . import settings
 from .environment import EnvironmentSnapshot, capture_environment
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .store import CacheStore
 
-_stores: dict[tuple[str, str], Store] = {}
+_stores: dict[tuple[str | None, ...], CacheStore] = {}
 _stores_lock = threading.Lock()
 _envs: dict[str, EnvironmentSnapshot] = {}
+_TOKENS = ("LINEAGE_STORE_TOKEN", "OPENLINEAGE_API_KEY")  # a server store's token (store.remote.TOKEN_ENVS)
 
 
-_store_by_env: dict[tuple[str | None, ...], Store] = {}
+_store_by_env: dict[tuple[str | None, ...], CacheStore] = {}
 
 
-def default_store() -> Store:
-    """The store for the current settings (opened once per URL pair in a process).
+def open_store(store_url: str, artifacts_url: str) -> CacheStore:
+    """A database URL opens the SQL store (with the artifact store at ``artifacts_url``); an http(s) URL is
+    a lineage server, which keeps runs and artifacts for tasks that hold only its token."""
+    if store_url.startswith(("http://", "https://")):
+        from .store.remote import RemoteStore
+
+        return RemoteStore.connect(store_url)
+    from .store import Store  # SQLAlchemy loads on first use, not on import
+
+    return Store.from_url(store_url, artifacts_url)
+
+
+def default_store() -> CacheStore:
+    """The store for the current settings (opened once per URL pair and token in a process).
 
     Looked up by the raw setting strings first, so the hit path does not rebuild paths and URLs.
     """
     env = os.environ
-    raw = (env.get("LINEAGE_STORE_URL"), env.get("LINEAGE_ARTIFACTS_URL"), env.get("LINEAGE_HOME"), env.get("HOME"))
+    tokens = tuple(env.get(name) for name in _TOKENS)
+    raw = (env.get("LINEAGE_STORE_URL"), env.get("LINEAGE_ARTIFACTS_URL"), env.get("LINEAGE_HOME"), env.get("HOME"),
+           *tokens)
     store = _store_by_env.get(raw)
     if store is not None:
         return store
-    k = (settings.store_url(), settings.artifacts_url())
+    url, artifacts = settings.store_url(), settings.artifacts_url()
+    k = (url, artifacts, *tokens) if url.startswith(("http://", "https://")) else (url, artifacts)
     with _stores_lock:
         store = _stores.get(k)
         if store is None:
-            from .store import Store  # SQLAlchemy loads on first use, not on import
-
-            store = _stores[k] = Store.from_url(*k)
+            store = _stores[k] = open_store(url, artifacts)
         _store_by_env[raw] = store
     return store
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConfigError, SingleFlightTimeout
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .store import CacheStore
 
 log = logging.getLogger("lineage_core")
 MISS: Any = object()  # what a poll returns when there is still no entry
@@ -51,7 +51,7 @@ def wait_timeout() -> float:
 class Lease:
     """The right to compute ``key``; renewed in the background until released."""
 
-    store: Store
+    store: CacheStore
     key: str
     owner: str
     ttl: float
@@ -84,7 +84,7 @@ class Lease:
 
 
 def lead_or_wait(
-    store: Store, key: str, owner: str, poll: Callable[[], Any], step: str,
+    store: CacheStore, key: str, owner: str, poll: Callable[[], Any], step: str,
     ttl: float | None = None, timeout: float | None = None,
 ) -> Lease | tuple[Any]:
     """Become the leader for ``key`` (returns a :class:`Lease`, not yet entered) or wait until the

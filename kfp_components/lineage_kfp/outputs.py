@@ -26,7 +26,7 @@ from lineage_core.hashing.content import hash_path
 from lineage_core.hashing.remote import Uri
 
 if TYPE_CHECKING:
-    from lineage_core.store import Store
+    from lineage_core.store import CacheStore
 
 INFO = "kfp-outputs.json"
 
@@ -67,10 +67,10 @@ class OutputsStep(CachedFunction[..., Path]):
         self._made: Path | None = None
         super().__init__(fn, exclude=[*options.pop("exclude", ()), *outputs], **options)
 
-    def _manifest(self, arguments: dict[str, Any], store: Store) -> Any:
+    def _manifest(self, arguments: dict[str, Any], store: CacheStore) -> Any:
         return super()._manifest({k: v if k in self.exclude else _content(v) for k, v in arguments.items()}, store)
 
-    def _invoke(self, store: Store, args: Any, kwargs: Any) -> Any:
+    def _invoke(self, store: CacheStore, args: Any, kwargs: Any) -> Any:
         value = super()._invoke(store, args, kwargs)
         try:
             json.dumps(value)
@@ -89,7 +89,7 @@ class OutputsStep(CachedFunction[..., Path]):
         (root / INFO).write_text(json.dumps(info, sort_keys=True), encoding="utf-8")
         return root
 
-    def _load(self, store: Store, digest: str, mid: str, meta: dict[str, Any], value_hash: str | None) -> Any:
+    def _load(self, store: CacheStore, digest: str, mid: str, meta: dict[str, Any], value_hash: str | None) -> Any:
         if self._made is None or meta.get("original") != str(self._made.resolve()):
             # a hit: restore into a directory of our own, never where another task may still be writing
             private = _private_bundle()

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .. import settings
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..store import CacheStore
 
 log = logging.getLogger("lineage_core")
 _SPOOL_MAX = int(os.environ.get("LINEAGE_SPOOL_MAX_BYTES", str(64 << 20)))
@@ -49,14 +49,14 @@ def spool_path() -> Path:
 
 class Emitter:
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[Store, str, str] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[CacheStore, str, str] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._client: Any = None
         self._pending = 0
         self._idle = threading.Condition(self._lock)
 
-    def submit(self, store: Store, run_id: str, phase: str) -> None:
+    def submit(self, store: CacheStore, run_id: str, phase: str) -> None:
         """Queue the START (``phase="start"``), the terminal event (``"end"``) or both (``"all"``)."""
         with self._lock:
             self._pending += 1
@@ -78,7 +78,7 @@ class Emitter:
                     self._pending -= 1
                     self._idle.notify_all()
 
-    def _emit_run(self, store: Store, run_id: str, phase: str) -> None:
+    def _emit_run(self, store: CacheStore, run_id: str, phase: str) -> None:
         from .events import build_event
         from .records import run_records
 
@@ -163,7 +163,7 @@ def emitter() -> Emitter:
     return _EMITTER
 
 
-def emit_run(store: Store, run_id: str, phase: str) -> None:
+def emit_run(store: CacheStore, run_id: str, phase: str) -> None:
     """Called by the cache layer for every run; a no-op unless OpenLineage is configured."""
     global _ENABLED
     if _ENABLED is None:

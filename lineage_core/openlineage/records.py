@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .events import DatasetRef, RunRecord, event_dict
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..store import CacheStore
 
 _TERMINAL = {"COMPLETED": "COMPLETE", "CACHED": "COMPLETE", "FAILED": "FAIL", "ABORTED": "ABORT"}
 
@@ -22,7 +22,7 @@ def _inputs(manifest: dict[str, Any]) -> list[DatasetRef]:
     return refs
 
 
-def _outputs(store: Store, key: str | None) -> list[DatasetRef]:
+def _outputs(store: CacheStore, key: str | None) -> list[DatasetRef]:
     entry = store.lookup(key) if key else None
     if entry is None:
         return []
@@ -40,7 +40,7 @@ def _around(context: dict[str, Any], direction: str, known: list[DatasetRef]) ->
     return known + [DatasetRef(loc) for loc in dict.fromkeys(extra) if loc not in seen]
 
 
-def run_records(store: Store, run_id: str) -> list[RunRecord]:
+def run_records(store: CacheStore, run_id: str) -> list[RunRecord]:
     """START and, once finished, the terminal record of one stored run."""
     run = store.get_run(run_id)
     manifest = store.manifest(run["cache_key"]) if run["cache_key"] else None
@@ -63,5 +63,5 @@ def run_records(store: Store, run_id: str) -> list[RunRecord]:
     return records
 
 
-def run_events(store: Store, run_id: str) -> list[dict[str, Any]]:
+def run_events(store: CacheStore, run_id: str) -> list[dict[str, Any]]:
     return [event_dict(r) for r in run_records(store, run_id)]

@@ -1,7 +1,8 @@
 """FastAPI app: ``POST /api/v1/lineage`` (Marquez's contract), ``POST /api/v1/lineage/batch`` (in the
 OpenLineage HTTP spec, missing from Marquez), ``GET /api/v1/events/lineage``, the Marquez read API its
 web UI calls (read_api.py, including the bounded ``GET /api/v1/lineage``), our own cache, environment
-and diff endpoints (cache_api.py), ``/healthz``, ``/readyz``.
+and diff endpoints (cache_api.py), the store API that lets a task use the server as its cache store
+(store_api.py), ``/healthz``, ``/readyz``.
 
 Ingest is all-or-nothing and idempotent (see lineage_core.openlineage.ingest): 201 on success, 400 with
 the reason on malformed JSON, 422 on events that are not valid OpenLineage, 413 over 10 MB.
@@ -28,6 +29,7 @@ from .cache_api import cache_router
 from .paths import EncodedSegments
 from .read_api import error as _error
 from .read_api import read_router
+from .store_api import store_router
 
 MAX_BODY = 10 * 1024 * 1024
 
@@ -106,6 +108,7 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
 
     app.include_router(read_router(store))
     app.include_router(cache_router(store))
+    app.include_router(store_router(store, tokens or [], require_auth))
     return app
 
 

@@ -1,4 +1,5 @@
-"""Where runs, keys and artifacts live: ``metadata`` (SQL), ``artifacts`` (fsspec), ``materializers``.
+"""Where runs, keys and artifacts live: ``metadata`` (SQL), ``artifacts`` (fsspec), ``materializers``,
+``remote`` (the lineage server as a store), ``protocol`` (what the cache path needs of either).
 
 Attributes load on first use so that importing a submodule (materializers) does not import SQLAlchemy.
 """
@@ -7,13 +8,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["ArtifactRecord", "ArtifactStore", "CacheEntry", "Store"]
+__all__ = ["ArtifactRecord", "ArtifactStore", "CacheEntry", "CacheStore", "RemoteStore", "Store"]
 
 if TYPE_CHECKING:
     from .artifacts import ArtifactRecord, ArtifactStore
-    from .metadata import CacheEntry, Store
+    from .metadata import Store
+    from .protocol import CacheEntry, CacheStore
+    from .remote import RemoteStore
 
-_LAZY = {"ArtifactRecord": "artifacts", "ArtifactStore": "artifacts", "CacheEntry": "metadata", "Store": "metadata"}
+_LAZY = {
+    "ArtifactRecord": "artifacts", "ArtifactStore": "artifacts", "CacheEntry": "protocol", "CacheStore": "protocol",
+    "RemoteStore": "remote", "Store": "metadata",
+}
 
 
 def __getattr__(name: str) -> Any:

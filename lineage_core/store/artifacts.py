@@ -65,6 +65,11 @@ class ArtifactStore:
         hexd = digest.split(":", 1)[1]
         return f"{self.root}/blobs/{hexd[:2]}/{hexd}"
 
+    @property
+    def root_uri(self) -> str:
+        """Where the blobs live, as a URI (what the lineage server tells its remote clients)."""
+        return f"file://{self.root}" if self.local else str(self.fs.unstrip_protocol(self.root))
+
     def uri_for(self, digest: str) -> str:
         path = self.path_for(digest)
         return f"file://{path}" if self.local else self.fs.unstrip_protocol(path)

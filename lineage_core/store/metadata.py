@@ -11,7 +11,6 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +25,11 @@ from . import schema as t
 from .artifacts import ArtifactRecord, ArtifactStore
 from .hashcache import HashCacheMixin
 from .leases import LeaseMixin
+from .protocol import CacheEntry
 
 HEAD_REVISION = "0005"
 _MIGRATION_LOCK = 0x11E4A6E  # advisory lock id serialising migrations on PostgreSQL
 _MIGRATIONS = Path(__file__).with_name("migrations")
-
-
-@dataclass(frozen=True)
-class CacheEntry:
-    key: str
-    run_id: str
-    artifact_hash: str
-    value_hash: str | None
-    created_at: float
-    materializer: str
-    meta: dict[str, Any]
-    job: str = ""
 
 
 def _revision(conn: sa.Connection) -> str | None:
@@ -73,6 +61,11 @@ class Store(HashCacheMixin, LeaseMixin):
     # -- opening -------------------------------------------------------------------------------
     @classmethod
     def from_url(cls, store_url: str, artifacts_url: str | None = None, migrate: bool = True) -> Store:
+        if store_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"{redact_url(store_url)} is a lineage server: cached steps use it as their store, but this needs "
+                "the database itself (set LINEAGE_STORE_URL to the server's database URL, or use the server's API)"
+            )
         try:
             url = sa.make_url(store_url)
         except sa.exc.ArgumentError:

@@ -1,0 +1,272 @@
+"""The store API (``/api/v1/store``): the server as the cache store of tasks that hold only its URL and a token.
+
+It is the cache path's store protocol (lineage_core.store.protocol) over HTTP, served by the server's own
+SQL store and artifact store; lineage_core.store.remote is the client. Every route needs the bearer
+token whenever the server requires one (off loopback): cache entries and blobs are the users' data.
+
+What the server refuses, so that a client can never leave a wrong or half-written entry:
+- a blob whose bytes do not hash to the digest it was sent under (422, nothing kept);
+- an entry whose blob the server does not hold (409: upload first);
+- an environment snapshot whose content does not hash to its name (422);
+- malformed digests and keys (400: they become paths and must not escape the blob tree).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
+
+from ..environment import EnvironmentSnapshot
+from ..errors import ArtifactError, RunNotFoundError
+from ..hashing.content import StreamingHasher
+from ..hashing.remote import RemoteStat
+from ..store import Store
+from ..store.artifacts import ArtifactRecord
+from ..store.metadata import HEAD_REVISION
+from .auth import authorized
+from .read_api import error
+
+_HASH = re.compile(r"^blake3:[0-9a-f]{64}$")
+_CHUNK = 1 << 20
+
+
+class JobIn(BaseModel):
+    namespace: str = Field(min_length=1, max_length=255)
+    name: str = Field(min_length=1, max_length=512)
+
+
+class EntryIn(BaseModel):
+    job_id: int
+    manifest: dict[str, Any]
+    run_id: str = Field(min_length=1, max_length=36)
+    artifact_hash: str = Field(pattern=_HASH.pattern)
+    materializer: str = Field(min_length=1, max_length=128)
+    meta: dict[str, Any] = {}
+    value_hash: str | None = None
+
+
+class RunIn(BaseModel):
+    id: str = Field(min_length=1, max_length=36)
+    job_id: int
+    status: Literal["RUNNING", "COMPLETED", "CACHED", "FAILED", "ABORTED"]
+    cache_key: str | None = None
+    source_run_id: str | None = None
+    environment_hash: str | None = None
+    started_at: float
+    ended_at: float | None = None
+    reasons: list[str] | None = None
+    context: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class RunEnd(BaseModel):
+    status: Literal["COMPLETED", "CACHED", "FAILED", "ABORTED"]
+    error: str | None = None
+    environment_hash: str | None = None
+
+
+class Abandon(BaseModel):
+    why: str
+
+
+class LeaseIn(BaseModel):
+    owner: str = Field(min_length=1, max_length=64)
+    ttl: float = Field(gt=0, le=86400)
+
+
+class RemoteStatIn(BaseModel):
+    uri: str
+    size: int
+    etag: str
+    version: str
+    hash: str = Field(pattern=_HASH.pattern)
+
+
+class Uris(BaseModel):
+    uris: list[str] = Field(max_length=10000)
+
+
+def _checked(value: str, what: str) -> str:
+    if not _HASH.match(value):
+        raise HTTPException(400, f"{what} {value[:100]!r} is not a blake3:<64 hex> digest")
+    return value
+
+
+def store_router(store: Store, tokens: list[str], require_auth: bool) -> APIRouter:
+    def auth(request: Request) -> None:
+        if require_auth and not authorized(request.headers.get("authorization"), tokens):
+            raise HTTPException(401, "a valid bearer token is required for the store API")
+
+    api = APIRouter(prefix="/api/v1/store", tags=["store"], dependencies=[Depends(auth)])
+    arts = store.artifacts
+
+    @api.get("")
+    def info() -> dict[str, Any]:
+        return {"artifacts": arts.root_uri, "revision": HEAD_REVISION}
+
+    # -- jobs, environments, manifests ---------------------------------------------------------
+    @api.post("/jobs")
+    def job(body: JobIn) -> dict[str, int]:
+        return {"id": store.job_id(body.namespace, body.name)}
+
+    @api.put("/environments/{env_hash}", status_code=204)
+    def put_environment(env_hash: str, body: dict[str, Any]) -> Response:
+        try:
+            env = EnvironmentSnapshot.from_dict(body)
+        except TypeError as e:
+            return error(422, f"not an environment snapshot: {e}")
+        if env.content_hash != _checked(env_hash, "environment hash"):
+            return error(422, f"the snapshot's content hash is {env.content_hash}, not {env_hash}")
+        store.put_environment(env)
+        return Response(status_code=204)
+
+    @api.get("/environments/{env_hash}", response_model=None)
+    def get_environment(env_hash: str) -> Any:
+        env = store.get_environment(env_hash)
+        return env.to_dict() if env is not None else error(404, f"no environment {env_hash}")
+
+    @api.get("/jobs/{job_id}/manifests")
+    def previous_manifests(job_id: int, limit: int = 20) -> list[dict[str, Any]]:
+        return store.previous_manifests(job_id, min(max(limit, 1), 200))
+
+    @api.get("/manifests/{key}", response_model=None)
+    def manifest(key: str) -> Any:
+        m = store.manifest(_checked(key, "key"))
+        return m if m is not None else error(404, f"no key manifest {key}")
+
+    # -- cache entries and artifacts -----------------------------------------------------------
+    @api.get("/entries/{key}", response_model=None)
+    def lookup(key: str) -> Any:
+        entry = store.lookup(_checked(key, "key"))
+        return asdict(entry) if entry is not None else error(404, f"no live cache entry for key {key}")
+
+    @api.put("/entries/{key}", status_code=204)
+    def put_entry(key: str, body: EntryIn) -> Response:
+        _checked(key, "key")
+        path = arts.path_for(body.artifact_hash)
+        if not arts.fs.exists(path):
+            return error(409, f"artifact {body.artifact_hash} is not on the server: upload the blob first")
+        record = ArtifactRecord(body.artifact_hash, arts.uri_for(body.artifact_hash), int(arts.fs.size(path)))
+        try:
+            store.put_entry(key, body.job_id, body.manifest, body.run_id, record, body.materializer, body.meta,
+                            body.value_hash)
+        except sa.exc.IntegrityError:
+            return error(409, f"job {body.job_id} does not exist")
+        return Response(status_code=204)
+
+    @api.delete("/entries/{key}", status_code=204)
+    def tombstone(key: str) -> Response:
+        store.tombstone(_checked(key, "key"))
+        return Response(status_code=204)
+
+    @api.get("/artifacts/{digest}", response_model=None)
+    def artifact(digest: str) -> Any:
+        meta = store.artifact_meta(_checked(digest, "digest"))
+        return {"hash": digest, "meta": meta} if meta is not None else error(404, f"no artifact {digest}")
+
+    @api.put("/blobs/{digest}", status_code=201)
+    async def put_blob(digest: str, request: Request) -> Any:
+        """Streamed to a temp file and hashed on the way; published only if it is what it claims to be."""
+        _checked(digest, "digest")
+        tmp = arts.new_temp_path()
+        hasher = StreamingHasher()
+        try:
+            with open(tmp, "wb") as f:
+                async for chunk in request.stream():
+                    hasher.update(chunk)
+                    f.write(chunk)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        if hasher.hexdigest() != digest:
+            os.unlink(tmp)
+            return error(422, f"uploaded bytes hash to {hasher.hexdigest()}, not {digest}: nothing stored")
+        try:
+            record = await run_in_threadpool(arts.publish, tmp)
+        except ArtifactError as e:
+            return error(507, str(e))
+        return {"hash": record.hash, "uri": record.uri, "size": record.size}
+
+    @api.get("/blobs/{digest}", response_model=None)
+    def get_blob(digest: str) -> Any:
+        """Sent as stored: the client re-hashes what it receives."""
+        try:
+            f = arts.fs.open(arts.path_for(_checked(digest, "digest")), "rb")
+        except FileNotFoundError:
+            return error(404, f"no blob {digest}")
+        return StreamingResponse(iter(lambda: f.read(_CHUNK), b""), media_type="application/octet-stream",
+                                 background=BackgroundTask(f.close))
+
+    @api.head("/blobs/{digest}")
+    def has_blob(digest: str) -> Response:
+        return Response(status_code=200 if arts.fs.exists(arts.path_for(_checked(digest, "digest"))) else 404)
+
+    # -- runs ----------------------------------------------------------------------------------
+    @api.post("/runs", status_code=201)
+    def insert_run(body: RunIn) -> Response:
+        try:
+            store.insert_run(**body.model_dump())
+        except sa.exc.IntegrityError:
+            return error(409, f"run {body.id} exists, or its job or environment is unknown")
+        return Response(status_code=201)
+
+    @api.patch("/runs/{run_id}", status_code=204)
+    def finish_run(run_id: str, body: RunEnd) -> Response:
+        store.finish_run(run_id, **body.model_dump(exclude_none=True))
+        return Response(status_code=204)
+
+    @api.post("/runs/{run_id}/abandon", status_code=204)
+    def abandon_run(run_id: str, body: Abandon) -> Response:
+        store.abandon_run(run_id, body.why)
+        return Response(status_code=204)
+
+    @api.get("/runs/{run_id}", response_model=None)
+    def get_run(run_id: str) -> Any:
+        try:
+            return store.get_run(run_id)
+        except RunNotFoundError as e:
+            return error(404, str(e))
+
+    # -- leases ----------------------------------------------------------------------------------
+    @api.post("/leases/{key}")
+    def acquire(key: str, body: LeaseIn) -> dict[str, Any]:
+        acquired, previous = store.try_acquire(_checked(key, "key"), body.owner, body.ttl)
+        return {"acquired": acquired, "previous": previous}
+
+    @api.put("/leases/{key}")
+    def renew(key: str, body: LeaseIn) -> dict[str, bool]:
+        return {"renewed": store.renew(_checked(key, "key"), body.owner, body.ttl)}
+
+    @api.delete("/leases/{key}", status_code=204)
+    def release(key: str, owner: str) -> Response:
+        store.release(_checked(key, "key"), owner)
+        return Response(status_code=204)
+
+    @api.get("/leases/{key}", response_model=None)
+    def lease(key: str) -> Any:
+        held = store.lease(_checked(key, "key"))
+        return {"owner": held[0], "expires_at": held[1]} if held else error(404, f"no lease on {key}")
+
+    # -- hashes of remote objects (shared: an unchanged s3:// input is read once, by anyone) -----
+    @api.post("/remote-stat/lookup")
+    def get_remote(body: Uris) -> list[dict[str, Any]]:
+        found = store.get_remote(body.uris)
+        return [{"uri": u, "size": s.size, "etag": s.etag, "version": s.version, "hash": h}
+                for u, (s, h) in found.items()]
+
+    @api.put("/remote-stat", status_code=204)
+    def put_remote(body: list[RemoteStatIn]) -> Response:
+        store.put_remote([(r.uri, RemoteStat(r.size, r.etag, r.version), r.hash) for r in body])
+        return Response(status_code=204)
+
+    return api
+
