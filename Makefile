@@ -58,8 +58,9 @@ test-airflow: .venv-airflow/.installed .venv-kfp/.installed
 	.venv-airflow/bin/python -m pytest tests/airflow -q -p no:cacheprovider
 
 # kfp.local runs each task as `python -m pip install kfp==<installed> --no-deps` first: pip must be in the
-# venv (venvs are seeded); with the exact version installed that is a no-op, offline.
-test-kfp: .venv-kfp/.installed
+# venv (venvs are seeded); with the exact version installed that is a no-op, offline. The lineage server the
+# tasks use as their store runs from .venv, as it runs from its own image: a component image has no server.
+test-kfp: .venv-kfp/.installed $(VENV)/.installed
 	.venv-kfp/bin/python -m pytest tests/kfp -q -p no:cacheprovider
 
 test: lint test-core test-airflow test-kfp

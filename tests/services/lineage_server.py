@@ -15,11 +15,12 @@ from .postgres import free_port
 
 
 class Server:
-    def __init__(self, env: dict[str, str], host: str = "127.0.0.1") -> None:
+    def __init__(self, env: dict[str, str], host: str = "127.0.0.1", python: str = sys.executable) -> None:
+        """``python``: the interpreter (venv) to serve from; the server need not share the client's packages."""
         self.port = free_port()
         self.host = host
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lineage_core.cli", "serve", "--host", host, "--port", str(self.port)],
+            [python, "-m", "lineage_core.cli", "serve", "--host", host, "--port", str(self.port)],
             env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         deadline = time.monotonic() + 60
