@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from lineage_core.errors import ConfigError
+
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"  # set by NVIDIA GPU feature discovery on every GPU node
 
 
@@ -19,12 +21,15 @@ GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"  # set by NVIDIA GPU feature discov
 class TaskSettings:
     """What to set on each task; everything optional.
 
-    ``store_secret``: a Kubernetes secret whose key ``store-url`` becomes ``LINEAGE_STORE_URL`` (a PostgreSQL
-    URL: the lineage server does not serve as a cache store yet). ``token_secret``: key ``token`` becomes
-    ``OPENLINEAGE_API_KEY`` (the lineage server's token for the task's events).
-    ``artifacts_url``: ``LINEAGE_ARTIFACTS_URL`` (``s3://…``, ``gs://…``: where cached values are stored).
-    ``secret_env``: more secrets as env (secret name → {key: variable}, e.g. the object store's
-    credentials). ``lineage_server_url``: ``OPENLINEAGE_URL``, where the task's OpenLineage events go. ``gpus`` /
+    The store, one of two ways. ``server_store=True``: the lineage server at ``lineage_server_url`` is the
+    task's store and its events' destination, with the token from ``token_secret`` — one URL, one secret, no
+    database or bucket credentials in the pod. Or ``store_secret``: a Kubernetes secret whose key
+    ``store-url`` becomes ``LINEAGE_STORE_URL`` (a PostgreSQL URL, or a lineage server's), with
+    ``artifacts_url`` (``LINEAGE_ARTIFACTS_URL``: ``s3://…``, ``gs://…``) beside a database URL.
+    ``token_secret``: key ``token`` becomes ``OPENLINEAGE_API_KEY`` (the lineage server's token, for the task's
+    events and a server store). ``secret_env``: more secrets as env (secret name → {key: variable}, e.g. the
+    object store's credentials). ``lineage_server_url``: ``OPENLINEAGE_URL``, where the task's OpenLineage
+    events go. ``gpus`` /
     ``accelerator`` (``nvidia.com/gpu``) / ``gpu_type`` (a node selector on the GPU product label) /
     ``tolerate_gpu_taint``; ``cpu`` / ``memory`` limits; ``shm_size`` (``/dev/shm`` as a memory-backed
     volume: PyTorch data loaders need more than the container default); ``pvcs`` (claim name → mount path);
@@ -48,6 +53,15 @@ class TaskSettings:
     pvcs: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     kfp_cache: bool = False
+    server_store: bool = False
+
+    def __post_init__(self) -> None:
+        if self.server_store:
+            if not self.lineage_server_url or not self.token_secret:
+                raise ConfigError("server_store=True needs lineage_server_url (the store) and token_secret (its token)")
+            if self.store_secret or self.artifacts_url:
+                raise ConfigError("server_store=True: the lineage server is the store and keeps the artifacts; "
+                                  "drop store_secret and artifacts_url")
 
     @classmethod
     def pop_from(cls, options: dict[str, Any]) -> TaskSettings:
@@ -70,6 +84,8 @@ class TaskSettings:
             task.set_env_variable("LINEAGE_ARTIFACTS_URL", self.artifacts_url)
         if self.lineage_server_url:
             task.set_env_variable("OPENLINEAGE_URL", self.lineage_server_url)
+            if self.server_store:
+                task.set_env_variable("LINEAGE_STORE_URL", self.lineage_server_url)
         for name, value in self.env.items():
             task.set_env_variable(name, value)
         if self.gpus:

@@ -1,8 +1,7 @@
-"""KFP tasks whose only store setting is the lineage server's URL and token (what `TaskSettings(store_secret=...,
-token_secret=...)` gives a pod): the same hits and byte-identical outputs as on a database store, with every
-run and blob kept by the server. The server is a real `lineage serve` off loopback, from the core venv."""
-
-from __future__ import annotations
+"""KFP tasks whose only store setting is the lineage server's URL and token (what ``server_store=True`` gives a
+pod): the same hits and byte-identical outputs as on a database store, with every run and blob kept by the
+server. The server is a real `lineage serve` off loopback, from the core venv. (No ``from __future__ import
+annotations`` here: KFP reads the pipeline's annotations as types.)"""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,3 +47,33 @@ def test_tasks_on_the_server_store_hit_and_restore_outputs(server_store: Store, 
     (train,) = server_store.runs(job="finetune.train", limit=1)
     assert train["context"]["orchestrator"] == "kfp" and train["source_run_id"]
     assert not (lineage_home / "lineage.db").exists() and not (lineage_home / "artifacts").exists()
+
+
+def test_server_store_settings_compile_to_one_url_and_one_secret(tmp_path: Path) -> None:
+    import yaml
+    from kfp import compiler, dsl
+
+    from lineage_core.errors import ConfigError
+    from lineage_kfp import cached_component
+    from lineage_kfp.tasks import TaskSettings
+
+    def scale(x: float, factor: float) -> float:
+        return x * factor
+
+    component = cached_component(scale, base_image="python:3.11", lineage_server_url="https://lineage.ml.svc:5000",
+                                 token_secret="lineage-token", server_store=True)
+
+    @dsl.pipeline(name="scaled")
+    def scaled(x: float = 2.0) -> float:
+        return component(x=x, factor=3.0).outputs["Output"]
+
+    compiler.Compiler().compile(scaled, str(tmp_path / "p.yaml"))
+    spec, platform = yaml.safe_load_all((tmp_path / "p.yaml").read_text())
+    env = {e["name"]: e["value"] for e in spec["deploymentSpec"]["executors"]["exec-scale"]["container"]["env"]}
+    assert env["LINEAGE_STORE_URL"] == env["OPENLINEAGE_URL"] == "https://lineage.ml.svc:5000"
+    (secret,) = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-scale"]["secretAsEnv"]
+    assert secret["keyToEnv"] == [{"envVar": "OPENLINEAGE_API_KEY", "secretKey": "token"}]
+    with pytest.raises(ConfigError, match="needs lineage_server_url"):
+        TaskSettings(server_store=True, token_secret="lineage-token")
+    with pytest.raises(ConfigError, match="drop store_secret and artifacts_url"):
+        TaskSettings(server_store=True, lineage_server_url="https://x", token_secret="t", artifacts_url="s3://b/a")
