@@ -15,12 +15,14 @@ from types import ModuleType
 import pytest
 
 from lineage_core import explain, runtime
+from lineage_core.commands import CommandStep
 from lineage_core.errors import ConfigError
 from lineage_core.hashing.content import hash_bytes
 from lineage_core.hashing.remote import RemoteStat
 from lineage_core.store import RemoteStore, Store
 
 from .services.lineage_server import Server
+from .test_commands import exec_in_pod, spec
 from .test_singleflight import log_lines, results, spawn
 
 TOKEN = "s3cr3t-t0ken-for-tests"
@@ -238,5 +240,25 @@ def test_remote_object_hashes_are_shared_and_local_ones_stay_in_the_pod(remote: 
     try:
         assert db.get_remote(["s3://data/train.parquet"])["s3://data/train.parquet"][1] == digest
         assert db.get_many(["/pod/data.csv"]) == {}  # a pod's paths mean nothing on the server
+    finally:
+        db.close()
+
+
+def test_a_pod_with_only_the_server_url_and_token_registers_its_command(remote: Remote, tmp_path: Path) -> None:
+    """``lineage exec`` in a KubernetesPodOperator pod: the orchestrator decides on the database; the pod, which
+    holds no database URL, records its result and outputs through the server."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "train.csv").write_text("x,y\n1,2\n")
+    db = remote.db()
+    try:
+        step = CommandStep(spec(tmp_path), db)
+        plan = step.begin(step.check())
+        code, result = exec_in_pod(plan, step.spec.command, tmp_path, LINEAGE_STORE_URL=remote.url,
+                                   LINEAGE_STORE_TOKEN=TOKEN)
+        assert code == 0 and result["status"] == "COMPLETED"
+        assert db.get_run(plan.run_id)["status"] == "COMPLETED"
+        entry = db.lookup(step.key)
+        assert entry is not None and entry.run_id == plan.run_id
+        assert CommandStep(spec(tmp_path), db).check().hit
     finally:
         db.close()
