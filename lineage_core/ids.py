@@ -1,7 +1,9 @@
-"""Run ids: UUIDv7, so ids sort by creation time (as OpenLineage's ``generate_new_uuid`` does)."""
+"""Run ids: UUIDv7, so ids sort by creation time (as OpenLineage's ``generate_new_uuid`` does); and any other
+producer's run id as a UUID, as Marquez derives one."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import uuid
@@ -13,3 +15,11 @@ def new_run_id() -> str:
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62
     value |= rand & ((1 << 62) - 1)
     return str(uuid.UUID(int=value))
+
+
+def run_uuid(run_id: str) -> str:
+    """A run id as a UUID: itself when it is one, else Marquez's ``UUID.nameUUIDFromBytes`` (MD5, version 3)."""
+    try:
+        return str(uuid.UUID(run_id))
+    except ValueError:
+        return str(uuid.UUID(bytes=hashlib.md5(run_id.encode()).digest(), version=3))  # noqa: S324

@@ -13,6 +13,7 @@ from typing import Any
 
 from lineage_core import cached, explain, settings
 from lineage_core.context import run_context
+from lineage_core.ids import run_uuid
 from lineage_core.keys import short
 from lineage_core.refs import ArtifactRef
 
@@ -28,8 +29,6 @@ def _target(module: str, qualname: str) -> Any:
 
 
 def _context(info: dict[str, str], options: dict[str, Any], inputs: list[Any], outputs: list[Any]) -> dict[str, Any]:
-    from lineage_core.openlineage.derive import run_uuid
-
     context: dict[str, Any] = {"orchestrator": "kfp",
                                "datasets": {"inputs": [a.uri for a in inputs], "outputs": [a.uri for a in outputs]}}
     if info:

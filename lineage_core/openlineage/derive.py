@@ -15,13 +15,12 @@ that wrote it.
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from ..ids import run_uuid
 from ..store import schema as t
 from .views import pairs
 
@@ -44,13 +43,6 @@ def merge_facets(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict
         else:
             merged[key] = facet
     return merged
-
-
-def run_uuid(run_id: str) -> str:
-    try:
-        return str(uuid.UUID(run_id))
-    except ValueError:  # Marquez: UUID.nameUUIDFromBytes (an MD5 name-based UUID, version 3)
-        return str(uuid.UUID(bytes=hashlib.md5(run_id.encode()).digest(), version=3))  # noqa: S324
 
 
 @dataclass

@@ -23,8 +23,9 @@ import sqlalchemy as sa
 
 from ..errors import LineageError
 from ..hashing.content import hash_bytes
+from ..ids import run_uuid
 from ..store import schema as t
-from .derive import derive, run_uuid
+from .derive import derive
 
 if TYPE_CHECKING:
     from ..store import Store
