@@ -118,8 +118,13 @@ class ConfiguredComponent:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from kfp.dsl import pipeline_context
 
+        pipeline = pipeline_context.Pipeline.get_default_pipeline()
+        if pipeline is not None and "lineage_pipeline" in (self.component.component_spec.inputs or {}):
+            # KFP has no placeholder for the pipeline's name, only the run's: the name is known here, when the
+            # pipeline is compiled, and is what the OpenLineage parent job must be (one job, many runs)
+            kwargs.setdefault("lineage_pipeline", pipeline.name)
         task = self.component(*args, **kwargs)
-        return self.settings.apply(task) if pipeline_context.Pipeline.get_default_pipeline() else task
+        return self.settings.apply(task) if pipeline is not None else task
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.component, name)
