@@ -74,3 +74,59 @@ def test_pipeline_run_events_validate_and_connect(kfp_local: Path, events_file: 
     for event in (e for e in second if e["eventType"] == "COMPLETE"):
         assert event["run"]["facets"]["lineage_cache"]["hit"] is True
         assert any(d["name"].endswith("/result") for d in event["outputs"])  # the outputs a hit wrote
+
+
+FAILING_STEPS = '''
+from lineage_kfp import cached_component
+
+
+def check_rows(rows: int) -> int:
+    if rows < 10:
+        raise ValueError(f"only {rows} rows: refusing to train on them")
+    return rows
+
+
+check = cached_component(name="quality.check_rows", base_image="python:3.11")(check_rows)
+'''
+
+FAILING_PIPELINE = '''
+from kfp import dsl
+
+from failing_steps import check
+
+
+@dsl.pipeline(name="quality")
+def quality(rows: int = 3) -> int:
+    return check(rows=rows).output
+'''
+
+
+def test_a_failing_task_sends_fail_with_the_error_and_caches_nothing(
+    kfp_local: Path, events_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+    import sys
+
+    src = tmp_path / "steps"
+    src.mkdir()
+    (src / "failing_steps.py").write_text(FAILING_STEPS)
+    (src / "failing_pipeline.py").write_text(FAILING_PIPELINE)
+    monkeypatch.syspath_prepend(str(src))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(src), os.environ["PYTHONPATH"]]))
+    sys.modules.pop("failing_steps", None)
+    sys.modules.pop("failing_pipeline", None)
+    from failing_pipeline import quality  # type: ignore[import-not-found]
+
+    with pytest.raises(RuntimeError):
+        quality()
+    events = read(events_file)
+    assert [e["eventType"] for e in events] == ["START", "FAIL"]
+    registry = spec_registry()
+    for event in events:
+        check_event(registry, event)
+        assert event["job"]["name"] == "quality.check_rows"
+        assert event["run"]["facets"]["parent"]["job"]["name"] == "quality"
+    error = events[1]["run"]["facets"]["errorMessage"]
+    assert "only 3 rows" in error["message"] and error["programmingLanguage"].lower() == "python"
+    (run,) = default_store().runs(job="quality.check_rows")
+    assert run["status"] == "FAILED" and default_store().lookup(run["cache_key"]) is None
