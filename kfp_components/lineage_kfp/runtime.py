@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import sys
 from typing import Any
 
 from lineage_core import cached, explain, settings
@@ -41,6 +43,15 @@ def _context(info: dict[str, str], options: dict[str, Any], inputs: list[Any], o
     return context
 
 
+def _warn_if_ephemeral() -> None:
+    """A pod with no store setting caches into its own filesystem, which is gone when the pod is: every run
+    would be a miss and nobody would be told why."""
+    if not os.environ.get("LINEAGE_STORE_URL") and not os.environ.get("LINEAGE_HOME"):
+        print("lineage-core: WARNING: no LINEAGE_STORE_URL in this task: its cache and run records stay in the "
+              "container and are lost with it (every run will be a miss). Give the component store_secret=..., "
+              "or lineage_server_url=... with token_secret=... and server_store=True.", file=sys.stderr)
+
+
 def _report(outcome: Any, qualname: str) -> None:
     if outcome.hit:
         print(f"cache hit: key {short(outcome.key)} from run {outcome.source_run_id}; {qualname} did not run")
@@ -51,6 +62,7 @@ def _report(outcome: Any, qualname: str) -> None:
 def run(module: str, qualname: str, options: dict[str, Any], info: dict[str, str], *, params: dict[str, Any],
         refs: dict[str, Any], artifacts: dict[str, Any], outputs: dict[str, Any], result: Any) -> Any:
     """The body of every cached component (called by the generated wrapper with KFP's objects)."""
+    _warn_if_ephemeral()
     func = _target(module, qualname)
     args = dict(params)
     for name, artifact in refs.items():

@@ -77,3 +77,16 @@ def test_server_store_settings_compile_to_one_url_and_one_secret(tmp_path: Path)
         TaskSettings(server_store=True, token_secret="lineage-token")
     with pytest.raises(ConfigError, match="drop store_secret and artifacts_url"):
         TaskSettings(server_store=True, lineage_server_url="https://x", token_secret="t", artifacts_url="s3://b/a")
+
+
+def test_a_task_with_no_store_setting_says_its_cache_is_lost_with_the_pod(capfd: pytest.CaptureFixture[str],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage_kfp import runtime
+
+    monkeypatch.delenv("LINEAGE_STORE_URL", raising=False)
+    monkeypatch.delenv("LINEAGE_HOME", raising=False)
+    runtime._warn_if_ephemeral()
+    assert "no LINEAGE_STORE_URL in this task" in capfd.readouterr().err
+    monkeypatch.setenv("LINEAGE_STORE_URL", "https://lineage:5000")
+    runtime._warn_if_ephemeral()
+    assert capfd.readouterr().err == ""
