@@ -13,14 +13,13 @@ import annotations``: KFP reads real annotations.)
 
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, machine
+from common import ROOT, emit, machine, start_lineage_server
 
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 HOME = Path(tempfile.mkdtemp(prefix="bench-kfp-"))
@@ -28,27 +27,6 @@ HOME = Path(tempfile.mkdtemp(prefix="bench-kfp-"))
 sys.path.insert(0, str(HOME))
 os.environ.update({"LINEAGE_HOME": str(HOME / "lineage"), "PYTHONPATH": os.pathsep.join(
     [str(HOME), str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])})
-
-
-def start_server() -> tuple[subprocess.Popen[bytes], str]:
-    import socket
-    import urllib.request
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "LINEAGE_HOME": str(HOME / "server")}
-    proc = subprocess.Popen([str(root / ".venv" / "bin" / "python"), "-m", "lineage_core.cli", "serve", "--port",
-                             str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=1).close()
-            return proc, url
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("lineage server did not start")
 
 
 def main() -> None:
@@ -69,7 +47,7 @@ def main() -> None:
 
         return one_task
 
-    server, server_url = start_server()
+    server, server_url = start_lineage_server(HOME / "server", str(ROOT / ".venv" / "bin" / "python"))
     stores = {"cached_hit": None, "cached_hit_server_store": server_url}  # None: the task's own SQLite
 
     def run(name: str, p: object) -> float:

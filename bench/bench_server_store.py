@@ -9,36 +9,14 @@ serve`` in its own process on the same machine, so both sides share the cores.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, machine, median_ms
+from common import emit, machine, median_ms, start_lineage_server
 
 N = int(os.environ.get("BENCH_N", "300"))
-
-
-def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "LINEAGE_HOME": str(home)}
-    env.pop("LINEAGE_STORE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "lineage_core.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=1).close()
-            return proc, url
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("lineage server did not start")
 
 
 def measure() -> dict[str, float]:
@@ -68,7 +46,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-server-store-"))
     os.environ["LINEAGE_HOME"] = str(root / "client")
     embedded = measure()
-    server, url = start_server(root / "server")
+    server, url = start_lineage_server(root / "server")
     try:
         os.environ["LINEAGE_STORE_URL"] = url
         remote = measure()

@@ -16,6 +16,29 @@ ROOT = Path(__file__).resolve().parent.parent
 PEERS = ROOT / ".bench"
 
 
+def start_lineage_server(home: Path, python: str = sys.executable) -> tuple[subprocess.Popen[bytes], str]:
+    """A real ``lineage serve`` on loopback with its own LINEAGE_HOME (SQLite + local artifacts); (process, URL)."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "LINEAGE_HOME": str(home)}
+    env.pop("LINEAGE_STORE_URL", None)
+    proc = subprocess.Popen([python, "-m", "lineage_core.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{url}/healthz", timeout=1).close()
+            return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError("lineage server did not start")
+
+
 def median_ms(fn: Callable[[], object], n: int, warmup: int = 20) -> float:
     for _ in range(warmup):
         fn()

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 _stores: dict[tuple[str | None, ...], CacheStore] = {}
 _stores_lock = threading.Lock()
 _envs: dict[str, EnvironmentSnapshot] = {}
-_TOKENS = ("LINEAGE_STORE_TOKEN", "OPENLINEAGE_API_KEY")  # a server store's token (store.remote.TOKEN_ENVS)
 
 
 _store_by_env: dict[tuple[str | None, ...], CacheStore] = {}
@@ -25,7 +24,7 @@ _store_by_env: dict[tuple[str | None, ...], CacheStore] = {}
 def open_store(store_url: str, artifacts_url: str) -> CacheStore:
     """A database URL opens the SQL store (with the artifact store at ``artifacts_url``); an http(s) URL is
     a lineage server, which keeps runs and artifacts for tasks that hold only its token."""
-    if store_url.startswith(("http://", "https://")):
+    if settings.is_server_url(store_url):
         from .store.remote import RemoteStore
 
         return RemoteStore.connect(store_url)
@@ -40,14 +39,14 @@ def default_store() -> CacheStore:
     Looked up by the raw setting strings first, so the hit path does not rebuild paths and URLs.
     """
     env = os.environ
-    tokens = tuple(env.get(name) for name in _TOKENS)
+    tokens = tuple(env.get(name) for name in settings.STORE_TOKEN_ENVS)
     raw = (env.get("LINEAGE_STORE_URL"), env.get("LINEAGE_ARTIFACTS_URL"), env.get("LINEAGE_HOME"), env.get("HOME"),
            *tokens)
     store = _store_by_env.get(raw)
     if store is not None:
         return store
     url, artifacts = settings.store_url(), settings.artifacts_url()
-    k = (url, artifacts, *tokens) if url.startswith(("http://", "https://")) else (url, artifacts)
+    k = (url, artifacts, *tokens) if settings.is_server_url(url) else (url, artifacts)
     with _stores_lock:
         store = _stores.get(k)
         if store is None:

@@ -59,6 +59,22 @@ def namespace(explicit: str | None = None) -> str:
     return explicit or os.environ.get("LINEAGE_NAMESPACE", "default")
 
 
+STORE_TOKEN_ENVS = ("LINEAGE_STORE_TOKEN", "OPENLINEAGE_API_KEY")  # a lineage server store's bearer token
+
+
+def is_server_url(url: str) -> bool:
+    """An http(s) store URL names a lineage server (the store over its API), anything else a database."""
+    return url.startswith(("http://", "https://"))
+
+
+def store_token() -> str | None:
+    for name in STORE_TOKEN_ENVS:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
 def store_url() -> str:
     return os.environ.get("LINEAGE_STORE_URL") or f"sqlite:///{lineage_home() / 'lineage.db'}"
 

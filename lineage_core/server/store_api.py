@@ -187,11 +187,12 @@ def store_router(store: Store, tokens: list[str], require_auth: bool) -> APIRout
         except BaseException:
             os.unlink(tmp)
             raise
-        if hasher.hexdigest() != digest:
+        actual = hasher.hexdigest()
+        if actual != digest:
             os.unlink(tmp)
-            return error(422, f"uploaded bytes hash to {hasher.hexdigest()}, not {digest}: nothing stored")
+            return error(422, f"uploaded bytes hash to {actual}, not {digest}: nothing stored")
         try:
-            record = await run_in_threadpool(arts.publish, tmp)
+            record = await run_in_threadpool(arts.publish, tmp, actual)
         except ArtifactError as e:
             return error(507, str(e))
         return {"hash": record.hash, "uri": record.uri, "size": record.size}

@@ -80,10 +80,11 @@ class ArtifactStore:
         os.close(fd)
         return path
 
-    def publish(self, tmp_path: str) -> ArtifactRecord:
-        """Hash a finished temp file and move it to its content address (idempotent, atomic)."""
+    def publish(self, tmp_path: str, digest: str | None = None) -> ArtifactRecord:
+        """Hash a finished temp file and move it to its content address (idempotent, atomic). ``digest``: the
+        hash the caller computed while writing the file itself (the server, streaming an upload)."""
         try:
-            digest = hash_stream_file(tmp_path)
+            digest = digest or hash_stream_file(tmp_path)
             size = os.path.getsize(tmp_path)
             final = self.path_for(digest)
             # Always (re)publish: identical bytes by construction, and it repairs a damaged blob.

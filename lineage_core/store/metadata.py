@@ -61,7 +61,7 @@ class Store(HashCacheMixin, LeaseMixin):
     # -- opening -------------------------------------------------------------------------------
     @classmethod
     def from_url(cls, store_url: str, artifacts_url: str | None = None, migrate: bool = True) -> Store:
-        if store_url.startswith(("http://", "https://")):
+        if settings.is_server_url(store_url):
             raise ConfigError(
                 f"{redact_url(store_url)} is a lineage server: cached steps use it as their store, but this needs "
                 "the database itself (set LINEAGE_STORE_URL to the server's database URL, or use the server's API)"

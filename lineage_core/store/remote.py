@@ -37,22 +37,9 @@ if TYPE_CHECKING:
 
     import requests
 
-TOKEN_ENVS = ("LINEAGE_STORE_TOKEN", "OPENLINEAGE_API_KEY")
 _JSON_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds
 _BLOB_TIMEOUT = (10.0, 600.0)
 _CHUNK = 1 << 20
-
-
-def is_server_url(url: str) -> bool:
-    return url.startswith(("http://", "https://"))
-
-
-def token_from_env() -> str | None:
-    for name in TOKEN_ENVS:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
 
 
 class ServerClient:
@@ -92,7 +79,7 @@ class ServerClient:
         message = _message(r)
         if r.status_code in (401, 403):
             raise ConfigError(f"lineage server {redact_url(self.url)} refused the request ({r.status_code}: "
-                              f"{message}); set its token in {' or '.join(TOKEN_ENVS)}")
+                              f"{message}); set its token in {' or '.join(settings.STORE_TOKEN_ENVS)}")
         if r.status_code == 404 and path == "":
             raise ConfigError(f"{redact_url(self.url)} has no store API (/api/v1/store): is it a lineage server?")
         raise StoreError(f"lineage server {redact_url(self.url)}: {method} {path or '/'} failed "
@@ -129,15 +116,19 @@ class RemoteArtifacts(ArtifactStore):
         hexd = digest.split(":", 1)[1]
         return f"{self.root}/blobs/{hexd[:2]}/{hexd}"
 
-    def publish(self, tmp_path: str) -> ArtifactRecord:
+    def publish(self, tmp_path: str, digest: str | None = None) -> ArtifactRecord:
         try:
-            return self.publish_file(tmp_path)
+            return self._upload(tmp_path, digest)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_path)
 
     def publish_file(self, src: str) -> ArtifactRecord:
-        digest = hash_stream_file(src)
+        return self._upload(src, None)
+
+    def _upload(self, src: str, digest: str | None) -> ArtifactRecord:
+        """One PUT under the content hash; the server checks the bytes against it before keeping them."""
+        digest = digest or hash_stream_file(src)
         size = os.path.getsize(src)
         try:
             with open(src, "rb") as f:
@@ -195,7 +186,7 @@ class RemoteStore:
                 f"LINEAGE_STORE_URL names a lineage server ({redact_url(url)}), which keeps the artifacts in its own "
                 "artifact store: unset LINEAGE_ARTIFACTS_URL (it is only for a database store URL)"
             )
-        client = ServerClient(url, token if token is not None else token_from_env())
+        client = ServerClient(url, token if token is not None else settings.store_token())
         return cls(client, client.call("GET", "").json())
 
     @property
