@@ -36,9 +36,9 @@ from .errors import ArtifactError, ConfigError, InputMissingError, MaterializerE
 from .hashing.content import hash_bytes
 from .hashing.remote import hash_uri
 from .ids import new_run_id
-from .keys import KeyManifest, explain_difference, nearest, short
-from .openlineage.emitter import emit_run
+from .keys import KeyContext, KeyManifest, short
 from .redact import looks_secret, redact_url
+from .runs import Reason, RunRecorder, RunStatus, explain_miss
 from .store.materializers import JsonMaterializer, LoadContext, SaveContext
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class Verdict:
     hit: bool
     run_id: str
     key: str
-    reasons: list[str]
+    reasons: list[Reason]
     outputs: dict[str, str] = field(default_factory=dict)
     source_run_id: str | None = None
 
@@ -132,19 +132,16 @@ def command_manifest(spec: CommandSpec, store: CacheStore) -> KeyManifest:
         except FileNotFoundError:
             raise InputMissingError(f"{spec.name}: declared input {redact_url(uri)} does not exist") from None
     env = keyed_env(spec.env)
-    params = {f"env {k}": hash_bytes(v.encode()) for k, v in sorted(env.items())}
     display = {f"env {k}": redact_url(v)[:120] for k, v in env.items()}
-    params["command"] = hash_bytes(json.dumps(list(spec.command)).encode())
     display["command"] = redact_url(shlex.join(spec.command))[:200]
-    resources = json.dumps(dict(spec.resources), sort_keys=True)
-    params["resources"] = hash_bytes(resources.encode())
-    display["resources"] = resources
     display.update({uri: uri for uri in inputs})  # inputs are datasets in lineage (named by their URI)
-    return KeyManifest(
-        scope=settings.namespace(spec.namespace), step=spec.name, code={},
-        params=params, inputs=inputs, outputs="command outputs " + " ".join(sorted(spec.outputs)),
-        env={"policy": "image", "image": spec.image, "pinned": image_pinned(spec.image)},
-        salt=spec.version, display=display,
+    return KeyManifest.build(
+        KeyContext(image=spec.image), display=display,
+        scope=settings.namespace(spec.namespace), step=spec.name,
+        command=hash_bytes(json.dumps(list(spec.command)).encode()),
+        env_vars={k: hash_bytes(v.encode()) for k, v in sorted(env.items())},
+        resources=json.loads(json.dumps(dict(spec.resources), sort_keys=True)), inputs=inputs,
+        outputs="command outputs " + " ".join(sorted(spec.outputs)), salt=spec.version,
     )
 
 
@@ -159,8 +156,9 @@ class CommandStep:
         self.manifest = command_manifest(spec, self.store)
         self.key = self.manifest.key()
         self.job_id = self.store.job_id(self.manifest.scope, spec.name)
+        self.runs = RunRecorder(self.store, self.job_id, self.key, spec.name)
 
-    def recorded_outputs(self, reasons: list[str]) -> tuple[str, dict[str, str]] | None:
+    def recorded_outputs(self, reasons: list[Reason]) -> tuple[str, dict[str, str]] | None:
         """(producing run, outputs as recorded) from the key's entry, its record verified byte for byte."""
         store = self.store
         entry = store.lookup(self.key)
@@ -171,11 +169,11 @@ class CommandStep:
             outputs = dict(_JSON.load(data, {}, LoadContext(store.home, store.artifacts))["outputs"])
         except (ArtifactError, MaterializerError, KeyError, ValueError) as e:
             store.tombstone(self.key)
-            reasons.append(f"stored outputs record failed verification ({e})")
+            reasons.append(Reason.damaged("outputs record", e))
             return None
         return entry.run_id, outputs
 
-    def cached_outputs(self, reasons: list[str]) -> tuple[str, dict[str, str]] | None:
+    def cached_outputs(self, reasons: list[Reason]) -> tuple[str, dict[str, str]] | None:
         """(producing run, outputs) when the entry is intact and every output still has its recorded hash."""
         recorded = self.recorded_outputs(reasons)
         if recorded is None:
@@ -188,53 +186,38 @@ class CommandStep:
                 now = None
             if now != digest:
                 what = "is gone" if now is None else f"changed ({short(digest)} → {short(now)})"
-                reasons.append(f"output {redact_url(uri)} {what} since run {source} wrote it")
+                reasons.append(Reason.output_changed(redact_url(uri), what, source))
                 return None
         return recorded
 
     def check(self) -> Verdict:
         """Hit (a CACHED run is recorded and the outputs returned) or miss (with the reasons)."""
+        from .runtime import process_environment
+
         started = time.time()
-        reasons: list[str] = []
+        reasons: list[Reason] = []
         found = self.cached_outputs(reasons)
         if found is not None:
             source, outputs = found
-            run_id = new_run_id()
-            note = f"cache hit: key {short(self.key)} from run {source}"
-            source_env = self.store.get_run(source)["environment_hash"]
-            self.store.insert_run(
-                id=run_id, job_id=self.job_id, status="CACHED", cache_key=self.key, source_run_id=source,
-                environment_hash=source_env, started_at=started, ended_at=time.time(), reasons=[note],
-                context=current_run_context(),
-            )
-            emit_run(self.store, run_id, "all")
+            env_hash = self.store.put_environment(process_environment())
+            run_id, note = self.runs.hit(source, environment_hash=env_hash, started=started)
             return Verdict(True, run_id, self.key, [note], outputs, source)
-        prev = nearest(self.store.previous_manifests(self.job_id), self.manifest)
-        if prev is None:
-            reasons.append(f"first run of {self.spec.name} (no previous key in namespace {self.manifest.scope})")
-        elif prev.key() != self.key:
-            reasons.extend(explain_difference(prev, self.manifest))
-        elif not reasons:
-            reasons.append("same key as a previous run, but its entry was invalidated or never stored")
-        return Verdict(False, new_run_id(), self.key, reasons)
+        return Verdict(False, new_run_id(), self.key, explain_miss(self.store, self.job_id, self.manifest, reasons))
 
     def begin(self, verdict: Verdict, context: dict[str, Any] | None = None) -> ExecPlan:
         """Record the RUNNING run of a miss and return the plan the container executes."""
         ctx = {**current_run_context(), **(context or {})}
-        self.store.insert_run(
-            id=verdict.run_id, job_id=self.job_id, status="RUNNING", cache_key=self.key, started_at=time.time(),
-            reasons=verdict.reasons, context=ctx,
-        )
-        emit_run(self.store, verdict.run_id, "start")
+        self.runs.begin(verdict.run_id, verdict.reasons, context=ctx)
         return ExecPlan(run_id=verdict.run_id, key=self.key, job=self.spec.name, namespace=self.manifest.scope,
-                        manifest=self.manifest.to_dict(), outputs=list(self.spec.outputs), reasons=verdict.reasons,
-                        context=ctx)
+                        manifest=self.manifest.to_dict(), outputs=list(self.spec.outputs),
+                        reasons=[str(r) for r in verdict.reasons], context=ctx)
 
 
-def complete(store: CacheStore, plan: ExecPlan, result: CommandResult) -> bool:
+def complete(store: CacheStore, plan: ExecPlan, result: CommandResult, *, emit: bool = False) -> bool:
     """Register a command's result: the container's environment, the outputs as the cache entry (only
     for a successful run that reported every declared output) and the run's end. Idempotent; returns
-    True when this call finished the run."""
+    True when this call finished the run. ``emit``: send the run's end from the store (when nobody else
+    does: a container under an orchestrator sends its own events, from the plan)."""
     if result.run_id != plan.run_id or result.key != plan.key:
         raise ConfigError(f"result of run {result.run_id} does not belong to plan {plan.run_id}")
     try:
@@ -244,21 +227,20 @@ def complete(store: CacheStore, plan: ExecPlan, result: CommandResult) -> bool:
     if run is not None and run["ended_at"] is not None:
         return False
     env_hash = store.put_environment(EnvironmentSnapshot.from_dict(result.environment)) if result.environment else None
-    job_id = store.job_id(plan.namespace, plan.job)
+    runs = RunRecorder(store, store.job_id(plan.namespace, plan.job), plan.key, plan.job)
     if run is None:
-        store.insert_run(id=plan.run_id, job_id=job_id, status="RUNNING", cache_key=plan.key,
-                         environment_hash=env_hash, started_at=result.started_at, reasons=plan.reasons,
-                         context=plan.context)
-    status, error = result.status, result.error
+        runs.begin(plan.run_id, plan.reasons, environment_hash=env_hash, context=plan.context,
+                   started=result.started_at, emit=False)
+    status, error = RunStatus(result.status), result.error
     missing = sorted(set(plan.outputs) - set(result.outputs))
-    if status == "COMPLETED" and missing:
-        status, error = "FAILED", f"declared outputs were not written: {', '.join(missing)}"
-    if status == "COMPLETED":
+    if status is RunStatus.COMPLETED and missing:
+        status, error = RunStatus.FAILED, f"declared outputs were not written: {', '.join(missing)}"
+    if status is RunStatus.COMPLETED:
         tmp = store.artifacts.new_temp_path()
         meta = _JSON.save({"outputs": dict(sorted(result.outputs.items()))}, tmp, SaveContext(store.artifacts))
         record = store.artifacts.publish(tmp)
-        store.put_entry(plan.key, job_id, plan.manifest, plan.run_id, record, _JSON.id, meta, None)
-    store.finish_run(plan.run_id, status=status, error=error, environment_hash=env_hash)
+        store.put_entry(plan.key, runs.job_id, plan.manifest, plan.run_id, record, _JSON.id, meta, None)
+    runs.finish(plan.run_id, status, error=error, environment_hash=env_hash, emit=emit)
     return True
 
 

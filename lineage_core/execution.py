@@ -31,6 +31,7 @@ from .environment import capture_environment
 from .hashing.remote import hash_uri
 from .openlineage import emitter
 from .redact import redact_url
+from .runs import EventType, Phase, RunStatus
 
 if TYPE_CHECKING:
     from .store import CacheStore
@@ -73,7 +74,7 @@ def write_result(result: CommandResult, path: str) -> None:
     os.replace(tmp, target)
 
 
-def _events(plan: ExecPlan, result: CommandResult, phase: str) -> list[Any]:
+def _events(plan: ExecPlan, result: CommandResult, phase: Phase) -> list[Any]:
     from .openlineage.events import DatasetRef, RunRecord, build_event
 
     manifest = plan.manifest
@@ -83,10 +84,10 @@ def _events(plan: ExecPlan, result: CommandResult, phase: str) -> list[Any]:
         "inputs": [DatasetRef(uri, digest) for uri, digest in (manifest.get("inputs") or {}).items()],
         "context": {**plan.context, "orchestrator": plan.context.get("orchestrator", "kubernetes")},
     }
-    if phase == "start":
-        return [build_event(RunRecord(event_type="START", time=result.started_at, **common))]
-    terminal = "COMPLETE" if result.status == "COMPLETED" else "FAIL"
-    outputs = [DatasetRef(uri, digest) for uri, digest in result.outputs.items()] if terminal == "COMPLETE" else []
+    if phase is Phase.START:
+        return [build_event(RunRecord(event_type=EventType.START, time=result.started_at, **common))]
+    terminal = RunStatus(result.status).event_type
+    outputs = [DatasetRef(u, d) for u, d in result.outputs.items()] if terminal is EventType.COMPLETE else []
     return [build_event(RunRecord(event_type=terminal, time=result.ended_at, outputs=outputs, error=result.error,
                                   **common))]
 
@@ -111,7 +112,7 @@ def exec_command(argv: Sequence[str], *, name: str | None = None, inputs: Sequen
             print(f"lineage exec: {verdict.reasons[0]}; not running {argv[0]}", file=sys.stderr)
             if result_path:
                 write_result(CommandResult(run_id=verdict.run_id, key=verdict.key, job=spec.name,
-                                           namespace=step.manifest.scope, status="CACHED", exit_code=0,
+                                           namespace=step.manifest.scope, status=RunStatus.CACHED.value, exit_code=0,
                                            outputs=verdict.outputs, started_at=now, ended_at=now,
                                            source_run_id=verdict.source_run_id), result_path)
             return 0
@@ -124,10 +125,10 @@ def exec_command(argv: Sequence[str], *, name: str | None = None, inputs: Sequen
     started = time.time()
     environment = capture_environment(os.getcwd()).to_dict()
     pending = CommandResult(run_id=plan.run_id, key=plan.key, job=plan.job, namespace=plan.namespace,
-                            status="COMPLETED", exit_code=0, environment=environment, started_at=started,
+                            status=RunStatus.COMPLETED.value, exit_code=0, environment=environment, started_at=started,
                             ended_at=started)
     if send:
-        for event in _events(plan, pending, "start"):
+        for event in _events(plan, pending, Phase.START):
             emitter.emitter().send(event)
     code = _run(argv)
     found, missing = hash_outputs(plan.outputs, store) if code == 0 else ({}, [])
@@ -139,17 +140,16 @@ def exec_command(argv: Sequence[str], *, name: str | None = None, inputs: Sequen
         print(f"lineage exec: {error}", file=sys.stderr)
         code = 1
     result = pending.model_copy(update={
-        "status": "COMPLETED" if error is None else "FAILED", "exit_code": code, "outputs": found,
+        "status": (RunStatus.COMPLETED if error is None else RunStatus.FAILED).value, "exit_code": code,
+        "outputs": found,
         "ended_at": time.time(), "error": error,
     })
     if result_path:
         write_result(result, result_path)
-    if store is not None:
-        complete(store, plan, result)
-        if plan.context.get("orchestrator") == "lineage-exec":
-            emitter.emit_run(store, plan.run_id, "end")
+    if store is not None:  # on its own (no orchestrator), the store's record is the one event source
+        complete(store, plan, result, emit=plan.context.get("orchestrator") == "lineage-exec")
     if send:
-        for event in _events(plan, result, "end"):
+        for event in _events(plan, result, Phase.END):
             emitter.emitter().send(event)
     return code
 

@@ -1,9 +1,15 @@
-"""The cache key: a versioned, typed manifest whose canonical JSON hashes to the key.
+"""The cache key: a versioned manifest of named components whose canonical JSON hashes to the key.
 
-Components: schema version, scope (namespace), step identity, code, parameters, inputs, output
-materializers, environment, user version salt. The manifest is stored with every entry, so a miss
-explains itself by diffing against the nearest previous manifest of the same step — the question
-"why was this not cached?" that no peer answers.
+A component is data (:class:`KeyComponent`): its name, how a difference is explained, and — for the ones
+every step has in the same way (image, hardware) — how it is computed from the step's context. Key
+material, miss explanations and the ``lineage_cache`` facet's ``components`` all read :data:`COMPONENTS`,
+so adding a component is one entry here plus, where the step kind knows its value, one keyword where the
+manifest is built. :data:`KEY_SCHEMA` bumps whenever the list (or a component's meaning) changes; a
+manifest of an older schema still explains itself ("key schema 1 → 2") and still diffs component by
+component.
+
+The manifest is stored with every entry, so a miss explains itself by diffing against the nearest previous
+manifest of the same step — the question "why was this not cached?" that no peer answers.
 
 Not key material (lookup policy instead): ``max_age``, refresh, cache mode, the orchestrator.
 """
@@ -11,47 +17,92 @@ Not key material (lookup policy instead): ``max_age``, refresh, cache mode, the 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from .hashing.content import hash_bytes
 
-KEY_SCHEMA = 1
+if TYPE_CHECKING:
+    from .environment import EnvironmentSnapshot
+
+KEY_SCHEMA = 2
+_META = ("schema", "display", "code_entry")  # stored beside the components, never components themselves
 
 
-@dataclass
+@dataclass(frozen=True)
+class KeyContext:
+    """What the computed components are computed from: the environment the step runs in and what it
+    declared about it."""
+
+    environment: EnvironmentSnapshot | None = None
+    image: str | None = None  # the step's image reference (a command's), else the container's digest
+    hardware: bool = False  # the step's result depends on the GPU model / CUDA (``hardware=True``)
+
+
+Explainer = Callable[[Any, Any, "KeyManifest", "KeyManifest"], list[str]]
+
+
+@dataclass(frozen=True)
+class KeyComponent:
+    name: str
+    explain: Explainer  # (old value, new value, old manifest, new manifest) -> plain-language reasons
+    compute: Callable[[KeyContext], Any] | None = None  # filled in for every step; None = given by the step
+
+
+@dataclass(frozen=True)
 class KeyManifest:
-    scope: str
-    step: str
-    code: dict[str, str]  # part name -> hash ("<step>() in mod.py", "helper() in prep.py", "file x")
-    params: dict[str, str]  # parameter -> value hash
-    inputs: dict[str, str]  # data inputs (paths, arrays, frames) -> content hash
-    outputs: str  # the materializer set that may store the result
-    env: dict[str, Any]  # {"policy": ..., "python": "3.11", "packages": {dist: version}}
-    salt: str | None = None
+    """The components of one key (``None`` = absent) plus display-only text for explanations."""
+
+    components: Mapping[str, Any]
+    display: Mapping[str, str] = field(default_factory=dict)  # short renderings (secrets redacted), never hashed
+    code_entry: str = ""  # which part of the ``code`` component is the step itself
     schema: int = KEY_SCHEMA
-    # Shown in explanations, never hashed: short renderings of parameter values (secrets redacted).
-    display: dict[str, str] = field(default_factory=dict)
-    code_entry: str = ""  # which part of ``code`` is the step itself
+
+    @classmethod
+    def build(cls, context: KeyContext | None = None, *, display: Mapping[str, str] | None = None,
+              code_entry: str = "", **components: Any) -> KeyManifest:
+        """A current-schema manifest: the step's own components (by name) plus the computed ones."""
+        unknown = set(components) - _BY_NAME.keys()
+        if unknown:
+            raise ValueError(f"unknown key components {sorted(unknown)}: add them to lineage_core.keys.COMPONENTS")
+        ctx = context or KeyContext()
+        values = {c.name: c.compute(ctx) if c.compute else components.get(c.name) for c in COMPONENTS}
+        return cls({k: v for k, v in values.items() if v is not None}, dict(display or {}), code_entry)
+
+    @property
+    def scope(self) -> str:
+        return str(self.components.get("scope", ""))
+
+    @property
+    def step(self) -> str:
+        return str(self.components.get("step", ""))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self.components.get(name)
+        return default if value is None else value
 
     def key_material(self) -> dict[str, Any]:
-        """Every component except the display-only fields (shallow: the key is serialised at once)."""
-        return {
-            "schema": self.schema, "scope": self.scope, "step": self.step, "code": self.code,
-            "params": self.params, "inputs": self.inputs, "outputs": self.outputs, "env": self.env,
-            "salt": self.salt,
-        }
+        return {"schema": self.schema, **self.components}
 
     def key(self) -> str:
         data = json.dumps(self.key_material(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hash_bytes(data.encode())
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The stored form: components at the top level (readers such as lineage views use ``inputs``)."""
+        return {**self.components, "schema": self.schema, "display": dict(self.display), "code_entry": self.code_entry}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> KeyManifest:
-        return cls(**d)
+    def from_dict(cls, d: Mapping[str, Any]) -> KeyManifest:
+        """Any stored manifest, of any schema: whatever is not metadata is a component (a component an older
+        schema had and this one has not is kept, so it still explains)."""
+        return cls({k: v for k, v in d.items() if k not in _META and v is not None}, dict(d.get("display") or {}),
+                   str(d.get("code_entry") or ""), int(d.get("schema") or 1))
+
+    def component_hashes(self) -> dict[str, str]:
+        """Component -> hash of its value (the ``lineage_cache`` facet's ``components``)."""
+        return {n: hash_bytes(json.dumps(v, sort_keys=True).encode()) for n, v in self.components.items()}
 
 
 def short(h: str | None) -> str:
@@ -61,62 +112,62 @@ def short(h: str | None) -> str:
     return f"{algo}:{hexd[:8]}…"
 
 
-def _dict_changes(
-    a: dict[str, Any], b: dict[str, Any]
-) -> tuple[list[str], list[str], list[str]]:
+def _dict_changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
     added = sorted(set(b) - set(a))
     removed = sorted(set(a) - set(b))
     changed = sorted(k for k in set(a) & set(b) if a[k] != b[k])
     return added, removed, changed
 
 
-def explain_difference(old: KeyManifest, new: KeyManifest) -> list[str]:
-    """Plain-language reasons why ``new`` has another key than ``old`` (same step)."""
-    reasons: list[str] = []
-    if old.schema != new.schema:
-        reasons.append(f"key schema {old.schema} → {new.schema} (lineage-core upgrade)")
-    if old.scope != new.scope:
-        reasons.append(f"namespace {old.scope} → {new.scope}")
-    reasons += _code_reasons(old, new)
-    added, removed, changed = _dict_changes(old.params, new.params)
-    for p in changed:
-        reasons.append(f"parameter {p!r} changed: {old.display.get(p, short(old.params[p]))} → "
-                       f"{new.display.get(p, short(new.params[p]))}")
-    reasons += [f"parameter {p!r} added" for p in added] + [f"parameter {p!r} removed" for p in removed]
-    added, removed, changed = _dict_changes(old.inputs, new.inputs)
-    for p in changed:
-        reasons.append(f"input {p!r} changed ({short(old.inputs[p])} → {short(new.inputs[p])})")
-    reasons += [f"input {p!r} added" for p in added] + [f"input {p!r} removed" for p in removed]
-    if old.outputs != new.outputs:
-        reasons.append(f"output materializers changed ({old.outputs} → {new.outputs})")
-    reasons += _env_reasons(old.env, new.env)
-    if old.salt != new.salt:
-        reasons.append(f"version changed: {old.salt} → {new.salt}")
-    return reasons or ["same key as before (the previous entry was invalidated or never written)"]
+# -- explainers -----------------------------------------------------------------------------------------
+def _scalar(label: str) -> Explainer:
+    return lambda a, b, _o, _n: [f"{label} {a} → {b}"]
 
 
-def _code_reasons(old: KeyManifest, new: KeyManifest) -> list[str]:
-    if old.code == new.code:
-        return []
-    added, removed, changed = _dict_changes(old.code, new.code)
-    step = new.code_entry or new.step
-    details = []
-    for part in changed:
-        details.append("its own code" if part == new.code_entry else f"{_kind(part)} {part}")
+def _code(a: Any, b: Any, _old: KeyManifest, new: KeyManifest) -> list[str]:
+    added, removed, changed = _dict_changes(a or {}, b or {})
+    details = ["its own code" if p == new.code_entry else f"{_kind(p)} {p}" for p in changed]
     details += [f"{_kind(p)} {p} added" for p in added] + [f"{_kind(p)} {p} removed" for p in removed]
-    step_name = step.split(" in ")[0]
+    step_name = (new.code_entry or new.step).split(" in ")[0]
     return [f"code changed: {step_name} ({', '.join(details)})"]
 
 
 def _kind(part: str) -> str:
-    if part.startswith(("file ", "global ", "module ")):
-        return "dependency"
-    return "helper"
+    return "dependency" if part.startswith(("file ", "global ", "module ")) else "helper"
 
 
-def _env_reasons(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    if a == b:
-        return []
+def _named_values(noun: str, shown: Callable[[str], str] = lambda name: name) -> Explainer:
+    """Explains a ``{name: hash}`` component: which names changed (with their display text), came or went."""
+    def explain(a: Any, b: Any, old: KeyManifest, new: KeyManifest) -> list[str]:
+        a, b = a or {}, b or {}
+        added, removed, changed = _dict_changes(a, b)
+        out = [f"{noun} {shown(p)!r} changed: {old.display.get(_display_key(noun, p), short(a[p]))} → "
+               f"{new.display.get(_display_key(noun, p), short(b[p]))}" for p in changed]
+        return out + [f"{noun} {shown(p)!r} added" for p in added] + [f"{noun} {shown(p)!r} removed" for p in removed]
+    return explain
+
+
+def _display_key(noun: str, name: str) -> str:
+    return f"env {name}" if noun == "env var" else name
+
+
+def _inputs(a: Any, b: Any, _old: KeyManifest, _new: KeyManifest) -> list[str]:
+    a, b = a or {}, b or {}
+    added, removed, changed = _dict_changes(a, b)
+    out = [f"input {p!r} changed ({short(a[p])} → {short(b[p])})" for p in changed]
+    return out + [f"input {p!r} added" for p in added] + [f"input {p!r} removed" for p in removed]
+
+
+def _command(_a: Any, _b: Any, old: KeyManifest, new: KeyManifest) -> list[str]:
+    return [f"command changed: {old.display.get('command', '?')} → {new.display.get('command', '?')}"]
+
+
+def _outputs(a: Any, b: Any, _o: KeyManifest, _n: KeyManifest) -> list[str]:
+    return [f"output materializers changed ({a} → {b})"]
+
+
+def _env(a: Any, b: Any, _o: KeyManifest, _n: KeyManifest) -> list[str]:
+    a, b = a or {}, b or {}
     out = []
     if a.get("policy") != b.get("policy"):
         out.append(f"environment policy {a.get('policy')} → {b.get('policy')}")
@@ -130,18 +181,86 @@ def _env_reasons(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return out or ["environment changed"]
 
 
+def _hardware(a: Any, b: Any, _o: KeyManifest, _n: KeyManifest) -> list[str]:
+    a, b = a or {}, b or {}
+    out = [f"{label} {a.get(k)} → {b.get(k)}" for k, label in (("gpu", "GPU"), ("cuda", "CUDA major"))
+           if a.get(k) != b.get(k)]
+    return out or ["hardware changed"]
+
+
+def _llm(_a: Any, _b: Any, _o: KeyManifest, _n: KeyManifest) -> list[str]:
+    return ["LLM request changed"]
+
+
+# -- computed components --------------------------------------------------------------------------------
+def _image_of(ctx: KeyContext) -> str | None:
+    return ctx.image
+
+
+def _hardware_of(ctx: KeyContext) -> dict[str, Any] | None:
+    """GPU model and CUDA major for a step that declares it depends on them or runs where there is a GPU."""
+    gpu = (ctx.environment.gpu if ctx.environment else None) or {}
+    models = sorted(set(gpu.get("gpus") or []))
+    if not ctx.hardware and not models:
+        return None
+    cuda = gpu.get("cuda") or gpu.get("torch_cuda")
+    return {"gpu": ",".join(models) or None, "cuda": str(cuda).split(".")[0] if cuda else None}
+
+
+COMPONENTS: tuple[KeyComponent, ...] = (
+    KeyComponent("scope", _scalar("namespace")),
+    KeyComponent("step", _scalar("step")),
+    KeyComponent("code", _code),
+    KeyComponent("params", _named_values("parameter")),
+    KeyComponent("inputs", _inputs),
+    KeyComponent("command", _command),
+    KeyComponent("env_vars", _named_values("env var")),
+    KeyComponent("resources", _scalar("resources")),
+    KeyComponent("outputs", _outputs),
+    KeyComponent("env", _env),
+    KeyComponent("image", _scalar("image"), _image_of),
+    KeyComponent("hardware", _hardware, _hardware_of),
+    KeyComponent("llm", _llm),
+    KeyComponent("salt", _scalar("version changed:")),
+)
+_BY_NAME = {c.name: c for c in COMPONENTS}
+
+
+def explain_difference(old: KeyManifest, new: KeyManifest) -> list[str]:
+    """Plain-language reasons why ``new`` has another key than ``old`` (same step)."""
+    reasons: list[str] = []
+    schema_changed = old.schema != new.schema
+    if schema_changed:
+        reasons.append(f"key schema {old.schema} → {new.schema} (lineage-core upgrade: keys are made differently)")
+    a, b = old.components, new.components
+    for name in dict.fromkeys([*_BY_NAME, *a, *b]):
+        if a.get(name) == b.get(name) or (schema_changed and (name not in a or name not in b)):
+            continue  # across schemas a component that came or went is the schema change, already said
+        component = _BY_NAME.get(name)
+        if component is not None and name in a and name in b:
+            reasons += component.explain(a[name], b[name], old, new)
+        elif component is not None and name in _COLLECTIONS:
+            reasons += component.explain(a.get(name), b.get(name), old, new)
+        else:
+            how = "added" if name not in a else "removed" if name not in b else "changed"
+            reasons.append(f"key component {name!r} {how}")
+    return reasons or ["same key as before (the previous entry was invalidated or never written)"]
+
+
+_COLLECTIONS = frozenset({"code", "params", "inputs", "env_vars"})  # absent is empty: explain by member
+
+
 def nearest(previous: list[dict[str, Any]], new: KeyManifest) -> KeyManifest | None:
-    """The previous manifest differing from ``new`` in the fewest components (newest on a tie)."""
-    best: tuple[int, int] | None = None
+    """The previous manifest differing from ``new`` in the fewest components (newest on a tie). Manifests of
+    any schema take part: an upgrade explains itself instead of looking like a first run."""
+    best: tuple[int, int, int] | None = None
     chosen = None
-    mat = new.key_material()
+    mine = new.components
     for i, d in enumerate(previous):
-        try:
-            m = KeyManifest.from_dict(d)
-        except TypeError:
-            continue
-        other = m.key_material()
-        score = sum(1 for k in mat if mat[k] != other.get(k))
-        if best is None or (score, i) < best:
-            best, chosen = (score, i), m
+        m = KeyManifest.from_dict(d)
+        other = m.components
+        score = sum(1 for k in set(mine) | set(other) if mine.get(k) != other.get(k))
+        rank = (m.schema != new.schema, score, i)
+        if best is None or rank < best:
+            best, chosen = rank, m
     return chosen

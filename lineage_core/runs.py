@@ -8,56 +8,161 @@ and a finished run mean the same thing (and say the same words) wherever they ha
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Sequence
 from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from .context import current_run_context
+from .ids import new_run_id
+from .keys import KeyManifest, explain_difference, nearest, short
+from .openlineage.emitter import emit_run
+from .status import EventType, Phase, RunStatus
+
+if TYPE_CHECKING:
+    from .store import CacheStore
+
+log = logging.getLogger("lineage_core")
+__all__ = ["EventType", "Phase", "Reason", "ReasonKind", "RunRecorder", "RunStatus", "explain_miss"]
 
 
-class RunStatus(str, Enum):
-    """A run's state as stored in ``runs.status`` (the strings are the schema; do not rename)."""
+class ReasonKind(str, Enum):
+    """Why a run hit or missed; the kind decides what happens next, the text is what people read."""
 
-    RUNNING = "RUNNING"
-    COMPLETED = "COMPLETED"
-    CACHED = "CACHED"  # a hit: completed without running, ``source_run_id`` names the producer
-    FAILED = "FAILED"
-    ABORTED = "ABORTED"  # interrupted, or abandoned when its lease expired
-
-    @property
-    def finished(self) -> bool:
-        return self is not RunStatus.RUNNING
-
-    @property
-    def succeeded(self) -> bool:
-        return self in (RunStatus.COMPLETED, RunStatus.CACHED)
-
-    @property
-    def event_type(self) -> EventType:
-        """The OpenLineage event that ends a run in this state (``START`` for a running one)."""
-        return _TERMINAL[self]
-
-
-class EventType(str, Enum):
-    """OpenLineage run event types (the spec's ``eventType``)."""
-
-    START = "START"
-    RUNNING = "RUNNING"
-    COMPLETE = "COMPLETE"
-    FAIL = "FAIL"
-    ABORT = "ABORT"
-    OTHER = "OTHER"
+    HIT = "hit"
+    FIRST_RUN = "first_run"  # no previous key of this step in its namespace
+    CHANGED = "changed"  # a component of the key differs from the nearest previous manifest
+    SAME_KEY = "same_key"  # the key was seen before but its entry is gone (invalidated, never stored)
+    REFRESH = "refresh"
+    CACHE_OFF = "cache_off"
+    READS_DISABLED = "reads_disabled"
+    EXPIRED = "expired"  # older than max_age
+    DAMAGED = "damaged"  # the stored value failed verification (tombstoned)
+    OUTPUT_CHANGED = "output_changed"  # a command's recorded output is gone or differs
+    TOOK_OVER = "took_over"  # the lease of a stopped worker was taken over
 
     @property
-    def terminal(self) -> bool:
-        return self in (EventType.COMPLETE, EventType.FAIL, EventType.ABORT)
+    def explains_key(self) -> bool:
+        """A miss of this kind still says how the key differs from the previous one (a policy miss —
+        caching off, reads disabled — does not: the key is not why)."""
+        return self in (ReasonKind.REFRESH, ReasonKind.EXPIRED, ReasonKind.DAMAGED, ReasonKind.OUTPUT_CHANGED)
 
 
-class Phase(str, Enum):
-    """Which of a stored run's events to emit: its START, its terminal event, or both (a hit)."""
+class Reason(str):
+    """A reason as text (stored and logged as it reads) that also knows its :class:`ReasonKind`."""
 
-    START = "start"
-    END = "end"
-    ALL = "all"
+    kind: ReasonKind
+
+    def __new__(cls, kind: ReasonKind, text: str) -> Reason:
+        self = super().__new__(cls, text)
+        self.kind = kind
+        return self
+
+    # The wording of every reason lives here, once.
+    @classmethod
+    def hit(cls, key: str, source_run_id: str, concurrent: bool = False) -> Reason:
+        note = f"cache hit: key {short(key)} from run {source_run_id}"
+        return cls(ReasonKind.HIT, note + (" (computed concurrently: this call waited for it)" if concurrent else ""))
+
+    @classmethod
+    def first_run(cls, step: str, namespace: str) -> Reason:
+        return cls(ReasonKind.FIRST_RUN, f"first run of {step} (no previous key in namespace {namespace})")
+
+    @classmethod
+    def same_key(cls) -> Reason:
+        return cls(ReasonKind.SAME_KEY, "same key as a previous run, but its entry was invalidated or never stored")
+
+    @classmethod
+    def refresh(cls) -> Reason:
+        return cls(ReasonKind.REFRESH, "refresh requested")
+
+    @classmethod
+    def cache_off(cls) -> Reason:
+        return cls(ReasonKind.CACHE_OFF, "caching is off (cache='off' or LINEAGE_CACHE=off)")
+
+    @classmethod
+    def reads_disabled(cls, mode: str) -> Reason:
+        return cls(ReasonKind.READS_DISABLED, f"cache reads are disabled (mode {mode})")
+
+    @classmethod
+    def expired(cls, age: float, max_age: float) -> Reason:
+        return cls(ReasonKind.EXPIRED, f"cached value is {age:.0f}s old, older than max_age={max_age:g}s")
+
+    @classmethod
+    def damaged(cls, what: str, error: object) -> Reason:
+        return cls(ReasonKind.DAMAGED, f"stored {what} failed verification ({error})")
+
+    @classmethod
+    def output_changed(cls, uri: str, what: str, source_run_id: str) -> Reason:
+        return cls(ReasonKind.OUTPUT_CHANGED, f"output {uri} {what} since run {source_run_id} wrote it")
+
+    @classmethod
+    def took_over(cls, run_id: str) -> Reason:
+        return cls(ReasonKind.TOOK_OVER, f"took over from run {run_id}, whose worker stopped")
 
 
-_TERMINAL = {
-    RunStatus.RUNNING: EventType.START, RunStatus.COMPLETED: EventType.COMPLETE, RunStatus.CACHED: EventType.COMPLETE,
-    RunStatus.FAILED: EventType.FAIL, RunStatus.ABORTED: EventType.ABORT,
-}
+def explain_miss(store: CacheStore, job_id: int, manifest: KeyManifest, reasons: list[Reason]) -> list[Reason]:
+    """``reasons`` plus, unless the miss is a policy (caching off, reads disabled), how the key differs from
+    the nearest previous manifest of the step — or that this is its first run."""
+    if not all(r.kind.explains_key for r in reasons):
+        return reasons
+    out = list(reasons)
+    prev = nearest(store.previous_manifests(job_id), manifest)
+    if prev is None:
+        out.append(Reason.first_run(manifest.step, manifest.scope))
+    elif prev.key() != manifest.key():
+        out += [Reason(ReasonKind.CHANGED, text) for text in explain_difference(prev, manifest)]
+    elif not out:
+        out.append(Reason.same_key())
+    return out
+
+
+class RunRecorder:
+    """Writes one step's runs and emits their events: every entry point records through this.
+
+    ``hit`` records a CACHED run (START and COMPLETE at once); ``begin`` a RUNNING one (START); ``finish``
+    its end (the terminal event). The environment a run records is where it ran: a hit ran where it was
+    asked for, so it records the asking process's environment, whoever produced the value.
+    """
+
+    def __init__(self, store: CacheStore, job_id: int, key: str, job: str) -> None:
+        self.store, self.job_id, self.key, self.job = store, job_id, key, job
+
+    def hit(self, source_run_id: str, *, environment_hash: str | None, started: float, concurrent: bool = False,
+            context: dict[str, Any] | None = None) -> tuple[str, Reason]:
+        run_id = new_run_id()
+        note = Reason.hit(self.key, source_run_id, concurrent)
+        self.store.insert_run(
+            id=run_id, job_id=self.job_id, status=RunStatus.CACHED.value, cache_key=self.key,
+            source_run_id=source_run_id, environment_hash=environment_hash, started_at=started,
+            ended_at=time.time(), reasons=[str(note)], context=current_run_context() if context is None else context,
+        )
+        emit_run(self.store, run_id, Phase.ALL)
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s (%s)", note, self.job)
+        return run_id, note
+
+    def begin(self, run_id: str, reasons: Sequence[str], *, environment_hash: str | None = None,
+              context: dict[str, Any] | None = None, started: float | None = None, emit: bool = True) -> None:
+        self.store.insert_run(
+            id=run_id, job_id=self.job_id, status=RunStatus.RUNNING.value, cache_key=self.key,
+            environment_hash=environment_hash, started_at=time.time() if started is None else started,
+            reasons=[str(r) for r in reasons], context=current_run_context() if context is None else context,
+        )
+        if emit:
+            emit_run(self.store, run_id, Phase.START)
+
+    def finish(self, run_id: str, status: RunStatus, *, error: str | None = None,
+               environment_hash: str | None = None, emit: bool = True) -> None:
+        values: dict[str, Any] = {"status": status.value, "error": error}
+        if environment_hash is not None:
+            values["environment_hash"] = environment_hash
+        self.store.finish_run(run_id, **values)
+        if emit:
+            emit_run(self.store, run_id, Phase.END)
+
+    def fail(self, run_id: str, exc: BaseException) -> None:
+        """The run's end when its step raised: ABORTED for an interrupt, FAILED otherwise."""
+        status = RunStatus.ABORTED if isinstance(exc, KeyboardInterrupt | SystemExit) else RunStatus.FAILED
+        self.finish(run_id, status, error=f"{type(exc).__name__}: {exc}"[:2000])

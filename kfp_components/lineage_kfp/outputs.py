@@ -64,20 +64,19 @@ class OutputsStep(CachedFunction[..., Path]):
 
     def __init__(self, fn: Callable[..., Any], outputs: dict[str, Any], **options: Any) -> None:
         self.kfp_outputs = outputs
-        self._made: Path | None = None
         super().__init__(fn, exclude=[*options.pop("exclude", ()), *outputs], **options)
 
-    def _manifest(self, arguments: dict[str, Any], store: CacheStore) -> Any:
-        return super()._manifest({k: v if k in self.exclude else _content(v) for k, v in arguments.items()}, store)
+    def key_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        return {k: v if k in self.exclude else _content(v) for k, v in arguments.items()}
 
-    def _invoke(self, store: CacheStore, args: Any, kwargs: Any) -> Any:
-        value = super()._invoke(store, args, kwargs)
+    def invoke(self, store: CacheStore, args: Any, kwargs: Any) -> Any:
+        value = super().invoke(store, args, kwargs)
         try:
             json.dumps(value)
         except (TypeError, ValueError) as e:
             raise MaterializerError(f"{self.name} returned {type(value).__name__}: a KFP output parameter must "
                                     f"be JSON (int, float, str, bool, dict, list): {e}") from None
-        root = self._made = _private_bundle()
+        root = _private_bundle()
         root.mkdir()
         info: dict[str, Any] = {"return": value, "outputs": {}}
         for name, artifact in self.kfp_outputs.items():
@@ -89,12 +88,9 @@ class OutputsStep(CachedFunction[..., Path]):
         (root / INFO).write_text(json.dumps(info, sort_keys=True), encoding="utf-8")
         return root
 
-    def _load(self, store: CacheStore, digest: str, mid: str, meta: dict[str, Any], value_hash: str | None) -> Any:
-        if self._made is None or meta.get("original") != str(self._made.resolve()):
-            # a hit: restore into a directory of our own, never where another task may still be writing
-            private = _private_bundle()
-            meta = {**meta, "original": str(private), "name": private.name}
-        return super()._load(store, digest, mid, meta, value_hash)
+    def restore_destination(self) -> Path:
+        """A hit restores into a directory of our own, never where another task may still be writing."""
+        return _private_bundle()
 
 
 def publish(bundle: Path, outputs: dict[str, Any], hit: bool, lineage: dict[str, str]) -> Any:

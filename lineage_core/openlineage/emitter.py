@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import settings
+from ..status import EventType, Phase
 
 if TYPE_CHECKING:
     from ..store import CacheStore
@@ -49,15 +50,15 @@ def spool_path() -> Path:
 
 class Emitter:
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[CacheStore, str, str] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[CacheStore, str, Phase] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._client: Any = None
         self._pending = 0
         self._idle = threading.Condition(self._lock)
 
-    def submit(self, store: CacheStore, run_id: str, phase: str) -> None:
-        """Queue the START (``phase="start"``), the terminal event (``"end"``) or both (``"all"``)."""
+    def submit(self, store: CacheStore, run_id: str, phase: Phase) -> None:
+        """Queue the run's START (``Phase.START``), its terminal event (``Phase.END``) or both (``Phase.ALL``)."""
         with self._lock:
             self._pending += 1
             if self._thread is None:
@@ -78,17 +79,14 @@ class Emitter:
                     self._pending -= 1
                     self._idle.notify_all()
 
-    def _emit_run(self, store: CacheStore, run_id: str, phase: str) -> None:
+    def _emit_run(self, store: CacheStore, run_id: str, phase: Phase) -> None:
         from .events import build_event
         from .records import run_records
 
-        records = run_records(store, run_id)
-        if phase == "start":
-            records = records[:1]
-        elif phase == "end":
-            records = records[1:]
-        for record in records:
-            self.send(build_event(record))
+        for record in run_records(store, run_id):
+            started = record.event_type == EventType.START
+            if phase is Phase.ALL or (phase is Phase.START) == started:
+                self.send(build_event(record))
 
     def client(self) -> Any:
         if self._client is None:
@@ -163,7 +161,7 @@ def emitter() -> Emitter:
     return _EMITTER
 
 
-def emit_run(store: CacheStore, run_id: str, phase: str) -> None:
+def emit_run(store: CacheStore, run_id: str, phase: Phase) -> None:
     """Called by the cache layer for every run; a no-op unless OpenLineage is configured."""
     global _ENABLED
     if _ENABLED is None:

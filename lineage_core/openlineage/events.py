@@ -27,12 +27,15 @@ from openlineage.client.serde import Serde
 
 from .. import __version__
 from ..hashing.content import hash_bytes
+from ..keys import KeyManifest
 from ..redact import redact_url
+from ..status import EventType
 from .facets import LineageCacheRunFacet, LineageEnvironmentRunFacet
 from .naming import dataset_name
 
 PRODUCER = f"https://github.com/lineage-core/lineage-core/tree/v{__version__}"
-_STATES = {"START": RunState.START, "COMPLETE": RunState.COMPLETE, "FAIL": RunState.FAIL, "ABORT": RunState.ABORT}
+_STATES = {EventType.START: RunState.START, EventType.COMPLETE: RunState.COMPLETE, EventType.FAIL: RunState.FAIL,
+           EventType.ABORT: RunState.ABORT}
 
 
 @dataclass
@@ -49,7 +52,7 @@ class RunRecord:
     run_id: str
     namespace: str
     job: str
-    event_type: str
+    event_type: EventType
     time: float
     key: str | None = None
     manifest: dict[str, Any] | None = None
@@ -74,11 +77,6 @@ def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat()
 
 
-def _components(manifest: dict[str, Any]) -> dict[str, str]:
-    parts = ("code", "params", "inputs", "outputs", "env", "salt")
-    return {p: hash_bytes(json.dumps(manifest.get(p), sort_keys=True).encode()) for p in parts}
-
-
 def _run_facets(r: RunRecord) -> dict[str, Any]:
     facets: dict[str, Any] = {
         "processing_engine": _own(processing_engine_run.ProcessingEngineRunFacet(
@@ -95,19 +93,19 @@ def _run_facets(r: RunRecord) -> dict[str, Any]:
             if root else None,
         ))
     env = r.environment
-    if env is not None and r.event_type == "START":
+    if env is not None and r.event_type == EventType.START:
         facets["lineage_environment"] = _own(LineageEnvironmentRunFacet(
             python=env["python"], platform=env["platform"], packagesHash=_packages_hash(env),
             implementation=env.get("implementation"), machine=env.get("machine"), packages=r.packages,
             imageDigest=env.get("image_digest"), gpu=env.get("gpu") or {}, git=env.get("git") or {},
         ))
-    if r.key and r.event_type in ("COMPLETE", "FAIL", "ABORT"):
+    if r.key and EventType(r.event_type).terminal:
         facets["lineage_cache"] = _own(LineageCacheRunFacet(
             hit=r.hit, key=r.key, keySchema=(r.manifest or {}).get("schema"),
-            components=_components(r.manifest) if r.manifest else {},
+            components=KeyManifest.from_dict(r.manifest).component_hashes() if r.manifest else {},
             sourceRunId=r.source_run_id, missReasons=[] if r.hit else list(r.reasons),
         ))
-    if r.error and r.event_type in ("FAIL", "ABORT"):
+    if r.error and r.event_type in (EventType.FAIL, EventType.ABORT):
         facets["errorMessage"] = _own(error_message_run.ErrorMessageRunFacet(
             message=r.error, programmingLanguage="python"))
     return facets
@@ -143,8 +141,9 @@ def _dataset_facets(d: DatasetRef) -> dict[str, Any]:
 def build_event(r: RunRecord) -> RunEvent:
     inputs = [InputDataset(namespace=ns, name=name, facets=_dataset_facets(d))
               for d in r.inputs for ns, name in [dataset_name(d.location)]]
+    completed = r.event_type == EventType.COMPLETE
     outputs = [OutputDataset(namespace=ns, name=name, facets=_dataset_facets(d))
-               for d in r.outputs for ns, name in [dataset_name(d.location)]] if r.event_type == "COMPLETE" else []
+               for d in r.outputs for ns, name in [dataset_name(d.location)]] if completed else []
     return RunEvent(
         eventType=_STATES[r.event_type],
         eventTime=_iso(r.time),

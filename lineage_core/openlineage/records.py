@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..status import EventType, RunStatus
 from .events import DatasetRef, RunRecord, event_dict
 
 if TYPE_CHECKING:
     from ..store import CacheStore
-
-_TERMINAL = {"COMPLETED": "COMPLETE", "CACHED": "COMPLETE", "FAILED": "FAIL", "ABORTED": "ABORT"}
 
 
 def _inputs(manifest: dict[str, Any]) -> list[DatasetRef]:
@@ -43,21 +42,22 @@ def _around(context: dict[str, Any], direction: str, known: list[DatasetRef]) ->
 def run_records(store: CacheStore, run_id: str) -> list[RunRecord]:
     """START and, once finished, the terminal record of one stored run."""
     run = store.get_run(run_id)
+    status = RunStatus(run["status"])
     manifest = store.manifest(run["cache_key"]) if run["cache_key"] else None
     env = store.get_environment(run["environment_hash"]) if run["environment_hash"] else None
     common: dict[str, Any] = {
         "run_id": run["id"], "namespace": run["namespace"], "job": run["job"], "key": run["cache_key"],
-        "manifest": manifest, "hit": run["status"] == "CACHED", "source_run_id": run["source_run_id"],
+        "manifest": manifest, "hit": status is RunStatus.CACHED, "source_run_id": run["source_run_id"],
         "reasons": run["reasons"] or [], "environment": env.to_dict() if env else None,
         "packages": ((manifest or {}).get("env") or {}).get("packages") or {},
         "inputs": _around(run["context"] or {}, "inputs", _inputs(manifest or {})),
         "context": run["context"] or {}, "error": run["error"],
     }
-    records = [RunRecord(event_type="START", time=run["started_at"], **common)]
-    terminal = _TERMINAL.get(run["status"])
-    if terminal and run["ended_at"]:
+    records = [RunRecord(event_type=EventType.START, time=run["started_at"], **common)]
+    if status.finished and run["ended_at"]:
+        terminal = status.event_type
         outputs = []
-        if terminal == "COMPLETE":
+        if terminal is EventType.COMPLETE:
             outputs = _around(common["context"], "outputs", _outputs(store, run["cache_key"]))
         records.append(RunRecord(event_type=terminal, time=run["ended_at"], outputs=outputs, **common))
     return records

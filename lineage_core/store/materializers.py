@@ -32,6 +32,7 @@ Buffer: TypeAlias = "bytes | mmap.mmap"  # verified blob bytes (large local blob
 class LoadContext:
     scratch_dir: Path  # where Path outputs are restored when their original location is taken
     artifacts: ArtifactStore | None = None  # for values stored as several blobs (directory trees)
+    destination: Path | None = None  # the client's choice of where a Path output is restored (else decided here)
 
 
 @dataclass(frozen=True)
@@ -192,11 +193,15 @@ class PathMaterializer(Materializer):
                 "members": sorted({e.hash for e in entries})}
 
     def load(self, buf: Buffer, meta: dict[str, Any], ctx: LoadContext) -> Any:
-        original = Path(meta["original"])
-        if original.exists() and hash_path(original) == meta["content_hash"]:
-            return original
-        dest_root = original.parent if not original.exists() else ctx.scratch_dir / meta["content_hash"][7:23]
-        dest = dest_root / meta["name"]
+        if ctx.destination is not None:
+            dest = ctx.destination
+            dest_root = dest.parent
+        else:
+            original = Path(meta["original"])
+            if original.exists() and hash_path(original) == meta["content_hash"]:
+                return original
+            dest_root = original.parent if not original.exists() else ctx.scratch_dir / meta["content_hash"][7:23]
+            dest = dest_root / meta["name"]
         if dest.exists() and hash_path(dest) == meta["content_hash"]:
             return dest
         dest_root.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,133 @@
+"""How a call of a cached function becomes its key manifest.
+
+Fixed for the process (:class:`StaticParts`, computed once per step): the code fingerprint, the
+environment component under the step's ``env`` policy, the set of materializers that may store the result,
+and the computed components' context (image, hardware). Per call: each argument is hashed by content —
+data (paths, URIs, arrays, frames, upstream references) into ``inputs``, everything else into ``params`` —
+and rendered for explanations (secrets redacted).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import reprlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
+
+from .code import CodeFingerprint, code_part_name, fingerprint_code, hash_file_deps, with_file_deps
+from .environment import distributions_for_modules, installed_distributions, normalize_dist_name
+from .errors import ConfigError
+from .hashing.remote import Uri
+from .hashing.values import hash_value
+from .keys import KeyContext, KeyManifest
+from .redact import REDACTED, looks_secret, redact_url
+from .refs import ArtifactRef
+from .runtime import process_environment
+from .store.materializers import BUILTIN, PICKLE
+
+if TYPE_CHECKING:
+    from .store import CacheStore
+
+_OWN_DIST = "lineage-core"
+_repr = reprlib.Repr()
+_repr.maxstring, _repr.maxother, _repr.maxlist, _repr.maxdict = 40, 40, 6, 6
+
+
+def step_name(fn: Callable[..., Any]) -> str:
+    """``module.qualname``; a script run as ``__main__`` is named after its file, so the same step run as a
+    script or imported is one job."""
+    module = fn.__module__
+    if module == "__main__":
+        f = inspect.getsourcefile(fn)
+        if f:
+            module = os.path.splitext(os.path.basename(f))[0]
+    return f"{module}.{fn.__qualname__}"
+
+
+def display(name: str, value: Any) -> str:
+    if looks_secret(name):
+        return REDACTED
+    if isinstance(value, PurePath):
+        return os.fspath(value)
+    if isinstance(value, Uri):
+        return redact_url(value.uri)
+    try:
+        return _repr.repr(value)
+    except Exception:  # noqa: BLE001 - a display is best effort; the hash is what counts
+        return f"<{type(value).__name__}>"
+
+
+def is_data(value: Any) -> bool:
+    if isinstance(value, PurePath | Uri | ArtifactRef):
+        return True
+    mod = type(value).__module__.partition(".")[0]
+    return mod in ("numpy", "pandas") and type(value).__name__ in ("ndarray", "DataFrame", "Series")
+
+
+@dataclass(frozen=True)
+class StaticParts:
+    code: CodeFingerprint
+    env: dict[str, Any]
+    outputs: str
+    context: KeyContext
+
+
+def static_parts(fn: Callable[..., Any], code_deps: Sequence[Any], env_policy: str | Sequence[str],
+                 allow_pickle: bool, hardware: bool, source_dir: str | None) -> StaticParts:
+    fp = fingerprint_code(fn, code_deps)
+    snap = process_environment(source_dir)
+    image = snap.image_digest if env_policy == "full" else None
+    outputs = ",".join([m.id for m in BUILTIN] + ([PICKLE.id] if allow_pickle else []))
+    return StaticParts(fp, env_component(env_policy, fp, source_dir), outputs, KeyContext(snap, image, hardware))
+
+
+def env_component(policy: str | Sequence[str], fp: CodeFingerprint, source_dir: str | None) -> dict[str, Any]:
+    """The ``env`` component: what of the interpreter and its packages the step's result depends on."""
+    if policy == "none":
+        return {"policy": "none"}
+    snap = process_environment(source_dir)
+    if policy == "full":
+        return {
+            "policy": "full", "python": snap.python, "implementation": snap.implementation,
+            "platform": snap.platform, "machine": snap.machine, "packages_hash": snap.packages_hash,
+            "packages": snap.packages,
+        }
+    installed = installed_distributions()
+    if policy == "imports":
+        names = distributions_for_modules(fp.external_modules)
+    else:
+        names = [normalize_dist_name(n) for n in policy]
+        missing = [n for n in names if n not in installed]
+        if missing:
+            raise ConfigError(f"env={list(policy)}: {missing} not installed in this environment")
+    pkgs = {n: installed.get(n, "?") for n in sorted(set(names)) if n != _OWN_DIST}
+    label = "imports" if policy == "imports" else "explicit"
+    return {"policy": label, "python": snap.python_minor, "packages": pkgs}
+
+
+def call_manifest(fn: Callable[..., Any], static: StaticParts, *, scope: str, name: str,
+                  signature: inspect.Signature, arguments: dict[str, Any], exclude: frozenset[str],
+                  file_deps: Sequence[str], source_dir: str | None, salt: str | None,
+                  store: CacheStore) -> KeyManifest:
+    fp = static.code
+    if file_deps:
+        fp = with_file_deps(fp, hash_file_deps(file_deps, source_dir or os.getcwd(), store))
+    params: dict[str, str] = {}
+    inputs: dict[str, str] = {}
+    shown: dict[str, str] = {}
+    for arg, value in arguments.items():
+        if arg in exclude:
+            continue
+        items = value.items() if signature.parameters[arg].kind is inspect.Parameter.VAR_KEYWORD else [(arg, value)]
+        for k, v in items:
+            (inputs if is_data(v) else params)[k] = hash_value(v, k, store)
+            shown[k] = display(k, v)
+    entry = code_part_name(fn, sys.modules.get(fn.__module__))
+    return KeyManifest.build(
+        static.context, display=shown, code_entry=entry, scope=scope, step=name, code=fp.parts, params=params,
+        inputs=inputs, outputs=static.outputs, env=static.env, salt=salt,
+    )
