@@ -5,12 +5,15 @@ Formatting, comments, blank lines, docstrings and decorator lines do not change 
 code does does. Helpers and classes the step references from the user's own modules (not the
 standard library, not site-packages) are included transitively, and so are module-level constants it
 reads (ZenML #1011: editing a helper served a stale hit). The external packages it reaches are
-collected on the way, for the ``env="imports"`` policy.
+collected on the way, for the ``env="imports"`` policy. A module that an installed distribution owns
+is a package wherever it is installed (``pip install --target DIR`` + ``PYTHONPATH``, as images and
+layers do): it is keyed by its distribution's version, not fingerprinted as user code.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import glob
 import inspect
 import os
@@ -52,14 +55,45 @@ _SYSTEM_ROOTS = _system_roots()
 
 
 def is_user_module(module: types.ModuleType | None) -> bool:
-    """True for modules the user wrote: they have a file outside the stdlib and site-packages."""
+    """True for modules the user wrote: they have a file outside the stdlib and site-packages, and no
+    installed distribution owns them."""
     if module is None:
         return False
     f = getattr(module, "__file__", None)
     if not f:
         return module.__name__ == "__main__"
     real = os.path.realpath(f)
-    return not real.startswith(_SYSTEM_ROOTS)
+    if real.startswith(_SYSTEM_ROOTS):
+        return False
+    top = module.__name__.partition(".")[0]
+    return not any(real.startswith(root) and top in owned for root, owned in _distribution_roots())
+
+
+@functools.cache
+def _distribution_roots() -> tuple[tuple[str, frozenset[str]], ...]:
+    """(sys.path entry + os.sep, the top-level names its distributions own) for each entry outside the
+    system roots that holds installed distributions (``*.dist-info``): a ``--target`` directory, a layer."""
+    from importlib.metadata import distributions
+
+    roots = []
+    for entry in dict.fromkeys(os.path.realpath(p or os.getcwd()) for p in sys.path):
+        root = entry + os.sep
+        if root.startswith(_SYSTEM_ROOTS) or not os.path.isdir(entry):
+            continue
+        try:
+            if not any(n.endswith(".dist-info") for n in os.listdir(entry)):
+                continue
+        except OSError:
+            continue
+        owned: set[str] = set()
+        for dist in distributions(path=[entry]):
+            owned.update((dist.read_text("top_level.txt") or "").split())
+            for f in dist.files or ():
+                first = f.parts[0] if f.parts else ""
+                if first and first != ".." and not first.endswith((".dist-info", ".data", ".pth")):
+                    owned.add(first.removesuffix(".py"))
+        roots.append((root, frozenset(owned)))
+    return tuple(roots)
 
 
 def _module_file(module: types.ModuleType | None) -> str:

@@ -276,3 +276,74 @@ def test_bad_decorator_options_are_clear_errors() -> None:
         cached(max_age=-1)(lambda x: x)
     with pytest.raises(ConfigError, match="exclude"):
         cached(exclude=["nope"])(lambda x: x)
+
+
+def test_an_entry_of_an_older_key_schema_explains_itself(steps: ModuleType) -> None:
+    """After a lineage-core upgrade changes how keys are made, the first miss says so (instead of "first run"),
+    and still names what else changed."""
+    store = default_store()
+    steps.total([1, 2])
+    current = steps.total.manifest([1, 2]).to_dict()
+    old = {k: v for k, v in current.items() if k not in ("image", "hardware")} | {"schema": 1}
+    old["params"] = {**old["params"], "factor": "blake3:" + "0" * 64}
+    from lineage_core.store import schema
+
+    with store.engine.begin() as c:  # as a schema-1 lineage-core stored it
+        c.exec_driver_sql("DELETE FROM cache_entries")
+        c.execute(schema.manifests.update().values(manifest=old))
+    steps.total([1, 2])
+    reasons = explain(steps.total).reasons
+    assert reasons[0] == "key schema 1 → 2 (lineage-core upgrade: keys are made differently)"
+    assert any(r.startswith("parameter 'factor' changed") for r in reasons[1:])
+
+
+def test_hardware_is_key_material_when_declared(make_module: Callable[..., ModuleType]) -> None:
+    from lineage_core.environment import EnvironmentSnapshot
+    from lineage_core.keys import KeyContext, KeyManifest, explain_difference
+
+    m = make_module("from lineage_core import cached\n@cached(hardware=True)\ndef f(x):\n    return x\n"
+                    "@cached\ndef g(x):\n    return x\n")
+    assert m.f.manifest(1).components["hardware"] == {"gpu": None, "cuda": None}  # no GPU on this machine
+    assert "hardware" not in m.g.manifest(1).components  # a CPU step without the declaration: not keyed
+
+    def on(gpus: list[str], cuda: str) -> KeyManifest:
+        env = EnvironmentSnapshot(python="3.11.7", implementation="CPython", platform="linux", machine="x86_64",
+                                  packages={}, gpu={"gpus": gpus, "cuda": cuda})
+        return KeyManifest.build(KeyContext(env), scope="default", step="train", code={}, params={})
+
+    a100, h100 = on(["NVIDIA A100-SXM4-80GB"], "12.4"), on(["NVIDIA H100 80GB HBM3"], "12.6")
+    assert a100.key() != h100.key()  # a step in a GPU pod is keyed on its GPU without declaring it
+    assert explain_difference(a100, h100) == ["GPU NVIDIA A100-SXM4-80GB → NVIDIA H100 80GB HBM3"]
+    assert on(["NVIDIA A100-SXM4-80GB"], "12.6").key() == a100.key() is not None  # same CUDA major
+    assert explain_difference(a100, on(["NVIDIA A100-SXM4-80GB"], "11.8")) == ["CUDA major 12 → 11"]
+
+
+def test_key_components_are_data() -> None:
+    import json
+
+    from lineage_core.keys import COMPONENTS, KeyManifest
+    from lineage_core.openlineage.facets import SCHEMAS
+
+    with pytest.raises(ValueError, match="unknown key components"):
+        KeyManifest.build(scope="default", step="s", gpu_count=1)
+    facet = json.loads((SCHEMAS / "LineageCacheRunFacet.json").read_text())
+    props = facet["$defs"]["LineageCacheRunFacet"]["allOf"][1]["properties"]["components"]
+    assert props["propertyNames"]["enum"] == [c.name for c in COMPONENTS]  # the facet documents the same list
+    m = KeyManifest.build(scope="default", step="s", params={"a": "blake3:1"}, salt="2")
+    assert KeyManifest.from_dict(m.to_dict()) == m and KeyManifest.from_dict(m.to_dict()).key() == m.key()
+    assert set(m.component_hashes()) == {"scope", "step", "params", "salt"}
+
+
+def test_reasons_are_typed(steps: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether a miss is explained is decided by the reason's kind, not by matching its words."""
+    from lineage_core.runs import Reason, ReasonKind
+
+    steps.total([4])
+    monkeypatch.setenv("LINEAGE_CACHE", "off")
+    steps.total([4])
+    assert [r for r in explain(steps.total).reasons] == [Reason.cache_off()]  # a policy miss: nothing else
+    monkeypatch.delenv("LINEAGE_CACHE")
+    steps.total.refresh([4])
+    reasons = steps.total.last.reasons if steps.total.last else []
+    assert reasons[0] == Reason.refresh() and Reason.refresh().kind is ReasonKind.REFRESH
+    assert ReasonKind.EXPIRED.explains_key and not ReasonKind.CACHE_OFF.explains_key

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -97,3 +98,74 @@ def test_code_deps_and_file_deps(make_module: Callable[..., ModuleType], tmp_pat
     assert hash_file_deps(["cfg/*.yaml"], str(tmp_path)) != files
     with pytest.raises(ConfigError, match="matches no file"):
         hash_file_deps(["missing/*.txt"], str(tmp_path))
+
+
+_STEP = """
+import json, sys
+import mylib
+from lineage_core import cached, explain
+
+@cached(name="target.scale")
+def scale(x: int) -> int:
+    return mylib.scale(x)
+
+value = scale(3)
+outcome = explain(scale)
+print(json.dumps({"value": value, "hit": outcome.hit, "reasons": outcome.reasons,
+                  "code": sorted(scale.manifest(3).components["code"]),
+                  "packages": scale.manifest(3).components["env"]["packages"]}))
+"""
+
+
+def _install_target(target: Path, version: str, factor: int) -> None:
+    """What ``pip install --target DIR mylib==VERSION`` leaves: the package and its dist-info (RECORD names
+    the files). The behaviour lives in a data file, so an upgrade changes no Python code."""
+    import shutil
+
+    shutil.rmtree(target, ignore_errors=True)
+    pkg = target / "mylib"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(
+        "from pathlib import Path\n"
+        "FACTOR = int((Path(__file__).parent / 'factor.txt').read_text())\n"
+        "def scale(x):\n    return x * FACTOR\n")
+    (pkg / "factor.txt").write_text(str(factor))
+    info = target / f"mylib-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: mylib\nVersion: {version}\n")
+    (info / "top_level.txt").write_text("mylib\n")
+    (info / "RECORD").write_text(f"mylib/__init__.py,,\nmylib/factor.txt,,\nmylib-{version}.dist-info/METADATA,,\n"
+                                 f"mylib-{version}.dist-info/RECORD,,\n")
+
+
+def test_a_distribution_installed_with_target_is_keyed_by_its_version(tmp_path: Path) -> None:
+    """``pip install --target DIR`` + ``PYTHONPATH`` (images, layers): the package is not user code. Upgrading
+    it without a Python change is a miss that names the upgrade — never a stale hit with the old value."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    target, app = tmp_path / "target", tmp_path / "app"
+    app.mkdir()
+    (app / "step.py").write_text(_STEP)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(app), str(target)]),
+           "LINEAGE_HOME": str(tmp_path / "home")}
+
+    def run() -> dict[str, Any]:
+        proc = subprocess.run([sys.executable, str(app / "step.py")], env=env, capture_output=True, text=True,
+                              check=True, cwd=app)
+        return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+    _install_target(target, "1.0", 2)
+    first = run()
+    assert first["value"] == 6 and not first["hit"]
+    assert not [p for p in first["code"] if "mylib" in p]  # the distribution is not fingerprinted as code
+    assert first["packages"] == {"mylib": "1.0"}
+    assert run()["hit"]
+
+    _install_target(target, "1.1", 3)
+    upgraded = run()
+    assert upgraded["value"] == 9 and not upgraded["hit"]
+    assert "package mylib 1.0 → 1.1" in upgraded["reasons"]
+    assert run()["hit"]
