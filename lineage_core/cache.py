@@ -16,6 +16,7 @@ import inspect
 import logging
 import os
 import time
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .store import CacheEntry, CacheStore
 
 log = logging.getLogger("lineage_core")
+_UNRESOLVED = object()
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -103,6 +105,7 @@ class CachedFunction(Generic[P, R]):
         source = inspect.getsourcefile(fn)
         self._source_dir = os.path.dirname(os.path.abspath(source)) if source else None
         self._static: StaticParts | None = None
+        self._returns: object = _UNRESOLVED
         self.last: Outcome | None = None
         unknown = self.exclude - set(self.signature.parameters)
         if unknown:
@@ -139,6 +142,19 @@ class CachedFunction(Generic[P, R]):
         """Where a hit restores a file or directory result (default: the path materializer decides). An
         adapter that must never restore where another task may still be writing names a private place."""
         return None
+
+    def expected_type(self) -> type | None:
+        """The type a hit must load as (a stored value of any other type is a miss): the function's return
+        annotation when it is a class. An adapter whose :meth:`invoke` caches something else says so here."""
+        if type(self).invoke is not CachedFunction.invoke:
+            return None
+        if self._returns is _UNRESOLVED:
+            try:
+                hint = typing.get_type_hints(self.fn).get("return")
+            except Exception:  # noqa: BLE001 - an annotation we cannot resolve constrains nothing
+                hint = None
+            self._returns = hint if isinstance(hint, type) and hint is not object else None
+        return self._returns  # type: ignore[return-value]
 
     @property
     def passes_by_reference(self) -> bool:
@@ -235,9 +251,15 @@ class CachedFunction(Generic[P, R]):
 
     def _load(self, store: CacheStore, digest: str, mid: str, meta: dict[str, Any], value_hash: str | None,
               destination: Path | None = None) -> Any:
-        m = materializer_by_id(mid)
+        """Load a stored value the way this step allows (its materializer policy, its return type): the
+        entry names how it was stored, never how the client must load it."""
+        m = materializer_by_id(mid, self.allow_pickle)
         data = store.artifacts.read_verified(digest, store)
-        value = m.load(data, meta or {}, LoadContext(store.home / "materialized", store.artifacts, destination))
+        value = m.load(data, meta or {}, LoadContext(store.home / "materialized", store.artifacts, destination, digest))
+        expected = self.expected_type()
+        if expected is not None and not _is_instance(value, expected):
+            raise MaterializerError(f"the entry holds a {type(value).__qualname__} ({mid}), but {self.name} returns "
+                                    f"{expected.__qualname__}")
         if value_hash is not None and mid.startswith("numpy@"):
             remember_array_hash(value, value_hash, trusted=True)
         return value
@@ -282,8 +304,13 @@ class CachedFunction(Generic[P, R]):
             os.unlink(tmp)
             raise
         record = store.artifacts.publish(tmp)
-        # Return what a hit would return (read back and verified): hit and miss are indistinguishable.
-        stored = self._load(store, record.hash, m.id, meta, None)
+        expected = self.expected_type()
+        if expected is not None and not _is_instance(value, expected):
+            log.warning("%s returned a %s but is annotated to return %s: its hits will be refused until they agree",
+                        self.name, type(value).__qualname__, expected.__qualname__)
+        # Return what a hit would return (read back and verified): hit and miss are indistinguishable. A path
+        # comes back where the step put it (the client's own location, not one the entry names).
+        stored = self._load(store, record.hash, m.id, meta, None, Path(value) if m.name == "path" else None)
         value_hash = ndarray_hash(stored) if m.name == "numpy" else None
         if value_hash is not None:
             remember_array_hash(stored, value_hash, trusted=True)
@@ -295,6 +322,15 @@ class CachedFunction(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<cached {self.name}>"
+
+
+def _is_instance(value: Any, expected: type) -> bool:
+    """``isinstance`` with the numeric tower of PEP 484 (an ``int`` is an acceptable ``float``)."""
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if expected is complex:
+        return isinstance(value, int | float | complex) and not isinstance(value, bool)
+    return isinstance(value, expected)
 
 
 # The options ``cached`` takes (what adapters accept next to their own arguments), from the one signature.

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from ..errors import MaterializerError
-from ..hashing.content import directory_manifest, hash_path, manifest_hash
+from ..hashing.content import FileEntry, directory_manifest, hash_bytes, hash_path, manifest_hash
 
 if TYPE_CHECKING:
     from .artifacts import ArtifactStore
@@ -33,6 +33,7 @@ class LoadContext:
     scratch_dir: Path  # where Path outputs are restored when their original location is taken
     artifacts: ArtifactStore | None = None  # for values stored as several blobs (directory trees)
     destination: Path | None = None  # the client's choice of where a Path output is restored (else decided here)
+    verified_hash: str | None = None  # the content hash the bytes were just verified against
 
 
 @dataclass(frozen=True)
@@ -167,8 +168,9 @@ class PathMaterializer(Materializer):
 
     A file is one blob. A directory is a manifest blob (relative path -> blob hash, executable bit)
     plus one content-addressed blob per file, uploaded and downloaded in parallel; identical files are
-    stored once across every tree. On load the original location is reused when it still holds the
-    same content; otherwise the tree is restored there (if free) or under ``$LINEAGE_HOME/materialized``.
+    stored once across every tree. A hit restores under the reading client's own directory
+    (``$LINEAGE_HOME/materialized/<content>/<name>``, or where the step says), never at a location named by the
+    entry; the call that stored the value gets back the path it returned.
     """
 
     name = "path"
@@ -193,25 +195,26 @@ class PathMaterializer(Materializer):
                 "members": sorted({e.hash for e in entries})}
 
     def load(self, buf: Buffer, meta: dict[str, Any], ctx: LoadContext) -> Any:
-        if ctx.destination is not None:
-            dest = ctx.destination
-            dest_root = dest.parent
-        else:
-            original = Path(meta["original"])
-            if original.exists() and hash_path(original) == meta["content_hash"]:
-                return original
-            dest_root = original.parent if not original.exists() else ctx.scratch_dir / meta["content_hash"][7:23]
-            dest = dest_root / meta["name"]
-        if dest.exists() and hash_path(dest) == meta["content_hash"]:
+        """Restore where the client says (``ctx.destination``), else under its scratch directory — never where
+        the entry's metadata says: an entry is written by whoever holds a token. What is compared and
+        restored comes from the verified blob, not from the metadata."""
+        tree = meta.get("kind") != "file"
+        manifest = json.loads(bytes(buf)) if tree else None
+        expected = (manifest_hash(FileEntry(r, h, bool(x)) for r, h, x in manifest["files"]) if manifest
+                    else ctx.verified_hash or hash_bytes(memoryview(buf)))
+        dest = ctx.destination or ctx.scratch_dir / expected.partition(":")[2][:16] / _safe_name(meta.get("name"))
+        if dest.exists() and hash_path(dest) == expected:
             return dest
-        dest_root.mkdir(parents=True, exist_ok=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(f"{dest}.lineage-partial-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            if meta.get("kind") == "file":
+            if manifest is None:
                 staging.write_bytes(bytes(buf))
             else:
-                self._restore_tree(json.loads(bytes(buf)), staging, ctx)
+                self._restore_tree(manifest, staging, ctx)
+            if dest.is_dir() and not dest.is_symlink():
+                shutil.rmtree(dest)
             os.replace(staging, dest)
         finally:
             if staging.is_dir():
@@ -292,8 +295,20 @@ def materializer_for(value: Any, allow_pickle: bool, step: str) -> Materializer:
     )
 
 
-def materializer_by_id(mid: str) -> Materializer:
-    try:
-        return _BY_ID[mid]
-    except KeyError:
-        raise MaterializerError(f"unknown materializer {mid!r} (is its package imported?)") from None
+def materializer_by_id(mid: str, allow_pickle: bool = False) -> Materializer:
+    """The materializer that may load an entry stored by ``mid`` — decided by the reading client, never by
+    the entry: a built-in or one registered in this process, and pickle only for a step that opted in."""
+    m = _BY_ID.get(mid)
+    if m is PICKLE and not allow_pickle:
+        raise MaterializerError(f"the entry claims materializer {mid!r}, but this step did not opt in to pickle "
+                                "(@cached(pickle=True)); refusing to unpickle what the store says")
+    if m is None:
+        raise MaterializerError(f"the entry claims materializer {mid!r}, which is not registered in this process "
+                                "(is its package imported?)")
+    return m
+
+
+def _safe_name(name: Any) -> str:
+    """A restored path's last component: one plain name, whatever the entry's metadata says."""
+    text = os.path.basename(str(name or "")) if isinstance(name, str) else ""
+    return text if text not in ("", ".", "..") and "\0" not in text else "value"
