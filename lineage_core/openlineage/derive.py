@@ -18,20 +18,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from ..ids import run_uuid
-from ..store import schema as t
-from .views import pairs
+from ..runs import EventType, RunStatus
 
 if TYPE_CHECKING:
-    from ..store import Store
-    from .ingest import Parsed
+    from ..store.ol_write import LineageWriter
 
 Key = tuple[str, str]
-_STATE = {"COMPLETE": "COMPLETED", "FAIL": "FAILED", "ABORT": "ABORTED"}
+_STATE = {EventType.COMPLETE: RunStatus.COMPLETED, EventType.FAIL: RunStatus.FAILED, EventType.ABORT: RunStatus.ABORTED}
 _FINISHED = set(_STATE.values())
-_CHUNK = 400
+
+
+@dataclass
+class Parsed:
+    """One event that passed :func:`lineage_core.openlineage.ingest.parse`: what derivation folds."""
+
+    kind: str  # RunEvent | JobEvent | DatasetEvent
+    payload: dict[str, Any]
+    time: float
+    event_type: EventType | None = None
+    run_id: str | None = None
+    job: tuple[str, str] | None = None
 
 
 def merge_facets(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
@@ -56,7 +63,7 @@ class Batch:
     edges: dict[tuple[str, str, str, str, str], dict[str, Any]] = field(default_factory=dict)
 
     # -- load ---------------------------------------------------------------------------------
-    def load(self, c: sa.Connection, events: list[Parsed]) -> None:
+    def load(self, w: LineageWriter, events: list[Parsed]) -> None:
         jobs: set[Key] = set()
         datasets: set[Key] = set()
         runs: set[str] = set()
@@ -71,17 +78,9 @@ class Batch:
                 runs.add(p.run_id)
             for ds in _datasets(e):
                 datasets.add((ds["namespace"], ds["name"]))
-        jc, dc, rc = t.ol_jobs.c, t.ol_datasets.c, t.ol_runs.c
-        for key_set, table, cols, into in ((jobs, t.ol_jobs, (jc.namespace, jc.name), self.jobs),
-                                           (datasets, t.ol_datasets, (dc.namespace, dc.name), self.datasets)):
-            keys = sorted(key_set)
-            for i in range(0, len(keys), _CHUNK):
-                for row in c.execute(sa.select(table).where(pairs(cols, keys[i : i + _CHUNK]))):
-                    into[(row.namespace, row.name)] = dict(row._mapping)
-        ids = sorted(runs)
-        for i in range(0, len(ids), _CHUNK):
-            for row in c.execute(sa.select(t.ol_runs).where(rc.run_id.in_(ids[i : i + _CHUNK]))):
-                self.runs[row.run_id] = dict(row._mapping)
+        self.jobs.update(w.jobs(sorted(jobs)))
+        self.datasets.update(w.datasets(sorted(datasets)))
+        self.runs.update(w.runs(sorted(runs)))
 
     # -- fold ---------------------------------------------------------------------------------
     def add(self, p: Parsed) -> None:
@@ -126,11 +125,11 @@ class Batch:
     def _run(self, p: Parsed, parent: Any) -> None:
         assert p.run_id is not None and p.job is not None and p.event_type is not None
         old = self.runs.get(p.run_id)
-        state = _STATE.get(p.event_type, "RUNNING")
-        if old is not None and old["state"] in _FINISHED and state == "RUNNING":
+        state = _STATE.get(p.event_type, RunStatus.RUNNING)
+        if old is not None and old["state"] in _FINISHED and state is RunStatus.RUNNING:
             state = old["state"]  # a late START/OTHER never reopens a finished run
         started = old["started_at"] if old and old["started_at"] is not None else (
-            p.time if p.event_type in ("START", "RUNNING") else None)
+            p.time if p.event_type in (EventType.START, EventType.RUNNING) else None)
         ended = p.time if p.event_type in _STATE else (old["ended_at"] if old else None)
         row = old or {"run_id": p.run_id, "parent_run_id": None, "facets": {}, "created_at": p.time}
         row.update(job_namespace=p.job[0], job_name=p.job[1], state=state, started_at=started, ended_at=ended,
@@ -161,33 +160,15 @@ class Batch:
             "direction": direction, "last_run_id": run_id, "updated_at": when}
 
     # -- write --------------------------------------------------------------------------------
-    def write(self, c: sa.Connection, store: Store) -> None:
+    def write(self, w: LineageWriter) -> None:
         placeholders = [r for r in self.jobs.values() if r.pop("_placeholder", False)]
         named = {id(r) for r in placeholders}
-        _insert(c, store, t.ol_jobs, placeholders, None)  # never overwrite a parent job that exists
-        _insert(c, store, t.ol_jobs, [r for r in self.jobs.values() if id(r) not in named], ["namespace", "name"])
-        _insert(c, store, t.ol_runs, list(self.runs.values()), ["run_id"])
-        _insert(c, store, t.ol_datasets, list(self.datasets.values()), ["namespace", "name"])
-        _insert(c, store, t.ol_dataset_versions, list(self.versions.values()), None)
-        _insert(c, store, t.ol_edges, list(self.edges.values()),
-                ["job_namespace", "job_name", "dataset_namespace", "dataset_name", "direction"],
-                only=["last_run_id", "updated_at"])
-
-
-def _insert(c: sa.Connection, store: Store, table: sa.Table, rows: list[dict[str, Any]], pk: list[str] | None,
-            only: list[str] | None = None) -> None:
-    """Multi-row INSERT; on a key conflict update (``pk``: every other column, or ``only``) or ignore."""
-    if not rows:
-        return
-    stmt = store._insert(table)
-    if pk is None:
-        stmt = stmt.on_conflict_do_nothing()
-    else:
-        cols = only or [col.name for col in table.columns if col.name not in pk]
-        stmt = stmt.on_conflict_do_update(index_elements=pk, set_={col: stmt.excluded[col] for col in cols})
-    names = [col.name for col in table.columns]
-    for i in range(0, len(rows), 500):
-        c.execute(stmt, [{n: r.get(n) for n in names} for r in rows[i : i + 500]])
+        w.add_jobs(placeholders)  # never overwrite a parent job that exists
+        w.put_jobs([r for r in self.jobs.values() if id(r) not in named])
+        w.put_runs(list(self.runs.values()))
+        w.put_datasets(list(self.datasets.values()))
+        w.add_versions(list(self.versions.values()))
+        w.put_edges(list(self.edges.values()))
 
 
 def _valid(ds: Any) -> bool:
@@ -198,12 +179,12 @@ def _datasets(e: dict[str, Any]) -> list[dict[str, Any]]:
     return [ds for key in ("inputs", "outputs") for ds in e.get(key) or [] if _valid(ds)]
 
 
-def derive(c: sa.Connection, store: Store, events: list[Parsed]) -> None:
-    """Fold events (in the order given) into the derived tables."""
+def derive(w: LineageWriter, events: list[Parsed]) -> None:
+    """Fold events (in the order given) into the derived tables, in the writer's transaction."""
     if not events:
         return
     batch = Batch()
-    batch.load(c, events)
+    batch.load(w, events)
     for p in events:
         batch.add(p)
-    batch.write(c, store)
+    batch.write(w)

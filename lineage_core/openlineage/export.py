@@ -14,17 +14,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from ..errors import LineageError
-from ..store import schema as t
+from ..store.ol_events import EventLog
 from .sync import sync_runs
 
 if TYPE_CHECKING:
     from ..store import Store
 
 _PAGE = 1000
-_ORDER = sa.case({"START": 0, "RUNNING": 1, "OTHER": 2}, value=t.ol_events.c.event_type, else_=3)
 
 
 class ExportError(LineageError, ConnectionError):
@@ -46,22 +43,8 @@ def _iso(ts: float) -> str:
 
 
 def stored_events(store: Store, after: float | None = None) -> Iterator[tuple[float, dict[str, Any]]]:
-    """(event time, payload) in replay order, paged by (time, order, id) keys."""
-    ec = t.ol_events.c
-    last: tuple[float, int, str] | None = None
-    while True:
-        q = sa.select(ec.event_time, _ORDER.label("o"), ec.id, ec.payload)
-        if after is not None:
-            q = q.where(ec.event_time >= after)
-        if last is not None:
-            q = q.where(sa.tuple_(ec.event_time, _ORDER, ec.id) > sa.tuple_(*last))
-        with store.engine.connect() as c:
-            rows = c.execute(q.order_by(ec.event_time, _ORDER, ec.id).limit(_PAGE)).all()
-        for when, order, event_id, payload in rows:
-            last = (when, order, event_id)
-            yield when, payload
-        if len(rows) < _PAGE:
-            return
+    """(event time, payload) in replay order, read a page at a time."""
+    return EventLog(store).replay(after, _PAGE)
 
 
 def export_events(store: Store, url: str, endpoint: str = "api/v1/lineage", token: str | None = None,
@@ -69,10 +52,7 @@ def export_events(store: Store, url: str, endpoint: str = "api/v1/lineage", toke
     from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport, TokenProvider
 
     sync_runs(store)
-    ec = t.ol_events.c
-    with store.engine.connect() as c:
-        q = sa.select(sa.func.count()).select_from(t.ol_events)
-        total = c.execute(q.where(ec.event_time >= after) if after is not None else q).scalar_one()
+    total = EventLog(store).count(after)
     auth = ApiKeyTokenProvider({"apiKey": token}) if token else TokenProvider({})
     transport = HttpTransport(HttpConfig(url=url, endpoint=endpoint, timeout=30.0, auth=auth))
     sent = 0

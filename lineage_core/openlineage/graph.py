@@ -11,18 +11,15 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from ..errors import ConfigError
-from ..store import schema as t
-from .views import datasets_by_key, jobs_by_key, pairs
+from ..store.ol_read import LineageReader, read_lineage
+from .views import datasets_by_key, jobs_by_key
 
 if TYPE_CHECKING:
     from ..store import Store
 
 _PREFIX = re.compile(r"^(dataset|job):(.+)$")
 _SPLIT = re.compile(r":(?!//|\d)")  # Marquez's rule: keep `s3://...` and `host:5432` whole
-_BATCH = 400
 
 
 @dataclass(frozen=True, order=True)
@@ -57,37 +54,32 @@ def lineage(store: Store, start: NodeId, depth: int = 20, direction: str = "both
     """Marquez-shaped ``{"graph": [node, ...]}``: every node reachable within ``depth`` hops."""
     if direction not in ("both", "upstream", "downstream"):
         raise ConfigError(f"direction {direction!r} must be both, upstream or downstream")
-    ec = t.ol_edges.c
     nodes: set[NodeId] = {start}
     edges: set[tuple[NodeId, NodeId]] = set()
     frontier = {start}
-    with store.engine.connect() as c:
+    with read_lineage(store) as r:
         for _ in range(max(depth, 0)):
             jobs = [(n.namespace, n.name) for n in frontier if n.type == "job"]
             datasets = [(n.namespace, n.name) for n in frontier if n.type == "dataset"]
             found: set[NodeId] = set()
             for keys, by_job in ((jobs, True), (datasets, False)):
-                for i in range(0, len(keys), _BATCH):
-                    chunk = keys[i : i + _BATCH]
-                    cols = (ec.job_namespace, ec.job_name) if by_job else (ec.dataset_namespace, ec.dataset_name)
-                    q = sa.select(ec.job_namespace, ec.job_name, ec.dataset_namespace, ec.dataset_name, ec.direction)
-                    for jns, jn, dns, dn, way in c.execute(q.where(pairs(cols, chunk))):
-                        job, ds = NodeId("job", jns, jn), NodeId("dataset", dns, dn)
-                        origin, dest = (ds, job) if way == "in" else (job, ds)
-                        here = job if by_job else ds
-                        if direction == "upstream" and dest != here:
-                            continue
-                        if direction == "downstream" and origin != here:
-                            continue
-                        edges.add((origin, dest))
-                        other = ds if by_job else job
-                        if other not in nodes:
-                            found.add(other)
+                for e in r.edges(keys, of="job" if by_job else "dataset"):
+                    job = NodeId("job", e.job_namespace, e.job_name)
+                    ds = NodeId("dataset", e.dataset_namespace, e.dataset_name)
+                    origin, dest = (ds, job) if e.direction == "in" else (job, ds)
+                    here, other = (job, ds) if by_job else (ds, job)
+                    if direction == "upstream" and dest != here:
+                        continue
+                    if direction == "downstream" and origin != here:
+                        continue
+                    edges.add((origin, dest))
+                    if other not in nodes:
+                        found.add(other)
             nodes |= found
             frontier = found
             if not frontier:
                 break
-        data = _node_data(c, nodes)
+        data = _node_data(r, nodes)
     graph = []
     for n in sorted(nodes):
         graph.append({
@@ -98,10 +90,10 @@ def lineage(store: Store, start: NodeId, depth: int = 20, direction: str = "both
     return {"graph": graph}
 
 
-def _node_data(c: sa.Connection, nodes: set[NodeId]) -> dict[NodeId, dict[str, Any]]:
+def _node_data(r: LineageReader, nodes: set[NodeId]) -> dict[NodeId, dict[str, Any]]:
     """Marquez's JobData / DatasetData for every node, in batched queries."""
-    jobs = jobs_by_key(c, [(n.namespace, n.name) for n in nodes if n.type == "job"], full=False)
-    datasets = datasets_by_key(c, [(n.namespace, n.name) for n in nodes if n.type == "dataset"], full=False)
+    jobs = jobs_by_key(r, [(n.namespace, n.name) for n in nodes if n.type == "job"], full=False)
+    datasets = datasets_by_key(r, [(n.namespace, n.name) for n in nodes if n.type == "dataset"], full=False)
     out: dict[NodeId, dict[str, Any]] = {NodeId("job", *k): v for k, v in jobs.items()}
     out.update({NodeId("dataset", *k): v for k, v in datasets.items()})
     return out

@@ -19,18 +19,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from ..errors import LineageError
 from ..hashing.content import hash_bytes
 from ..ids import run_uuid
-from ..store import schema as t
-from .derive import derive
+from ..runs import EventType
+from ..store.ol_write import write_lineage
+from .derive import Parsed, derive
 
 if TYPE_CHECKING:
     from ..store import Store
 
-EVENT_TYPES = {"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"}
+__all__ = ["EVENT_TYPES", "IngestError", "IngestResult", "Parsed", "ingest", "parse", "rebuild"]
+
+EVENT_TYPES = frozenset(e.value for e in EventType)
 
 
 class IngestError(LineageError, ValueError):
@@ -39,16 +40,6 @@ class IngestError(LineageError, ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("; ".join(problems))
-
-
-@dataclass
-class Parsed:
-    kind: str
-    payload: dict[str, Any]
-    time: float
-    event_type: str | None = None
-    run_id: str | None = None
-    job: tuple[str, str] | None = None
 
 
 @dataclass
@@ -91,10 +82,10 @@ def parse(event: Any) -> Parsed:
     run = event.get("run")
     if not isinstance(run, dict) or not isinstance(run.get("runId"), str) or not run["runId"]:
         raise ValueError("a RunEvent needs run.runId")
-    event_type = event.get("eventType") or "OTHER"
+    event_type = event.get("eventType") or EventType.OTHER.value
     if event_type not in EVENT_TYPES:
         raise ValueError(f"eventType {event_type!r} is not one of {sorted(EVENT_TYPES)}")
-    return Parsed(kind, event, when, event_type, run_uuid(run["runId"]), job)
+    return Parsed(kind, event, when, EventType(event_type), run_uuid(run["runId"]), job)
 
 
 def _event_id(event: dict[str, Any]) -> str:
@@ -118,30 +109,24 @@ def ingest(store: Store, events: Iterable[Any]) -> IngestResult:
     for p in parsed:
         unique.setdefault(_event_id(p.payload), p)
     result.duplicates = len(parsed) - len(unique)
-    ec = t.ol_events.c
-    with store.engine.begin() as c:
-        ids = list(unique)
-        for i in range(0, len(ids), 500):
-            for (seen,) in c.execute(sa.select(ec.id).where(ec.id.in_(ids[i : i + 500]))):
-                del unique[seen]
-                result.duplicates += 1
+    with write_lineage(store) as w:
+        for seen in w.stored_event_ids(list(unique)):
+            del unique[seen]
+            result.duplicates += 1
         rows = [{"id": event_id, "kind": p.kind, "event_type": p.event_type, "run_id": p.run_id,
                  "job_namespace": p.job[0] if p.job else None, "job_name": p.job[1] if p.job else None,
                  "event_time": p.time, "payload": p.payload, "received_at": now} for event_id, p in unique.items()]
-        for i in range(0, len(rows), 500):
-            c.execute(store._insert_or_ignore(t.ol_events), rows[i : i + 500])
-        derive(c, store, list(unique.values()))
+        w.add_events(rows)
+        derive(w, list(unique.values()))
     result.stored = len(unique)
     return result
 
 
 def rebuild(store: Store) -> int:
     """Re-derive every table from the raw events (after a fix in derivation, or to repair)."""
-    with store.engine.begin() as c:
-        for table in (t.ol_edges, t.ol_dataset_versions, t.ol_datasets, t.ol_runs, t.ol_jobs):
-            c.execute(table.delete())
-        rows = c.execute(sa.select(t.ol_events.c.payload).order_by(t.ol_events.c.event_time, t.ol_events.c.id))
-        events = [parse(payload) for (payload,) in rows.all()]
+    with write_lineage(store) as w:
+        w.clear_derived()
+        events = [parse(payload) for payload in w.event_payloads()]
         for i in range(0, len(events), 1000):
-            derive(c, store, events[i : i + 1000])
+            derive(w, events[i : i + 1000])
     return len(events)

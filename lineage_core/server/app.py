@@ -14,7 +14,6 @@ import datetime as dt
 import json
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
@@ -22,8 +21,8 @@ from fastapi.responses import JSONResponse, Response
 from ..openlineage.ingest import IngestError, ingest
 from ..openlineage.sync import sync_runs_throttled
 from ..store import Store
-from ..store import schema as t
 from ..store.metadata import HEAD_REVISION
+from ..store.ol_events import EventLog
 from .auth import authorized
 from .cache_api import cache_router
 from .paths import EncodedSegments
@@ -82,15 +81,10 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
     def get_events(limit: int = 100, offset: int = 0, after: str | None = None, before: str | None = None,
                    sortDirection: str = "desc") -> JSONResponse:
         sync_runs_throttled(store)
-        ec = t.ol_events.c
         lo = _ts(after) if after else 0.0
         hi = _ts(before) if before else 4102444800.0  # 2100-01-01
-        where = sa.and_(ec.event_time >= lo, ec.event_time < hi)
-        order = ec.event_time.asc() if sortDirection == "asc" else ec.event_time.desc()
-        with store.engine.connect() as c:
-            total = c.execute(sa.select(sa.func.count()).select_from(t.ol_events).where(where)).scalar_one()
-            rows = c.execute(sa.select(ec.payload).where(where).order_by(order, ec.id).limit(limit).offset(offset))
-            return JSONResponse({"events": [r[0] for r in rows], "totalCount": total})
+        page = EventLog(store).page(lo, hi, sortDirection == "asc", limit, offset)
+        return JSONResponse({"events": page.items, "totalCount": page.total})
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -17,7 +17,7 @@ from .paths import segment
 
 Limit = Annotated[int, Query(ge=0, le=10_000)]
 Offset = Annotated[int, Query(ge=0)]
-RUN_STATES = {"NEW", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}
+RUN_STATES = {"NEW", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}  # Marquez's RunState: its API's words, not RunStatus
 
 
 def error(status: int, message: str, details: Any = None) -> JSONResponse:
@@ -73,9 +73,7 @@ def read_router(store: Store) -> APIRouter:
 
     @api.get("/jobs/runs/{run_id}", response_model=None)
     def get_run(run_id: str) -> Any:
-        with store.engine.connect() as c:
-            found = views.runs_by_id(c, [run_id]).get(run_id)
-        return found or error(404, f"run '{run_id}' not found")
+        return views.get_run(store, run_id) or error(404, f"run '{run_id}' not found")
 
     @api.get("/jobs/runs/{run_id}/facets", response_model=None)
     def get_run_facets(run_id: str, type: str) -> Any:
