@@ -1,10 +1,12 @@
 """Retention: remove expired cache entries, runs beyond retention and unreferenced blobs.
 
-Mark and sweep. What is live: every entry that survives the rules, every pinned run (``lineage pin``),
-the run that produced a pinned hit, and every artifact a surviving entry references. Blobs are swept
-only when older than a grace period, so a writer that has published a blob but not yet recorded its
-entry is never robbed of it; the worst a race can leave is an entry whose blob is gone, which the
-read path turns into a miss (never a wrong value).
+Mark and sweep, in two steps: :func:`plan_garbage` applies the rules to a snapshot of the store and the
+artifact listing and returns a :class:`GcPlan` (``lineage cache gc --dry-run`` prints it);
+:func:`apply_plan` removes what the plan names. What is live: every entry that survives the rules,
+every pinned run (``lineage pin``), the run that produced a pinned hit, and every artifact a surviving
+entry references. Blobs are swept only when older than a grace period, so a writer that has published a
+blob but not yet recorded its entry is never robbed of it; the worst a race can leave is an entry whose
+blob is gone, which the read path turns into a miss (never a wrong value).
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from .errors import ConfigError
-from .store import schema as t
+from .store.retention import RetentionSnapshot, RetentionTables
 
 if TYPE_CHECKING:
     from .store import Store
@@ -51,29 +52,60 @@ class GcReport:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class BlobFile:
+    """A file of the artifact store that a plan removes: a blob, or a stale temp file (``temp``)."""
+
+    path: str
+    digest: str
+    size: int
+    temp: bool = False
+
+
+@dataclass(frozen=True)
+class GcPlan:
+    """What one garbage collection removes. Key manifests and environment snapshots that nothing uses
+    any more once these are gone are removed too, and counted when the plan is applied."""
+
+    at: float  # when the plan was made
+    sweep_before: float  # blobs and artifact rows must be older than this (the grace period)
+    entries: tuple[str, ...]  # cache keys
+    runs: tuple[str, ...]  # run ids
+    artifacts: tuple[str, ...]  # artifact rows (content hashes)
+    blobs: tuple[BlobFile, ...]
+    kept_pinned: int  # expired entries kept because a pin protects their run
+
+    @property
+    def bytes(self) -> int:
+        return sum(b.size for b in self.blobs)
+
+    def report(self) -> GcReport:
+        """The plan's counts, as a dry run reports them."""
+        return GcReport(True, entries=len(self.entries), runs=len(self.runs), artifacts=len(self.artifacts),
+                        blobs=len(self.blobs), bytes=self.bytes, kept_pinned=self.kept_pinned)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entries": list(self.entries), "runs": list(self.runs), "artifacts": list(self.artifacts),
+                "blobs": [{"path": b.path, "size": b.size} for b in self.blobs]}
+
+    def lines(self) -> list[str]:
+        """One line per thing the plan removes, for people."""
+        return ([f"entry    {k}" for k in self.entries] + [f"run      {r}" for r in self.runs]
+                + [f"artifact {a}" for a in self.artifacts]
+                + [f"blob     {b.path} ({b.size} bytes)" for b in self.blobs])
+
+
 def pin(store: Store, run_id: str, note: str | None = None) -> str:
     """Protect a run (and the value it produced or served) from retention; returns the full run id."""
     run = store.get_run(run_id)
-    with store.engine.begin() as c:
-        c.execute(store._insert_or_ignore(t.pins), {"run_id": run["id"], "created_at": time.time(), "note": note})
+    RetentionTables(store).pin(run["id"], note)
     return str(run["id"])
 
 
 def unpin(store: Store, run_id: str) -> str:
     run = store.get_run(run_id)
-    with store.engine.begin() as c:
-        c.execute(t.pins.delete().where(t.pins.c.run_id == run["id"]))
+    RetentionTables(store).unpin(run["id"])
     return str(run["id"])
-
-
-def _protected_runs(c: sa.Connection) -> set[str]:
-    pinned = {r[0] for r in c.execute(sa.select(t.pins.c.run_id))}
-    sources = {
-        r[0]
-        for r in c.execute(sa.select(t.runs.c.source_run_id).where(t.runs.c.id.in_(pinned)))
-        if r[0]
-    }
-    return pinned | sources
 
 
 def collect_garbage(
@@ -84,90 +116,93 @@ def collect_garbage(
     dry_run: bool = False,
 ) -> GcReport:
     """Apply the retention rules; with ``dry_run`` only count what would go."""
+    plan = plan_garbage(store, older_than, keep_last, grace)
+    return plan.report() if dry_run else apply_plan(store, plan)
+
+
+def plan_garbage(store: Store, older_than: float | None = None, keep_last: int | None = None,
+                 grace: float = 3600.0) -> GcPlan:
+    """What the rules remove now: entries expired (``older_than``), beyond the newest ``keep_last`` per job
+    or invalidated, unless pinned; finished runs older than ``older_than`` that no surviving entry or pin
+    needs; artifact rows and blobs older than ``grace`` that nothing surviving names."""
     if keep_last is not None and keep_last < 0:
         raise ConfigError("--keep-last must be >= 0")
     now = time.time()
     cutoff = now - older_than if older_than is not None else None
-    report = GcReport(dry_run)
-    ce, rn = t.cache_entries.c, t.runs.c
-    with store.engine.begin() as c:
-        protected = _protected_runs(c)
-        rows = c.execute(
-            sa.select(ce.key, ce.job_id, ce.run_id, ce.created_at, ce.tombstoned_at).order_by(
-                ce.job_id, ce.created_at.desc()
-            )
-        ).all()
-        doomed: list[str] = []
-        rank: dict[int, int] = {}
-        for key, job_id, run_id, created, tombstoned in rows:
-            live_rank = rank.get(job_id, 0)
-            if tombstoned is None:
-                rank[job_id] = live_rank + 1
-            expired = tombstoned is not None
-            expired |= cutoff is not None and created < cutoff
-            expired |= keep_last is not None and tombstoned is None and live_rank >= keep_last
-            if expired and run_id in protected and tombstoned is None:
-                report.kept_pinned += 1
-            elif expired:
-                doomed.append(key)
-        report.entries = len(doomed)
-        if not dry_run:
-            for i in range(0, len(doomed), 500):
-                c.execute(t.cache_entries.delete().where(ce.key.in_(doomed[i : i + 500])))
-        if cutoff is not None:
-            gone = set(doomed)
-            keep_runs = protected | {run for key, _, run, _, _ in rows if key not in gone}
-            q = sa.select(rn.id).where(rn.started_at < cutoff, rn.status != "RUNNING")
-            old_runs = [r[0] for r in c.execute(q) if r[0] not in keep_runs]
-            report.runs = len(old_runs)
-            if not dry_run:
-                for i in range(0, len(old_runs), 500):
-                    c.execute(t.runs.delete().where(rn.id.in_(old_runs[i : i + 500])))
-        if not dry_run:
-            used_keys = sa.union(sa.select(rn.cache_key).where(rn.cache_key.is_not(None)), sa.select(ce.key))
-            report.manifests = c.execute(t.manifests.delete().where(t.manifests.c.key.not_in(used_keys))).rowcount
-            used_envs = sa.select(rn.environment_hash).where(rn.environment_hash.is_not(None))
-            report.environments = c.execute(
-                t.environments.delete().where(t.environments.c.hash.not_in(used_envs))
-            ).rowcount
-        doomed_keys = set(doomed)
-        live_blobs = {h for k, h in c.execute(sa.select(ce.key, ce.artifact_hash)) if k not in doomed_keys}
-        rows_now = c.execute(
-            sa.select(t.artifacts.c.hash, t.artifacts.c.size, t.artifacts.c.created_at, t.artifacts.c.meta)
-        ).all()
-        dead = [(h, size) for h, size, created, _ in rows_now if created < now - grace and h not in live_blobs]
-        report.artifacts = len(dead)
-        if not dry_run:
-            for i in range(0, len(dead), 500):
-                c.execute(t.artifacts.delete().where(t.artifacts.c.hash.in_([h for h, _ in dead[i : i + 500]])))
-        gone_rows = {h for h, _ in dead}
-        kept_rows = [(h, meta) for h, _, _, meta in rows_now if h not in gone_rows]
-        # a directory output's files are blobs named only in its row's meta: they live as long as it does
-        keep = {h for h, _ in kept_rows} | {m for _, meta in kept_rows for m in (meta or {}).get("members", [])}
-    _sweep_blobs(store, keep, now - grace, dry_run, report)
+    before = now - grace
+    files = _old_files(store, before)  # listed first: the snapshot that judges them is then the newer
+    snap = RetentionTables(store).snapshot(cutoff)
+    doomed, kept_pinned = _doomed_entries(snap, cutoff, keep_last)
+    gone = set(doomed)
+    runs: list[str] = []
+    if cutoff is not None:
+        keep_runs = snap.protected | {e.run_id for e in snap.entries if e.key not in gone}
+        runs = [r for r in snap.old_runs if r not in keep_runs]
+    live = {e.artifact_hash for e in snap.entries if e.key not in gone}
+    dead = [a.hash for a in snap.artifacts if a.created_at < before and a.hash not in live]
+    dead_set = set(dead)
+    keep = _named((a.hash, a.meta) for a in snap.artifacts if a.hash not in dead_set)
+    blobs = tuple(f for f in files if f.temp or f.digest not in keep)
+    return GcPlan(now, before, tuple(doomed), tuple(runs), tuple(dead), blobs, kept_pinned)
+
+
+def apply_plan(store: Store, plan: GcPlan) -> GcReport:
+    """Remove what ``plan`` names: the rows in one transaction, then the blob files nothing left names."""
+    removed = RetentionTables(store).remove(plan.entries, plan.runs, plan.artifacts, plan.sweep_before)
+    report = GcReport(False, entries=removed.entries, runs=removed.runs, manifests=removed.manifests,
+                      environments=removed.environments, artifacts=removed.artifacts, kept_pinned=plan.kept_pinned)
+    keep = _named(removed.remaining)
+    fs = store.artifacts.fs
+    for blob in plan.blobs:
+        if blob.temp or blob.digest not in keep:
+            fs.rm_file(blob.path)
+            report.blobs += 1
+            report.bytes += blob.size
     return report
 
 
-def _sweep_blobs(store: Store, live: set[str], before: float, dry_run: bool, report: GcReport) -> None:
-    """Delete blob files (and stale temp files) that no live row names and that are older than grace."""
+def _doomed_entries(snap: RetentionSnapshot, cutoff: float | None, keep_last: int | None) -> tuple[list[str], int]:
+    """Keys of the entries the rules remove, and how many expired ones a pin keeps."""
+    doomed: list[str] = []
+    kept_pinned = 0
+    rank: dict[int, int] = {}
+    for e in snap.entries:  # by job, newest first: rank counts the live entries before this one
+        live_rank = rank.get(e.job_id, 0)
+        if e.tombstoned_at is None:
+            rank[e.job_id] = live_rank + 1
+        expired = e.tombstoned_at is not None
+        expired |= cutoff is not None and e.created_at < cutoff
+        expired |= keep_last is not None and e.tombstoned_at is None and live_rank >= keep_last
+        if expired and e.run_id in snap.protected and e.tombstoned_at is None:
+            kept_pinned += 1
+        elif expired:
+            doomed.append(e.key)
+    return doomed, kept_pinned
+
+
+def _named(rows: Iterable[tuple[str, dict[str, Any] | None]]) -> set[str]:
+    """The blobs artifact rows name: their own, and a directory output's files (named only in its meta)."""
+    keep: set[str] = set()
+    for digest, meta in rows:
+        keep.add(digest)
+        keep.update((meta or {}).get("members", []))
+    return keep
+
+
+def _old_files(store: Store, before: float) -> list[BlobFile]:
+    """Blob files and temp files of the artifact store last modified before ``before``."""
     arts = store.artifacts
     fs = arts.fs
     fs.invalidate_cache()  # object-store listings may be cached by the fsspec instance
+    old: list[BlobFile] = []
     for sub in ("blobs", "tmp"):
-        base = f"{arts.root}/{sub}"
         try:
-            found = fs.find(base, detail=True)
+            found = fs.find(f"{arts.root}/{sub}", detail=True)
         except FileNotFoundError:
             continue
         for path, info in found.items():
-            digest = f"blake3:{os.path.basename(path)}"
-            if sub == "blobs" and digest in live:
-                continue
             mtime = info.get("mtime") or info.get("LastModified") or info.get("updated") or info.get("created")
             ts = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime or 0)
-            if ts >= before:
-                continue
-            report.blobs += 1
-            report.bytes += int(info.get("size") or 0)
-            if not dry_run:
-                fs.rm_file(path)
+            if ts < before:
+                old.append(BlobFile(path, f"blake3:{os.path.basename(path)}", int(info.get("size") or 0), sub == "tmp"))
+    return old
