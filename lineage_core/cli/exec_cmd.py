@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from .app import app
+commands = typer.Typer()
 
 
-@app.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@commands.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 def exec_(
     command: Annotated[list[str], typer.Argument(help="The command and its arguments (after --).")],
     name: Annotated[str | None, typer.Option(help="Job name when run on its own (default: the program).")] = None,

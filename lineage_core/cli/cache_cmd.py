@@ -1,0 +1,86 @@
+"""``lineage cache ls | invalidate | gc`` and ``lineage pin | unpin``: the cache entries, and retention."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..errors import LineageError
+from .output import JsonOpt, console, open_store, print_json, when
+
+commands = typer.Typer()
+cache_app = typer.Typer(no_args_is_help=True, help="List and invalidate cache entries.")
+
+
+@commands.command()
+def pin(run_id: str, note: Annotated[str | None, typer.Option(help="Why it is kept.")] = None) -> None:
+    """Keep a run and the value it produced or served, whatever the retention rules say."""
+    from ..retention import pin as pin_run
+
+    typer.echo(f"pinned {pin_run(open_store(), run_id, note)}")
+
+
+@commands.command()
+def unpin(run_id: str) -> None:
+    """Let retention treat a run like any other again."""
+    from ..retention import unpin as unpin_run
+
+    typer.echo(f"unpinned {unpin_run(open_store(), run_id)}")
+
+
+@cache_app.command("ls")
+def cache_ls(job: Annotated[str | None, typer.Option()] = None, json_: JsonOpt = False) -> None:
+    """List cache entries, newest first."""
+    rows = open_store().entries(job=job)
+    if json_:
+        return print_json(rows)
+    from rich.table import Table
+
+    table = Table("key", "job", "run", "materializer", "size", "created", "state")
+    for r in rows:
+        state = "invalidated" if r["tombstoned_at"] else "valid"
+        table.add_row(r["key"][:24], r["name"], r["run_id"], r["materializer"], str(r["size"]),
+                      when(r["created_at"]), state)
+    console().print(table)
+
+
+@cache_app.command("invalidate")
+def cache_invalidate(key: Annotated[str | None, typer.Argument(help="A key or key prefix.")] = None,
+                     job: Annotated[str | None, typer.Option(help="Every entry of this job.")] = None) -> None:
+    """Invalidate entries by key (prefix) or by job; the next call recomputes."""
+    if not key and not job:
+        raise LineageError("give a KEY or --job NAME")
+    n = open_store().invalidate(key=key, job=job)
+    typer.echo(f"invalidated {n} entr{'y' if n == 1 else 'ies'}")
+
+
+@cache_app.command("gc")
+def cache_gc(
+    older_than: Annotated[
+        str | None, typer.Option("--older-than", help="Remove entries and runs older than this (30d, 12h).")
+    ] = None,
+    keep_last: Annotated[
+        int | None, typer.Option("--keep-last", help="Keep only the newest N entries per job.")
+    ] = None,
+    grace: Annotated[
+        str, typer.Option(help="Never sweep blobs younger than this (protects concurrent writers).")
+    ] = "1h",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be removed.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Remove expired entries, runs beyond retention and unreferenced blobs; pins are never removed."""
+    from ..retention import apply_plan, parse_duration, plan_garbage
+
+    store = open_store()
+    plan = plan_garbage(store, older_than=parse_duration(older_than) if older_than else None, keep_last=keep_last,
+                        grace=parse_duration(grace))
+    report = plan.report() if dry_run else apply_plan(store, plan)
+    if json_:
+        return print_json({**report.to_dict(), "plan": plan.to_dict()} if dry_run else report.to_dict())
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(f"{verb}: {report.entries} entries, {report.runs} runs, {report.artifacts} artifacts, "
+               f"{report.blobs} blobs ({report.bytes / 2**20:.1f} MiB); kept {report.kept_pinned} pinned")
+    if dry_run:
+        for line in plan.lines():
+            typer.echo(f"  {line}")

@@ -1,0 +1,87 @@
+"""``lineage runs | show | explain | diff``: what ran, why it was a hit or a miss, and what differs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..runs import RunStatus
+from .output import JsonOpt, console, open_store, print_json, when
+
+commands = typer.Typer()
+
+
+@commands.command()
+def runs(job: Annotated[str | None, typer.Option(help="Only runs of this job.")] = None,
+         limit: int = 50, json_: JsonOpt = False) -> None:
+    """List recent runs, newest first."""
+    rows = open_store().runs(job=job, limit=limit)
+    if json_:
+        return print_json(rows)
+    from rich.table import Table
+
+    table = Table("run", "job", "status", "started", "duration", "key")
+    for r in rows:
+        dur = f"{(r['ended_at'] - r['started_at']) * 1000:.0f} ms" if r["ended_at"] else "-"
+        status = r["status"] + (f" ← {r['source_run_id'][:13]}…" if r["source_run_id"] else "")
+        table.add_row(r["id"], r["job"], status, when(r["started_at"]), dur, (r["cache_key"] or "")[:18])
+    console().print(table)
+
+
+@commands.command()
+def show(run_id: str, json_: JsonOpt = False) -> None:
+    """Show one run: status, key, reasons, environment."""
+    store = open_store()
+    run = store.get_run(run_id)
+    data = {**run, "manifest": store.manifest(run["cache_key"]) if run["cache_key"] else None}
+    if json_:
+        return print_json(data)
+    con = console()
+    con.print(f"[bold]{run['id']}[/] {run['namespace']}/{run['job']} [bold]{run['status']}[/]")
+    con.print(f"  started {when(run['started_at'])}  ended {when(run['ended_at'])}")
+    con.print(f"  key {run['cache_key']}")
+    if run["source_run_id"]:
+        con.print(f"  value from run {run['source_run_id']}")
+    for reason in run["reasons"] or []:
+        con.print(f"  • {reason}")
+    if run["error"]:
+        con.print(f"  [red]error[/] {run['error']}")
+    m = data["manifest"]
+    if m:
+        con.print(f"  params {m['display']}")
+        con.print(f"  env {m['env'].get('policy')}: python {m['env'].get('python', '-')} "
+                  f"packages {m['env'].get('packages', {}) if m['env'].get('policy') != 'full' else '(full set)'}")
+
+
+@commands.command()
+def explain(run_id: str, json_: JsonOpt = False) -> None:
+    """Why a run was a cache hit or a miss, in plain words."""
+    run = open_store().get_run(run_id)
+    hit = run["status"] == RunStatus.CACHED
+    reasons = run["reasons"] or []
+    if json_:
+        return print_json({"run_id": run["id"], "hit": hit, "source_run_id": run["source_run_id"], "reasons": reasons})
+    verdict = "hit" if hit else "miss"
+    typer.echo(f"{run['job']} run {run['id']}: cache {verdict}")
+    for r in reasons:
+        typer.echo(f"  - {r}")
+
+
+@commands.command()
+def diff(run_a: str, run_b: str, json_: JsonOpt = False) -> None:
+    """What differs between two runs: code, parameters, inputs, environment."""
+    from ..diff import diff_runs
+
+    d = diff_runs(open_store(), run_a, run_b)
+    if json_:
+        return print_json(d.to_dict())
+    typer.echo(f"{d.a} → {d.b}")
+    if d.same_key:
+        typer.echo("  same cache key")
+    for line in d.key:
+        typer.echo(f"  key: {line}")
+    for line in d.environment:
+        typer.echo(f"  env: {line}")
+    if not d.key and not d.environment and d.same_key:
+        typer.echo("  no differences")
