@@ -7,52 +7,72 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
-from . import settings
+from . import settings as _settings
 from .environment import EnvironmentSnapshot, capture_environment
+from .settings import Settings
 
 if TYPE_CHECKING:
     from .store import CacheStore
 
-_stores: dict[tuple[str | None, ...], CacheStore] = {}
+_stores: dict[tuple[str | None, ...], CacheStore] = {}  # by Settings.store_identity
 _stores_lock = threading.Lock()
 _envs: dict[str, EnvironmentSnapshot] = {}
 
-
+# The variables that decide the environment's store, read raw on every call outside settings.use(): the hit
+# path looks the store up by these strings without building a Settings.
+_STORE_ENVS = (_settings.STORE_URL_ENV, _settings.ARTIFACTS_URL_ENV, _settings.HOME_ENV, "HOME",
+               *_settings.STORE_TOKEN_ENVS)
 _store_by_env: dict[tuple[str | None, ...], CacheStore] = {}
+_active = _settings.active
 
 
-def open_store(store_url: str, artifacts_url: str) -> CacheStore:
-    """A database URL opens the SQL store (with the artifact store at ``artifacts_url``); an http(s) URL is
-    a lineage server, which keeps runs and artifacts for tasks that hold only its token."""
-    if settings.is_server_url(store_url):
-        from .store.remote import RemoteStore
+def open_store(settings: Settings) -> CacheStore:
+    """A new store for ``settings``: a database URL opens the SQL store (with the artifact store at the
+    artifacts URL); an http(s) URL is a lineage server, which keeps runs and artifacts for tasks that hold
+    only its token. What the store reads while opening (its home, artifact options, token) is ``settings``'."""
+    with _settings.use(settings):
+        if settings.server_store:
+            from .store.remote import RemoteStore
 
-        return RemoteStore.connect(store_url)
-    from .store import Store  # SQLAlchemy loads on first use, not on import
+            return RemoteStore.connect(settings.resolved_store_url, settings.store_token)
+        from .store import Store  # SQLAlchemy loads on first use, not on import
 
-    return Store.from_url(store_url, artifacts_url)
+        return Store.from_url(settings.resolved_store_url, settings.resolved_artifacts_url)
 
 
-def default_store() -> CacheStore:
-    """The store for the current settings (opened once per URL pair and token in a process).
-
-    Looked up by the raw setting strings first, so the hit path does not rebuild paths and URLs.
-    """
-    env = os.environ
-    tokens = tuple(env.get(name) for name in settings.STORE_TOKEN_ENVS)
-    raw = (env.get("LINEAGE_STORE_URL"), env.get("LINEAGE_ARTIFACTS_URL"), env.get("LINEAGE_HOME"), env.get("HOME"),
-           *tokens)
-    store = _store_by_env.get(raw)
-    if store is not None:
-        return store
-    url, artifacts = settings.store_url(), settings.artifacts_url()
-    k = (url, artifacts, *tokens) if settings.is_server_url(url) else (url, artifacts)
-    with _stores_lock:
-        store = _stores.get(k)
+def default_store(settings: Settings | None = None) -> CacheStore:
+    """The store for ``settings`` (default: :meth:`Settings.current`), opened once per distinct store in a
+    process (same URLs, and for a server store the same token)."""
+    s = settings if settings is not None else _active()
+    if s is None:
+        env = os.environ
+        raw = tuple(map(env.get, _STORE_ENVS))
+        store = _store_by_env.get(raw)
         if store is None:
-            store = _stores[k] = open_store(url, artifacts)
-        _store_by_env[raw] = store
+            store = _store_by_env[raw] = _store_for(Settings.from_env())
+        return store
+    return _store_for(s)
+
+
+def _store_for(s: Settings) -> CacheStore:
+    key = s.store_identity
+    store = _stores.get(key)
+    if store is None:
+        with _stores_lock:
+            store = _stores.get(key)
+            if store is None:
+                store = _stores[key] = open_store(s)
     return store
+
+
+def close_stores() -> None:
+    """Close every store this process opened (tests; a worker about to fork)."""
+    with _stores_lock:
+        stores = list(_stores.values())
+        _stores.clear()
+        _store_by_env.clear()
+    for store in stores:
+        store.close()
 
 
 def process_environment(git_dir: str | None = None) -> EnvironmentSnapshot:

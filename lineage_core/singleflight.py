@@ -10,14 +10,14 @@ Waiting is polling with capped backoff, because it has to work on every backend 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, SingleFlightTimeout
+from . import settings
+from .errors import SingleFlightTimeout
 
 if TYPE_CHECKING:
     from .store import CacheStore
@@ -26,25 +26,14 @@ log = logging.getLogger("lineage_core")
 MISS: Any = object()  # what a poll returns when there is still no entry
 
 
-def _env_seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
-    if value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be positive")
-    return value
-
-
 def lease_ttl() -> float:
-    return _env_seconds("LINEAGE_LEASE_TTL", 30.0)
+    """Seconds a lease lives without a heartbeat (``LINEAGE_LEASE_TTL``, default 30)."""
+    return settings.lease_ttl()
 
 
 def wait_timeout() -> float:
-    return _env_seconds("LINEAGE_WAIT_TIMEOUT", 3600.0)
+    """Seconds a waiter waits for the leader (``LINEAGE_WAIT_TIMEOUT``, default 3600)."""
+    return settings.wait_timeout()
 
 
 @dataclass

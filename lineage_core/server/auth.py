@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import os
 
 from ..errors import ConfigError
+from ..settings import Settings
 
 
-def load_tokens() -> list[str]:
-    tokens = [t.strip() for t in os.environ.get("LINEAGE_SERVER_TOKENS", "").split(",") if t.strip()]
-    path = os.environ.get("LINEAGE_SERVER_TOKEN_FILE")
+def load_tokens(settings: Settings | None = None) -> list[str]:
+    s = settings or Settings.current()
+    tokens = list(s.server_tokens)
+    path = s.server_token_file
     if path:
         try:
             with open(path, encoding="utf-8") as f:

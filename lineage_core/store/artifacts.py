@@ -10,7 +10,6 @@ truncated blob can never be served as a cache hit.
 from __future__ import annotations
 
 import contextlib
-import json
 import mmap
 import os
 import shutil
@@ -19,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from .. import settings
 from ..errors import ArtifactError, ConfigError, IntegrityError
 from ..hashing.content import StatCache, StatKey, hash_bytes, hash_stream_file
 from ..redact import redact_url
@@ -43,7 +43,7 @@ class ArtifactStore:
 
         self.url = url.rstrip("/")
         if options is None:
-            options = _options_from_env()
+            options = dict(settings.Settings.current().artifacts_options)
         try:
             # fsspec caches one filesystem instance per (protocol, options): credentials and
             # connection pools are set up once per process, not per artifact (ZenML #3721).
@@ -186,21 +186,6 @@ class ArtifactStore:
 
     def info(self) -> dict[str, Any]:
         return {"url": redact_url(self.url), "protocol": self.protocol}
-
-
-def _options_from_env() -> dict[str, Any]:
-    """Extra fsspec options for the artifact store, as JSON in ``LINEAGE_ARTIFACTS_OPTIONS``
-    (endpoints, profiles). Credentials belong in the backend's own variables, never here."""
-    raw = os.environ.get("LINEAGE_ARTIFACTS_OPTIONS")
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as e:
-        raise ConfigError(f"LINEAGE_ARTIFACTS_OPTIONS is not valid JSON: {e}") from None
-    if not isinstance(value, dict):
-        raise ConfigError("LINEAGE_ARTIFACTS_OPTIONS must be a JSON object")
-    return value
 
 
 def _silent_unlink(path: str) -> None:

@@ -8,7 +8,6 @@ path is one indexed join plus one insert, so ``@cached`` stays cheap enough for 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from pathlib import Path
@@ -85,7 +84,7 @@ class Store(HashCacheMixin, LeaseMixin):
         if url.get_backend_name() == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         if artifacts_url is None:
-            artifacts_url = os.environ.get("LINEAGE_ARTIFACTS_URL") or (home / "artifacts").as_uri()
+            artifacts_url = settings.Settings.current().artifacts_url or (home / "artifacts").as_uri()
         store = cls(engine, ArtifactStore(artifacts_url), home)
         if migrate:
             store.migrate()

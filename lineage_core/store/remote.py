@@ -181,7 +181,7 @@ class RemoteStore:
     @classmethod
     def connect(cls, url: str, token: str | None = None) -> RemoteStore:
         """Open the server's store; a wrong URL or token fails here, with a message that says which."""
-        if os.environ.get("LINEAGE_ARTIFACTS_URL"):
+        if settings.Settings.current().artifacts_url:
             raise ConfigError(
                 f"LINEAGE_STORE_URL names a lineage server ({redact_url(url)}), which keeps the artifacts in its own "
                 "artifact store: unset LINEAGE_ARTIFACTS_URL (it is only for a database store URL)"

@@ -3,15 +3,22 @@
 Fields: ``host`` = the store URL (``postgresql+psycopg://…`` or ``sqlite:///…``; the password field
 carries the database password and is put into the URL, never logged), extra ``artifacts_url``
 (``s3://bucket/prefix``, ``gs://…``, a path) and ``namespace``. Without a connection the core's own
-configuration applies (``LINEAGE_STORE_URL`` etc.).
+configuration applies (``LINEAGE_STORE_URL`` etc.). The hook builds the core's
+:class:`~lineage_core.settings.Settings` from the connection; it never writes the environment.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from airflow.sdk import BaseHook
+
+from lineage_core.integration import Settings, default_store
+
+
+def lineage_settings(conn_id: str | None) -> Settings:
+    """The settings a task uses: its ``lineage_conn_id`` connection's, else the environment's."""
+    return LineageHook(conn_id).lineage_settings() if conn_id else Settings.current()
 
 
 class LineageHook(BaseHook):
@@ -33,35 +40,30 @@ class LineageHook(BaseHook):
                              "extra": '{"artifacts_url": "s3://ml-artifacts/lineage", "namespace": "airflow"}'},
         }
 
-    def settings(self) -> dict[str, str]:
-        """The core's environment settings this connection names."""
+    def lineage_settings(self, base: Settings | None = None) -> Settings:
+        """The core's settings with this connection's store, artifacts and namespace (the rest from ``base``,
+        default the current ones). Nothing is written to ``os.environ``: pass these to ``default_store`` or
+        make them current with ``lineage_core.settings.use``."""
         from sqlalchemy.engine import make_url
 
         conn = self.get_connection(self.lineage_conn_id)
-        out: dict[str, str] = {}
+        changes: dict[str, Any] = {}
         if conn.host:
             url = make_url(conn.host)
             if conn.login:
                 url = url.set(username=conn.login)
             if conn.password:
                 url = url.set(password=conn.password)
-            out["LINEAGE_STORE_URL"] = url.render_as_string(hide_password=False)
+            changes["store_url"] = url.render_as_string(hide_password=False)
         extra = conn.extra_dejson
         if extra.get("artifacts_url"):
-            out["LINEAGE_ARTIFACTS_URL"] = str(extra["artifacts_url"])
+            changes["artifacts_url"] = str(extra["artifacts_url"])
         if extra.get("namespace"):
-            out["LINEAGE_NAMESPACE"] = str(extra["namespace"])
-        return out
-
-    def configure(self) -> None:
-        """Point this process's cache at the connection's store (before the first cached call)."""
-        os.environ.update(self.settings())
+            changes["namespace"] = str(extra["namespace"])
+        return (base or Settings.current()).replace(**changes)
 
     def get_conn(self) -> Any:
-        from lineage_core.runtime import default_store
-
-        self.configure()
-        return default_store()
+        return default_store(self.lineage_settings())
 
     def test_connection(self) -> tuple[bool, str]:
         try:

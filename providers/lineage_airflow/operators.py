@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
 
-from lineage_core.cache import CACHE_OPTIONS
+from lineage_core.integration import CACHE_OPTIONS
+
+if TYPE_CHECKING:
+    from lineage_core.integration import Settings
 
 
 def airflow_run_context(context: Any) -> dict[str, Any]:
@@ -58,18 +61,16 @@ class CachedPythonOperator(PythonOperator):
             raise ValueError(f"{self.task_id}: unknown cache options {unknown}; known: {sorted(CACHE_OPTIONS)}")
         self.lineage_conn_id = lineage_conn_id
         self.lineage_run_id: str | None = None
+        self.lineage_settings: Settings | None = None  # set when the task runs
 
     def execute_callable(self) -> Any:
         from airflow.sdk import get_current_context
 
-        from lineage_core import cached, explain
-        from lineage_core.context import run_context
-        from lineage_core.refs import as_ref
+        from lineage_core.integration import as_ref, cached, explain, run_context, use_settings
 
-        if self.lineage_conn_id:
-            from .hooks import LineageHook
+        from .hooks import lineage_settings
 
-            LineageHook(self.lineage_conn_id).configure()
+        self.lineage_settings = lineage_settings(self.lineage_conn_id)
         context = get_current_context()
         params = inspect.signature(self.python_callable).parameters
         from_context = {n for n in params if n in context}
@@ -78,35 +79,35 @@ class CachedPythonOperator(PythonOperator):
         step = cached(**options)(self.python_callable)
         args = [as_ref(a) for a in self.op_args]
         kwargs = {k: as_ref(v) for k, v in self.op_kwargs.items() if k in params or k not in context}
-        with run_context(**airflow_run_context(context)):
+        with use_settings(self.lineage_settings), run_context(**airflow_run_context(context)):
             ref = step.ref(*args, **kwargs)
         outcome = explain(step)
         self.lineage_run_id = outcome.run_id
-        log_outcome(self.log, outcome.hit, outcome.key, outcome.source_run_id, outcome.reasons)
+        log_outcome(self.log, outcome.hit, outcome.key, outcome.source_run_id, outcome.reasons,
+                    self.lineage_settings)
         return {**ref.to_dict(), "lineage_run_id": outcome.run_id}
 
     def get_openlineage_facets_on_start(self) -> Any:
         return openlineage_facets(None)  # inputs are known once the arguments are resolved, at completion
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        return openlineage_facets(self.lineage_run_id)
+        return openlineage_facets(self.lineage_run_id, settings=self.lineage_settings)
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
-        return openlineage_facets(self.lineage_run_id)
+        return openlineage_facets(self.lineage_run_id, settings=self.lineage_settings)
 
 
-def openlineage_facets(run_id: str | None, inputs: list[Any] | None = None, outputs: list[Any] | None = None) -> Any:
+def openlineage_facets(run_id: str | None, inputs: list[Any] | None = None, outputs: list[Any] | None = None,
+                       settings: Settings | None = None) -> Any:
     """Our run's ``lineage_*`` facets and datasets, for Airflow's OpenLineage provider to send with the
     task's own events (built from the store, the source of truth)."""
     from airflow.providers.openlineage.extractors import OperatorLineage
 
     if not run_id:
         return OperatorLineage(inputs=inputs or [], outputs=outputs or [])
-    from lineage_core.openlineage.events import build_event
-    from lineage_core.openlineage.records import run_records
-    from lineage_core.runtime import default_store
+    from lineage_core.integration import default_store, run_events
 
-    events = [build_event(r) for r in run_records(default_store(), run_id)]
+    events = run_events(default_store(settings), run_id)
     facets: dict[str, Any] = {}
     for event in events:
         facets.update({k: v for k, v in (event.run.facets or {}).items() if k.startswith("lineage_")})
@@ -115,23 +116,25 @@ def openlineage_facets(run_id: str | None, inputs: list[Any] | None = None, outp
                            run_facets=facets)
 
 
-def log_outcome(log: Any, hit: bool, key: str, source_run_id: str | None, reasons: list[str]) -> None:
+def log_outcome(log: Any, hit: bool, key: str, source_run_id: str | None, reasons: list[str],
+                settings: Settings | None = None) -> None:
     """``cache hit: key … from run … (dag.task, date)`` or ``cache miss: key …: reasons``."""
-    from lineage_core.keys import short
+    from lineage_core.integration import short
 
     if hit:
-        log.info("cache hit: key %s from run %s (%s)", short(key), source_run_id, _describe_run(source_run_id))
+        log.info("cache hit: key %s from run %s (%s)", short(key), source_run_id,
+                 _describe_run(source_run_id, settings))
     else:
         log.info("cache miss: key %s: %s", short(key), "; ".join(reasons))
 
 
-def _describe_run(run_id: str | None) -> str:
+def _describe_run(run_id: str | None, settings: Settings | None) -> str:
     """``dag.task, date`` of the run that produced a value (or its job name outside Airflow)."""
     if not run_id:
         return "?"
-    from lineage_core.runtime import default_store
+    from lineage_core.integration import default_store
 
-    run = default_store().get_run(run_id)
+    run = default_store(settings).get_run(run_id)
     ctx = run.get("context") or {}
     if ctx.get("orchestrator") == "airflow":
         return f"{ctx.get('dag_id')}.{ctx.get('task_id')}, {ctx.get('logical_date')}"

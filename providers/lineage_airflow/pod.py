@@ -14,13 +14,16 @@ cannot reach the store. Without any result the operator hashes the outputs itsel
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.providers.cncf.kubernetes.secret import Secret
 from kubernetes.client import models as k8s
 
 from .operators import airflow_run_context, log_outcome, openlineage_facets
+
+if TYPE_CHECKING:
+    from lineage_core.integration import Settings
 
 XCOM_RESULT = "/airflow/xcom/return.json"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"  # set by NVIDIA GPU feature discovery on every GPU node
@@ -85,6 +88,7 @@ class CachedKubernetesPodOperator(KubernetesPodOperator):
         self.pod_store_url = pod_store_url
         self.pod_artifacts_url = pod_artifacts_url
         self.lineage_run_id: str | None = None
+        self.lineage_settings: Settings | None = None  # set when the task runs
         self._plan_env: dict[str, str] = {}
 
     # -- the key ---------------------------------------------------------------------------------
@@ -127,18 +131,23 @@ class CachedKubernetesPodOperator(KubernetesPodOperator):
 
     # -- execution -------------------------------------------------------------------------------
     def execute(self, context: Any) -> Any:
-        from lineage_core.commands import CommandStep, complete
-        from lineage_core.context import run_context
-        from lineage_core.execution import plan_env, result_from_json
+        from lineage_core.integration import (
+            CommandStep,
+            complete,
+            default_store,
+            plan_env,
+            result_from_json,
+            run_context,
+            use_settings,
+        )
 
-        if self.lineage_conn_id:
-            from .hooks import LineageHook
+        from .hooks import lineage_settings
 
-            LineageHook(self.lineage_conn_id).configure()
-        with run_context(**airflow_run_context(context)):
-            step = CommandStep(self.command_spec())
+        settings = self.lineage_settings = lineage_settings(self.lineage_conn_id)
+        with use_settings(settings), run_context(**airflow_run_context(context)):
+            step = CommandStep(self.command_spec(), default_store(settings))
             verdict = step.check()
-            log_outcome(self.log, verdict.hit, verdict.key, verdict.source_run_id, verdict.reasons)
+            log_outcome(self.log, verdict.hit, verdict.key, verdict.source_run_id, verdict.reasons, settings)
             self.lineage_run_id = verdict.run_id
             if verdict.hit:
                 self.log.info("no pod created: outputs %s", ", ".join(verdict.outputs))
@@ -190,7 +199,7 @@ class CachedKubernetesPodOperator(KubernetesPodOperator):
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         inputs, outputs = self._datasets()
-        return openlineage_facets(self.lineage_run_id, inputs, outputs)
+        return openlineage_facets(self.lineage_run_id, inputs, outputs, self.lineage_settings)
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
         return self.get_openlineage_facets_on_complete(task_instance)

@@ -3,10 +3,14 @@ shows), its `lineage` connection type and hook, and every DAG in dags/ importing
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from lineage_core.runtime import default_store
+from lineage_core.settings import Settings
 
 from .conftest import ROOT
 
@@ -24,17 +28,25 @@ def test_provider_registration_and_hook(airflow_db: Path, monkeypatch: pytest.Mo
 
     from lineage_airflow import LineageHook
 
-    for var in ("LINEAGE_STORE_URL", "LINEAGE_ARTIFACTS_URL", "LINEAGE_NAMESPACE"):
-        monkeypatch.delenv(var, raising=False)  # the hook sets them: restored after the test
     store_url = f"sqlite:///{tmp_path}/team.db"
+    monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_DEFAULT",
+                       f'{{"conn_type": "lineage", "host": "{store_url}", "login": "ml", "password": "s3cret", '
+                       f'"extra": {{"artifacts_url": "{tmp_path}/artifacts", "namespace": "team"}}}}')
+    settings = LineageHook().lineage_settings()
+    assert (settings.store_url, settings.artifacts_url, settings.namespace) == (
+        f"sqlite://ml:s3cret@/{tmp_path}/team.db", f"{tmp_path}/artifacts", "team")
+    assert "s3cret" not in repr(settings)
+    assert settings.home == Settings.current().home  # the rest is the environment's
     monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_DEFAULT",
                        f'{{"conn_type": "lineage", "host": "{store_url}", '
                        f'"extra": {{"artifacts_url": "{tmp_path}/artifacts", "namespace": "team"}}}}')
-    settings = LineageHook().settings()
-    assert settings == {"LINEAGE_STORE_URL": store_url, "LINEAGE_ARTIFACTS_URL": f"{tmp_path}/artifacts",
-                        "LINEAGE_NAMESPACE": "team"}
+    before = dict(os.environ)
+    store = LineageHook().get_conn()
+    assert store is default_store(LineageHook().lineage_settings()) and store is not default_store()
+    assert Path(store.home) == tmp_path
     ok, message = LineageHook().test_connection()
     assert ok, message
+    assert dict(os.environ) == before  # the hook passes settings, it never configures the environment
 
 
 def test_every_example_dag_imports(airflow_db: Path) -> None:
