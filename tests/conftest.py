@@ -8,6 +8,7 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -15,6 +16,7 @@ import pytest
 
 from lineage_core import runtime
 
+from .services.lineage_server import Server
 from .services.objectstores import GcsServer, S3Server
 from .services.postgres import PostgresServer
 
@@ -115,3 +117,33 @@ def artifacts_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         url = f"{request.param}://{new_bucket(request.param)}/lineage"
     monkeypatch.setenv("LINEAGE_ARTIFACTS_URL", url)
     return url
+
+
+STORE_SERVER_TOKEN = "contract-t0ken-for-tests"
+
+
+@dataclass
+class StoreServer:
+    """One token-protected ``lineage serve`` (off loopback) whose store API the contract suites share."""
+
+    server: Server
+    token: str
+    home: Path  # the server's LINEAGE_HOME: its database and its own artifact store live here
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    @property
+    def artifacts_url(self) -> str:
+        return (self.home / "artifacts").as_uri()
+
+
+@pytest.fixture(scope="session")
+def store_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreServer]:
+    home = tmp_path_factory.mktemp("store-server")
+    env = {"LINEAGE_HOME": str(home), "LINEAGE_STORE_URL": f"sqlite:///{home / 'lineage.db'}",
+           "LINEAGE_ARTIFACTS_URL": (home / "artifacts").as_uri(), "LINEAGE_SERVER_TOKENS": STORE_SERVER_TOKEN}
+    server = Server(env, host="0.0.0.0")  # off loopback: every store call needs the token
+    yield StoreServer(server, STORE_SERVER_TOKEN, home)
+    server.stop()
