@@ -71,5 +71,5 @@ def test_bad_references_and_modes(make_module: Callable[..., ModuleType]) -> Non
     m = make_module(STEPS)
     with pytest.raises(ConfigError, match="needs 'hash'"):
         ArtifactRef.from_dict({"__lineage_artifact__": 1, "uri": "file:///x", "materializer": "json@1"})
-    with pytest.raises(ConfigError, match="only with cache='readwrite'"):
+    with pytest.raises(ConfigError, match="pass by reference only while the cache writes"):
         m.readonly.ref(1)

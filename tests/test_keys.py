@@ -1,0 +1,96 @@
+"""lineage_core.keys: the key is a stable function of its components, and a miss explains itself by diffing
+manifests. Written against the public surface (KeyManifest.build / key / to_dict / from_dict,
+explain_difference, nearest), not against how components are listed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lineage_core.hashing import hash_bytes, hash_value
+from lineage_core.keys import KeyManifest, explain_difference, nearest
+
+BASE: dict[str, Any] = {
+    "scope": "default",
+    "step": "pipe.prepare",
+    "code": {"prepare() in pipe.py": hash_bytes(b"def prepare"), "clean() in pipe.py": hash_bytes(b"def clean")},
+    "params": {"n": hash_value(3), "mode": hash_value("fast")},
+    "inputs": {"path": hash_bytes(b"a,b\n1,2\n")},
+    "outputs": "bytes@1,json@1,numpy@1",
+    "env": {"policy": "imports", "python": "3.11", "packages": {"numpy": "2.1.0"}},
+}
+
+
+def manifest(display: dict[str, str] | None = None, code_entry: str = "prepare() in pipe.py",
+             **changes: Any) -> KeyManifest:
+    return KeyManifest.build(display={"n": "3", "mode": "'fast'", **(display or {})}, code_entry=code_entry,
+                             **{**BASE, **changes})
+
+
+def test_the_key_is_a_stable_function_of_the_components() -> None:
+    key = manifest().key()
+    assert key.startswith("blake3:") and len(key) == len("blake3:") + 64
+    assert manifest().key() == key
+    assert KeyManifest.from_dict(manifest().to_dict()).key() == key  # as stored, as read back
+    reordered = manifest(params=dict(reversed(BASE["params"].items())))
+    assert reordered.key() == key  # mapping order never counts
+
+
+@pytest.mark.parametrize(("component", "value"), [
+    ("scope", "team-b"),
+    ("step", "pipe.prepare_v2"),
+    ("code", {**BASE["code"], "clean() in pipe.py": hash_bytes(b"def clean2")}),
+    ("params", {**BASE["params"], "n": hash_value(4)}),
+    ("params", {"n": hash_value(3)}),
+    ("inputs", {"path": hash_bytes(b"a,b\n1,3\n")}),
+    ("outputs", "bytes@1,json@1,numpy@2"),
+    ("env", {**BASE["env"], "packages": {"numpy": "2.2.0"}}),
+    ("salt", "2"),
+])
+def test_every_component_changes_the_key(component: str, value: Any) -> None:
+    assert manifest(**{component: value}).key() != manifest().key()
+
+
+def test_display_text_and_the_code_entry_never_change_the_key() -> None:
+    assert manifest(display={"n": "three"}, code_entry="").key() == manifest().key()
+
+
+def test_a_changed_parameter_is_named_with_its_old_and_new_values() -> None:
+    new = manifest(params={**BASE["params"], "n": hash_value(4)}, display={"n": "4"})
+    assert explain_difference(manifest(), new) == ["parameter 'n' changed: 3 → 4"]
+
+
+def test_added_and_removed_parameters_and_inputs_are_named() -> None:
+    new = manifest(params={"n": hash_value(3), "seed": hash_value(0)}, inputs={"path": hash_bytes(b"other")})
+    reasons = explain_difference(manifest(), new)
+    assert any("'seed'" in r and "added" in r for r in reasons)
+    assert any("'mode'" in r and "removed" in r for r in reasons)
+    assert any("'path'" in r and "changed" in r for r in reasons)
+
+
+def test_a_code_change_names_the_helper() -> None:
+    new = manifest(code={**BASE["code"], "clean() in pipe.py": hash_bytes(b"def clean2")})
+    (reason,) = explain_difference(manifest(), new)
+    assert reason.startswith("code changed: prepare()") and "clean() in pipe.py" in reason
+
+
+def test_the_same_manifest_says_the_entry_was_invalidated() -> None:
+    (reason,) = explain_difference(manifest(), manifest())
+    assert "same key" in reason
+
+
+def test_an_older_schema_explains_itself_as_an_upgrade() -> None:
+    old = {**manifest().to_dict(), "schema": 1}
+    assert any("key schema 1 →" in r for r in explain_difference(KeyManifest.from_dict(old), manifest()))
+
+
+def test_nearest_is_the_fewest_differences_newest_first() -> None:
+    params = {**BASE["params"], "n": hash_value(5)}
+    new = manifest(params=params)
+    one_off = manifest(params={**BASE["params"], "n": hash_value(4)}).to_dict()
+    two_off = manifest(params={**BASE["params"], "n": hash_value(4)}, scope="other").to_dict()
+    same_distance = manifest(params=params, salt="x").to_dict()  # also one component off, but older
+    chosen = nearest([two_off, one_off, same_distance], new)
+    assert chosen is not None and chosen.key() == KeyManifest.from_dict(one_off).key()
+    assert nearest([], new) is None

@@ -1,0 +1,38 @@
+"""lineage_core.redact: a secret value never reaches the store, a log line or an event."""
+
+from __future__ import annotations
+
+import pytest
+
+from lineage_core.redact import REDACTED, looks_secret, redact_url, redact_value
+
+
+@pytest.mark.parametrize("name", [
+    "API_KEY", "OPENAI_API_KEY", "db_password", "DB_PASSWD", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY",
+    "GOOGLE_APPLICATION_CREDENTIALS", "AUTH_HEADER", "ssh_private_key", "SESSION_ID", "cookie", "MYSQL_PWD",
+])
+def test_secret_looking_names(name: str) -> None:
+    assert looks_secret(name)
+
+
+@pytest.mark.parametrize("name", ["PATH", "HOME", "LANG", "TZ", "n_samples", "learning_rate", "CUDA_VISIBLE_DEVICES"])
+def test_ordinary_names(name: str) -> None:
+    assert not looks_secret(name)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("postgresql+psycopg://lineage:hunter2@db:5432/lineage", "postgresql+psycopg://lineage:***@db:5432/lineage"),
+    ("redis://:s3cr3t@cache:6379/0", "redis://:***@cache:6379/0"),
+    ("could not reach https://u:p%40ss@h/x or s3://k:v@b/p", "could not reach https://u:***@h/x or s3://k:***@b/p"),
+    ("https://user@host/path", "https://user@host/path"),  # a user without a password hides nothing
+    ("sqlite:////tmp/lineage.db", "sqlite:////tmp/lineage.db"),
+    ("no url here: key=value", "no url here: key=value"),
+])
+def test_redact_url_hides_only_the_password(text: str, expected: str) -> None:
+    assert redact_url(text) == expected
+
+
+def test_redact_value_hides_a_secret_name_and_any_url_password() -> None:
+    assert redact_value("API_TOKEN", "not-a-url-but-secret") == REDACTED
+    assert redact_value("DATABASE_URL", "postgresql://app:pw@db/app") == "postgresql://app:***@db/app"
+    assert redact_value("LANG", "C.UTF-8") == "C.UTF-8"
