@@ -13,7 +13,7 @@ export UV_LINK_MODE := copy
 CORE_EXTRAS := dev,s3,gcs,postgres,server
 comma := ,
 
-.PHONY: demo test test-core test-airflow test-kfp lint venv host-venvs services constraints bench clean
+.PHONY: demo test test-core test-fast test-airflow test-kfp lint venv host-venvs services constraints bench clean
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
@@ -52,6 +52,11 @@ services:
 test-core: venv host-venvs services
 	LINEAGE_TEST_HOST_VENVS=.venv-airflow:.venv-kfp $(VENV)/bin/python -m pytest tests -q -p no:cacheprovider \
 	  --ignore=tests/airflow --ignore=tests/kfp
+
+# The inner loop: the core suite without the tests marked slow (worker processes, a server per test, the
+# host venvs, large blobs). `make test` still runs everything.
+test-fast: venv services
+	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider --ignore=tests/airflow --ignore=tests/kfp -m "not slow"
 
 # The cross-orchestrator test runs the KFP twin of a DAG in .venv-kfp against the DAG's store.
 test-airflow: .venv-airflow/.installed .venv-kfp/.installed

@@ -32,6 +32,7 @@ def two_runs(make_module: Callable[..., ModuleType], backend: str) -> tuple[str,
     return a, b, m
 
 
+@pytest.mark.slow
 def test_runs_show_explain_diff(two_runs: tuple[str, str, ModuleType]) -> None:
     a, b, m = two_runs
     m.train(0.2)
@@ -49,6 +50,7 @@ def test_runs_show_explain_diff(two_runs: tuple[str, str, ModuleType]) -> None:
     assert d["key"] == ["parameter 'lr' changed: 0.1 → 0.2"] and d["environment"] == []
 
 
+@pytest.mark.slow
 def test_cache_ls_and_invalidate(two_runs: tuple[str, str, ModuleType]) -> None:
     _, _, m = two_runs
     entries = json.loads(cli("cache", "ls", "--json").stdout)
@@ -61,6 +63,7 @@ def test_cache_ls_and_invalidate(two_runs: tuple[str, str, ModuleType]) -> None:
     assert "invalidated 1 entry" in cli("cache", "invalidate", key[:20]).stdout
 
 
+@pytest.mark.slow
 def test_env_and_doctor() -> None:
     env = json.loads(cli("env", "--json").stdout)
     assert env["python"] and "blake3" in env["packages"]

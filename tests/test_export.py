@@ -34,6 +34,7 @@ def edges(graph: dict[str, Any]) -> set[tuple[str, str]]:
     return {(e["origin"], e["destination"]) for n in graph["graph"] for e in n["inEdges"] + n["outEdges"]}
 
 
+@pytest.mark.slow
 def test_export_replays_everything_and_the_target_sees_the_same_graph(
         make_module: Callable[..., ModuleType], tmp_path: Path) -> None:
     m = make_module("from pathlib import Path\nfrom lineage_core import cached\n"
@@ -65,6 +66,7 @@ def test_export_replays_everything_and_the_target_sees_the_same_graph(
         target.stop()
 
 
+@pytest.mark.slow
 def test_export_to_a_dead_endpoint_says_so_and_where_to_resume() -> None:
     ingest(default_store(), [step("prepare", [RAW], [FEATURES], 1)])
     done = cli("events", "export", "--to", f"http://127.0.0.1:{free_port()}",

@@ -133,6 +133,7 @@ def test_path_hashes_by_content(tmp_path: Path) -> None:
     assert hash_value(a) != hash_value(b)
 
 
+@pytest.mark.slow
 def test_hash_is_stable_across_processes() -> None:
     code = (
         "import numpy as np, pandas as pd; from lineage_core.hashing import hash_value;"

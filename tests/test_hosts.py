@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # runs the host venvs
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -73,6 +73,7 @@ def test_bounded_traversal_both_ways() -> None:
     assert "dataset:file:/reports/eval.json" in ids(down) and "job:ml:evaluate" in ids(down)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("chain")
 def test_server_and_cli_answer_the_same_graph() -> None:
     s = Server({})

@@ -54,6 +54,7 @@ def get(server: Server, path: str) -> Any:
     return body
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("airflow_run")
 def test_jobs_runs_and_facets_in_marquez_shapes(server: Server) -> None:
     names = [n["name"] for n in get(server, "/api/v1/namespaces")["namespaces"]]
@@ -86,6 +87,7 @@ def test_jobs_runs_and_facets_in_marquez_shapes(server: Server) -> None:
     assert status == 404 and body["code"] == 404 and "nope" in body["message"]  # Marquez's error shape
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("airflow_run")
 def test_datasets_versions_and_search_with_encoded_names(server: Server) -> None:
     ns, name = enc("s3://lake"), enc("orders/2026-11-22.parquet")
@@ -115,6 +117,7 @@ def test_datasets_versions_and_search_with_encoded_names(server: Server) -> None
     assert job_node["data"]["latestRun"]["state"] == "COMPLETED" and "facets" not in job_node["data"]
 
 
+@pytest.mark.slow
 def test_our_cached_runs_join_the_lineage_on_read(server: Server, make_module: Callable[..., ModuleType],
                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LINEAGE_NAMESPACE", "ml")

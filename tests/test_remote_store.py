@@ -25,6 +25,8 @@ from .services.lineage_server import Server
 from .test_commands import exec_in_pod, spec
 from .test_singleflight import log_lines, results, spawn
 
+pytestmark = pytest.mark.slow  # a server per test (the store contract covers RemoteStore in the fast loop)
+
 TOKEN = "s3cr3t-t0ken-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

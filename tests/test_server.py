@@ -11,7 +11,7 @@ import pytest
 from .services.lineage_server import Server
 from .test_openlineage_ingest import airflow_event
 
-pytestmark = pytest.mark.usefixtures("backend")
+pytestmark = [pytest.mark.usefixtures("backend"), pytest.mark.slow]  # a server per test
 
 
 @pytest.fixture

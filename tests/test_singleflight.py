@@ -45,6 +45,7 @@ def sf_env(backend: str, tmp_path: Path) -> dict[str, str]:
             "SF_START_AT": str(time.time() + 3.0)}
 
 
+@pytest.mark.slow
 def test_eight_processes_compute_once(sf_env: dict[str, str], tmp_path: Path) -> None:
     procs = [spawn(["slow", "21", "1.0"], sf_env) for _ in range(8)]
     outs = results(procs)
@@ -56,6 +57,7 @@ def test_eight_processes_compute_once(sf_env: dict[str, str], tmp_path: Path) ->
     assert default_store().lease(str(runs[0]["cache_key"])) is None  # released
 
 
+@pytest.mark.slow
 def test_killed_leader_is_taken_over_after_lease_expiry(sf_env: dict[str, str], tmp_path: Path) -> None:
     env = {**sf_env, "LINEAGE_LEASE_TTL": "1.5", "SF_START_AT": "0"}
     leader = spawn(["slow", "5", "60"], env)
@@ -79,6 +81,7 @@ def test_killed_leader_is_taken_over_after_lease_expiry(sf_env: dict[str, str], 
     assert statuses == {"ABORTED": 1, "COMPLETED": 1, "CACHED": 7}
 
 
+@pytest.mark.slow
 def test_waiting_past_the_bound_is_a_clear_timeout(sf_env: dict[str, str]) -> None:
     env = {**sf_env, "SF_START_AT": "0"}
     leader = spawn(["slow", "9", "6"], env)
