@@ -37,7 +37,7 @@ from .hashing.content import hash_bytes
 from .hashing.remote import hash_uri
 from .ids import new_run_id
 from .keys import KeyContext, KeyManifest, short
-from .redact import looks_secret, redact_url
+from .redact import looks_secret, redact_argv, redact_url, redact_value
 from .runs import Reason, RunRecorder, RunStatus, explain_miss
 from .store.materializers import JsonMaterializer, LoadContext, SaveContext
 
@@ -132,8 +132,8 @@ def command_manifest(spec: CommandSpec, store: CacheStore) -> KeyManifest:
         except FileNotFoundError:
             raise InputMissingError(f"{spec.name}: declared input {redact_url(uri)} does not exist") from None
     env = keyed_env(spec.env)
-    display = {f"env {k}": redact_url(v)[:120] for k, v in env.items()}
-    display["command"] = redact_url(shlex.join(spec.command))[:200]
+    display = {f"env {k}": redact_value(k, v)[:120] for k, v in env.items()}
+    display["command"] = shlex.join(redact_argv(spec.command))[:200]
     display.update({uri: uri for uri in inputs})  # inputs are datasets in lineage (named by their URI)
     return KeyManifest.build(
         KeyContext(image=spec.image), display=display,

@@ -26,7 +26,14 @@ from .hashing.content import hash_bytes
 from .redact import redact_value
 
 DEFAULT_ENV_ALLOWLIST = (
-    "LINEAGE_*",
+    # our settings that say how a step ran; never URLs (they may hold credentials), tokens or *_OPTIONS
+    "LINEAGE_NAMESPACE",
+    "LINEAGE_CACHE",
+    "LINEAGE_DISABLED",
+    "LINEAGE_VERIFY",
+    "LINEAGE_WAIT_TIMEOUT",
+    "LINEAGE_IMAGE_DIGEST",
+    "LINEAGE_ENV_ALLOWLIST",
     "CUDA_VISIBLE_DEVICES",
     "NVIDIA_VISIBLE_DEVICES",
     "OMP_NUM_THREADS",
@@ -233,11 +240,13 @@ def _allowlist() -> list[str]:
 
 
 def captured_env_vars(patterns: Iterable[str] | None = None) -> dict[str, str]:
+    """The allowlisted variables, through the redactor (a secret name keeps only ``***``, a secret-looking
+    value is redacted); ``*_OPTIONS`` (object-store credentials) are never recorded, whatever the allowlist."""
     pats = list(patterns) if patterns is not None else _allowlist()
     return {
         k: redact_value(k, v)
         for k, v in sorted(os.environ.items())
-        if any(fnmatch.fnmatchcase(k, p) for p in pats)
+        if any(fnmatch.fnmatchcase(k, p) for p in pats) and not k.endswith("_OPTIONS")
     }
 
 

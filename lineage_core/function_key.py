@@ -13,7 +13,7 @@ import inspect
 import os
 import reprlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from .errors import ConfigError
 from .hashing.remote import Uri
 from .hashing.values import hash_value
 from .keys import KeyContext, KeyManifest
-from .redact import REDACTED, looks_secret, redact_url
+from .redact import REDACTED, looks_secret, redact_data, redact_text, redact_url
 from .refs import ArtifactRef
 from .runtime import process_environment
 from .store.materializers import BUILTIN, PICKLE
@@ -49,16 +49,42 @@ def step_name(fn: Callable[..., Any]) -> str:
 
 
 def display(name: str, value: Any) -> str:
+    """A short rendering for explanations: secrets redacted by name (the parameter's, nested keys') and by
+    value (what secrets look like), before and after the value is shortened."""
     if looks_secret(name):
         return REDACTED
     if isinstance(value, PurePath):
-        return os.fspath(value)
+        return redact_text(os.fspath(value))
     if isinstance(value, Uri):
         return redact_url(value.uri)
     try:
-        return _repr.repr(value)
+        return redact_text(_repr.repr(redact_data(value)))
     except Exception:  # noqa: BLE001 - a display is best effort; the hash is what counts
         return f"<{type(value).__name__}>"
+
+
+class _Displays(Mapping[str, str]):
+    """The argument displays of one call, rendered on first use: a hit never needs them (only a miss's
+    explanation and the stored manifest do), so the hit path does not pay for rendering and redaction."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = values
+        self._shown: dict[str, str] | None = None
+
+    def _all(self) -> dict[str, str]:
+        if self._shown is None:
+            self._shown = {k: display(k, v) for k, v in self._values.items()}
+            self._values = {}
+        return self._shown
+
+    def __getitem__(self, key: str) -> str:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def is_data(value: Any) -> bool:
@@ -118,16 +144,16 @@ def call_manifest(fn: Callable[..., Any], static: StaticParts, *, scope: str, na
         fp = with_file_deps(fp, hash_file_deps(file_deps, source_dir or os.getcwd(), store))
     params: dict[str, str] = {}
     inputs: dict[str, str] = {}
-    shown: dict[str, str] = {}
+    shown: dict[str, Any] = {}
     for arg, value in arguments.items():
         if arg in exclude:
             continue
         items = value.items() if signature.parameters[arg].kind is inspect.Parameter.VAR_KEYWORD else [(arg, value)]
         for k, v in items:
             (inputs if is_data(v) else params)[k] = hash_value(v, k, store)
-            shown[k] = display(k, v)
+            shown[k] = v
     entry = code_part_name(fn, sys.modules.get(fn.__module__))
     return KeyManifest.build(
-        static.context, display=shown, code_entry=entry, scope=scope, step=name, code=fp.parts, params=params,
-        inputs=inputs, outputs=static.outputs, env=static.env, salt=salt,
+        static.context, display=_Displays(shown), code_entry=entry, scope=scope, step=name, code=fp.parts,
+        params=params, inputs=inputs, outputs=static.outputs, env=static.env, salt=salt,
     )

@@ -68,7 +68,8 @@ class KeyManifest:
             raise ValueError(f"unknown key components {sorted(unknown)}: add them to lineage_core.keys.COMPONENTS")
         ctx = context or KeyContext()
         values = {c.name: c.compute(ctx) if c.compute else components.get(c.name) for c in COMPONENTS}
-        return cls({k: v for k, v in values.items() if v is not None}, dict(display or {}), code_entry)
+        shown = display if display is not None else {}
+        return cls({k: v for k, v in values.items() if v is not None}, shown, code_entry)
 
     @property
     def scope(self) -> str:

@@ -1,23 +1,163 @@
-"""Secret redaction: a secret value must never reach the store, a log line or an event."""
+"""Secret redaction — the one redactor: a secret value must never reach the store, a log line or an event.
+
+Everything that leaves a process as text goes through here: argument displays (nested values too),
+exception messages, command lines, URLs and recorded environment variables. A secret is recognised
+
+- **by name**: a parameter, variable, flag or key that says it holds one (``api_key``, ``DB_PASSWORD``,
+  ``--token``, ``{"passphrase": …}``, ``creds``);
+- **by value**: what secrets look like (provider key prefixes such as ``sk-``, ``ghp_``, ``xoxb-``, ``AKIA``,
+  JWTs, ``Bearer …``, URL userinfo, ``password=…`` in a DSN) and the values of this process's own
+  secret-named environment variables, wherever they appear.
+
+A URL keeps its user name when it has a password (``postgresql://app:***@db``); a URL whose userinfo is a
+single token (``https://TOKEN@host``) loses all of it.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 REDACTED = "***"
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|PWD|CREDENTIAL|AUTH|PRIVATE|SESSION|COOKIE", re.I)
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+_SECRET_NAME = re.compile(
+    r"KEY|TOKEN|SECRET|PASSW|PASSPHRASE|PWD|CREDENTIAL|CREDS|AUTH|PRIVATE|SESSION|COOKIE", re.I)
+_NOT_SECRET_NAME = re.compile(r"^(KEYWORDS?|CACHE_KEY|SORT_KEY|KEY_SCHEMA|AUTHOR|AUTHORS)$", re.I)
+_PREFIXED = re.compile(
+    r"\b(?:sk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_\-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
+    r"|xox[abposr]-[A-Za-z0-9\-]{10,}|(?:AKIA|ASIA)[0-9A-Z]{16}|AIza[0-9A-Za-z_\-]{35}|glpat-[A-Za-z0-9_\-]{20}"
+    r"|hf_[A-Za-z0-9]{30,}|npm_[A-Za-z0-9]{36}|pypi-[A-Za-z0-9_\-]{50,}"
+    r"|eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})")
+_BEARER = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=\-]{8,}", re.I)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+# name=value / name: value / "name": "value" where the name says secret (DSNs, headers, JSON, logs)
+_ASSIGNED = re.compile(
+    r"""(?P<name>["']?[A-Za-z_][A-Za-z0-9_.\-]*["']?)(?P<sep>\s*[:=]\s*)(?P<q>["'])?(?P<value>(?(q)[^"']*|[^\s,;&'"}\]]+))""")
+_SECRET_FLAG = re.compile(r"^--?(?:[A-Za-z0-9]+[-_])*(?:password|passwd|pwd|pass|passphrase|token|api[-_]?key|key|"
+                          r"secret|credentials?|auth|access[-_]key|private[-_]key|client[-_]secret)$", re.I)
+_SHORT_SECRET_FLAGS = frozenset({"-p", "-P", "-k", "-t"})
+_MIN_KNOWN = 6  # shorter env values would redact ordinary words
 
 
 def looks_secret(name: str) -> bool:
-    """True when a variable or parameter name suggests a secret (API_KEY, db_password, ...)."""
-    return bool(_SECRET_NAME.search(name))
+    """True when a variable, parameter, flag or key name suggests a secret (API_KEY, db_password, creds...)."""
+    bare = name.strip("\"'-").strip()
+    return bool(_SECRET_NAME.search(bare)) and not _NOT_SECRET_NAME.match(bare)
+
+
+def looks_secret_value(text: str) -> bool:
+    """True when a whole value looks like a credential (a provider key, a JWT, a bearer header)."""
+    return bool(_PREFIXED.search(text) or _BEARER.search(text))
+
+
+def _known_secrets() -> list[str]:
+    """This process's secret-named environment values: redacted by value wherever they are quoted."""
+    values = {v for k, v in os.environ.items() if looks_secret(k) and len(v) >= _MIN_KNOWN}
+    return sorted(values, key=len, reverse=True)
 
 
 def redact_url(text: str) -> str:
-    """Hide the password in any ``scheme://user:password@host`` inside ``text``."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    """Hide the userinfo of every URL in ``text`` (the password; all of it when it is a lone token).
+    Parsed by the last ``@`` of the authority, so passwords with ``/``, ``@`` or spaces are covered."""
+    out: list[str] = []
+    pos = 0
+    for m in _SCHEME.finditer(text):
+        if m.start() < pos:
+            continue
+        start = m.end()
+        end = _authority_end(text, start)
+        at = text.rfind("@", start, end)
+        if at < 0:
+            continue
+        userinfo = text[start:at]
+        user, colon, _pw = userinfo.partition(":")
+        masked = f"{user}:{REDACTED}" if colon and user and " " not in user else REDACTED
+        out.append(text[pos:start] + masked)
+        pos = at
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _authority_end(text: str, start: int) -> int:
+    """Where a URL's authority ends: at the host's first ``/``, ``?``, ``#`` or whitespace after the last
+    ``@`` that still precedes one (a password may itself hold ``/`` and spaces)."""
+    stop = len(text)
+    nxt = _SCHEME.search(text, start)
+    if nxt:
+        stop = nxt.start()
+    line_end = text.find("\n", start)
+    if line_end >= 0:
+        stop = min(stop, line_end)
+    at = text.rfind("@", start, stop)
+    if at < 0:
+        m = re.search(r"[/?#\s]", text[start:stop])
+        return start + m.start() if m else stop
+    m = re.search(r"[/?#\s]", text[at:stop])
+    return at + m.start() if m else stop
+
+
+def redact_text(text: str) -> str:
+    """Free text (an exception message, a log line, a command line) with every secret it holds replaced."""
+    if not text:
+        return text
+    for known in _known_secrets():
+        if known in text:
+            text = text.replace(known, REDACTED)
+    text = redact_url(text)
+    text = _PREFIXED.sub(REDACTED, text)
+    text = _BEARER.sub(lambda m: f"{m[1]} {REDACTED}", text)
+
+    def assigned(m: re.Match[str]) -> str:
+        if not looks_secret(m["name"]) or not m["value"] or m["value"] == REDACTED:
+            return m[0]
+        return f"{m['name']}{m['sep']}{m['q'] or ''}{REDACTED}"
+    return _ASSIGNED.sub(assigned, text)
 
 
 def redact_value(name: str, value: str) -> str:
-    return REDACTED if looks_secret(name) else redact_url(value)
+    """A named value (an env var, a parameter): all of it when the name says secret, else its secrets."""
+    return REDACTED if looks_secret(name) else redact_text(value)
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """A command line: the value after ``--password``/``--token``/``--api-key``/``-p``…, ``--flag=value`` with
+    such a flag, ``KEY=value`` with a secret name, and anything that looks like a secret on its own."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(REDACTED)
+            hide_next = False
+            continue
+        flag, eq, _value = arg.partition("=")
+        if eq and flag.startswith("-") and (_SECRET_FLAG.match(flag) or looks_secret(flag)):
+            out.append(f"{flag}={REDACTED}")
+        elif not eq and arg.startswith("-") and (_SECRET_FLAG.match(arg) or arg in _SHORT_SECRET_FLAGS):
+            out.append(arg)
+            hide_next = True
+        else:
+            out.append(redact_text(arg))
+    return out
+
+
+def redact_data(value: Any, depth: int = 0) -> Any:
+    """A copy of a nested value (dicts, lists, tuples, strings) with secret-named keys and secret-looking
+    strings redacted; anything else as it is."""
+    if depth > 20:
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {k: REDACTED if isinstance(k, str) and looks_secret(k) else redact_data(v, depth + 1)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [redact_data(v, depth + 1) for v in value]
+        return type(value)(items) if isinstance(value, tuple) and not hasattr(value, "_fields") else items
+    return value
+
+
+def redact_env(env: Mapping[str, str], allowed: Iterable[str] | None = None) -> dict[str, str]:
+    """Environment variables as they may be recorded: secret names hidden, secret values redacted."""
+    keep = set(allowed) if allowed is not None else None
+    return {k: redact_value(k, v) for k, v in env.items() if keep is None or k in keep}

@@ -18,6 +18,7 @@ from .context import current_run_context
 from .ids import new_run_id
 from .keys import KeyManifest, explain_difference, nearest, short
 from .openlineage.emitter import emit_run
+from .redact import redact_text
 from .status import EventType, Phase, RunStatus
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ class Reason(str):
 
     @classmethod
     def damaged(cls, what: str, error: object) -> Reason:
-        return cls(ReasonKind.DAMAGED, f"stored {what} failed verification ({error})")
+        return cls(ReasonKind.DAMAGED, redact_text(f"stored {what} failed verification ({error})"))
 
     @classmethod
     def output_changed(cls, uri: str, what: str, source_run_id: str) -> Reason:
@@ -155,7 +156,7 @@ class RunRecorder:
 
     def finish(self, run_id: str, status: RunStatus, *, error: str | None = None,
                environment_hash: str | None = None, emit: bool = True) -> None:
-        values: dict[str, Any] = {"status": status.value, "error": error}
+        values: dict[str, Any] = {"status": status.value, "error": None if error is None else redact_text(error)[:2000]}
         if environment_hash is not None:
             values["environment_hash"] = environment_hash
         self.store.finish_run(run_id, **values)
@@ -165,4 +166,4 @@ class RunRecorder:
     def fail(self, run_id: str, exc: BaseException) -> None:
         """The run's end when its step raised: ABORTED for an interrupt, FAILED otherwise."""
         status = RunStatus.ABORTED if isinstance(exc, KeyboardInterrupt | SystemExit) else RunStatus.FAILED
-        self.finish(run_id, status, error=f"{type(exc).__name__}: {exc}"[:2000])
+        self.finish(run_id, status, error=f"{type(exc).__name__}: {exc}")

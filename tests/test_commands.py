@@ -104,6 +104,7 @@ def test_pod_run_under_a_plan_then_hits_and_rechecks_outputs(data: Path) -> None
     assert not again.hit and "changed" in again.reasons[0] and plan.run_id in again.reasons[0]
 
 
+@pytest.mark.slow  # subprocesses: lineage exec in a pod
 def test_pod_with_store_access_registers_itself_and_failures_cache_nothing(data: Path) -> None:
     store = default_store()
     reach = {"LINEAGE_STORE_URL": store.engine.url.render_as_string(hide_password=False),
@@ -128,6 +129,7 @@ def test_pod_with_store_access_registers_itself_and_failures_cache_nothing(data:
     assert store.lookup(lazy.key) is None
 
 
+@pytest.mark.slow  # starts a lineage server
 def test_pod_events_reach_the_lineage_server_as_children_of_the_task(data: Path, tmp_path: Path) -> None:
     server = Server({"LINEAGE_HOME": str(tmp_path / "server"), "LINEAGE_SERVER_TOKENS": "pod-t0ken"},
                     host="0.0.0.0")
@@ -155,6 +157,7 @@ def test_pod_events_reach_the_lineage_server_as_children_of_the_task(data: Path,
         server.stop()
 
 
+@pytest.mark.slow  # subprocesses: lineage exec twice
 def test_lineage_exec_on_its_own_is_a_cached_command(tmp_path: Path, lineage_home: Path) -> None:
     (tmp_path / "in.txt").write_text("hello")
     argv = [sys.executable, "-m", "lineage_core.cli", "exec", "--input", str(tmp_path / "in.txt"), "--output",
