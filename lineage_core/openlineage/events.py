@@ -25,11 +25,11 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.serde import Serde
 
-from .. import __version__
 from ..hashing.content import hash_bytes
 from ..keys import KeyManifest
 from ..redact import redact_url
 from ..status import EventType
+from ..version import __version__
 from .facets import LineageCacheRunFacet, LineageEnvironmentRunFacet
 from .naming import dataset_name
 
