@@ -39,4 +39,5 @@ def authorized(header: str | None, tokens: list[str]) -> bool:
     if not header or not header.startswith("Bearer "):
         return False
     given = header[len("Bearer ") :].strip()
-    return any(hmac.compare_digest(given, t) for t in tokens)
+    # bytes: compare_digest raises TypeError on str with non-ASCII characters (a hostile header is a 401)
+    return any(hmac.compare_digest(given.encode(), t.encode()) for t in tokens)
