@@ -91,6 +91,8 @@ stat_cache = sa.Table(
     sa.Column("inode", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.String(80), nullable=False),
     sa.Column("schema", sa.Integer, nullable=False),
+    sa.Column("device", sa.BigInteger),  # NULL (rows from before 0006): a miss, never trusted
+    sa.Column("ctime_ns", sa.BigInteger),
 )
 
 leases = sa.Table(
