@@ -39,13 +39,12 @@ from .ids import new_run_id
 from .keys import KeyContext, KeyManifest, short
 from .redact import looks_secret, redact_argv, redact_url, redact_value
 from .runs import Reason, RunRecorder, RunStatus, explain_miss
+from .settings import PLAN_ENV
 from .store.materializers import JsonMaterializer, LoadContext, SaveContext
 
 if TYPE_CHECKING:
     from .store import CacheStore
 
-PLAN_ENV = "LINEAGE_EXEC"  # the ExecPlan (JSON) an orchestrator hands to ``lineage exec`` in the container
-RESULT_ENV = "LINEAGE_EXEC_RESULT"  # where ``lineage exec`` writes its CommandResult
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 _JSON = JsonMaterializer()
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from .hashing.content import hash_bytes
 from .redact import redact_value
+from .settings import Settings
 
 DEFAULT_ENV_ALLOWLIST = (
     # our settings that say how a step ran; never URLs (they may hold credentials), tokens or *_OPTIONS
@@ -115,10 +116,8 @@ def _packages_distributions() -> dict[str, list[str]]:
     disk, keyed by the installed set (names, versions, sys.path), and rebuilt only when that changes."""
     from importlib.metadata import packages_distributions
 
-    from . import settings
-
     key = hash_bytes(json.dumps([sys.path, sorted(installed_distributions().items())]).encode())
-    path = settings.lineage_home() / "cache" / f"import-names-{key.partition(':')[2][:24]}.json"
+    path = Settings.current().home / "cache" / f"import-names-{key.partition(':')[2][:24]}.json"
     try:
         return dict(json.loads(path.read_text()))
     except (OSError, ValueError):
@@ -148,11 +147,11 @@ def distributions_for_modules(modules: Iterable[str]) -> list[str]:
 
 
 def _image_digest() -> str | None:
-    digest = os.environ.get("LINEAGE_IMAGE_DIGEST")
-    if digest:
-        return digest
+    current = Settings.current()
+    if current.image_digest:
+        return current.image_digest
     # Kubernetes downward API: a pod may mount its own status (imageID) as a file we are told about.
-    path = os.environ.get("LINEAGE_PODINFO_IMAGE_FILE", "/etc/podinfo/image")
+    path = current.podinfo_image_file
     try:
         with open(path) as f:
             text = f.read().strip()
@@ -235,8 +234,7 @@ def git_state(directory: str) -> tuple[tuple[str, Any], ...]:
 
 
 def _allowlist() -> list[str]:
-    extra = os.environ.get("LINEAGE_ENV_ALLOWLIST", "")
-    return [*DEFAULT_ENV_ALLOWLIST, *(p.strip() for p in extra.split(",") if p.strip())]
+    return [*DEFAULT_ENV_ALLOWLIST, *Settings.current().env_allowlist]
 
 
 def captured_env_vars(patterns: Iterable[str] | None = None) -> dict[str, str]:

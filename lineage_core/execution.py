@@ -26,12 +26,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .commands import PLAN_ENV, RESULT_ENV, CommandResult, CommandSpec, CommandStep, ExecPlan, complete, read_plan
+from .commands import CommandResult, CommandSpec, CommandStep, ExecPlan, complete, read_plan
 from .environment import capture_environment
 from .hashing.remote import hash_uri
 from .openlineage import emitter
 from .redact import redact_url
 from .runs import EventType, Phase, RunStatus
+from .settings import PLAN_ENV, RESULT_ENV, Settings
 
 if TYPE_CHECKING:
     from .store import CacheStore
@@ -100,11 +101,12 @@ def exec_command(argv: Sequence[str], *, name: str | None = None, inputs: Sequen
 
     plan = read_plan()
     store: CacheStore | None = None
-    result_path = result_path or os.environ.get(RESULT_ENV)
+    current = Settings.current()
+    result_path = result_path or os.environ.get(RESULT_ENV)  # the orchestrator's hand-over, not a setting
     if plan is None:  # on its own: we decide hit or miss here
         store = default_store()
         spec = CommandSpec(name=name or Path(argv[0]).name, command=tuple(argv), inputs=tuple(inputs),
-                           outputs=tuple(outputs), image=os.environ.get("LINEAGE_IMAGE_DIGEST"))
+                           outputs=tuple(outputs), image=current.image_digest)
         step = CommandStep(spec, store)
         verdict = step.check()
         if verdict.hit:
@@ -118,7 +120,7 @@ def exec_command(argv: Sequence[str], *, name: str | None = None, inputs: Sequen
             return 0
         print(f"lineage exec: cache miss: {'; '.join(verdict.reasons)}", file=sys.stderr)
         plan = step.begin(verdict, {"orchestrator": "lineage-exec"})
-    elif os.environ.get("LINEAGE_STORE_URL"):
+    elif current.store_url:
         store = default_store()
     send = plan.context.get("orchestrator") != "lineage-exec" and emitter.configured()
 

@@ -29,11 +29,11 @@ if TYPE_CHECKING:
     from ..store import CacheStore
 
 log = logging.getLogger("lineage_core")
-_SPOOL_MAX = int(os.environ.get("LINEAGE_SPOOL_MAX_BYTES", str(64 << 20)))
 
 
 def configured() -> bool:
-    """True when the standard OpenLineage client configuration names a transport."""
+    """True when the standard OpenLineage client configuration names a transport (the client's own variables
+    and files, read the way it reads them: they are its configuration, not ours)."""
     env = os.environ
     if env.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
         return False
@@ -124,8 +124,9 @@ def _spool(event: Any) -> None:
     path = spool_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(Serde.to_dict(event), sort_keys=True) + "\n"
-    if path.exists() and path.stat().st_size + len(line) > _SPOOL_MAX:
-        log.warning("OpenLineage spool %s is full (%d bytes): event dropped", path, _SPOOL_MAX)
+    limit = settings.Settings.current().spool_max_bytes
+    if path.exists() and path.stat().st_size + len(line) > limit:
+        log.warning("OpenLineage spool %s is full (%d bytes): event dropped", path, limit)
         return
     with open(path, "a", encoding="utf-8") as f:
         f.write(line)
