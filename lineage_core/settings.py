@@ -49,6 +49,7 @@ ENV_ALLOWLIST_ENV = "LINEAGE_ENV_ALLOWLIST"  # more env var patterns to record (
 EXPORT_TOKEN_ENV = "LINEAGE_EXPORT_TOKEN"  # noqa: S105 - a name; the token of ``lineage events export``
 SERVER_TOKENS_ENV = "LINEAGE_SERVER_TOKENS"  # the lineage server's accepted tokens (comma-separated)
 SERVER_TOKEN_FILE_ENV = "LINEAGE_SERVER_TOKEN_FILE"  # noqa: S105 - a name; … or a file of tokens, one a line
+SERVER_ANONYMOUS_READ_ENV = "LINEAGE_SERVER_ANONYMOUS_READ"  # "lineage": the Marquez read API needs no token
 # The hand-over between an orchestrator and ``lineage exec`` in its container (a plan, not a setting).
 PLAN_ENV = "LINEAGE_EXEC"  # the ExecPlan (JSON)
 RESULT_ENV = "LINEAGE_EXEC_RESULT"  # where ``lineage exec`` writes its CommandResult
@@ -164,6 +165,13 @@ def _read_list(env: Environ, name: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in env.get(name, "").split(",") if p.strip())
 
 
+def _read_anonymous_read(env: Environ) -> str | None:
+    value = _text(env, SERVER_ANONYMOUS_READ_ENV)
+    if value not in (None, "lineage"):
+        raise ConfigError(f"{SERVER_ANONYMOUS_READ_ENV}={value!r}: the only value is 'lineage' (the Marquez read API)")
+    return value
+
+
 def _read_disabled(env: Environ) -> bool:
     return env.get(DISABLED_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -194,6 +202,7 @@ _READERS: dict[str, Callable[[Environ], Any]] = {
     "export_token": lambda env: _text(env, EXPORT_TOKEN_ENV),
     "server_tokens": lambda env: _read_list(env, SERVER_TOKENS_ENV),
     "server_token_file": lambda env: env.get(SERVER_TOKEN_FILE_ENV) or None,
+    "server_anonymous_read": _read_anonymous_read,
 }
 
 
@@ -223,6 +232,7 @@ class Settings:
     export_token: str | None = None
     server_tokens: tuple[str, ...] = ()
     server_token_file: str | None = None
+    server_anonymous_read: str | None = None  # "lineage": the Marquez read API is open without a token
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # normalise the few fields callers may give loosely; frozen otherwise
