@@ -18,6 +18,7 @@ import pytest
 from lineage_core.errors import LineageError, UnhashableInputError
 from lineage_core.hashing import (
     MemoryStatCache,
+    content,
     hash_bytes,
     hash_directory,
     hash_file,
@@ -55,20 +56,31 @@ def test_directory_hash_ignores_mtime_but_sees_content_names_and_exec_bit(tmp_pa
     assert hash_directory(d) != h3
 
 
-def test_stat_cache_skips_unchanged_files_and_rehashes_changed(tmp_path: Path) -> None:
+def test_stat_cache_skips_unchanged_files_and_rehashes_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[str] = []
+    real = content.hash_stream_file
+
+    def counted(path: str | os.PathLike[str]) -> str:
+        reads.append(os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(content, "hash_stream_file", counted)
     cache = MemoryStatCache()
     p = tmp_path / "f"
     p.write_bytes(b"one")
     st = p.stat()
     first = hash_file(p, cache)
-    # Same size, same mtime, same inode: the cached hash is trusted (the file is not read again).
+    # An unchanged stat identity: the cached hash is trusted (the file is not read again).
+    assert hash_file(p, cache) == first and len(reads) == 1
+    # Rewritten in place with the same size and its mtime put back: ctime moved, so it is read again.
     with open(p, "r+b") as f:
         f.write(b"two")
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert hash_file(p, cache) == first
-    # Any stat change re-hashes.
+    assert os.stat(p).st_mtime_ns == st.st_mtime_ns and os.stat(p).st_size == st.st_size
+    assert hash_file(p, cache) == hash_bytes(b"two") and len(reads) == 2
+    # Any other stat change re-hashes too.
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1000))
-    assert hash_file(p, cache) == hash_bytes(b"two")
+    assert hash_file(p, cache) == hash_bytes(b"two") and len(reads) == 3
 
 
 class Color(enum.Enum):

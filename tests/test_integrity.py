@@ -34,6 +34,6 @@ def test_a_store_at_0005_migrates_and_its_old_stat_rows_are_a_miss(
         with store.engine.connect() as c:
             row = c.execute(sa.select(t.stat_cache.c.device, t.stat_cache.c.ctime_ns)).one()
         assert tuple(row) == (None, None)
-        # (the hash cache treats these rows as a miss: see the StatKey tests below)
+        assert store.get_many(["/x"]) == {} and store.get_under("/") == {}  # never trusted: a miss
     finally:
         store.close()

@@ -234,8 +234,8 @@ def test_remote_object_hashes_are_shared_and_local_ones_stay_in_the_pod(remote: 
         }
         from lineage_core.hashing.content import StatKey
 
-        store.put_many([("/pod/data.csv", StatKey(1, 2, 3), digest)])
-        assert store.get_under("/pod") == {"/pod/data.csv": (StatKey(1, 2, 3), digest)}
+        store.put_many([("/pod/data.csv", StatKey(1, 2, 3, 4, 5), digest)])
+        assert store.get_under("/pod") == {"/pod/data.csv": (StatKey(1, 2, 3, 4, 5), digest)}
     finally:
         store.close()
     db = remote.db()

@@ -71,7 +71,7 @@ class TestPostgresStore(SqlStoreContract):
                       "ICU_LOCALE 'en-US-u-ka-shifted'")  # ICU's spelling of "punctuation is ignored"
         store = Store.from_url(pg_server.url(name), (tmp_path / "artifacts").as_uri())
         try:
-            row = (StatKey(1, 1, 1), hash_bytes(b"x"))
+            row = (StatKey(1, 1, 1, 1, 1), hash_bytes(b"x"))
             store.put_many([("/data/d/a", *row), ("/data/d/sub/b", *row), ("/data/d2/c", *row)])
             assert store.get_under("/data/d") == {"/data/d/a": row, "/data/d/sub/b": row}
         finally:
@@ -92,7 +92,7 @@ class TestServerStore(CacheStoreContract):
     def test_stat_hashes_are_shared_by_every_instance(self, store: CacheStore, reopen: Opener) -> None:
         """Overridden: a RemoteStore keeps local-file stat hashes in its own process. A pod's paths mean nothing
         on the server or in another pod, so they are never sent; another instance does not see them."""
-        path, row = f"/contract/{unique()}/data.csv", (StatKey(10, 20, 30), hash_bytes(b"data"))
+        path, row = f"/contract/{unique()}/data.csv", (StatKey(10, 20, 30, 40, 50), hash_bytes(b"data"))
         store.put_many([(path, *row)])
         assert store.get_many([path]) == {path: row}
         assert reopen().get_many([path]) == {}

@@ -72,15 +72,20 @@ def hash_stream_file(path: str | os.PathLike[str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StatKey:
-    """What must be unchanged for a cached file hash to stay valid (DVC's state key, plus a schema)."""
+    """What must be unchanged for a cached file hash to stay valid: the file's identity (device, inode) and
+    its size, mtime_ns and ctime_ns. ``os.utime`` can put an mtime back after an in-place rewrite; nothing
+    but the kernel sets ctime, and every write, truncate, chmod or rename moves it, so a rewrite is a miss.
+    """
 
     size: int
     mtime_ns: int
     inode: int
+    device: int
+    ctime_ns: int
 
     @classmethod
     def of(cls, st: os.stat_result) -> StatKey:
-        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns)
 
 
 class StatCache(Protocol):
@@ -133,7 +138,7 @@ def hash_files(
 ) -> list[str]:
     """Hash many absolute file paths; unchanged files come from ``cache`` without being read.
 
-    Lookups are one batched query; only files whose (size, mtime_ns, inode) changed are read, in
+    Lookups are one batched query; only files whose stat identity (:class:`StatKey`) changed are read, in
     parallel (blake3 releases the GIL). ``progress(done_bytes, total_bytes)`` follows the reads.
     """
     if stats is None:

@@ -5,26 +5,41 @@ are stored once. Writes are atomic: bytes go to a temp file, are hashed, then pu
 (local) or a single put of the finished object (object stores); a reader never sees a partial blob.
 Every read re-hashes what it read and raises :class:`IntegrityError` on a mismatch, so a corrupt or
 truncated blob can never be served as a cache hit.
+
+A local blob is opened without following a symlink and without blocking, and read only when it is a
+regular file of the size recorded for it: a blob replaced by a symlink to ``/dev/zero``, a FIFO, a
+directory or a (sparse) file of another size is an :class:`ArtifactError` (the cache path tombstones the
+entry and recomputes), never a read without bound. A large local blob may be vouched for by its stat
+identity (device, inode, size, mtime_ns, ctime_ns: ``os.utime`` cannot restore ctime) unless the caller
+asks for a full hash (``verify="always"``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import mmap
 import os
 import shutil
+import stat as stat_mod
 import tempfile
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from .. import settings
 from ..errors import ArtifactError, ConfigError, IntegrityError
-from ..hashing.content import StatCache, StatKey, hash_bytes, hash_stream_file
+from ..hashing.content import StatCache, StatKey, StreamingHasher, hash_bytes, hash_stream_file
 from ..redact import redact_url
 
 _TRUST_STAT_ABOVE = 16 << 20
 _TRANSFER_THREADS = 8
+_CHUNK = 8 << 20
+# Never follow a symlink at the blob's own name, never block (a FIFO), never leak the descriptor to a child.
+_OPEN_BLOB = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 @dataclass(frozen=True)
@@ -59,7 +74,10 @@ class ArtifactStore:
         self.local = isinstance(self.fs, fsspec.implementations.local.LocalFileSystem)
         self._scratch = os.path.join(self.root, "tmp") if self.local else tempfile.gettempdir()
         if self.local:
-            os.makedirs(self._scratch, exist_ok=True)
+            try:
+                os.makedirs(self._scratch, exist_ok=True)
+            except OSError as e:
+                raise self.write_error(e, self._scratch) from e
 
     def path_for(self, digest: str) -> str:
         hexd = digest.split(":", 1)[1]
@@ -76,9 +94,40 @@ class ArtifactStore:
 
     def new_temp_path(self, suffix: str = "") -> str:
         """A scratch file on the same filesystem as the blobs (so publishing is a rename)."""
-        fd, path = tempfile.mkstemp(dir=self._scratch, suffix=suffix)
+        try:
+            fd, path = tempfile.mkstemp(dir=self._scratch, suffix=suffix)
+        except OSError as e:
+            raise self.write_error(e, self._scratch) from e
         os.close(fd)
         return path
+
+    def write_error(self, e: OSError, path: str) -> ArtifactError:
+        """A failed write as an ArtifactError naming the path and what to do about it."""
+        where = f"{path} (artifact store {redact_url(self.url)})"
+        if e.errno in _FULL:
+            return ArtifactError(f"no space left writing {where}: {e.strerror}; free space there or point "
+                                 "LINEAGE_ARTIFACTS_URL at a larger volume")
+        if e.errno in _NOT_WRITABLE:
+            return ArtifactError(f"cannot write {where}: {e.strerror}; make the artifacts directory writable by "
+                                 "this user or point LINEAGE_ARTIFACTS_URL at a writable location")
+        return ArtifactError(f"could not write {where}: {e}")
+
+    @contextlib.contextmanager
+    def writing(self, tmp_path: str) -> Iterator[None]:
+        """Around code that writes a temp file from :meth:`new_temp_path` (a materializer saving a value):
+        on any failure the file is removed, and a full disk or a read-only directory is an ArtifactError
+        naming the path and what to do, not a bare OSError."""
+        try:
+            yield
+        except OSError as e:
+            _silent_unlink(tmp_path)
+            ours = e.filename is None or os.fspath(e.filename) == tmp_path
+            if isinstance(e, ArtifactError) or not (e.errno in _FULL or (ours and e.errno in _NOT_WRITABLE)):
+                raise
+            raise self.write_error(e, tmp_path) from e
+        except BaseException:
+            _silent_unlink(tmp_path)
+            raise
 
     def publish(self, tmp_path: str, digest: str | None = None) -> ArtifactRecord:
         """Hash a finished temp file and move it to its content address (idempotent, atomic). ``digest``: the
@@ -98,6 +147,8 @@ class ArtifactStore:
                 os.unlink(tmp_path)
         except Exception as e:  # every backend failure becomes one typed error
             _silent_unlink(tmp_path)
+            if isinstance(e, OSError) and e.errno in _FULL + _NOT_WRITABLE:
+                raise self.write_error(e, os.fspath(e.filename or tmp_path)) from e
             raise ArtifactError(f"could not store artifact in {redact_url(self.url)}: {e}") from e
         return ArtifactRecord(digest, self.uri_for(digest), size)
 
@@ -133,43 +184,116 @@ class ArtifactStore:
             return {"metadata": {"blake3": digest}}
         return {}
 
-    def read_verified(self, digest: str, stat_cache: StatCache | None = None) -> bytes | mmap.mmap:
-        """The blob's bytes; IntegrityError if they do not hash to ``digest``.
+    def read_verified(self, digest: str, stat_cache: StatCache | None = None,
+                      size: int | None = None) -> bytes | mmap.mmap:
+        """The blob's bytes; IntegrityError if they do not hash to ``digest``, ArtifactError if it is missing,
+        not a regular file or not ``size`` bytes (the size recorded for it, when the caller knows it).
 
         Small blobs are hashed on every read. A large local blob (>= 16 MiB) is hashed on its first
-        read and again whenever its (size, mtime_ns, inode) changes — the stat cache's contract, which
-        catches any rewrite of the file — so a warm chain passing big arrays does not re-hash them.
-        Blobs on object stores are always hashed.
+        read and again whenever its stat identity (device, inode, size, mtime_ns, ctime_ns) changes —
+        ``stat_cache`` vouches for it meanwhile, so a warm chain passing big arrays does not re-hash them;
+        without a ``stat_cache`` (``verify="always"``) it is hashed on every read. Blobs on object stores
+        are always hashed, and never read past ``size`` + 1 bytes.
         """
         path = self.path_for(digest)
         data: bytes | mmap.mmap
         st: os.stat_result | None = None
         try:
             if self.local:
-                with open(path, "rb") as f:
-                    st = os.fstat(f.fileno())
+                fd, st = self._open_blob(digest, path, size)
+                with os.fdopen(fd, "rb") as f:
                     if st.st_size >= _TRUST_STAT_ABOVE:
                         # Map instead of copying: blobs are immutable (published by rename, removed by unlink).
-                        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                        data = mmap.mmap(f.fileno(), st.st_size, access=mmap.ACCESS_READ)
                     else:
-                        data = f.read()
+                        data = f.read(st.st_size + 1)  # a file still growing shows as one byte too many
+                        if len(data) != st.st_size:
+                            raise ArtifactError(f"artifact {digest} at {path} changed size while it was read")
+            elif size:  # never more than the recorded size + 1 (a ranged GET); 0 bytes cannot be ranged
+                data = self.fs.cat_file(path, start=0, end=size + 1)
             else:
                 data = self.fs.cat_file(path)  # one GET (open() would add a HEAD)
+        except ArtifactError:
+            raise
         except FileNotFoundError:
             raise ArtifactError(f"artifact {digest} is missing from {redact_url(self.url)}") from None
         except Exception as e:  # an unreadable blob is a miss, never a crash
             raise ArtifactError(f"artifact {digest} could not be read from {redact_url(self.url)}: {e}") from e
-        trusted = False
-        if st is not None and stat_cache is not None and len(data) >= _TRUST_STAT_ABOVE:
+        if size is not None and len(data) != size:
+            got = "longer" if len(data) > size else f"{len(data)} bytes"
+            raise ArtifactError(f"artifact {digest} in {redact_url(self.url)} is {got}, not the {size} bytes "
+                                "recorded for it")
+        large = st is not None and stat_cache is not None and len(data) >= _TRUST_STAT_ABOVE
+        if large:
+            assert st is not None and stat_cache is not None
             known = stat_cache.get_many([path]).get(path)
-            trusted = known is not None and known == (StatKey.of(st), digest)
-        if not trusted:
-            actual = hash_bytes(memoryview(data))
-            if actual != digest:
-                raise IntegrityError(f"artifact {digest} failed verification (content hash {actual})")
-            if st is not None and stat_cache is not None and len(data) >= _TRUST_STAT_ABOVE:
-                stat_cache.put_many([(path, StatKey.of(st), digest)])
+            if known is not None and known == (StatKey.of(st), digest):
+                return data
+        actual = hash_bytes(memoryview(data))
+        if actual != digest:
+            raise IntegrityError(f"artifact {digest} failed verification (content hash {actual})")
+        if large:
+            assert st is not None and stat_cache is not None
+            stat_cache.put_many([(path, StatKey.of(st), digest)])
         return data
+
+    def _open_blob(self, digest: str, path: str, size: int | None) -> tuple[int, os.stat_result]:
+        """A descriptor on a local blob that is a regular file (of ``size`` bytes when given), and its stat."""
+        try:
+            fd = os.open(path, _OPEN_BLOB)
+        except FileNotFoundError:
+            raise ArtifactError(f"artifact {digest} is missing from {redact_url(self.url)}") from None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise ArtifactError(f"artifact {digest} at {path} is a symbolic link, not a stored blob: "
+                                    "refusing to read it") from None
+            raise ArtifactError(f"artifact {digest} could not be opened at {path}: {e.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise ArtifactError(f"artifact {digest} at {path} is not a regular file ({_kind(st.st_mode)}): "
+                                    "refusing to read it")
+            if size is not None and st.st_size != size:
+                raise ArtifactError(f"artifact {digest} at {path} is {st.st_size} bytes, not the {size} bytes "
+                                    "recorded for it")
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, st
+
+    def verify_blob(self, digest: str, size: int | None = None,
+                    progress: Callable[[int], None] | None = None) -> str | None:
+        """Re-hash a stored blob by streaming it (bounded memory, never past ``size`` + 1 bytes, no stat
+        trusted): None when it is sound, else what is wrong with it. ``progress(n)`` follows the bytes read."""
+        hasher = StreamingHasher()
+        try:
+            with self._open_stream(digest, size) as f:
+                for chunk in chunks(f, size):
+                    hasher.update(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+        except ArtifactError as e:
+            return str(e)
+        except Exception as e:  # noqa: BLE001 - an unreadable blob is a finding, not a crash
+            return f"artifact {digest} could not be read from {redact_url(self.url)}: {e}"
+        if size is not None and hasher.size != size:
+            return f"artifact {digest} is {hasher.size}{'+' if hasher.size > size else ''} bytes, not {size}"
+        actual = hasher.hexdigest()
+        return None if actual == digest else f"artifact {digest} failed verification (content hash {actual})"
+
+    @contextlib.contextmanager
+    def _open_stream(self, digest: str, size: int | None) -> Iterator[IO[bytes]]:
+        if self.local:
+            fd, _ = self._open_blob(digest, self.path_for(digest), size)
+            with os.fdopen(fd, "rb") as f:
+                yield f
+            return
+        try:
+            f = self.fs.open(self.path_for(digest), "rb")
+        except FileNotFoundError:
+            raise ArtifactError(f"artifact {digest} is missing from {redact_url(self.url)}") from None
+        with f:
+            yield f
 
     def exists(self, digest: str) -> bool:
         return bool(self.fs.exists(self.path_for(digest)))
@@ -186,6 +310,27 @@ class ArtifactStore:
 
     def info(self) -> dict[str, Any]:
         return {"url": redact_url(self.url), "protocol": self.protocol}
+
+
+def chunks(f: IO[bytes], size: int | None, chunk: int = _CHUNK) -> Iterator[bytes]:
+    """The bytes of ``f`` in chunks, never more than ``size`` + 1 in all (one more shows that it grew)."""
+    limit = None if size is None else size + 1
+    done = 0
+    while limit is None or done < limit:
+        data = f.read(chunk if limit is None else min(chunk, limit - done))
+        if not data:
+            return
+        done += len(data)
+        yield data
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat_mod.S_ISDIR, "a directory"), (stat_mod.S_ISFIFO, "a FIFO"),
+                       (stat_mod.S_ISCHR, "a character device"), (stat_mod.S_ISBLK, "a block device"),
+                       (stat_mod.S_ISSOCK, "a socket"), (stat_mod.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return name
+    return f"mode {mode:o}"
 
 
 def _silent_unlink(path: str) -> None:

@@ -1,5 +1,10 @@
-"""The hash caches: local path -> (size, mtime_ns, inode, hash) and remote URI -> (size, ETag, version,
-hash). They let an unchanged file or object be identified without reading it again."""
+"""The hash caches: local path -> (stat identity, hash) and remote URI -> (size, ETag, version, hash). They let
+an unchanged file or object be identified without reading it again.
+
+The stat identity is :class:`~lineage_core.hashing.content.StatKey`: device, inode, size, mtime_ns and
+ctime_ns. Rows written before migration 0006 have no device or ctime: they are never returned (a miss, so
+the file is hashed again and the row rewritten whole), never trusted on what they do record. Inode and
+device numbers are unsigned 64-bit; they are stored as the signed 64-bit integer with the same bits."""
 
 from __future__ import annotations
 
@@ -28,18 +33,15 @@ class HashCacheMixin(StoreBase):
 
     def get_many(self, paths: Sequence[str]) -> dict[str, tuple[StatKey, str]]:
         sc = t.stat_cache.c
-        rows = self._hash_rows(sc.path, paths, sc.size, sc.mtime_ns, sc.inode, sc.hash)
-        return {p: (StatKey(size, mtime, ino), h) for p, size, mtime, ino, h in rows}
+        return _stat_rows(self._hash_rows(sc.path, paths, *_STAT_COLUMNS))
 
     def get_under(self, directory: str) -> dict[str, tuple[StatKey, str]]:
         sc = t.stat_cache.c
         lo = directory.rstrip(os.sep) + os.sep
         hi = lo[:-1] + chr(ord(os.sep) + 1)  # every path that starts with `lo` sorts in [lo, hi)
-        q = sa.select(sc.path, sc.size, sc.mtime_ns, sc.inode, sc.hash).where(
-            sc.path >= lo, sc.path < hi, sc.schema == HASH_SCHEMA
-        )
+        q = sa.select(sc.path, *_STAT_COLUMNS).where(sc.path >= lo, sc.path < hi, sc.schema == HASH_SCHEMA)
         with self.engine.connect() as c:
-            return {p: (StatKey(size, mtime, ino), h) for p, size, mtime, ino, h in c.execute(q)}
+            return _stat_rows(c.execute(q))
 
     def get_remote(self, uris: Sequence[str]) -> dict[str, tuple[RemoteStat, str]]:
         rc = t.remote_stat.c
@@ -53,7 +55,29 @@ class HashCacheMixin(StoreBase):
 
     def put_many(self, rows: Iterable[tuple[str, StatKey, str]]) -> None:
         data = [
-            {"path": p, "size": k.size, "mtime_ns": k.mtime_ns, "inode": k.inode, "hash": h, "schema": HASH_SCHEMA}
+            {"path": p, "size": k.size, "mtime_ns": k.mtime_ns, "inode": _signed(k.inode), "hash": h,
+             "schema": HASH_SCHEMA, "device": _signed(k.device), "ctime_ns": k.ctime_ns}
             for p, k, h in rows
         ]
         self._upsert(t.stat_cache, "path", data)
+
+
+_STAT_COLUMNS = tuple(t.stat_cache.c[n] for n in ("size", "mtime_ns", "inode", "device", "ctime_ns", "hash"))
+
+
+def _signed(n: int) -> int:
+    """An unsigned 64-bit number as the signed BIGINT with the same bits (and back with :func:`_unsigned`)."""
+    return n - (1 << 64) if n >= 1 << 63 else n
+
+
+def _unsigned(n: int) -> int:
+    return n + (1 << 64) if n < 0 else n
+
+
+def _stat_rows(rows: Iterable[Any]) -> dict[str, tuple[StatKey, str]]:
+    """Path -> (stat key, hash), skipping rows from before migration 0006 (no device or ctime: a miss)."""
+    return {
+        p: (StatKey(size, mtime, _unsigned(ino), _unsigned(dev), ctime), h)
+        for p, size, mtime, ino, dev, ctime, h in rows
+        if dev is not None and ctime is not None
+    }

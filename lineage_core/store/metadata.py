@@ -175,7 +175,7 @@ class Store(HashCacheMixin, LeaseMixin):
         sa.select(
             t.cache_entries.c.key, t.cache_entries.c.run_id, t.cache_entries.c.artifact_hash,
             t.cache_entries.c.value_hash, t.cache_entries.c.created_at, t.artifacts.c.materializer,
-            t.artifacts.c.meta,
+            t.artifacts.c.meta, t.artifacts.c.size,
         )
         .join(t.artifacts, t.artifacts.c.hash == t.cache_entries.c.artifact_hash)
         .where(t.cache_entries.c.key == sa.bindparam("k"), t.cache_entries.c.tombstoned_at.is_(None))
@@ -184,7 +184,7 @@ class Store(HashCacheMixin, LeaseMixin):
     def lookup(self, key: str) -> CacheEntry | None:
         with (self._auto or self.engine).connect() as c:
             row = c.execute(self._LOOKUP, {"k": key}).first()
-        return CacheEntry(*row) if row else None
+        return CacheEntry(*row[:7], size=row[7]) if row else None
 
     def put_entry(
         self, key: str, job_id: int, manifest: dict[str, Any], run_id: str, artifact: ArtifactRecord,

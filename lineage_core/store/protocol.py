@@ -32,6 +32,7 @@ class CacheEntry:
     materializer: str
     meta: dict[str, Any]
     job: str = ""
+    size: int | None = None  # the artifact's recorded size: a read stops there (None: unknown)
 
 
 class CacheStore(Protocol):

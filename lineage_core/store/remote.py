@@ -20,8 +20,8 @@ import contextlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 from .. import settings
 from ..environment import EnvironmentSnapshot
@@ -29,7 +29,7 @@ from ..errors import ArtifactError, ConfigError, IntegrityError, RunNotFoundErro
 from ..hashing.content import StatCache, StatKey, StreamingHasher, hash_stream_file
 from ..hashing.remote import RemoteStat
 from ..redact import redact_url
-from .artifacts import ArtifactRecord, ArtifactStore
+from .artifacts import ArtifactRecord, ArtifactStore, chunks
 from .protocol import CacheEntry
 
 if TYPE_CHECKING:
@@ -137,26 +137,41 @@ class RemoteArtifacts(ArtifactStore):
             raise ArtifactError(f"could not upload artifact {digest}: {e}") from None
         return ArtifactRecord(digest, self.uri_for(digest), size)
 
-    def read_verified(self, digest: str, stat_cache: StatCache | None = None) -> bytes | mmap.mmap:
-        """Downloaded and re-hashed here: what the server (or anything between) sends is not trusted."""
-        try:
-            r = self.client.call("GET", f"/blobs/{digest}", ok=(200, 404), stream=True)
-        except (StoreError, ConfigError) as e:
-            raise ArtifactError(f"artifact {digest} could not be read: {e}") from None
-        if r.status_code == 404:
-            raise ArtifactError(f"artifact {digest} is missing from lineage server {redact_url(self.url)}")
+    def read_verified(self, digest: str, stat_cache: StatCache | None = None,
+                      size: int | None = None) -> bytes | mmap.mmap:
+        """Downloaded and re-hashed here: what the server (or anything between) sends is not trusted, and no
+        more than the recorded ``size`` + 1 bytes are read (a server streaming without end is a miss)."""
         hasher = StreamingHasher()
         parts = []
         try:
-            for chunk in r.iter_content(_CHUNK):
-                hasher.update(chunk)
-                parts.append(chunk)
+            with self._open_stream(digest, size) as f:
+                for chunk in chunks(f, size, _CHUNK):
+                    hasher.update(chunk)
+                    parts.append(chunk)
+        except ArtifactError:
+            raise
         except Exception as e:  # noqa: BLE001 - a broken transfer is a miss, never a crash
             raise ArtifactError(f"artifact {digest} could not be read: {e}") from None
+        if size is not None and hasher.size != size:
+            got = "longer" if hasher.size > size else f"{hasher.size} bytes"
+            raise ArtifactError(f"artifact {digest} from lineage server {redact_url(self.url)} is {got}, not the "
+                                f"{size} bytes recorded for it")
         actual = hasher.hexdigest()
         if actual != digest:
             raise IntegrityError(f"artifact {digest} failed verification (content hash {actual})")
         return b"".join(parts)
+
+    @contextlib.contextmanager
+    def _open_stream(self, digest: str, size: int | None) -> Iterator[IO[bytes]]:
+        try:
+            r = self.client.call("GET", f"/blobs/{digest}", ok=(200, 404), stream=True)
+        except (StoreError, ConfigError) as e:
+            raise ArtifactError(f"artifact {digest} could not be read: {e}") from None
+        with r:
+            if r.status_code == 404:
+                raise ArtifactError(f"artifact {digest} is missing from lineage server {redact_url(self.url)}")
+            r.raw.decode_content = True
+            yield r.raw
 
     def exists(self, digest: str) -> bool:
         return self.client.call("HEAD", f"/blobs/{digest}", ok=(200, 404)).status_code == 200
@@ -222,7 +237,7 @@ class RemoteStore:
             return None
         d = r.json()
         return CacheEntry(d["key"], d["run_id"], d["artifact_hash"], d["value_hash"], d["created_at"],
-                          d["materializer"], d["meta"] or {}, d.get("job", ""))
+                          d["materializer"], d["meta"] or {}, d.get("job", ""), _size(d.get("size")))
 
     def put_entry(
         self, key: str, job_id: int, manifest: dict[str, Any], run_id: str, artifact: ArtifactRecord,
@@ -307,3 +322,7 @@ class RemoteStore:
                 {"uri": u, "size": s.size, "etag": s.etag, "version": s.version, "hash": h} for u, s, h in rows
             ])
 
+
+def _size(value: Any) -> int | None:
+    """A recorded size as the server sent it: a non-negative integer, else unknown."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

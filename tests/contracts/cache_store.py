@@ -303,26 +303,38 @@ class CacheStoreContract:
     # -- hash caches -----------------------------------------------------------------------------
     def test_stat_hashes_round_trip_in_batches_and_upsert(self, store: CacheStore) -> None:
         base = f"/contract/{unique()}"
-        rows = [(f"{base}/f{i}", StatKey(i, i * 10, i + 1), hash_bytes(str(i).encode())) for i in range(2500)]
+        rows = [(f"{base}/f{i}", StatKey(i, i * 10, i + 1, 2049, i * 10 + 5), hash_bytes(str(i).encode()))
+                for i in range(2500)]
         store.put_many(rows)
-        store.put_many([(rows[7][0], StatKey(0, 0, 0), rows[7][2])])  # a changed file: replaced
+        store.put_many([(rows[7][0], StatKey(0, 0, 0, 0, 0), rows[7][2])])  # a changed file: replaced
         got = store.get_many([p for p, _, _ in rows] + [f"{base}/missing"])
         assert len(got) == 2500 and f"{base}/missing" not in got
-        assert got[rows[7][0]] == (StatKey(0, 0, 0), rows[7][2])
-        assert got[rows[70][0]] == (StatKey(70, 700, 71), hash_bytes(b"70"))
+        assert got[rows[7][0]] == (StatKey(0, 0, 0, 0, 0), rows[7][2])
+        assert got[rows[70][0]] == (StatKey(70, 700, 71, 2049, 705), hash_bytes(b"70"))
         assert store.get_many([]) == {}
+
+    def test_the_stat_identity_round_trips_whole_with_unsigned_64_bit_numbers(self, store: CacheStore) -> None:
+        """Device and inode numbers are unsigned 64-bit (NFS, FUSE and overlay filesystems use the high bit);
+        ctime_ns is part of the identity, so a key that differs only in it is another key."""
+        path, h = f"/contract/{unique()}/big", hash_bytes(b"big")
+        key = StatKey(2**40, 1_700_000_000_123_456_789, 2**64 - 2, 2**63 + 5, 1_700_000_000_987_654_321)
+        store.put_many([(path, key, h)])
+        assert store.get_many([path]) == {path: (key, h)}
+        assert store.get_under(path.rsplit("/", 1)[0]) == {path: (key, h)}
+        moved = StatKey(key.size, key.mtime_ns, key.inode, key.device, key.ctime_ns + 1)
+        assert moved != key and store.get_many([path])[path][0] != moved
 
     def test_get_under_is_a_directory_not_a_name_prefix(self, store: CacheStore) -> None:
         base, h = f"/contract/{unique()}", hash_bytes(b"x")
-        inside = {f"{base}/d/a": (StatKey(1, 1, 1), h), f"{base}/d/sub/b": (StatKey(2, 2, 2), h)}
-        outside = {f"{base}/d2/c": (StatKey(3, 3, 3), h), f"{base}/dx": (StatKey(4, 4, 4), h)}
+        inside = {f"{base}/d/a": (StatKey(1, 1, 1, 1, 1), h), f"{base}/d/sub/b": (StatKey(2, 2, 2, 2, 2), h)}
+        outside = {f"{base}/d2/c": (StatKey(3, 3, 3, 3, 3), h), f"{base}/dx": (StatKey(4, 4, 4, 4, 4), h)}
         store.put_many([(p, k, v) for p, (k, v) in {**inside, **outside}.items()])
         assert store.get_under(f"{base}/d") == inside
         assert store.get_under(f"{base}/d/") == inside
         assert store.get_under(f"{base}/none") == {}
 
     def test_stat_hashes_are_shared_by_every_instance(self, store: CacheStore, reopen: Opener) -> None:
-        path, row = f"/contract/{unique()}/data.csv", (StatKey(10, 20, 30), hash_bytes(b"data"))
+        path, row = f"/contract/{unique()}/data.csv", (StatKey(10, 20, 30, 40, 50), hash_bytes(b"data"))
         store.put_many([(path, *row)])
         assert reopen().get_many([path]) == {path: row}
 
