@@ -40,9 +40,13 @@ host-venvs: .venv-airflow/.installed .venv-kfp/.installed
 demo: venv
 	$(VENV)/bin/python examples/demo_pipeline.py
 
-lint: venv
+# mypy --strict over the core in .venv, and over each adapter in its host's venv (the orchestrator's own types);
+# --follow-imports=silent: the core's errors are reported once, by the first run.
+lint: venv .venv-airflow/.installed .venv-kfp/.installed
 	$(VENV)/bin/ruff check lineage_core providers kfp_components dags tests bench examples
 	$(VENV)/bin/mypy
+	MYPYPATH=providers .venv-airflow/bin/mypy --strict --follow-imports=silent -p lineage_airflow
+	MYPYPATH=kfp_components .venv-kfp/bin/mypy --strict --follow-imports=silent -p lineage_kfp -p kfp_components.pipelines
 
 services:
 	bash scripts/ensure-postgres.sh

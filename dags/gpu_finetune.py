@@ -11,6 +11,10 @@ server as a child of this task's run.
 Deployment settings are Airflow Variables: ``lineage_server_url`` (the lineage server as the cluster
 sees it), ``lineage_artifacts_url`` (the artifact store, e.g. s3://…) and ``models_url`` (where models
 go). The pod's store URL and the server token are Kubernetes secrets (``lineage-store``, ``lineage-token``).
+The pod's GPUs, shared memory and lineage settings are one ``ContainerTask`` (the names KFP components take).
+
+``train`` reads the file behind ``prepare``'s reference: with ``LINEAGE_DISABLED`` (or ``LINEAGE_CACHE=off``)
+``prepare``'s XCom is the rows themselves, not a reference, so this DAG needs the cache on.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import random
 
 from airflow.sdk import dag
 
-from lineage_airflow import CachedKubernetesPodOperator, cached_task
+from lineage_airflow import CachedKubernetesPodOperator, CacheSpec, ContainerTask, cached_task
 
 IMAGE = "ghcr.io/lineage-core/finetune@sha256:" + "4f" * 32  # examples/finetune/Dockerfile, pinned by digest
 DATA = "{{ ti.xcom_pull(task_ids='prepare')['uri'] }}"
@@ -41,14 +45,17 @@ def prepare(n: int = 256, seed: int = 11) -> list[dict[str, object]]:
      tags=["lineage-core", "example", "gpu"])
 def gpu_finetune() -> None:
     train = CachedKubernetesPodOperator(
-        task_id="train", name="finetune", namespace="ml", image=IMAGE, require_digest=True,
+        task_id="train", name="finetune", namespace="ml", image=IMAGE,
         cmds=["python", "finetune.py"], arguments=["--data", DATA, "--out", OUT],
         env_vars={"EPOCHS": "5", "LR": "0.1"}, inputs=[DATA], outputs=[OUT],
-        gpus=1, gpu_type="NVIDIA-A100-SXM4-80GB", shm_size="8Gi",
-        lineage_server_url="{{ var.value.get('lineage_server_url', '') }}",
-        lineage_token_secret="lineage-token",  # noqa: S106 - the name of a Kubernetes secret
-        lineage_store_secret="lineage-store",  # noqa: S106 - the name of a Kubernetes secret
- pod_artifacts_url="{{ var.value.get('lineage_artifacts_url', '') }}",
+        cache=CacheSpec(require_digest=True),
+        task=ContainerTask(
+            gpus=1, gpu_type="NVIDIA-A100-SXM4-80GB", shm_size="8Gi",
+            lineage_server_url="{{ var.value.get('lineage_server_url', '') }}",
+            token_secret="lineage-token",  # noqa: S106 - the name of a Kubernetes secret
+            store_secret="lineage-store",  # noqa: S106 - the name of a Kubernetes secret
+            artifacts_url="{{ var.value.get('lineage_artifacts_url', '') }}",
+        ),
         kubernetes_conn_id="kubernetes_default", get_logs=True,
     )
     prepare() >> train

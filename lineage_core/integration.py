@@ -17,14 +17,20 @@ What an adapter may rely on:
   :class:`Outcome`; :data:`CACHE_OPTIONS` (the options ``cached`` takes, which adapters accept beside their
   own). The null path: when ``not step.passes_by_reference`` (``LINEAGE_DISABLED``, ``LINEAGE_CACHE=off|read``)
   an adapter calls ``step(...)`` and passes the plain value on, as the orchestrator would without us.
-* **Values between steps** — :class:`ArtifactRef` (``to_dict``/``from_dict``/``is_ref``), :func:`as_ref`.
+* **Values between steps** — :class:`ArtifactRef` (``to_dict``/``from_dict``/``is_ref``), :func:`as_ref`;
+  the cache's materializers for a value an adapter writes itself (the null path's plain value):
+  :func:`materializer_for`, :func:`materializer_by_id`, :class:`SaveContext`, :class:`LoadContext` and a local
+  :class:`ArtifactStore` for the blobs of a directory tree.
 * **Cached commands** (a container decided by the orchestrator) — :class:`CommandSpec`, :class:`CommandStep`
   (``check()``, ``begin()``, ``recorded_outputs()``, ``runs``), :class:`Verdict`, :class:`ExecPlan`,
   :class:`CommandResult`, :func:`complete`, :func:`image_pinned`, :func:`plan_env`, :func:`result_from_json`,
   :func:`hash_outputs`; :class:`RunStatus` and :class:`Reason` for a run an adapter records itself.
+* **Containers** — :class:`ContainerTask` (a containerised, possibly GPU, task: one set of names that every
+  platform translates) and :class:`CacheSpec` (how a cached container step is keyed), both validated with
+  ConfigError; :data:`GPU_PRODUCT_LABEL`.
 * **Run context and lineage** — :func:`run_context` (who runs the step; the OpenLineage parent),
   :func:`run_events` (a run's OpenLineage events, built from the store), :func:`dataset_name`,
-  :func:`run_uuid`, :func:`short` (a key as logs show it).
+  :func:`run_uuid`, :func:`new_run_id`, :func:`short` (a key as logs show it).
 * **Inputs by content** — :class:`Uri`, :func:`hash_path`.
 * **Errors** — :class:`LineageError` and the subclasses adapters raise or catch: :class:`ConfigError`,
   :class:`SignatureError`, :class:`MaterializerError`.
@@ -37,26 +43,34 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "ARTIFACTS_URL_ENV",
+    "CACHE_ENV",
     "CACHE_OPTIONS",
+    "DISABLED_ENV",
+    "GPU_PRODUCT_LABEL",
     "HOME_ENV",
     "IMAGE_DIGEST_ENV",
     "OPENLINEAGE_API_KEY_ENV",
     "OPENLINEAGE_URL_ENV",
     "STORE_URL_ENV",
     "ArtifactRef",
+    "ArtifactStore",
     "CacheMode",
+    "CacheSpec",
     "CacheStore",
     "CachedFunction",
     "CommandResult",
     "CommandSpec",
     "CommandStep",
     "ConfigError",
+    "ContainerTask",
     "ExecPlan",
     "LineageError",
+    "LoadContext",
     "MaterializerError",
     "Outcome",
     "Reason",
     "RunStatus",
+    "SaveContext",
     "Settings",
     "SignatureError",
     "Uri",
@@ -70,6 +84,9 @@ __all__ = [
     "hash_outputs",
     "hash_path",
     "image_pinned",
+    "materializer_by_id",
+    "materializer_for",
+    "new_run_id",
     "plan_env",
     "result_from_json",
     "run_context",
@@ -80,8 +97,8 @@ __all__ = [
 ]
 
 _FROM = {
-    "settings": ("ARTIFACTS_URL_ENV", "HOME_ENV", "IMAGE_DIGEST_ENV", "OPENLINEAGE_API_KEY_ENV", "OPENLINEAGE_URL_ENV",
-                 "STORE_URL_ENV", "CacheMode", "Settings"),
+    "settings": ("ARTIFACTS_URL_ENV", "CACHE_ENV", "DISABLED_ENV", "HOME_ENV", "IMAGE_DIGEST_ENV",
+                 "OPENLINEAGE_API_KEY_ENV", "OPENLINEAGE_URL_ENV", "STORE_URL_ENV", "CacheMode", "Settings"),
     "runtime": ("default_store",),
     "cache": ("CACHE_OPTIONS", "CachedFunction", "Outcome", "cached", "explain"),
     "refs": ("ArtifactRef", "as_ref"),
@@ -89,8 +106,11 @@ _FROM = {
     "execution": ("hash_outputs", "plan_env", "result_from_json"),
     "runs": ("Reason", "RunStatus"),
     "context": ("run_context",),
-    "ids": ("run_uuid",),
+    "ids": ("new_run_id", "run_uuid"),
     "keys": ("short",),
+    "container": ("GPU_PRODUCT_LABEL", "CacheSpec", "ContainerTask"),
+    "store.materializers": ("LoadContext", "SaveContext", "materializer_by_id", "materializer_for"),
+    "store.artifacts": ("ArtifactStore",),
     "openlineage.naming": ("dataset_name",),
     "hashing.remote": ("Uri",),
     "hashing.content": ("hash_path",),
@@ -103,12 +123,13 @@ _MODULE.update(use_settings="settings", run_events="integration")
 if TYPE_CHECKING:
     from .cache import CACHE_OPTIONS, CachedFunction, Outcome, cached, explain
     from .commands import CommandResult, CommandSpec, CommandStep, ExecPlan, Verdict, complete, image_pinned
+    from .container import GPU_PRODUCT_LABEL, CacheSpec, ContainerTask
     from .context import run_context
     from .errors import ConfigError, LineageError, MaterializerError, SignatureError
     from .execution import hash_outputs, plan_env, result_from_json
     from .hashing.content import hash_path
     from .hashing.remote import Uri
-    from .ids import run_uuid
+    from .ids import new_run_id, run_uuid
     from .keys import short
     from .openlineage.naming import dataset_name
     from .refs import ArtifactRef, as_ref
@@ -116,6 +137,8 @@ if TYPE_CHECKING:
     from .runtime import default_store
     from .settings import (
         ARTIFACTS_URL_ENV,
+        CACHE_ENV,
+        DISABLED_ENV,
         HOME_ENV,
         IMAGE_DIGEST_ENV,
         OPENLINEAGE_API_KEY_ENV,
@@ -126,6 +149,8 @@ if TYPE_CHECKING:
     )
     from .settings import use as use_settings
     from .store import CacheStore
+    from .store.artifacts import ArtifactStore
+    from .store.materializers import LoadContext, SaveContext, materializer_by_id, materializer_for
 
 
 def run_events(store: CacheStore, run_id: str) -> list[Any]:

@@ -33,10 +33,9 @@ import linecache
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
-from lineage_core.cache import CACHE_OPTIONS
-from lineage_core.errors import ConfigError, SignatureError
+from lineage_core.integration import CACHE_OPTIONS, ConfigError, ContainerTask, SignatureError
 
 from .tasks import ConfiguredComponent, TaskSettings
 
@@ -75,12 +74,13 @@ def _artifact_decl(name: str, hint: Any) -> tuple[str, str] | None:
 
     if not ta.is_Input_Output_artifact_annotation(hint):
         return None
-    cls = ta.get_io_artifact_class(hint)
-    if getattr(dsl, cls.__name__, None) is not cls:
-        raise SignatureError(f"{name}: artifact type {cls.__module__}.{cls.__qualname__} is not one of kfp.dsl's "
+    cls: Any = ta.get_io_artifact_class(hint)
+    type_name = getattr(cls, "__name__", "")
+    if getattr(dsl, type_name, None) is not cls:
+        raise SignatureError(f"{name}: artifact type {cls!r} is not one of kfp.dsl's "
                              "(Artifact, Dataset, Model, Metrics, ClassificationMetrics, HTML, Markdown, …)")
     kind = "input" if ta.is_artifact_wrapped_in_Input(hint) else "output"
-    return kind, f"{name}: {'Input' if kind == 'input' else 'Output'}[{cls.__name__}]"
+    return kind, f"{name}: {'Input' if kind == 'input' else 'Output'}[{type_name}]"
 
 
 def _interface(func: Callable[..., Any]) -> _Interface:
@@ -128,15 +128,26 @@ def _interface(func: Callable[..., Any]) -> _Interface:
     return face
 
 
+Component = Callable[..., Any]  # a ConfiguredComponent when defining pipelines; the function inside the task
+
+
+@overload
+def cached_component(func: Callable[..., Any], /, *, run_info: bool = ..., **options: Any) -> Component: ...
+@overload
+def cached_component(func: None = ..., /, *, run_info: bool = ..., **options: Any) -> Callable[[Callable[..., Any]],
+                                                                                               Component]: ...
 def cached_component(func: Callable[..., Any] | None = None, /, *, run_info: bool = True,
-                     **options: Any) -> Any:
+                     **options: Any) -> Component | Callable[[Callable[..., Any]], Component]:
     """``@cached_component`` / ``@cached_component(name="sklearn.prepare", env="imports", base_image=…,
-    packages_to_install=[…], store_secret="lineage-store")``: lineage-core cache options, ``kfp.dsl.component``
-    options and task settings (:class:`lineage_kfp.tasks.TaskSettings`: the store and server from Kubernetes
-    secrets, GPUs, volumes) mix freely."""
+    packages_to_install=[…], task=ContainerTask(store_secret="lineage-store", gpus=1))``: lineage-core cache
+    options, ``kfp.dsl.component`` options, ``kfp_cache`` and the task's container settings mix freely. The
+    container settings are a :class:`~lineage_core.container.ContainerTask` (the store and server from
+    Kubernetes secrets, GPUs, volumes — the names the Airflow pod operator takes), given as ``task=`` or field by
+    field (``store_secret="lineage-store"``); its ``env`` only as ``task=``, since ``env=`` is the cache's
+    environment policy."""
     if func is None:
         return lambda f: cached_component(f, run_info=run_info, **options)
-    if os.environ.get("_KFP_RUNTIME") == "true":  # inside the task: the module is imported for the function
+    if _in_kfp_task():  # inside the task: the module is imported for the function
         return func
     from kfp import dsl
 
@@ -159,13 +170,32 @@ def cached_component(func: Callable[..., Any] | None = None, /, *, run_info: boo
     return ConfiguredComponent(dsl.component(wrapper, **options), settings)
 
 
+def _in_kfp_task() -> bool:
+    """True inside a KFP task's container (KFP's executor sets ``_KFP_RUNTIME``; not a lineage-core setting)."""
+    return os.environ.get("_KFP_RUNTIME") == "true"
+
+
+@overload
+def gpu_training_component(func: Callable[..., Any], /, *, gpus: int = ..., shm_size: str | None = ...,
+                           **options: Any) -> Component: ...
+@overload
+def gpu_training_component(func: None = ..., /, *, gpus: int = ..., shm_size: str | None = ...,
+                           **options: Any) -> Callable[[Callable[..., Any]], Component]: ...
 def gpu_training_component(func: Callable[..., Any] | None = None, /, *, gpus: int = 1, shm_size: str | None = "8Gi",
-                           **options: Any) -> Any:
+                           **options: Any) -> Component | Callable[[Callable[..., Any]], Component]:
     """A cached component for GPU training: ``gpus`` of ``accelerator`` (default one ``nvidia.com/gpu``) on
     every task, the GPU nodes' taint tolerated, ``gpu_type`` as a node selector on the GPU product label, and
     a memory-backed ``/dev/shm`` of ``shm_size`` (data loaders' worker processes share batches through it).
     Everything else is :func:`cached_component`'s: a retried or re-submitted training task whose code, data
     and packages did not change restores its model and metrics instead of training again."""
+    task = options.pop("task", None)
+    if task is not None:  # the ContainerTask given whole: its GPUs (default one) and /dev/shm (default shm_size)
+        if not isinstance(task, ContainerTask):
+            raise ConfigError(f"task= takes a lineage_core ContainerTask, not {type(task).__name__}")
+        task = task.replace(gpus=task.gpus or gpus, shm_size=task.shm_size or shm_size)
+        if task.gpus < 1:
+            raise ConfigError(f"gpus={task.gpus}: a GPU training component needs at least one GPU")
+        return cached_component(func, task=task, **options)
     if gpus < 1:
         raise ConfigError(f"gpus={gpus}: a GPU training component needs at least one GPU")
     return cached_component(func, gpus=gpus, shm_size=shm_size, **options)

@@ -20,13 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lineage_core.cache import CachedFunction
-from lineage_core.errors import MaterializerError
-from lineage_core.hashing.content import hash_path
-from lineage_core.hashing.remote import Uri
+from lineage_core.integration import CachedFunction, MaterializerError, Uri, hash_path
 
 if TYPE_CHECKING:
-    from lineage_core.store import CacheStore
+    from lineage_core.integration import CacheStore
 
 INFO = "kfp-outputs.json"
 

@@ -8,18 +8,14 @@ pipeline run form one graph.
 from __future__ import annotations
 
 import importlib
-import json
-import os
 import sys
 from typing import Any
 
-from lineage_core import cached, explain, settings
-from lineage_core.context import run_context
-from lineage_core.ids import run_uuid
-from lineage_core.keys import short
-from lineage_core.refs import ArtifactRef
+from lineage_core import cached, explain
+from lineage_core.integration import Settings, run_context, run_uuid, short, use_settings
 
 from .outputs import OutputsStep, publish
+from .values import read_result, write_ref, write_value
 
 
 def _target(module: str, qualname: str) -> Any:
@@ -30,23 +26,25 @@ def _target(module: str, qualname: str) -> Any:
     return getattr(wrapper, "__lineage_func__", wrapper)
 
 
-def _context(info: dict[str, str], options: dict[str, Any], inputs: list[Any], outputs: list[Any]) -> dict[str, Any]:
+def _context(info: dict[str, str], options: dict[str, Any], inputs: list[Any], outputs: list[Any],
+             settings: Settings) -> dict[str, Any]:
     context: dict[str, Any] = {"orchestrator": "kfp",
                                "datasets": {"inputs": [a.uri for a in inputs], "outputs": [a.uri for a in outputs]}}
     if info:
         context.update(pipeline=info["lineage_pipeline"], pipeline_run_id=info["lineage_pipeline_run"],
                        task=info["lineage_task"])
-        namespace = settings.namespace(options.get("namespace"))
+        namespace = options.get("namespace") or settings.namespace
         # KFP's run id is a UUID on a cluster; kfp.local's is a number: name-based UUID, as Marquez derives one
         context["parent"] = {"run_id": run_uuid(info["lineage_pipeline_run"]), "namespace": namespace,
                              "name": info["lineage_pipeline"], "root": None}
     return context
 
 
-def _warn_if_ephemeral() -> None:
+def _warn_if_ephemeral(settings: Settings | None = None) -> None:
     """A pod with no store setting caches into its own filesystem, which is gone when the pod is: every run
     would be a miss and nobody would be told why."""
-    if not os.environ.get("LINEAGE_STORE_URL") and not os.environ.get("LINEAGE_HOME"):
+    s = settings or Settings.current()
+    if s.store_url is None and s.home == Settings().home and not s.disabled:
         print("lineage-core: WARNING: no LINEAGE_STORE_URL in this task: its cache and run records stay in the "
               "container and are lost with it (every run will be a miss). Give the component store_secret=..., "
               "or lineage_server_url=... with token_secret=... and server_store=True.", file=sys.stderr)
@@ -62,31 +60,51 @@ def _report(outcome: Any, qualname: str) -> None:
 def run(module: str, qualname: str, options: dict[str, Any], info: dict[str, str], *, params: dict[str, Any],
         refs: dict[str, Any], artifacts: dict[str, Any], outputs: dict[str, Any], result: Any) -> Any:
     """The body of every cached component (called by the generated wrapper with KFP's objects)."""
-    _warn_if_ephemeral()
+    settings = Settings.current()  # the task's environment, read once
+    _warn_if_ephemeral(settings)
     func = _target(module, qualname)
+    allow_pickle = bool(options.get("pickle", False))
     args = dict(params)
-    for name, artifact in refs.items():
-        with open(artifact.path, encoding="utf-8") as f:
-            args[name] = ArtifactRef.from_dict(json.load(f))
+    args.update({name: read_result(artifact.path, allow_pickle=allow_pickle) for name, artifact in refs.items()})
     args.update(artifacts)
     written = [*outputs.values(), *([result] if result is not None else [])]
-    context = _context(info, options, [*refs.values(), *artifacts.values()], written)
-    if result is None:
-        step: Any = OutputsStep(func, outputs, **options)
-        with run_context(**context):
-            bundle = step(**args, **outputs)
-        outcome = explain(step)
-        _report(outcome, qualname)
-        lineage = {"lineage_cache": "hit" if outcome.hit else "miss", "lineage_run_id": outcome.run_id,
-                   "lineage_key": outcome.key}
-        return publish(bundle, outputs, outcome.hit, lineage)
-    step = cached(**options)(func)
-    with run_context(**context):
-        ref = step.ref(**args)
+    context = _context(info, options, [*refs.values(), *artifacts.values()], written, settings)
+    with use_settings(settings), run_context(**context):
+        if result is None:
+            return _run_outputs(func, qualname, options, args, outputs, settings)
+        step = cached(**options)(func)
+        by_reference = step.passes_by_reference
+        if by_reference:
+            ref = step.ref(**args)
+        else:  # the null path: the value itself in `result`, as a plain component would write its output
+            value = step(**args)
+            materializer = write_value(result.path, value, step=step.name, allow_pickle=allow_pickle)
+    if step.last is None:
+        print(f"lineage-core is disabled (LINEAGE_DISABLED): {qualname} ran, nothing was recorded")
+        result.metadata.update({"materializer": materializer, "cache": "disabled"})
+        return None
     outcome = explain(step)
     _report(outcome, qualname)
-    with open(result.path, "w", encoding="utf-8") as f:
-        json.dump({**ref.to_dict(), "lineage_run_id": outcome.run_id}, f)
-    result.metadata.update({"hash": ref.hash, "materializer": ref.materializer, "uri": ref.uri,
-                            "cache": "hit" if outcome.hit else "miss", "lineage_run_id": outcome.run_id})
+    cache = "hit" if outcome.hit else "miss"
+    if not by_reference:
+        result.metadata.update({"materializer": materializer, "cache": cache, "lineage_run_id": outcome.run_id})
+        return None
+    write_ref(result.path, ref, outcome.run_id)
+    result.metadata.update({"hash": ref.hash, "materializer": ref.materializer, "uri": ref.uri, "cache": cache,
+                            "lineage_run_id": outcome.run_id})
     return None
+
+
+def _run_outputs(func: Any, qualname: str, options: dict[str, Any], args: dict[str, Any], outputs: dict[str, Any],
+                 settings: Settings) -> Any:
+    """A function that writes KFP output artifacts: cached as one bundle (see lineage_kfp.outputs)."""
+    if settings.disabled:  # the null path: the function writes its outputs itself, as in a plain component
+        print(f"lineage-core is disabled (LINEAGE_DISABLED): {qualname} runs, nothing is recorded")
+        return OutputsStep(func, outputs, **options)(**args, **outputs)
+    step = OutputsStep(func, outputs, **options)
+    bundle = step(**args, **outputs)
+    outcome = explain(step)
+    _report(outcome, qualname)
+    lineage = {"lineage_cache": "hit" if outcome.hit else "miss", "lineage_run_id": outcome.run_id,
+               "lineage_key": outcome.key}
+    return publish(bundle, outputs, outcome.hit, lineage)

@@ -10,8 +10,9 @@ from kfp import dsl
 from kfp_components.pipelines.finetune_steps import finetune, make_dataset
 
 
-@dsl.pipeline(name="finetune")
+@dsl.pipeline(name="finetune")  # type: ignore[untyped-decorator]  # kfp.dsl is not typed
 def finetune_pipeline(rows: int = 256, epochs: int = 200) -> float:
     data = make_dataset(rows=rows)
     trained = finetune(dataset=data.outputs["dataset"], epochs=epochs)
-    return trained.outputs["Output"]
+    loss: float = trained.outputs["Output"]  # a pipeline output: the task's returned parameter
+    return loss

@@ -18,7 +18,7 @@ train = cached_component(name="sklearn.train", pickle=True, base_image=IMAGE)(sk
 evaluate = cached_component(name="sklearn.evaluate", pickle=True, base_image=IMAGE)(sklearn_steps.evaluate)
 
 
-@dsl.pipeline(name="train-sklearn")
+@dsl.pipeline(name="train-sklearn")  # type: ignore[untyped-decorator]  # kfp.dsl is not typed
 def train_pipeline(c: float = 1.0) -> None:
     frame = prepare()
     model = train(frame=frame.output, c=c)

@@ -5,6 +5,8 @@ unless ``name=`` says otherwise. The XCom is a small artifact reference (URI, co
 materializer), never the data; a downstream cached task keys that reference by content without reading
 it and loads it (verified) only when it actually runs, so a chain re-checks in O(1) per task. On a hit
 the callable does not run and the log says which run produced the value; on a miss it says why.
+The null path: with ``LINEAGE_DISABLED``, or a cache that does not write (``off``, ``read``), the XCom is the
+plain value, as a plain task's would be (disabled: the callable runs and nothing is recorded).
 Context values a callable asks for by name (``ti``, ``ds``, …) are passed but never part of the key.
 Lineage: Airflow's OpenLineage provider calls ``get_openlineage_facets_on_complete`` and sends our
 ``lineage_cache`` / ``lineage_environment`` facets and the datasets with the task's own events.
@@ -13,13 +15,13 @@ Lineage: Airflow's OpenLineage provider calls ``get_openlineage_facets_on_comple
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
 
-from lineage_core.integration import CACHE_OPTIONS
+from lineage_core.integration import CACHE_OPTIONS, ConfigError
 
 if TYPE_CHECKING:
     from lineage_core.integration import Settings
@@ -41,7 +43,8 @@ def airflow_run_context(context: Any) -> dict[str, Any]:
     from airflow.providers.openlineage.plugins import macros
 
     info["parent"] = {
-        "run_id": macros.lineage_run_id(ti), "namespace": macros.lineage_job_namespace(),
+        "run_id": macros.lineage_run_id(ti),
+        "namespace": macros.lineage_job_namespace(),  # type: ignore[no-untyped-call]
         "name": macros.lineage_job_name(ti),
         "root": {"run_id": macros.lineage_root_run_id(ti), "namespace": macros.lineage_root_job_namespace(ti),
                  "name": macros.lineage_root_job_name(ti)},
@@ -58,7 +61,7 @@ class CachedPythonOperator(PythonOperator):
         self.cache_options = dict(cache_options or {})
         unknown = sorted(set(self.cache_options) - CACHE_OPTIONS)
         if unknown:
-            raise ValueError(f"{self.task_id}: unknown cache options {unknown}; known: {sorted(CACHE_OPTIONS)}")
+            raise ConfigError(f"{self.task_id}: unknown cache options {unknown}; known: {sorted(CACHE_OPTIONS)}")
         self.lineage_conn_id = lineage_conn_id
         self.lineage_run_id: str | None = None
         self.lineage_settings: Settings | None = None  # set when the task runs
@@ -80,11 +83,20 @@ class CachedPythonOperator(PythonOperator):
         args = [as_ref(a) for a in self.op_args]
         kwargs = {k: as_ref(v) for k, v in self.op_kwargs.items() if k in params or k not in context}
         with use_settings(self.lineage_settings), run_context(**airflow_run_context(context)):
-            ref = step.ref(*args, **kwargs)
+            by_reference = step.passes_by_reference
+            if by_reference:
+                ref = step.ref(*args, **kwargs)
+            else:  # the null path (disabled, or a cache that does not write): the value, as a plain task's XCom
+                value = step(*args, **kwargs)
+        if step.last is None:
+            self.log.info("lineage-core is disabled (LINEAGE_DISABLED): the callable ran, nothing was recorded")
+            return value
         outcome = explain(step)
         self.lineage_run_id = outcome.run_id
         log_outcome(self.log, outcome.hit, outcome.key, outcome.source_run_id, outcome.reasons,
                     self.lineage_settings)
+        if not by_reference:
+            return value
         return {**ref.to_dict(), "lineage_run_id": outcome.run_id}
 
     def get_openlineage_facets_on_start(self) -> Any:
@@ -116,7 +128,7 @@ def openlineage_facets(run_id: str | None, inputs: list[Any] | None = None, outp
                            run_facets=facets)
 
 
-def log_outcome(log: Any, hit: bool, key: str, source_run_id: str | None, reasons: list[str],
+def log_outcome(log: Any, hit: bool, key: str, source_run_id: str | None, reasons: Sequence[str],
                 settings: Settings | None = None) -> None:
     """``cache hit: key … from run … (dag.task, date)`` or ``cache miss: key …: reasons``."""
     from lineage_core.integration import short
@@ -155,7 +167,7 @@ def cached_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any
     """``@cached_task`` / ``@cached_task(env="full", version=2, max_age=3600, retries=2, ...)``: a TaskFlow
     task whose callable is cached; ``lineage_core.cached`` options and task arguments mix freely."""
     if kwargs.get("multiple_outputs"):
-        raise ValueError("a cached task's XCom is one artifact reference: multiple_outputs is not supported")
+        raise ConfigError("a cached task's XCom is one artifact reference: multiple_outputs is not supported")
     cache_options = {k: kwargs.pop(k) for k in list(kwargs) if k in CACHE_OPTIONS}
     return task_decorator_factory(python_callable=python_callable, multiple_outputs=False,
                                   decorated_operator_class=_CachedDecoratedOperator, cache_options=cache_options,

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from lineage_core.errors import ConfigError
 from lineage_core.runtime import default_store
 
 from ..services.lineage_server import Server
@@ -55,14 +56,47 @@ def test_pod_spec_carries_gpu_settings_secrets_and_the_wrapped_entrypoint(airflo
 
 
 def test_tag_images_are_refused_with_require_digest(airflow_db: Path) -> None:
-    from lineage_airflow import CachedKubernetesPodOperator
+    from lineage_airflow import CachedKubernetesPodOperator, CacheSpec
 
     op = CachedKubernetesPodOperator(task_id="t", image="python:3.11", cmds=["python"], outputs=["/tmp/o"],
-                                     require_digest=True)
-    with pytest.raises(ValueError, match="not pinned by digest"):
+                                     cache=CacheSpec(require_digest=True))
+    with pytest.raises(ConfigError, match="not pinned by digest"):
         op.command_spec()
-    with pytest.raises(ValueError, match="give cmds"):
+    with pytest.raises(ConfigError, match="give cmds"):
         CachedKubernetesPodOperator(task_id="u", image="python:3.11", outputs=["/tmp/o"])
+    with pytest.raises(ConfigError, match="takes a lineage_core CacheSpec"):
+        CachedKubernetesPodOperator(task_id="v", image="python:3.11", cmds=["python"], task={"gpus": 1})
+
+
+def test_container_task_translates_to_the_pod_and_the_key(airflow_db: Path) -> None:
+    """Every ContainerTask field lands in the pod; the GPU class (not limits or mounts) is key material."""
+    from lineage_airflow import CachedKubernetesPodOperator, ContainerTask
+
+    task = ContainerTask(gpus=2, accelerator="amd.com/gpu", gpu_type="MI300X", tolerate_gpu_taint=False, cpu="4",
+                         memory="32Gi", pvcs={"datasets": "/data"}, env={"HF_HOME": "/data/hf"},
+                         server_store=True, lineage_server_url="https://lineage.ml:5000",
+                         token_secret="lineage-token:api", secret_env={"s3": {"key-id": "AWS_ACCESS_KEY_ID"}})
+    op = CachedKubernetesPodOperator(task_id="t", image="python:3.11", cmds=["python"], outputs=["/tmp/o"],
+                                     env_vars={"EPOCHS": "1"}, task=task)
+    pod = op.build_pod_request_obj(dry_run=True)
+    (container,) = pod.spec.containers
+    assert container.resources.limits == {"amd.com/gpu": "2", "cpu": "4", "memory": "32Gi"}
+    assert pod.spec.node_selector == {"nvidia.com/gpu.product": "MI300X"} and not pod.spec.tolerations
+    (pvc,) = [v for v in pod.spec.volumes if v.persistent_volume_claim]
+    assert pvc.persistent_volume_claim.claim_name == "datasets"
+    assert any(m.name == pvc.name and m.mount_path == "/data" for m in container.volume_mounts)
+    env = {e.name: e for e in container.env}
+    assert env["HF_HOME"].value == "/data/hf" and env["EPOCHS"].value == "1"
+    assert env["LINEAGE_STORE_URL"].value == env["OPENLINEAGE_URL"].value == "https://lineage.ml:5000"
+    secret_refs = {n: (e.value_from.secret_key_ref.name, e.value_from.secret_key_ref.key)
+                   for n, e in env.items() if e.value_from}
+    assert secret_refs == {"OPENLINEAGE_API_KEY": ("lineage-token", "api"), "AWS_ACCESS_KEY_ID": ("s3", "key-id")}
+    spec = op.command_spec()
+    assert spec.resources == {"gpu_resource": "amd.com/gpu", "gpus": 2, "gpu_type": "MI300X"}
+    assert spec.env == {"EPOCHS": "1", "HF_HOME": "/data/hf"}
+    with pytest.raises(ConfigError, match=r"both in env_vars and in task\.env"):
+        CachedKubernetesPodOperator(task_id="u", image="python:3.11", cmds=["python"], env_vars={"HF_HOME": "x"},
+                                    task=task)
 
 
 @pytest.fixture

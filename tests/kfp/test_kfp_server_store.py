@@ -54,8 +54,7 @@ def test_server_store_settings_compile_to_one_url_and_one_secret(tmp_path: Path)
     from kfp import compiler, dsl
 
     from lineage_core.errors import ConfigError
-    from lineage_kfp import cached_component
-    from lineage_kfp.tasks import TaskSettings
+    from lineage_kfp import ContainerTask, cached_component
 
     def scale(x: float, factor: float) -> float:
         return x * factor
@@ -74,9 +73,11 @@ def test_server_store_settings_compile_to_one_url_and_one_secret(tmp_path: Path)
     (secret,) = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-scale"]["secretAsEnv"]
     assert secret["keyToEnv"] == [{"envVar": "OPENLINEAGE_API_KEY", "secretKey": "token"}]
     with pytest.raises(ConfigError, match="needs lineage_server_url"):
-        TaskSettings(server_store=True, token_secret="lineage-token")
+        ContainerTask(server_store=True, token_secret="lineage-token")
     with pytest.raises(ConfigError, match="drop store_secret and artifacts_url"):
-        TaskSettings(server_store=True, lineage_server_url="https://x", token_secret="t", artifacts_url="s3://b/a")
+        ContainerTask(server_store=True, lineage_server_url="https://x", token_secret="t", artifacts_url="s3://b/a")
+    with pytest.raises(ConfigError, match="needs lineage_server_url"):  # field by field, as a component takes them
+        cached_component(scale, server_store=True, token_secret="lineage-token")
 
 
 def test_a_task_with_no_store_setting_says_its_cache_is_lost_with_the_pod(capfd: pytest.CaptureFixture[str],
