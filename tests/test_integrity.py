@@ -30,7 +30,7 @@ def test_a_store_at_0005_migrates_and_its_old_stat_rows_are_a_miss(
     engine.dispose()
     store = Store.from_url(backend, (tmp_path / "art").as_uri())
     try:
-        assert store.current_revision() == HEAD_REVISION == "0006"
+        assert store.current_revision() == HEAD_REVISION  # 0006 or later
         with store.engine.connect() as c:
             row = c.execute(sa.select(t.stat_cache.c.device, t.stat_cache.c.ctime_ns)).one()
         assert tuple(row) == (None, None)

@@ -26,7 +26,7 @@ from .hashcache import HashCacheMixin
 from .leases import LeaseMixin
 from .protocol import CacheEntry
 
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 _MIGRATION_LOCK = 0x11E4A6E  # advisory lock id serialising migrations on PostgreSQL
 _MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -207,3 +207,21 @@ ol_sync = sa.Table(
     sa.Column("source", sa.String(64), primary_key=True),  # "runs": our own runs, ingested as events
     sa.Column("watermark", sa.Float, nullable=False),
 )
+
+# -- the server's audit trail: who (a token's name, never the token) wrote what, when, with what outcome ----
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("token", sa.String(64), nullable=False),  # the token's name, "anonymous" or "invalid-token"
+    sa.Column("action", sa.String(64), nullable=False),  # the route's name: put_entry, post_lineage, gc, …
+    sa.Column("route", sa.String(255), nullable=False),  # method and path template
+    sa.Column("target", sa.String(1024)),  # the key, run, digest… the write named
+    sa.Column("namespace", sa.String(1024)),  # the namespaces it touched, comma-separated (when known)
+    sa.Column("status", sa.Integer, nullable=False),  # the HTTP status answered
+    sa.Column("outcome", sa.String(16), nullable=False),  # ok | denied | refused | error
+    sa.Index("ix_audit_at", "at"),
+    sa.Index("ix_audit_token_at", "token", "at"),
+    sa.Index("ix_audit_action_at", "action", "at"),
+)
