@@ -76,6 +76,7 @@ class CachedFunction(Generic[P, R]):
         single_flight: bool = True,
         wait_timeout: float | None = None,
         hardware: bool = False,
+        verify: str | None = None,
     ) -> None:
         if inspect.iscoroutinefunction(fn) or inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
             raise ConfigError(
@@ -100,6 +101,7 @@ class CachedFunction(Generic[P, R]):
         self.single_flight = single_flight
         self.wait_timeout = wait_timeout
         self.hardware = hardware
+        self.verify = None if verify is None else settings.parse_verify(verify, "verify")
         self.signature = inspect.signature(fn)
         self._refresh_kw = "refresh" not in self.signature.parameters
         source = inspect.getsourcefile(fn)
@@ -234,11 +236,11 @@ class CachedFunction(Generic[P, R]):
             return MISS
         try:
             if as_ref:
-                store.artifacts.read_verified(entry.artifact_hash, store)
+                self._read(store, entry.artifact_hash, entry.size)
                 value = _ref(store, entry)
             else:
                 value = self._load(store, entry.artifact_hash, entry.materializer, entry.meta, entry.value_hash,
-                                   self.restore_destination())
+                                   self.restore_destination(), entry.size)
         except (ArtifactError, MaterializerError) as e:
             store.tombstone(runs.key)
             log.warning("cache entry %s for %s discarded, recomputing: %s", short(runs.key), self.name, e)
@@ -249,12 +251,18 @@ class CachedFunction(Generic[P, R]):
         self.last = Outcome(True, run_id, runs.key, [note], entry.run_id, self.name)
         return value
 
+    def _read(self, store: CacheStore, digest: str, size: int | None) -> Any:
+        """The blob, verified: hashed in full when this step (or ``LINEAGE_VERIFY``) says ``always``, else
+        a large local blob's unchanged stat identity vouches for it; never read past its recorded size."""
+        always = (self.verify or settings.verify_mode()) == "always"
+        return store.artifacts.read_verified(digest, None if always else store, size)
+
     def _load(self, store: CacheStore, digest: str, mid: str, meta: dict[str, Any], value_hash: str | None,
-              destination: Path | None = None) -> Any:
+              destination: Path | None = None, size: int | None = None) -> Any:
         """Load a stored value the way this step allows (its materializer policy, its return type): the
         entry names how it was stored, never how the client must load it."""
         m = materializer_by_id(mid, self.allow_pickle)
-        data = store.artifacts.read_verified(digest, store)
+        data = self._read(store, digest, size)
         value = m.load(data, meta or {}, LoadContext(store.home / "materialized", store.artifacts, destination, digest))
         expected = self.expected_type()
         if expected is not None and not _is_instance(value, expected):
@@ -298,11 +306,8 @@ class CachedFunction(Generic[P, R]):
     def _store_value(self, store: CacheStore, manifest: KeyManifest, job_id: int, run_id: str, value: Any) -> Any:
         m = materializer_for(value, self.allow_pickle, self.name)
         tmp = store.artifacts.new_temp_path()
-        try:
+        with store.artifacts.writing(tmp):  # removed on failure; a full disk is an ArtifactError with the fix
             meta = m.save(value, tmp, SaveContext(store.artifacts))
-        except BaseException:
-            os.unlink(tmp)
-            raise
         record = store.artifacts.publish(tmp)
         expected = self.expected_type()
         if expected is not None and not _is_instance(value, expected):
@@ -350,6 +355,7 @@ def cached(
     version: str | int | None = ..., max_age: float | None = ..., cache: str | CacheMode | bool | None = ...,
     code_deps: Iterable[Any] = ..., file_deps: Iterable[str] = ..., exclude: Iterable[str] = ...,
     pickle: bool = ..., single_flight: bool = ..., wait_timeout: float | None = ..., hardware: bool = ...,
+    verify: str | None = ...,
 ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
 def cached(fn: Any = None, /, **options: Any) -> Any:
     """Cache a function on the content of its code, parameters, inputs and environment.
@@ -362,7 +368,9 @@ def cached(fn: Any = None, /, **options: Any) -> Any:
     ``exclude`` (parameters left out of the key), ``pickle`` (allow pickling results),
     ``single_flight`` (default on: concurrent misses of one key compute once, the others wait up to
     ``wait_timeout`` seconds, default ``$LINEAGE_WAIT_TIMEOUT`` or 3600), ``hardware`` (the result depends
-    on the GPU model and CUDA major: they become key material; a step in a GPU pod has them anyway).
+    on the GPU model and CUDA major: they become key material; a step in a GPU pod has them anyway),
+    ``verify`` (``"stat"``, the default: a large local blob whose stat identity is unchanged is not hashed
+    again; ``"always"``: every hit hashes its blob in full; default ``$LINEAGE_VERIFY``).
     """
     if fn is not None:
         return CachedFunction(fn, **options)

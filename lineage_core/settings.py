@@ -38,6 +38,7 @@ ARTIFACTS_URL_ENV = "LINEAGE_ARTIFACTS_URL"  # beside a database store: file://,
 ARTIFACTS_OPTIONS_ENV = "LINEAGE_ARTIFACTS_OPTIONS"  # extra fsspec options as a JSON object (no credentials)
 NAMESPACE_ENV = "LINEAGE_NAMESPACE"
 CACHE_ENV = "LINEAGE_CACHE"  # off | read | write | readwrite
+VERIFY_ENV = "LINEAGE_VERIFY"  # stat (default: a large local blob's stat identity vouches for it) | always
 DISABLED_ENV = "LINEAGE_DISABLED"
 STORE_TOKEN_ENVS = ("LINEAGE_STORE_TOKEN", "OPENLINEAGE_API_KEY")  # a lineage server store's bearer token
 WAIT_TIMEOUT_ENV = "LINEAGE_WAIT_TIMEOUT"  # seconds a single-flight waiter waits for the leader
@@ -84,6 +85,17 @@ class CacheMode(str, Enum):
         except ValueError:
             allowed = "|".join(m.value for m in cls)
             raise ConfigError(f"{source}={value!r} is not one of {allowed}") from None
+
+
+VERIFY_MODES = ("stat", "always")
+
+
+def parse_verify(value: str | None, source: str) -> str:
+    """How a hit verifies its blob: ``stat`` (default) or ``always`` (a full hash on every hit)."""
+    mode = (value or "stat").strip().lower()
+    if mode not in VERIFY_MODES:
+        raise ConfigError(f"{source}={value!r} is not one of {'|'.join(VERIFY_MODES)}")
+    return mode
 
 
 def is_server_url(url: str) -> bool:
@@ -180,6 +192,10 @@ def _read_cache_mode(env: Environ) -> CacheMode:
     return CacheMode.parse(env.get(CACHE_ENV), CACHE_ENV)
 
 
+def _read_verify(env: Environ) -> str:
+    return parse_verify(env.get(VERIFY_ENV), VERIFY_ENV)
+
+
 def _read_namespace(env: Environ) -> str:
     return env.get(NAMESPACE_ENV) or "default"
 
@@ -191,6 +207,7 @@ _READERS: dict[str, Callable[[Environ], Any]] = {
     "artifacts_options": _read_options,
     "namespace": _read_namespace,
     "cache_mode": _read_cache_mode,
+    "verify": _read_verify,
     "disabled": _read_disabled,
     "store_token": _read_token,
     "wait_timeout": lambda env: _positive(env, WAIT_TIMEOUT_ENV, 3600.0),
@@ -221,6 +238,7 @@ class Settings:
     artifacts_options: Mapping[str, Any] = field(default_factory=dict, hash=False)
     namespace: str = "default"
     cache_mode: CacheMode = CacheMode.READWRITE
+    verify: str = "stat"
     disabled: bool = False
     store_token: str | None = None
     wait_timeout: float = 3600.0
@@ -238,6 +256,7 @@ class Settings:
         set_ = object.__setattr__  # normalise the few fields callers may give loosely; frozen otherwise
         set_(self, "home", Path(self.home).expanduser())
         set_(self, "cache_mode", CacheMode.parse(self.cache_mode, "cache_mode"))
+        set_(self, "verify", parse_verify(self.verify, "verify"))
         set_(self, "env_allowlist", tuple(self.env_allowlist))
         set_(self, "server_tokens", tuple(self.server_tokens))
         for name in ("wait_timeout", "lease_ttl"):
@@ -332,6 +351,11 @@ def disabled() -> bool:
 def global_cache_mode() -> CacheMode:
     s = _active.get()
     return s.cache_mode if s is not None else _read_cache_mode(os.environ)
+
+
+def verify_mode() -> str:
+    s = _active.get()
+    return s.verify if s is not None else _read_verify(os.environ)
 
 
 def namespace(explicit: str | None = None) -> str:
