@@ -23,7 +23,7 @@ from .environment import distributions_for_modules, installed_distributions, nor
 from .errors import ConfigError
 from .hashing.remote import Uri
 from .hashing.values import hash_value
-from .keys import KeyContext, KeyManifest
+from .keys import KeyContext, KeyManifest, computed_components
 from .redact import REDACTED, looks_secret, redact_data, redact_text, redact_url
 from .refs import ArtifactRef
 from .runtime import process_environment
@@ -99,7 +99,8 @@ class StaticParts:
     code: CodeFingerprint
     env: dict[str, Any]
     outputs: str
-    context: KeyContext
+    computed: dict[str, Any]  # keys.computed_components of the step's context (image, hardware)
+    code_entry: str  # which code part is the step itself
 
 
 def static_parts(fn: Callable[..., Any], code_deps: Sequence[Any], env_policy: str | Sequence[str],
@@ -108,7 +109,9 @@ def static_parts(fn: Callable[..., Any], code_deps: Sequence[Any], env_policy: s
     snap = process_environment(source_dir)
     image = snap.image_digest if env_policy == "full" else None
     outputs = ",".join([m.id for m in BUILTIN] + ([PICKLE.id] if allow_pickle else []))
-    return StaticParts(fp, env_component(env_policy, fp, source_dir), outputs, KeyContext(snap, image, hardware))
+    computed = computed_components(KeyContext(snap, image, hardware))
+    entry = code_part_name(fn, sys.modules.get(fn.__module__))
+    return StaticParts(fp, env_component(env_policy, fp, source_dir), outputs, computed, entry)
 
 
 def env_component(policy: str | Sequence[str], fp: CodeFingerprint, source_dir: str | None) -> dict[str, Any]:
@@ -152,8 +155,10 @@ def call_manifest(fn: Callable[..., Any], static: StaticParts, *, scope: str, na
         for k, v in items:
             (inputs if is_data(v) else params)[k] = hash_value(v, k, store)
             shown[k] = v
-    entry = code_part_name(fn, sys.modules.get(fn.__module__))
-    return KeyManifest.build(
-        static.context, display=_Displays(shown), code_entry=entry, scope=scope, step=name, code=fp.parts,
-        params=params, inputs=inputs, outputs=static.outputs, env=static.env, salt=salt,
-    )
+    # KeyManifest.build's result, without re-validating names and recomputing the process-fixed components on
+    # every call (this is the hit path); tests check the two agree.
+    components = {"scope": scope, "step": name, "code": fp.parts, "params": params, "inputs": inputs,
+                  "outputs": static.outputs, "env": static.env, **static.computed}
+    if salt is not None:
+        components["salt"] = salt
+    return KeyManifest(components, _Displays(shown), static.code_entry)

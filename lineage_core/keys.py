@@ -66,8 +66,7 @@ class KeyManifest:
         unknown = set(components) - _BY_NAME.keys()
         if unknown:
             raise ValueError(f"unknown key components {sorted(unknown)}: add them to lineage_core.keys.COMPONENTS")
-        ctx = context or KeyContext()
-        values = {c.name: c.compute(ctx) if c.compute else components.get(c.name) for c in COMPONENTS}
+        values = {**components, **computed_components(context or KeyContext())}
         shown = display if display is not None else {}
         return cls({k: v for k, v in values.items() if v is not None}, shown, code_entry)
 
@@ -225,6 +224,14 @@ COMPONENTS: tuple[KeyComponent, ...] = (
     KeyComponent("salt", _scalar("version changed:")),
 )
 _BY_NAME = {c.name: c for c in COMPONENTS}
+_COMPUTED = tuple(c for c in COMPONENTS if c.compute is not None)
+
+
+def computed_components(context: KeyContext) -> dict[str, Any]:
+    """The components every step has in the same way, computed from its context (absent ones left out). A step
+    whose context is fixed for the process computes them once (lineage_core.function_key)."""
+    values = {c.name: c.compute(context) for c in _COMPUTED if c.compute is not None}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def explain_difference(old: KeyManifest, new: KeyManifest) -> list[str]:

@@ -347,3 +347,18 @@ def test_reasons_are_typed(steps: ModuleType, monkeypatch: pytest.MonkeyPatch) -
     reasons = steps.total.last.reasons if steps.total.last else []
     assert reasons[0] == Reason.refresh() and Reason.refresh().kind is ReasonKind.REFRESH
     assert ReasonKind.EXPIRED.explains_key and not ReasonKind.CACHE_OFF.explains_key
+
+
+def test_the_hit_paths_manifest_is_what_build_makes(make_module: Callable[..., ModuleType]) -> None:
+    """call_manifest builds the manifest directly (the hit path); KeyManifest.build is the reference."""
+    from lineage_core.keys import KeyContext, KeyManifest, computed_components
+    from lineage_core.runtime import process_environment
+
+    m = make_module("from lineage_core import cached\n"
+                    "@cached(version=3, hardware=True)\ndef f(x, y=2):\n    return x\n")
+    fast = m.f.manifest(1, y=5)
+    given = {k: v for k, v in fast.components.items() if k not in ("image", "hardware")}
+    ctx = KeyContext(process_environment(m.f._source_dir), None, True)
+    reference = KeyManifest.build(ctx, display=fast.display, code_entry=fast.code_entry, **given)
+    assert {k: fast.components[k] for k in ("hardware",)} == computed_components(ctx)
+    assert reference == fast and reference.key() == fast.key()
