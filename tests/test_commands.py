@@ -142,7 +142,8 @@ def test_pod_events_reach_the_lineage_server_as_children_of_the_task(data: Path,
         code, _ = exec_in_pod(plan, step.spec.command, data, OPENLINEAGE_URL=f"http://127.0.0.1:{server.port}",
                               OPENLINEAGE_API_KEY="pod-t0ken")
         assert code == 0
-        _status, body = server.request("GET", "/api/v1/events/lineage?sortDirection=asc&limit=50")
+        _status, body = server.request("GET", "/api/v1/events/lineage?sortDirection=asc&limit=50", None,
+                                       {"Authorization": "Bearer pod-t0ken"})
         events = [e for e in body["events"] if e["run"]["runId"] == plan.run_id]
         assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
         registry = spec_registry()

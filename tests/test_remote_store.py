@@ -133,7 +133,7 @@ def test_a_step_on_the_server_store_hits_from_a_fresh_process_and_keeps_nothing_
     assert len(remote.blobs()) == 6
     assert not (remote.client_home / "artifacts").exists() and not (remote.client_home / "lineage.db").exists()
     # the server's own lineage shows the pod's runs, as for any other producer
-    status, body = remote.server.request("GET", "/api/v1/events/lineage?limit=100")
+    status, body = remote.server.request("GET", "/api/v1/events/lineage?limit=100", None, AUTH)
     assert status == 200
     assert Counter(e["eventType"] for e in body["events"] if e["job"]["name"].endswith(".export")) == {
         "START": 2, "COMPLETE": 2,

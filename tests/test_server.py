@@ -73,7 +73,8 @@ def test_writes_need_a_token_off_loopback(backend: str) -> None:
         assert s.request("POST", "/api/v1/lineage", event)[0] == 401
         assert s.request("POST", "/api/v1/lineage", event, {"Authorization": "Bearer wrong"})[0] == 401
         assert s.request("POST", "/api/v1/lineage", event, {"Authorization": "Bearer t0ken-abc"})[0] == 201
-        assert s.request("GET", "/api/v1/events/lineage")[0] == 200  # reads stay open
+        assert s.request("GET", "/api/v1/events/lineage")[0] == 401  # reads too, off loopback (tests/test_scopes.py)
+        assert s.request("GET", "/api/v1/events/lineage", None, {"Authorization": "Bearer t0ken-abc"})[0] == 200
     finally:
         s.stop()
     assert "t0ken-abc" not in (s.proc.stderr.read() if s.proc.stderr else "")

@@ -14,16 +14,21 @@ import datetime as dt
 import json
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from ..openlineage.ingest import IngestError, ingest
 from ..openlineage.sync import sync_runs_throttled
+from ..settings import Settings
 from ..store import Store
+from ..store.audit import AuditLog
 from ..store.metadata import HEAD_REVISION
 from ..store.ol_events import EventLog
-from .auth import authorized
+from ..store.owners import Owners
+from .admin_api import admin_router
+from .audit_trail import AuditTrail
+from .auth import LINEAGE, AccessDenied, Guard, IngestCaller, every_namespace, parse_tokens
 from .cache_api import cache_router
 from .paths import EncodedSegments
 from .read_api import error as _error
@@ -33,13 +38,25 @@ from .store_api import store_router
 MAX_BODY = 10 * 1024 * 1024
 
 
-def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool = False) -> FastAPI:
+def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool = False,
+               anonymous_read: bool | None = None) -> FastAPI:
+    """``tokens``: the entries :func:`.auth.load_tokens` returns; ``require_auth``: the server is exposed;
+    ``anonymous_read``: the Marquez read API is open (default: ``LINEAGE_SERVER_ANONYMOUS_READ=lineage``)."""
+    if anonymous_read is None:
+        anonymous_read = Settings.current().server_anonymous_read == "lineage"
     app = FastAPI(title="lineage-core", version="0.1.0")
+    app.state.guard = Guard(parse_tokens(tokens or []), require_auth, anonymous_read, Owners(store))
     app.add_middleware(EncodedSegments)
+    app.add_middleware(AuditTrail, trail=AuditLog(store))
+
+    @app.exception_handler(AccessDenied)
+    async def denied(request: Request, e: AccessDenied) -> JSONResponse:
+        answer = _error(e.status, str(e))
+        if e.status == 401:
+            answer.headers["WWW-Authenticate"] = "Bearer"
+        return answer
 
     async def read_json(request: Request) -> Any | JSONResponse:
-        if require_auth and not authorized(request.headers.get("authorization"), tokens or []):
-            return _error(401, "a valid bearer token is required for writes")
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
             return _error(413, f"request body over {MAX_BODY} bytes")
@@ -54,10 +71,11 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
             return _error(400, f"malformed JSON: {e}")
 
     @app.post("/api/v1/lineage", status_code=201)
-    async def post_lineage(request: Request) -> Response:
+    async def post_lineage(request: Request, caller: IngestCaller) -> Response:
         data = await read_json(request)
         if isinstance(data, JSONResponse):
             return data
+        caller.require_events([data])
         try:  # off the event loop: concurrent requests overlap their database round trips
             await run_in_threadpool(ingest, store, [data])
         except IngestError as e:
@@ -65,19 +83,20 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
         return Response(status_code=201)
 
     @app.post("/api/v1/lineage/batch")
-    async def post_batch(request: Request) -> Response:
+    async def post_batch(request: Request, caller: IngestCaller) -> Response:
         data = await read_json(request)
         if isinstance(data, JSONResponse):
             return data
         if not isinstance(data, list):
             return _error(400, "a batch is a JSON array of events")
+        caller.require_events(data)
         try:
             result = await run_in_threadpool(ingest, store, data)
         except IngestError as e:
             return _error(422, str(e), e.problems)
         return JSONResponse({"status": "success", "stored": result.stored, "duplicates": result.duplicates})
 
-    @app.get("/api/v1/events/lineage")
+    @app.get("/api/v1/events/lineage", dependencies=[Depends(LINEAGE), Depends(every_namespace)])
     def get_events(limit: int = 100, offset: int = 0, after: str | None = None, before: str | None = None,
                    sortDirection: str = "desc") -> JSONResponse:
         sync_runs_throttled(store)
@@ -102,7 +121,8 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
 
     app.include_router(read_router(store))
     app.include_router(cache_router(store))
-    app.include_router(store_router(store, tokens or [], require_auth))
+    app.include_router(store_router(store))
+    app.include_router(admin_router(store))
     return app
 
 

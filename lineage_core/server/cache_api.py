@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from ..diff import diff_runs
 from ..errors import RunNotFoundError
 from ..store import Store
+from .auth import CACHE, READ, every_namespace
 from .read_api import error
 
 
 def cache_router(store: Store) -> APIRouter:
     api = APIRouter(prefix="/api/v1", tags=["lineage-core"])
 
-    @api.get("/cache/{key}", response_model=None)
+    @api.get("/cache/{key}", response_model=None, dependencies=[Depends(CACHE)])
     def get_cache_entry(key: str) -> Any:
         entry = store.lookup(key)
         if entry is None:
@@ -28,14 +29,14 @@ def cache_router(store: Store) -> APIRouter:
             "valueHash": entry.value_hash, "createdAt": entry.created_at, "manifest": store.manifest(key),
         }
 
-    @api.get("/runs/diff", response_model=None)
+    @api.get("/runs/diff", response_model=None, dependencies=[Depends(READ), Depends(every_namespace)])
     def get_run_diff(a: str, b: str) -> Any:
         try:
             return diff_runs(store, a, b).to_dict()
         except RunNotFoundError as e:
             return error(404, str(e))
 
-    @api.get("/runs/{run_id}/environment", response_model=None)
+    @api.get("/runs/{run_id}/environment", response_model=None, dependencies=[Depends(READ)])
     def get_run_environment(run_id: str) -> Any:
         try:
             run = store.get_run(run_id)

@@ -13,6 +13,7 @@ from ..openlineage import views
 from ..openlineage.graph import lineage, parse_node_id
 from ..openlineage.sync import sync_runs_throttled
 from ..store import Store
+from .auth import LINEAGE, every_namespace
 from .paths import segment
 
 Limit = Annotated[int, Query(ge=0, le=10_000)]
@@ -33,9 +34,11 @@ def read_router(store: Store) -> APIRouter:
     def fresh() -> None:
         sync_runs_throttled(store)
 
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(fresh)], tags=["Marquez read API"])
+    # read scope (open with LINEAGE_SERVER_ANONYMOUS_READ=lineage), checked before any sync work
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(LINEAGE), Depends(fresh)], tags=["Marquez read API"])
+    everywhere = [Depends(every_namespace)]  # answers across namespaces: not for a namespace-limited token
 
-    @api.get("/namespaces")
+    @api.get("/namespaces", dependencies=everywhere)
     def get_namespaces(limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
         return views.namespaces(store, limit, offset)
 
@@ -45,7 +48,7 @@ def read_router(store: Store) -> APIRouter:
         found = views.namespaces(store, 1, 0, name=ns)["namespaces"]
         return found[0] if found else error(404, f"namespace '{ns}' not found")
 
-    @api.get("/jobs")
+    @api.get("/jobs", dependencies=everywhere)
     def all_jobs(limit: Limit = 100, offset: Offset = 0,
                  lastRunStates: Annotated[list[str] | None, Query()] = None) -> Any:
         return _jobs(None, limit, offset, lastRunStates)
@@ -96,7 +99,7 @@ def read_router(store: Store) -> APIRouter:
             return _missing("dataset", namespace, dataset)
         return views.dataset_versions(store, segment(namespace), segment(dataset), limit, offset)
 
-    @api.get("/lineage", response_model=None)
+    @api.get("/lineage", response_model=None, dependencies=everywhere)
     def get_lineage(nodeId: str, depth: Annotated[int, Query(ge=0)] = 20) -> Any:
         try:
             node = parse_node_id(nodeId)
@@ -104,7 +107,7 @@ def read_router(store: Store) -> APIRouter:
             return error(400, str(e))
         return lineage(store, node, depth=min(depth, 100))
 
-    @api.get("/search", response_model=None)
+    @api.get("/search", response_model=None, dependencies=everywhere)
     def get_search(q: str, filter: str | None = None, sort: str = "NAME",
                    limit: Annotated[int, Query(ge=1, le=1000)] = 10, namespace: str | None = None) -> Any:
         if not q.strip():

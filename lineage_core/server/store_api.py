@@ -1,8 +1,9 @@
 """The store API (``/api/v1/store``): the server as the cache store of tasks that hold only its URL and a token.
 
 It is the cache path's store protocol (lineage_core.store.protocol) over HTTP, served by the server's own
-SQL store and artifact store; lineage_core.store.remote is the client. Every route needs the bearer
-token whenever the server requires one (off loopback): cache entries and blobs are the users' data.
+SQL store and artifact store; lineage_core.store.remote is the client. Every route needs a token with the
+``cache`` scope whenever the server requires tokens (off loopback): cache entries and blobs are the users' data.
+A namespace-limited token may only touch jobs, runs and keys of its namespaces (see .auth).
 
 What the server refuses, so that a client can never leave a wrong or half-written entry:
 - a blob whose bytes do not hash to the digest it was sent under (422, nothing kept);
@@ -32,7 +33,7 @@ from ..hashing.remote import RemoteStat
 from ..store import Store
 from ..store.artifacts import ArtifactRecord
 from ..store.metadata import HEAD_REVISION
-from .auth import authorized
+from .auth import CACHE, CacheCaller, not_audited
 from .read_api import error
 
 _HASH = re.compile(r"^blake3:[0-9a-f]{64}$")
@@ -101,12 +102,8 @@ def _checked(value: str, what: str) -> str:
     return value
 
 
-def store_router(store: Store, tokens: list[str], require_auth: bool) -> APIRouter:
-    def auth(request: Request) -> None:
-        if require_auth and not authorized(request.headers.get("authorization"), tokens):
-            raise HTTPException(401, "a valid bearer token is required for the store API")
-
-    api = APIRouter(prefix="/api/v1/store", tags=["store"], dependencies=[Depends(auth)])
+def store_router(store: Store) -> APIRouter:
+    api = APIRouter(prefix="/api/v1/store", tags=["store"], dependencies=[Depends(CACHE)])
     arts = store.artifacts
 
     @api.get("")
@@ -115,7 +112,8 @@ def store_router(store: Store, tokens: list[str], require_auth: bool) -> APIRout
 
     # -- jobs, environments, manifests ---------------------------------------------------------
     @api.post("/jobs")
-    def job(body: JobIn) -> dict[str, int]:
+    def job(body: JobIn, caller: CacheCaller) -> dict[str, int]:
+        caller.require(body.namespace)
         return {"id": store.job_id(body.namespace, body.name)}
 
     @api.put("/environments/{env_hash}", status_code=204)
@@ -150,8 +148,9 @@ def store_router(store: Store, tokens: list[str], require_auth: bool) -> APIRout
         return asdict(entry) if entry is not None else error(404, f"no live cache entry for key {key}")
 
     @api.put("/entries/{key}", status_code=204)
-    def put_entry(key: str, body: EntryIn) -> Response:
+    def put_entry(key: str, body: EntryIn, caller: CacheCaller) -> Response:
         _checked(key, "key")
+        caller.require_job(body.job_id)
         path = arts.path_for(body.artifact_hash)
         if not arts.fs.exists(path):
             return error(409, f"artifact {body.artifact_hash} is not on the server: upload the blob first")
@@ -213,7 +212,8 @@ def store_router(store: Store, tokens: list[str], require_auth: bool) -> APIRout
 
     # -- runs ----------------------------------------------------------------------------------
     @api.post("/runs", status_code=201)
-    def insert_run(body: RunIn) -> Response:
+    def insert_run(body: RunIn, caller: CacheCaller) -> Response:
+        caller.require_job(body.job_id)
         try:
             store.insert_run(**body.model_dump())
         except sa.exc.IntegrityError:
@@ -243,7 +243,7 @@ def store_router(store: Store, tokens: list[str], require_auth: bool) -> APIRout
         acquired, previous = store.try_acquire(_checked(key, "key"), body.owner, body.ttl)
         return {"acquired": acquired, "previous": previous}
 
-    @api.put("/leases/{key}")
+    @api.put("/leases/{key}", dependencies=[Depends(not_audited)])  # the heartbeat: no row every ttl/3
     def renew(key: str, body: LeaseIn) -> dict[str, bool]:
         return {"renewed": store.renew(_checked(key, "key"), body.owner, body.ttl)}
 
@@ -258,7 +258,7 @@ def store_router(store: Store, tokens: list[str], require_auth: bool) -> APIRout
         return {"owner": held[0], "expires_at": held[1]} if held else error(404, f"no lease on {key}")
 
     # -- hashes of remote objects (shared: an unchanged s3:// input is read once, by anyone) -----
-    @api.post("/remote-stat/lookup")
+    @api.post("/remote-stat/lookup", dependencies=[Depends(not_audited)])  # a read
     def get_remote(body: Uris) -> list[dict[str, Any]]:
         found = store.get_remote(body.uris)
         return [{"uri": u, "size": s.size, "etag": s.etag, "version": s.version, "hash": h}
