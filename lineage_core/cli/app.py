@@ -1,7 +1,7 @@
 """``lineage``: inspect runs, explain hits and misses, diff runs, manage the cache, check the setup.
 
 The root command assembles the command groups, one module each (``runs_cmd``, ``events_cmd``,
-``cache_cmd``, ``setup_cmd``, ``exec_cmd``; what they share is in ``output``), in the order ``--help``
+``cache_cmd``, ``audit_cmd``, ``setup_cmd``, ``exec_cmd``; what they share is in ``output``), in the order ``--help``
 lists them. Bad input (an unknown run id, an unreachable store, a bad URL) prints one line and exits
 non-zero; passwords in URLs are never printed.
 """
@@ -12,10 +12,11 @@ import typer
 
 from ..errors import LineageError
 from ..redact import redact_url
-from . import cache_cmd, events_cmd, exec_cmd, runs_cmd, setup_cmd
+from . import audit_cmd, cache_cmd, events_cmd, exec_cmd, runs_cmd, setup_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Cached, traceable pipeline steps.")
-for group in (runs_cmd.commands, events_cmd.commands, cache_cmd.commands, setup_cmd.commands, exec_cmd.commands):
+for group in (runs_cmd.commands, events_cmd.commands, cache_cmd.commands, audit_cmd.commands, setup_cmd.commands,
+              exec_cmd.commands):
     app.add_typer(group)  # no name: the group's commands are the root's own
 app.add_typer(cache_cmd.cache_app, name="cache")
 app.add_typer(events_cmd.events_app, name="events")
