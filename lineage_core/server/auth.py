@@ -73,9 +73,11 @@ def parse_tokens(entries: Sequence[str]) -> list[Token]:
     """The tokens ``entries`` (as :func:`load_tokens` returns them) define; a bad entry is a ConfigError
     naming its position and name, never its secret."""
     tokens: list[Token] = []
+    bare = 0
     for n, entry in enumerate(entries, 1):
         if ":" not in entry:
-            tokens.append(Token(f"token-{sum(t.name.startswith('token-') for t in tokens) + 1}", entry))
+            bare += 1
+            tokens.append(Token(f"token-{bare}", entry))
             continue
         name, secret, scopes, *rest = (part.strip() for part in entry.split(":", 3))
         where = f"token entry {n}"
@@ -125,6 +127,11 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _plain(value: str) -> bool:
+    """A value the store could hold as a name: looked up; anything else is left to the route's validation."""
+    return len(value) <= 1024 and value.isprintable()
 
 
 def _bytes(text: str) -> bytes:
@@ -215,7 +222,7 @@ class Guard:
         found: set[str] = set()
         if "namespace" in params:
             found.add(segment(params["namespace"]))
-        if self.owners is not None:
+        if self.owners is not None and all(_plain(str(v)) for v in params.values()):  # else the route says 4xx
             if "key" in params:
                 found |= self.owners.of_key(params["key"])
             if "run_id" in params:
