@@ -106,8 +106,9 @@ def test_a_read_only_cache_serves_hits_as_plain_values(pipeline: Any, kfp_local:
     assert ref["__lineage_artifact__"] == 1
     monkeypatch.setenv("LINEAGE_CACHE", "read")
     assert pipeline().output == 10.0
-    for job in ("numbers", "write_csv"):  # their inputs are parameters, as in the first run: hits
-        first, hit = runs(job)
-        assert (hit["status"], hit["source_run_id"]) == ("CACHED", first["id"]), job
-    # total's input arrives by value now, not by the reference its entry was keyed with: a miss, not stored
-    assert [r["status"] for r in runs("total")] == ["COMPLETED", "COMPLETED"] and entries("total") == 1
+    first, hit = runs("numbers")  # its input is a parameter, as in the first run: a hit
+    assert (hit["status"], hit["source_run_id"]) == ("CACHED", first["id"])
+    # downstream the input arrives by value now, not by the reference the entries were keyed with: misses,
+    # run and recorded, nothing stored
+    for job in ("total", "write_csv"):
+        assert [r["status"] for r in runs(job)] == ["COMPLETED", "COMPLETED"] and entries(job) == 1, job
