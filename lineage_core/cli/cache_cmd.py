@@ -1,4 +1,5 @@
-"""``lineage cache ls | invalidate | gc`` and ``lineage pin | unpin``: the cache entries, and retention."""
+"""``lineage cache ls | invalidate | gc | verify`` and ``lineage pin | unpin``: the cache entries, retention,
+and the scrub that re-hashes stored blobs."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from typing import Annotated
 import typer
 
 from ..errors import LineageError
-from .output import JsonOpt, console, open_store, print_json, when
+from .output import DelayedProgress, JsonOpt, console, open_store, print_json, when
 
 commands = typer.Typer()
-cache_app = typer.Typer(no_args_is_help=True, help="List and invalidate cache entries.")
+cache_app = typer.Typer(no_args_is_help=True, help="List, invalidate and verify cache entries.")
 
 
 @commands.command()
@@ -84,3 +85,32 @@ def cache_gc(
     if dry_run:
         for line in plan.lines():
             typer.echo(f"  {line}")
+
+
+@cache_app.command("verify")
+def cache_verify(
+    sample: Annotated[
+        float, typer.Option("--sample", help="Check this fraction of the artifacts, chosen at random (0..1).")
+    ] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Choose the sample reproducibly.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Re-hash stored blobs in full (no stat trusted) and tombstone the entries whose blobs are damaged, so bit
+    rot is found before a hit meets it. Exits 1 when it found damage (the entries are tombstoned: the next
+    call recomputes), 0 when everything checked is sound."""
+    from ..scrub import scrub
+
+    store = open_store()
+    if json_:
+        report = scrub(store, sample, seed)
+        print_json(report.to_dict())
+    else:
+        with DelayedProgress("verifying blobs", unit="blobs") as bar:
+            report = scrub(store, sample, seed, bar)
+        for f in report.bad:
+            typer.echo(f"bad: {f.blob}{'' if f.blob == f.artifact else f' (in tree {f.artifact})'}: {f.problem}")
+        typer.echo(f"verified {report.checked} of {report.artifacts} artifacts ({report.blobs} blobs, "
+                   f"{report.bytes / 2**20:.1f} MiB): {len(report.bad)} bad, {report.tombstoned} "
+                   f"entr{'y' if report.tombstoned == 1 else 'ies'} tombstoned")
+    if report.bad:
+        raise SystemExit(1)

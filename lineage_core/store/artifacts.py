@@ -139,6 +139,8 @@ class ArtifactStore:
             # Always (re)publish: identical bytes by construction, and it repairs a damaged blob.
             if self.local:
                 os.makedirs(os.path.dirname(final), exist_ok=True)
+                if os.path.isdir(final) and not os.path.islink(final):
+                    shutil.rmtree(final)  # a directory where the blob belongs (rename cannot replace it)
                 os.replace(tmp_path, final)
             else:
                 # One PUT (or a completed multipart upload): object stores make the object visible
@@ -277,7 +279,8 @@ class ArtifactStore:
         except Exception as e:  # noqa: BLE001 - an unreadable blob is a finding, not a crash
             return f"artifact {digest} could not be read from {redact_url(self.url)}: {e}"
         if size is not None and hasher.size != size:
-            return f"artifact {digest} is {hasher.size}{'+' if hasher.size > size else ''} bytes, not {size}"
+            got = "longer" if hasher.size > size else f"{hasher.size} bytes"
+            return f"artifact {digest} in {redact_url(self.url)} is {got}, not the {size} bytes recorded for it"
         actual = hasher.hexdigest()
         return None if actual == digest else f"artifact {digest} failed verification (content hash {actual})"
 

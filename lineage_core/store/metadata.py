@@ -18,11 +18,12 @@ from sqlalchemy.engine import Engine
 
 from .. import settings
 from ..environment import EnvironmentSnapshot
-from ..errors import ConfigError, RunNotFoundError, StoreError
+from ..errors import ConfigError, RunNotFoundError, StoreConflictError, StoreError
 from ..redact import redact_url
 from . import schema as t
 from .artifacts import ArtifactRecord, ArtifactStore
 from .hashcache import HashCacheMixin
+from .integrity import IntegrityMixin
 from .leases import LeaseMixin
 from .protocol import CacheEntry
 
@@ -46,7 +47,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Store(HashCacheMixin, LeaseMixin):
+class Store(HashCacheMixin, LeaseMixin, IntegrityMixin):
     """Metadata (SQL) plus artifacts (fsspec). Open with :meth:`from_url` or :meth:`default`."""
 
     def __init__(self, engine: Engine, artifacts: ArtifactStore, home: Path) -> None:
@@ -212,9 +213,19 @@ class Store(HashCacheMixin, LeaseMixin):
                         value_hash=value_hash, created_at=now,
                     ))
                 return
-            except sa.exc.IntegrityError:
-                if attempt == 2:
-                    raise
+            except sa.exc.IntegrityError as e:
+                known = self._has(t.jobs.c.id, job_id)
+                if known and attempt == 1:
+                    continue  # a concurrent gc deleted the artifact row: once more
+                why = str(e.orig).splitlines()[0] if known else f"job {job_id} does not exist"
+                raise StoreConflictError(
+                    f"cannot record the entry for key {key[:20]}… in store {self.url}: {why} (nothing was written)"
+                ) from None
+
+    def _has(self, column: sa.Column[Any], value: Any) -> bool:
+        """Whether a row with this key exists (what an integrity error was about)."""
+        with self.engine.connect() as c:
+            return c.execute(sa.select(sa.literal(1)).where(column == value)).first() is not None
 
     def artifact_meta(self, digest: str) -> dict[str, Any] | None:
         """The materializer's metadata recorded with a stored artifact (None when unknown)."""
@@ -287,8 +298,23 @@ class Store(HashCacheMixin, LeaseMixin):
             if values[col] is not None:
                 values[col] = json.dumps(values[col], default=str)
         params: Any = tuple(values[col] for col in positions) if positions else values
-        with self._statement() as conn:
-            conn.exec_driver_sql(text, params)
+        try:
+            with self._statement() as conn:
+                conn.exec_driver_sql(text, params)
+        except sa.exc.IntegrityError:
+            raise StoreConflictError(self._conflict(values)) from None
+
+    def _conflict(self, run: dict[str, Any]) -> str:
+        """Why a run row could not be written: its id is taken, or it names a job or environment not stored."""
+        if self._has(t.runs.c.id, run.get("id")):
+            why = f"run {run.get('id')} exists already"
+        elif run.get("job_id") is not None and not self._has(t.jobs.c.id, run["job_id"]):
+            why = f"job {run['job_id']} does not exist"
+        elif run.get("environment_hash") and not self._has(t.environments.c.hash, run["environment_hash"]):
+            why = f"environment {run['environment_hash']} is not stored (put_environment first)"
+        else:
+            why = "it conflicts with a stored row"
+        return f"cannot record run {run.get('id')} in store {self.url}: {why} (nothing was written)"
 
     def abandon_run(self, run_id: str, why: str) -> None:
         """Mark a RUNNING run whose worker died (its lease expired) as ABORTED."""
@@ -300,8 +326,11 @@ class Store(HashCacheMixin, LeaseMixin):
             )
 
     def finish_run(self, run_id: str, **values: Any) -> None:
-        with self.engine.begin() as c:
-            c.execute(t.runs.update().where(t.runs.c.id == run_id).values(ended_at=time.time(), **values))
+        try:
+            with self.engine.begin() as c:
+                c.execute(t.runs.update().where(t.runs.c.id == run_id).values(ended_at=time.time(), **values))
+        except sa.exc.IntegrityError:
+            raise StoreConflictError(self._conflict({"id": None, **values})) from None
 
     def _run_select(self) -> sa.Select[Any]:
         return sa.select(

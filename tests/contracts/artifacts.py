@@ -111,6 +111,30 @@ class ArtifactStoreContract:
         with pytest.raises(IntegrityError):
             artifacts.read_verified(record.hash, stat_cache)
 
+    def test_a_read_stops_at_the_recorded_size(self, artifacts: ArtifactStore) -> None:
+        """A blob is read only when it is the size recorded for it, and never past that size + 1 bytes (local:
+        its stat says so before any read; object stores: a ranged GET; the server: the stream is cut)."""
+        data = payload(50_000)
+        record = artifacts.publish(temp_file(artifacts, data))
+        assert bytes(artifacts.read_verified(record.hash, size=len(data))) == data
+        for recorded in (len(data) - 1, len(data) + 1, 1):
+            with pytest.raises(ArtifactError, match=f"not the {recorded} bytes recorded") as e:
+                artifacts.read_verified(record.hash, size=recorded)
+            assert not isinstance(e.value, IntegrityError)  # refused for its size, before any hash
+
+    def test_verify_blob_re_hashes_and_says_what_is_wrong(self, artifacts: ArtifactStore, damage: Damage) -> None:
+        data = payload(70_000)
+        record = artifacts.publish(temp_file(artifacts, data))
+        seen: list[int] = []
+        assert artifacts.verify_blob(record.hash, len(data), seen.append) is None
+        assert sum(seen) == len(data)
+        assert artifacts.verify_blob(record.hash) is None  # without a recorded size: the whole blob
+        damage(record.hash, data[:-1] + b"!")
+        assert "failed verification" in (artifacts.verify_blob(record.hash, len(data)) or "")
+        damage(record.hash, data + b"more")
+        assert f"not the {len(data)} bytes recorded" in (artifacts.verify_blob(record.hash, len(data)) or "")
+        assert "missing" in (artifacts.verify_blob(hash_bytes(uuid.uuid4().bytes), 10) or "")
+
     def test_uri_for_names_the_blob_under_the_root(self, artifacts: ArtifactStore) -> None:
         digest = hash_bytes(uuid.uuid4().bytes)
         uri = artifacts.uri_for(digest)
