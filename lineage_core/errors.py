@@ -51,6 +51,11 @@ class RunNotFoundError(StoreError, LookupError):
     """No run (or cache entry) with the given id exists in the store."""
 
 
+class StoreConflictError(StoreError):
+    """A write names a row the store does not have (an unknown job or environment) or repeats an id that must
+    be unique (a run id); nothing was written. The lineage server answers it with 409."""
+
+
 class ArtifactError(LineageError, OSError):
     """An artifact could not be written or read."""
 

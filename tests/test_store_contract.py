@@ -7,7 +7,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import sqlalchemy as sa
 
 from lineage_core.hashing import StatKey, hash_bytes
 from lineage_core.store import CacheStore, RemoteStore, Store
@@ -19,24 +18,7 @@ from .services.postgres import PostgresServer
 PG_PASSWORD = "pg-secret-pw"  # the cluster trusts local connections, so any password opens it
 
 
-class SqlStoreContract(CacheStoreContract):
-    """What the two SQL backends share: their known deviations from the contract (bugs to fix, not designs)."""
-
-    @pytest.mark.xfail(strict=True, raises=sa.exc.IntegrityError, reason=(
-        "Store.put_entry lets sqlalchemy.exc.IntegrityError (a foreign-key violation, not a LineageError) escape "
-        "for an unknown job id; RemoteStore raises StoreError (the server answers 409)"))
-    def test_an_entry_for_an_unknown_job_is_refused(self, store: CacheStore) -> None:
-        super().test_an_entry_for_an_unknown_job_is_refused(store)
-
-    @pytest.mark.xfail(strict=True, raises=sa.exc.IntegrityError, reason=(
-        "Store.insert_run lets sqlalchemy.exc.IntegrityError (a primary-key violation, not a LineageError) escape "
-        "for a run id that exists; RemoteStore raises StoreError (the server answers 409). commands.register_result "
-        "can meet this when the orchestrator and the container insert the same run at once"))
-    def test_a_run_id_is_inserted_once(self, store: CacheStore, job: int) -> None:
-        super().test_a_run_id_is_inserted_once(store, job)
-
-
-class TestSQLiteStore(SqlStoreContract):
+class TestSQLiteStore(CacheStoreContract):
     url_scheme = "sqlite"
 
     @pytest.fixture
@@ -45,7 +27,7 @@ class TestSQLiteStore(SqlStoreContract):
         return lambda: Store.from_url(url, (tmp_path / "artifacts").as_uri())
 
 
-class TestPostgresStore(SqlStoreContract):
+class TestPostgresStore(CacheStoreContract):
     url_scheme = "postgresql"
 
     @pytest.fixture

@@ -8,16 +8,29 @@ verbatim. Semantics mirror Marquez where its UI depends on them: dispatch by the
 RUNNING, times are the events' own, a non-UUID runId maps to a name-based UUID, the parent facet links
 a job to its parent job, and edges run dataset -> job for inputs and job -> dataset for outputs.
 A batch is validated whole before anything is written: a bad event stores nothing.
+
+Validation is structural, with pydantic models of the parts we read (the rest of an event is kept verbatim,
+unread): times, run ids, job and dataset names, the ``inputs``/``outputs`` lists, the parent facet and the
+dataset version facet. Names are what both backends can hold and index: at most :data:`MAX_NAME` bytes of
+UTF-8 (so a name of 1,024 characters or more is always refused), namespaces :data:`MAX_NAMESPACE`, no control
+characters (PostgreSQL refuses an index row over 2,704 bytes, and a job<->dataset edge is keyed by two
+namespaces and two names); and the whole event is a JSON value either
+backend stores as it is (:func:`check_json`: no NUL, no lone surrogate, 64-bit integers, finite numbers,
+at most :data:`MAX_DEPTH` levels deep).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
 
 from ..errors import LineageError
 from ..hashing.content import hash_bytes
@@ -29,9 +42,17 @@ from .derive import Parsed, derive
 if TYPE_CHECKING:
     from ..store import Store
 
-__all__ = ["EVENT_TYPES", "IngestError", "IngestResult", "Parsed", "ingest", "parse", "rebuild"]
+__all__ = ["EVENT_TYPES", "MAX_DEPTH", "MAX_NAME", "MAX_NAMESPACE", "IngestError", "IngestResult", "Name",
+           "Namespace", "Parsed", "check_json", "check_name", "ingest", "parse", "plain_text", "rebuild"]
 
 EVENT_TYPES = frozenset(e.value for e in EventType)
+MAX_NAME = 1023  # bytes of UTF-8: a name of 1,024 characters or more is refused
+MAX_NAMESPACE = 255  # bytes of UTF-8; an edge's key (two of each) stays within PostgreSQL's 2,704-byte index row
+MAX_VERSION = 255  # a dataset version (its column holds 255)
+MAX_DEPTH = 100  # JSON nesting: far beyond any facet, well inside what encoders and the reader recurse through
+INT64 = (-(1 << 63), (1 << 63) - 1)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # C0, DEL, C1, lone surrogates
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # PostgreSQL text holds no NUL; UTF-8 has no lone surrogate
 
 
 class IngestError(LineageError, ValueError):
@@ -48,19 +69,169 @@ class IngestResult:
     duplicates: int = 0
 
 
-def _time(value: Any) -> float:
-    if not isinstance(value, str):
-        raise ValueError("eventTime must be an ISO-8601 date-time string")
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.timestamp()
+# -- what a stored value may be --------------------------------------------------------------------
+def plain_text(value: str) -> str:
+    """A name or id: no control character (C0, DEL, C1) and no lone surrogate; raises ValueError."""
+    bad = _CONTROL.search(value)
+    if bad:
+        char = bad.group()
+        what = "a lone surrogate" if "\ud800" <= char <= "\udfff" else f"control character U+{ord(char):04X}"
+        raise ValueError(f"contains {what} at position {bad.start()}")
+    return value
 
 
-def _job(obj: Any, where: str) -> tuple[str, str]:
-    if not isinstance(obj, dict) or not isinstance(obj.get("namespace"), str) or not isinstance(obj.get("name"), str):
-        raise ValueError(f"{where} needs string 'namespace' and 'name'")
-    return obj["namespace"], obj["name"]
+def check_name(value: str, max_bytes: int = MAX_NAME) -> str:
+    """A name both backends hold and index: :func:`plain_text`, at most ``max_bytes`` of UTF-8; raises ValueError."""
+    if len(plain_text(value).encode("utf-8")) > max_bytes:
+        raise ValueError(f"is longer than {max_bytes} bytes of UTF-8")
+    return value
+
+
+def _within(max_bytes: int) -> Callable[[str], str]:
+    return lambda value: check_name(value, max_bytes)
+
+
+# max_length first: a 9 MB name is refused on its length, before it is scanned or encoded
+Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME), AfterValidator(_within(MAX_NAME))]
+Namespace = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAMESPACE),
+                      AfterValidator(_within(MAX_NAMESPACE))]
+
+
+def check_json(value: Any) -> None:
+    """Raise ValueError naming the first part of a parsed JSON value that a store cannot hold as it is: a NUL or
+    a lone surrogate in a string or key, an integer beyond 64 bits, a number that is not finite, nesting
+    deeper than :data:`MAX_DEPTH`. Iterative: a hostile depth is an error, never a RecursionError."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, str):
+            _storable(v)
+        elif v is None or isinstance(v, bool):
+            continue
+        elif isinstance(v, int):
+            if not INT64[0] <= v <= INT64[1]:
+                raise ValueError(f"integer {str(v)[:30]}… is outside the signed 64-bit range")
+        elif isinstance(v, float):
+            if not math.isfinite(v):
+                raise ValueError("numbers must be finite (no NaN, Infinity or overflowing exponents)")
+        elif isinstance(v, dict | list):
+            if depth >= MAX_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+            items = v.items() if isinstance(v, dict) else enumerate(v)
+            for k, x in items:
+                if isinstance(k, str):
+                    _storable(k)
+                stack.append((x, depth + 1))
+        else:
+            raise ValueError(f"{type(v).__name__} is not a JSON value")
+
+
+def _storable(text: str) -> None:
+    bad = _UNSTORABLE.search(text)
+    if bad:
+        raise ValueError("a string contains " + ("a NUL character (\\u0000)" if bad.group() == "\x00"
+                                                 else "a lone surrogate (not Unicode text)"))
+
+
+# -- the parts of an event we read -----------------------------------------------------------------
+class _Part(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+Facets = dict[str, dict[str, Any] | None]  # every facet is an object (or null)
+
+
+class _JobRef(_Part):
+    namespace: Namespace
+    name: Name
+
+
+class _Job(_JobRef):
+    facets: Facets | None = None
+
+
+class _Version(_Part):
+    datasetVersion: Annotated[str, StringConstraints(max_length=MAX_VERSION)] | None = None
+
+
+class _Dataset(_Part):
+    namespace: Namespace
+    name: Name
+    facets: Facets | None = None
+
+    @model_validator(mode="after")
+    def _version(self) -> _Dataset:
+        version = (self.facets or {}).get("version")
+        if version is not None:
+            _Version.model_validate(version)
+        return self
+
+
+class _ParentRun(_Part):
+    runId: Name
+
+
+class _Parent(_Part):
+    job: _JobRef | None = None
+    run: _ParentRun | None = None
+
+
+class _Run(_Part):
+    runId: Name
+    facets: Facets | None = None
+
+    @model_validator(mode="after")
+    def _parent(self) -> _Run:
+        parent = (self.facets or {}).get("parent")
+        if parent is not None:
+            _Parent.model_validate(parent)
+        return self
+
+
+class _Event(_Part):
+    eventTime: str
+    producer: str
+    schemaURL: str | None = None
+
+
+class _JobEvent(_Event):
+    job: _Job
+    inputs: list[_Dataset] | None = None
+    outputs: list[_Dataset] | None = None
+
+
+class _RunEvent(_JobEvent):
+    run: _Run | None = None
+    eventType: str | None = None
+
+
+class _DatasetEvent(_Event):
+    dataset: _Dataset
+
+
+_MODELS: dict[str, type[_Event]] = {"RunEvent": _RunEvent, "JobEvent": _JobEvent, "DatasetEvent": _DatasetEvent}
+
+
+def _time(value: str) -> float:
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        return parsed.timestamp()
+    except (ValueError, OverflowError) as e:
+        raise ValueError(f"eventTime {value[:64]!r} is not an ISO-8601 date-time: {e}") from None
+
+
+_PLAIN_WORDS = {"missing": "is required", "model_type": "must be a JSON object", "dict_type": "must be a JSON object",
+                "list_type": "must be a JSON array", "string_type": "must be a string"}
+
+
+def _problem(e: ValidationError) -> str:
+    """The first thing wrong, where it is (``outputs.0.name: is required``), and how many more there are."""
+    first = e.errors(include_url=False, include_input=False, include_context=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the event"
+    more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+    return f"{where}: {_PLAIN_WORDS.get(first['type'], first['msg'])}{more}"
 
 
 def parse(event: Any) -> Parsed:
@@ -70,22 +241,27 @@ def parse(event: Any) -> Parsed:
     for required in ("eventTime", "producer"):
         if required not in event:
             raise ValueError(f"missing required field '{required}'")
-    when = _time(event["eventTime"])
+    check_json(event)
     suffix = str(event.get("schemaURL") or "").rsplit("/", 1)[-1]
     kind = suffix if suffix in ("JobEvent", "DatasetEvent") else "RunEvent"
-    if kind == "DatasetEvent":
-        _job(event.get("dataset"), "dataset")
+    model = _MODELS[kind]
+    try:
+        shape = model.model_validate(event)
+    except ValidationError as e:
+        raise ValueError(_problem(e)) from None
+    when = _time(shape.eventTime)
+    if isinstance(shape, _DatasetEvent):
         return Parsed(kind, event, when)
-    job = _job(event.get("job"), "job")
-    if kind == "JobEvent":
+    assert isinstance(shape, _JobEvent)
+    job = (shape.job.namespace, shape.job.name)
+    if not isinstance(shape, _RunEvent):
         return Parsed(kind, event, when, job=job)
-    run = event.get("run")
-    if not isinstance(run, dict) or not isinstance(run.get("runId"), str) or not run["runId"]:
+    if shape.run is None:
         raise ValueError("a RunEvent needs run.runId")
-    event_type = event.get("eventType") or EventType.OTHER.value
+    event_type = shape.eventType or EventType.OTHER.value
     if event_type not in EVENT_TYPES:
-        raise ValueError(f"eventType {event_type!r} is not one of {sorted(EVENT_TYPES)}")
-    return Parsed(kind, event, when, EventType(event_type), run_uuid(run["runId"]), job)
+        raise ValueError(f"eventType {event_type[:64]!r} is not one of {sorted(EVENT_TYPES)}")
+    return Parsed(kind, event, when, EventType(event_type), run_uuid(shape.run.runId), job)
 
 
 def _event_id(event: dict[str, Any]) -> str:

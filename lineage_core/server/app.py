@@ -5,14 +5,13 @@ and diff endpoints (cache_api.py), the store API that lets a task use the server
 (store_api.py), ``/healthz``, ``/readyz``.
 
 Ingest is all-or-nothing and idempotent (see lineage_core.openlineage.ingest): 201 on success, 400 with
-the reason on malformed JSON, 422 on events that are not valid OpenLineage, 413 over 10 MB.
+the reason on malformed JSON, 422 on events that are not valid OpenLineage, 413 over 10 MB. Every refusal
+of every route is a 4xx in Marquez's body (.validation).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -34,6 +33,7 @@ from .paths import EncodedSegments
 from .read_api import error as _error
 from .read_api import read_router
 from .store_api import store_router
+from .validation import BadRequest, Limit, Offset, install, parse_json, timestamp
 
 MAX_BODY = 10 * 1024 * 1024
 
@@ -47,6 +47,7 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
     app = FastAPI(title="lineage-core", version="0.1.0")
     app.state.guard = Guard(parse_tokens(tokens or []), require_auth, anonymous_read, Owners(store))
     app.add_middleware(EncodedSegments)
+    install(app)  # Marquez's error body for every refusal; paths and queries checked first
     app.add_middleware(AuditTrail, trail=AuditLog(store))
 
     @app.exception_handler(AccessDenied)
@@ -66,9 +67,9 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
             if len(body) > MAX_BODY:
                 return _error(413, f"request body over {MAX_BODY} bytes")
         try:
-            return json.loads(body)
-        except ValueError as e:
-            return _error(400, f"malformed JSON: {e}")
+            return parse_json(body)
+        except BadRequest as e:
+            return _error(e.status, str(e))
 
     @app.post("/api/v1/lineage", status_code=201)
     async def post_lineage(request: Request, caller: IngestCaller) -> Response:
@@ -97,11 +98,11 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
         return JSONResponse({"status": "success", "stored": result.stored, "duplicates": result.duplicates})
 
     @app.get("/api/v1/events/lineage", dependencies=[Depends(LINEAGE), Depends(every_namespace)])
-    def get_events(limit: int = 100, offset: int = 0, after: str | None = None, before: str | None = None,
-                   sortDirection: str = "desc") -> JSONResponse:
+    def get_events(limit: Limit = 100, offset: Offset = 0, after: str | None = None, before: str | None = None,
+                   sortDirection: Literal["asc", "desc"] = "desc") -> JSONResponse:
+        lo = timestamp(after, "after") if after else 0.0
+        hi = timestamp(before, "before") if before else 4102444800.0  # 2100-01-01
         sync_runs_throttled(store)
-        lo = _ts(after) if after else 0.0
-        hi = _ts(before) if before else 4102444800.0  # 2100-01-01
         page = EventLog(store).page(lo, hi, sortDirection == "asc", limit, offset)
         return JSONResponse({"events": page.items, "totalCount": page.total})
 
@@ -124,7 +125,3 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
     app.include_router(store_router(store))
     app.include_router(admin_router(store))
     return app
-
-
-def _ts(value: str) -> float:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()

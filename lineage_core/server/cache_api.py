@@ -10,7 +10,7 @@ from ..diff import diff_runs
 from ..errors import RunNotFoundError
 from ..store import Store
 from .auth import CACHE, READ, every_namespace
-from .read_api import error
+from .validation import error
 
 
 def cache_router(store: Store) -> APIRouter:

@@ -15,15 +15,10 @@ from ..openlineage.sync import sync_runs_throttled
 from ..store import Store
 from .auth import LINEAGE, every_namespace
 from .paths import segment
+from .validation import INT64, Limit, Offset, check_node
+from .validation import error as error  # where routes have always found it
 
-Limit = Annotated[int, Query(ge=0, le=10_000)]
-Offset = Annotated[int, Query(ge=0)]
 RUN_STATES = {"NEW", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}  # Marquez's RunState: its API's words, not RunStatus
-
-
-def error(status: int, message: str, details: Any = None) -> JSONResponse:
-    """Marquez's error shape, which its web UI parses: {code, message, details}."""
-    return JSONResponse({"code": status, "message": message, "details": details}, status_code=status)
 
 
 def _missing(kind: str, namespace: str, name: str) -> JSONResponse:
@@ -100,11 +95,12 @@ def read_router(store: Store) -> APIRouter:
         return views.dataset_versions(store, segment(namespace), segment(dataset), limit, offset)
 
     @api.get("/lineage", response_model=None, dependencies=everywhere)
-    def get_lineage(nodeId: str, depth: Annotated[int, Query(ge=0)] = 20) -> Any:
+    def get_lineage(nodeId: str, depth: Annotated[int, Query(ge=0, le=INT64[1])] = 20) -> Any:
         try:
             node = parse_node_id(nodeId)
         except ConfigError as e:
             return error(400, str(e))
+        check_node(node.namespace, node.name)
         return lineage(store, node, depth=min(depth, 100))
 
     @api.get("/search", response_model=None, dependencies=everywhere)

@@ -14,54 +14,69 @@ What the server refuses, so that a client can never leave a wrong or half-writte
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from starlette.background import BackgroundTask
 
 from ..environment import EnvironmentSnapshot
-from ..errors import ArtifactError, RunNotFoundError
+from ..errors import ArtifactError, RunNotFoundError, StoreConflictError
 from ..hashing.content import StreamingHasher
 from ..hashing.remote import RemoteStat
 from ..store import Store
 from ..store.artifacts import ArtifactRecord
 from ..store.metadata import HEAD_REVISION
 from .auth import CACHE, CacheCaller, not_audited
-from .read_api import error
+from .validation import INT64, Int64, JobName, Namespace, StrictJSONRoute, error
 
 _HASH = re.compile(r"^blake3:[0-9a-f]{64}$")
 _CHUNK = 1 << 20
+_INT32 = (1 << 31) - 1  # jobs.id is an INTEGER
+_MAX_URI = 2048  # bytes: remote_stat is keyed by the URI (PostgreSQL indexes at most 2,704 bytes a row)
+
+
+# Bounds are the columns' (and, for keys, what PostgreSQL can index); strings are checked for NUL and lone
+# surrogates, integers for 64 bits, by the strict JSON parse before any model sees them (.validation).
+JobId = Annotated[int, Field(ge=1, le=_INT32)]
+RunId = Annotated[str, Field(min_length=1, max_length=36)]
+Hash = Annotated[str, Field(min_length=1, max_length=80)]
+
+
+def _indexable(uri: str) -> str:
+    if len(uri.encode("utf-8")) > _MAX_URI:
+        raise ValueError(f"is longer than {_MAX_URI} bytes of UTF-8")
+    return uri
 
 
 class JobIn(BaseModel):
-    namespace: str = Field(min_length=1, max_length=255)
-    name: str = Field(min_length=1, max_length=512)
+    namespace: Namespace
+    name: JobName
 
 
 class EntryIn(BaseModel):
-    job_id: int
+    job_id: JobId
     manifest: dict[str, Any]
-    run_id: str = Field(min_length=1, max_length=36)
+    run_id: RunId
     artifact_hash: str = Field(pattern=_HASH.pattern)
-    materializer: str = Field(min_length=1, max_length=128)
+    materializer: str = Field(min_length=1, max_length=64)
     meta: dict[str, Any] = {}
-    value_hash: str | None = None
+    value_hash: Hash | None = None
 
 
 class RunIn(BaseModel):
-    id: str = Field(min_length=1, max_length=36)
-    job_id: int
+    id: RunId
+    job_id: JobId
     status: Literal["RUNNING", "COMPLETED", "CACHED", "FAILED", "ABORTED"]
-    cache_key: str | None = None
-    source_run_id: str | None = None
-    environment_hash: str | None = None
+    cache_key: Hash | None = None
+    source_run_id: RunId | None = None
+    environment_hash: Hash | None = None
     started_at: float
     ended_at: float | None = None
     reasons: list[str] | None = None
@@ -72,7 +87,7 @@ class RunIn(BaseModel):
 class RunEnd(BaseModel):
     status: Literal["COMPLETED", "CACHED", "FAILED", "ABORTED"]
     error: str | None = None
-    environment_hash: str | None = None
+    environment_hash: Hash | None = None
 
 
 class Abandon(BaseModel):
@@ -80,20 +95,27 @@ class Abandon(BaseModel):
 
 
 class LeaseIn(BaseModel):
-    owner: str = Field(min_length=1, max_length=64)
+    owner: RunId  # the run computing the key
     ttl: float = Field(gt=0, le=86400)
 
 
 class RemoteStatIn(BaseModel):
-    uri: str
-    size: int
-    etag: str
-    version: str
+    uri: Annotated[str, Field(min_length=1, max_length=_MAX_URI), AfterValidator(_indexable)]
+    size: int = Field(ge=0, le=INT64[1])
+    etag: str = Field(max_length=255)
+    version: str = Field(max_length=255)
     hash: str = Field(pattern=_HASH.pattern)
 
 
 class Uris(BaseModel):
     uris: list[str] = Field(max_length=10000)
+
+
+def _cannot_write(e: OSError) -> Response:
+    """An upload the server's disk cannot take: 507 when it is full (the client may retry later), else 503."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return error(507, f"the server's artifact storage is full ({e.strerror}): nothing stored; retry later")
+    return error(503, f"the server cannot write artifacts ({e.strerror}): nothing stored")
 
 
 def _checked(value: str, what: str) -> str:
@@ -103,7 +125,7 @@ def _checked(value: str, what: str) -> str:
 
 
 def store_router(store: Store) -> APIRouter:
-    api = APIRouter(prefix="/api/v1/store", tags=["store"], dependencies=[Depends(CACHE)])
+    api = APIRouter(prefix="/api/v1/store", tags=["store"], route_class=StrictJSONRoute, dependencies=[Depends(CACHE)])
     arts = store.artifacts
 
     @api.get("")
@@ -133,7 +155,7 @@ def store_router(store: Store) -> APIRouter:
         return env.to_dict() if env is not None else error(404, f"no environment {env_hash}")
 
     @api.get("/jobs/{job_id}/manifests")
-    def previous_manifests(job_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    def previous_manifests(job_id: Annotated[int, Path(ge=1, le=INT64[1])], limit: Int64 = 20) -> list[dict[str, Any]]:
         return store.previous_manifests(job_id, min(max(limit, 1), 200))
 
     @api.get("/manifests/{key}", response_model=None)
@@ -158,8 +180,8 @@ def store_router(store: Store) -> APIRouter:
         try:
             store.put_entry(key, body.job_id, body.manifest, body.run_id, record, body.materializer, body.meta,
                             body.value_hash)
-        except sa.exc.IntegrityError:
-            return error(409, f"job {body.job_id} does not exist")
+        except StoreConflictError as e:
+            return error(409, str(e))
         return Response(status_code=204)
 
     @api.delete("/entries/{key}", status_code=204)
@@ -176,13 +198,19 @@ def store_router(store: Store) -> APIRouter:
     async def put_blob(digest: str, request: Request) -> Any:
         """Streamed to a temp file and hashed on the way; published only if it is what it claims to be."""
         _checked(digest, "digest")
-        tmp = arts.new_temp_path()
         hasher = StreamingHasher()
         try:
+            tmp = arts.new_temp_path()
+        except OSError as e:
+            return _cannot_write(e)
+        try:  # the one place the server writes an upload: a full disk stops here, and nothing is kept
             with open(tmp, "wb") as f:
                 async for chunk in request.stream():
                     hasher.update(chunk)
                     f.write(chunk)
+        except OSError as e:
+            os.unlink(tmp)
+            return _cannot_write(e)
         except BaseException:
             os.unlink(tmp)
             raise
@@ -216,8 +244,8 @@ def store_router(store: Store) -> APIRouter:
         caller.require_job(body.job_id)
         try:
             store.insert_run(**body.model_dump())
-        except sa.exc.IntegrityError:
-            return error(409, f"run {body.id} exists, or its job or environment is unknown")
+        except StoreConflictError as e:
+            return error(409, str(e))
         return Response(status_code=201)
 
     @api.patch("/runs/{run_id}", status_code=204)

@@ -6,12 +6,28 @@ import contextlib
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, ExceptionContext
+
+from ..errors import StoreError
+
+
+def _damaged_file(context: ExceptionContext) -> None:
+    """A SQLite file that is not a database, or a damaged one, is a StoreError naming it and what to do
+    (the driver says only "file is not a database"); every other database error is left as it is."""
+    if type(context.sqlalchemy_exception) is sa.exc.DatabaseError and context.engine is not None \
+            and context.engine.dialect.name == "sqlite":
+        raise StoreError(
+            f"the store database {context.engine.url.database} is damaged or not a SQLite database "
+            f"({context.original_exception}): restore it from a backup, or move it aside and a new, empty store "
+            "is created on next use (LINEAGE_STORE_URL names another file)"
+        ) from context.original_exception
 
 
 class StoreBase:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        if not sa.event.contains(engine, "handle_error", _damaged_file):
+            sa.event.listen(engine, "handle_error", _damaged_file)
         # On a server database, single statements (the hit path's lookup and run insert, lease renewals)
         # run in autocommit: one round trip each instead of BEGIN / statement / COMMIT-or-ROLLBACK.
         # (Embedded SQLite has no round trips, and switching its isolation per checkout costs more.)
