@@ -4,8 +4,9 @@ namespaces, the status and its outcome, refusals (401/403/4xx) and failures (5xx
 
 The route's scope dependency (:class:`~.auth.Need`) and the route fill the request's
 :class:`~.auth.AuditNote`; the row is written before the answer leaves, so no client sees a write succeed
-that the trail does not hold. A route declaring :func:`~.auth.not_audited` is left out (lease heartbeats, a
-lookup sent as POST). A row that cannot be written is logged (never the token) and the answer still goes.
+that the trail does not hold. A route declaring :func:`~.auth.not_audited` records only its refusals and
+failures (lease heartbeats, a lookup sent as POST). A row that cannot be written is logged (never the token)
+and the answer still goes.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class AuditTrail:
             raise
 
     async def _record(self, note: AuditNote, status: int) -> None:
-        if note.action is None or note.skip:
+        if note.action is None or (note.skip and status < 400):
             return
         record = AuditRecord(note.token, note.action, note.route, status, note.target,
                              ",".join(sorted(note.namespaces)) or None)

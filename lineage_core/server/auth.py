@@ -297,7 +297,8 @@ def every_namespace(request: Request) -> None:
 
 
 def not_audited(request: Request) -> None:
-    """Declared on a write route that changes no stored data (a lease heartbeat, a lookup sent as POST)."""
+    """Declared on a write route that changes no stored data (a lease heartbeat, a lookup sent as POST): the
+    audit trail records only its refusals and failures."""
     note: AuditNote | None = request.scope.get(AUDIT_KEY)
     if note is not None:
         note.skip = True
