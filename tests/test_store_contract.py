@@ -39,10 +39,6 @@ class TestPostgresStore(CacheStoreContract):
         url = pg_server.create_database().replace("//lineage@", f"//lineage:{PG_PASSWORD}@")
         return lambda: Store.from_url(url, (tmp_path / "artifacts").as_uri())
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "HashCacheMixin.get_under selects paths with a range scan (path >= 'd/' AND path < 'd0') under the "
-        "database's collation: where the collation ignores punctuation, as glibc's en_US.UTF-8 (a common "
-        "default) does, it finds no rows, so hash_directory re-reads every file of a directory input every time"))
     def test_get_under_on_a_database_whose_collation_ignores_punctuation(
         self, pg_server: PostgresServer, tmp_path: Path,
     ) -> None:

@@ -37,6 +37,15 @@ class StoreBase:
         """A connection for one self-contained statement: autocommit on a server, a transaction on SQLite."""
         return self._auto.connect() if self._auto is not None else self.engine.begin()
 
+    def _under(self, column: Any, prefix: str) -> sa.ColumnElement[bool]:
+        """``column`` starts with ``prefix``, as an indexable range ``[prefix, prefix with its last character
+        bumped)`` compared byte-wise: SQLite's BINARY collation is, a PostgreSQL database's collation need not
+        be (ICU or glibc collations that ignore punctuation put ``d/a`` outside ``['d/', 'd0')``), so there
+        the comparison is ``COLLATE "C"``. Not LIKE: SQLite's LIKE ignores ASCII case."""
+        hi = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        col = column if self.engine.dialect.name == "sqlite" else column.collate("C")
+        return sa.and_(col >= prefix, col < hi)
+
     def _insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
         if self.engine.dialect.name == "sqlite":

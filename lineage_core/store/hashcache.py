@@ -37,9 +37,8 @@ class HashCacheMixin(StoreBase):
 
     def get_under(self, directory: str) -> dict[str, tuple[StatKey, str]]:
         sc = t.stat_cache.c
-        lo = directory.rstrip(os.sep) + os.sep
-        hi = lo[:-1] + chr(ord(os.sep) + 1)  # every path that starts with `lo` sorts in [lo, hi)
-        q = sa.select(sc.path, *_STAT_COLUMNS).where(sc.path >= lo, sc.path < hi, sc.schema == HASH_SCHEMA)
+        under = self._under(sc.path, directory.rstrip(os.sep) + os.sep)  # byte order, whatever the collation
+        q = sa.select(sc.path, *_STAT_COLUMNS).where(under, sc.schema == HASH_SCHEMA)
         with self.engine.connect() as c:
             return _stat_rows(c.execute(q))
 
