@@ -33,9 +33,7 @@ from .paths import EncodedSegments
 from .read_api import error as _error
 from .read_api import read_router
 from .store_api import store_router
-from .validation import BadRequest, Limit, Offset, install, parse_json, timestamp
-
-MAX_BODY = 10 * 1024 * 1024
+from .validation import JSON_KEY, MAX_BODY, BadRequest, Limit, Offset, install, parse_json, timestamp
 
 
 def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool = False,
@@ -58,6 +56,8 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
         return answer
 
     async def read_json(request: Request) -> Any | JSONResponse:
+        if JSON_KEY in request.scope:  # a JSON body, parsed and checked in front of every route
+            return request.scope[JSON_KEY]
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
             return _error(413, f"request body over {MAX_BODY} bytes")

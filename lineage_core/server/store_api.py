@@ -34,7 +34,7 @@ from ..store import Store
 from ..store.artifacts import ArtifactRecord
 from ..store.metadata import HEAD_REVISION
 from .auth import CACHE, CacheCaller, not_audited
-from .validation import INT64, Int64, JobName, Namespace, StrictJSONRoute, error
+from .validation import INT64, Int64, JobName, Namespace, error
 
 _HASH = re.compile(r"^blake3:[0-9a-f]{64}$")
 _CHUNK = 1 << 20
@@ -125,7 +125,7 @@ def _checked(value: str, what: str) -> str:
 
 
 def store_router(store: Store) -> APIRouter:
-    api = APIRouter(prefix="/api/v1/store", tags=["store"], route_class=StrictJSONRoute, dependencies=[Depends(CACHE)])
+    api = APIRouter(prefix="/api/v1/store", tags=["store"], dependencies=[Depends(CACHE)])
     arts = store.artifacts
 
     @api.get("")

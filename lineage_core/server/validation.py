@@ -5,9 +5,10 @@ is stored.
 - **Paths and query strings**, on every route (:class:`GuardRequests`): valid UTF-8 once percent-decoded,
   no control character, no path segment over 1,023 bytes (a segment is a name, an id or a key), no query
   value over :data:`MAX_QUERY` characters: 400.
-- **JSON bodies** (:func:`parse_json`, used by ingest and, through :class:`StrictJSONRoute`, by every body a
-  route declares): strict JSON (no ``NaN``/``Infinity``) that :func:`~lineage_core.openlineage.ingest.check_json`
-  accepts — no NUL or lone surrogate, 64-bit integers, finite numbers, at most ``MAX_DEPTH`` levels: 400.
+- **JSON bodies**, on every route (:class:`GuardRequests`, for a JSON content type; :func:`parse_json`):
+  strict JSON (no ``NaN``/``Infinity``) that :func:`~lineage_core.openlineage.ingest.check_json` accepts — no
+  NUL or lone surrogate, 64-bit integers, finite numbers, at most ``MAX_DEPTH`` levels: 400; over
+  :data:`MAX_BODY`: 413. The parsed value rides in the request scope (:data:`JSON_KEY`), parsed once.
 - **Typed parameters**: :data:`Limit` (1..10,000), :data:`Offset` (0..2**63-1), :data:`Int64`, and the name
   types of the event models (:data:`Name`, :data:`Namespace`: 1,023 and 255 bytes of UTF-8, no control
   characters) for bodies; a failed parameter is a 400, a failed body a 422, as Marquez (Dropwizard) answers.
@@ -19,14 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 from pydantic import AfterValidator, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -34,10 +33,13 @@ from ..errors import LineageError, RunNotFoundError, StoreConflictError, StoreEr
 from ..openlineage import ingest
 from ..openlineage.ingest import INT64, MAX_NAME, MAX_NAMESPACE, Name, Namespace, check_json, plain_text
 
-__all__ = ["INT64", "MAX_NAME", "BadRequest", "GuardRequests", "Int64", "JobName", "Limit", "Name", "Namespace",
-           "Offset", "StrictJSONRoute", "check_name", "check_node", "error", "install", "parse_json", "timestamp"]
+__all__ = ["INT64", "JSON_KEY", "MAX_BODY", "MAX_NAME", "BadRequest", "GuardRequests", "Int64", "JobName", "Limit",
+           "Name", "Namespace", "Offset", "check_name", "check_node", "error", "install", "parse_json", "timestamp"]
 
+MAX_BODY = 10 * 1024 * 1024
 MAX_LIMIT = 10_000
+JSON_KEY = "lineage.json"  # the request scope's parsed JSON body (set by GuardRequests)
+RAW_BODIES = ("/api/v1/store/blobs/",)  # routes whose body is bytes whatever its content type says
 MAX_QUERY = 4096  # characters in one query value (a nodeId is two names and a prefix)
 _MESSAGE = 2000  # characters of a message we send back (never a hostile input in full)
 
@@ -87,28 +89,6 @@ def parse_json(body: bytes) -> Any:
     except ValueError as e:
         raise BadRequest(f"unsupported JSON: {e}") from None
     return value
-
-
-class _StrictRequest(Request):
-    async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            try:
-                self._json = parse_json(await self.body())
-            except BadRequest as e:  # FastAPI passes an HTTPException from body parsing through as it is
-                raise HTTPException(e.status, str(e)) from None
-        return self._json
-
-
-class StrictJSONRoute(APIRoute):
-    """A route whose declared JSON body is parsed by :func:`parse_json` (FastAPI's own parse takes NaN)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def strict(request: Request) -> Response:
-            return await handler(_StrictRequest(request.scope, request.receive))
-
-        return strict
 
 
 def timestamp(value: str, what: str) -> float:
@@ -179,19 +159,73 @@ def _query_text(text: str, what: str) -> None:
         raise BadRequest(f"{what} {e}") from None
 
 
+def _is_json(scope: dict[str, Any]) -> bool:
+    """The request says its body is JSON (what FastAPI parses as JSON: ``application/json``, ``…+json``), and
+    its route reads it as JSON."""
+    if str(scope.get("path", "")).startswith(RAW_BODIES):
+        return False
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            media: bytes = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+    return False
+
+
+async def _read_body(scope: dict[str, Any], receive: Any) -> bytes:
+    """The whole body (at most :data:`MAX_BODY` bytes, else a 413 :class:`BadRequest`)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
+            raise BadRequest(f"request body over {MAX_BODY} bytes", 413)
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away: the route sees what arrived
+            break
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > MAX_BODY:
+            raise BadRequest(f"request body over {MAX_BODY} bytes", 413)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
 class GuardRequests:
-    """ASGI middleware: a request whose path or query string no route could take is a 400 before routing."""
+    """ASGI middleware in front of every route: a path or query string no route could take, or a JSON body no
+    store could hold, is refused (400, or 413) before routing; an accepted JSON body is parsed once."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            problem = _request_problem(scope)
-            if problem is not None:
-                await error(problem.status, str(problem))(scope, receive, send)
+            try:
+                problem = _request_problem(scope)
+                if problem is not None:
+                    raise problem
+                if _is_json(scope):
+                    body = await _read_body(scope, receive)
+                    if body:
+                        scope[JSON_KEY] = parse_json(body)
+                    receive = _replay(body, receive)
+            except BadRequest as e:
+                await error(e.status, str(e))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """A ``receive`` that hands the route the body already read, then whatever comes next (a disconnect)."""
+    sent = False
+
+    async def again() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return dict(await receive())
+
+    return again
 
 
 # -- FastAPI's refusals in Marquez's body ----------------------------------------------------------
