@@ -138,7 +138,9 @@ class CachedFunction(Generic[P, R]):
     def invoke(self, store: CacheStore, args: Any, kwargs: Any) -> Any:
         """Run the function (on a miss), upstream references resolved to their values; returns what is
         cached. An adapter whose functions also write elsewhere (KFP output artifacts) returns those here."""
-        return self.fn(*[resolve(a, store) for a in args], **{k: resolve(v, store) for k, v in kwargs.items()})
+        pickle_ok = self.allow_pickle
+        return self.fn(*[resolve(a, store, pickle_ok) for a in args],
+                       **{k: resolve(v, store, pickle_ok) for k, v in kwargs.items()})
 
     def restore_destination(self) -> Path | None:
         """Where a hit restores a file or directory result (default: the path materializer decides). An
@@ -155,7 +157,7 @@ class CachedFunction(Generic[P, R]):
                 hint = typing.get_type_hints(self.fn).get("return")
             except Exception:  # noqa: BLE001 - an annotation we cannot resolve constrains nothing
                 hint = None
-            self._returns = hint if isinstance(hint, type) and hint is not object else None
+            self._returns = hint if isinstance(hint, type) and hint not in (object, typing.Any) else None
         return self._returns  # type: ignore[return-value]
 
     @property
@@ -181,8 +183,8 @@ class CachedFunction(Generic[P, R]):
         if settings.disabled():  # the null path: the function, nothing recorded (upstream refs still resolve)
             if any(isinstance(a, ArtifactRef) for a in (*args, *kwargs.values())):
                 store = default_store()
-                return self.fn(*[resolve(a, store) for a in args],
-                               **{k: resolve(v, store) for k, v in kwargs.items()})
+                return self.fn(*[resolve(a, store, self.allow_pickle) for a in args],
+                               **{k: resolve(v, store, self.allow_pickle) for k, v in kwargs.items()})
             return self.fn(*args, **kwargs)
         refresh = bool(kwargs.pop("refresh", False)) if self._refresh_kw else False
         return self._call(args, kwargs, refresh)

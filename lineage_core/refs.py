@@ -47,8 +47,9 @@ class ArtifactRef:
     def is_ref(value: Any) -> bool:
         return isinstance(value, dict) and value.get(MARKER) == 1
 
-    def load(self, store: CacheStore | None = None) -> Any:
-        """The value, read back and verified against its content hash (IntegrityError if it differs)."""
+    def load(self, store: CacheStore | None = None, allow_pickle: bool = False) -> Any:
+        """The value, read back and verified against its content hash (IntegrityError if it differs), loaded the
+        way the receiving step allows: a pickled value only for a step that opted in to pickle."""
         from .runtime import default_store
         from .store.materializers import LoadContext, materializer_by_id
 
@@ -57,8 +58,8 @@ class ArtifactRef:
         if meta is None:
             raise ArtifactError(f"artifact {self.hash} ({self.uri}) is not in store {store.url}")
         data = store.artifacts.read_verified(self.hash, store)
-        return materializer_by_id(self.materializer).load(data, meta, LoadContext(store.home / "materialized",
-                                                                                  store.artifacts))
+        m = materializer_by_id(self.materializer, allow_pickle)
+        return m.load(data, meta, LoadContext(store.home / "materialized", store.artifacts, None, self.hash))
 
 
 def as_ref(value: Any) -> Any:
@@ -66,6 +67,7 @@ def as_ref(value: Any) -> Any:
     return ArtifactRef.from_dict(value) if ArtifactRef.is_ref(value) else value
 
 
-def resolve(value: Any, store: CacheStore) -> Any:
-    """What a step receives: the loaded value for a reference, anything else unchanged."""
-    return value.load(store) if isinstance(value, ArtifactRef) else value
+def resolve(value: Any, store: CacheStore, allow_pickle: bool = False) -> Any:
+    """What a step receives: the loaded value for a reference (under the step's pickle policy), anything else
+    unchanged."""
+    return value.load(store, allow_pickle) if isinstance(value, ArtifactRef) else value

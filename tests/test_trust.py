@@ -181,3 +181,22 @@ def test_a_path_result_comes_back_where_the_step_put_it_and_hits_restore_private
     again = steps.write_dir(str(tmp_path / "w"))
     assert explain(steps.write_dir).hit and (again / "a.txt").read_text() == "mine"
     assert not first.exists() and again.resolve().is_relative_to((default_store().home / "materialized").resolve())
+
+
+def test_policy_edges_any_and_references(make_module: Callable[..., ModuleType]) -> None:
+    """``-> Any`` constrains nothing; a pickled upstream value passed by reference loads only into a step that
+    opted in to pickle (the receiving step decides, as for its own hits)."""
+    m = make_module("from typing import Any\nfrom lineage_core import cached\n"
+                    "class Box:\n    def __init__(self, v):\n        self.v = v\n"
+                    "@cached\ndef anything(x) -> Any:\n    return {'x': x}\n"
+                    "@cached(pickle=True)\ndef boxed(x):\n    return Box(x)\n"
+                    "@cached(pickle=True)\ndef unbox(b):\n    return b.v\n"
+                    "@cached\ndef unbox_strict(b):\n    return b.v\n")
+    assert m.anything(1) == {"x": 1} and m.anything(1) == {"x": 1} and explain(m.anything).hit
+    ref = m.boxed.ref(7)
+    assert ref.materializer == "pickle@1"
+    assert m.unbox(ref) == 7
+    from lineage_core.errors import MaterializerError
+
+    with pytest.raises(MaterializerError, match="did not opt in to pickle"):
+        m.unbox_strict(ref)
