@@ -164,7 +164,7 @@ class CommandStep:
         if entry is None:
             return None
         try:
-            data = store.artifacts.read_verified(entry.artifact_hash, store)
+            data = store.artifacts.read_verified(entry.artifact_hash, store, entry.size)
             outputs = dict(_JSON.load(data, {}, LoadContext(store.home, store.artifacts))["outputs"])
         except (ArtifactError, MaterializerError, KeyError, ValueError) as e:
             store.tombstone(self.key)

@@ -50,7 +50,8 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, lin
 def lineage_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "lineage-home"
     monkeypatch.setenv("LINEAGE_HOME", str(home))
-    for var in ("LINEAGE_STORE_URL", "LINEAGE_ARTIFACTS_URL", "LINEAGE_CACHE", "LINEAGE_DISABLED", "LINEAGE_NAMESPACE"):
+    for var in ("LINEAGE_STORE_URL", "LINEAGE_ARTIFACTS_URL", "LINEAGE_CACHE", "LINEAGE_DISABLED", "LINEAGE_NAMESPACE",
+                "LINEAGE_VERIFY"):
         monkeypatch.delenv(var, raising=False)
     yield home
     for store in list(runtime._stores.values()):
