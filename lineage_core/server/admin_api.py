@@ -88,7 +88,8 @@ def admin_router(store: Store) -> APIRouter:
             return error(400, f"since={str(since)[:40]!r} is not an ISO 8601 time (e.g. 2026-12-01T09:00:00Z)")
         if after is not None and after.tzinfo is None:
             after = after.replace(tzinfo=dt.timezone.utc)
-        rows = trail.query(token, action, after.timestamp() if after else None, limit)
+        # times are shown to the microsecond (rounded): a row's own time given back as since includes it
+        rows = trail.query(token, action, after.timestamp() - 1e-6 if after else None, limit)
         return {"audit": [{**r.to_dict(), "at": _iso(r.at)} for r in rows]}
 
     return api
