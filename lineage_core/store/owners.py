@@ -25,6 +25,8 @@ class Owners:
         self._jobs: dict[int, str] = {}
 
     def of_job(self, job_id: int) -> set[str]:
+        if not 0 <= job_id < 2**31:  # jobs.id is a 32-bit integer: no such job (and no out-of-range query)
+            return set()
         if job_id in self._jobs:
             return {self._jobs[job_id]}
         with self._store.engine.connect() as c:
