@@ -44,7 +44,8 @@ def normalise(event: dict[str, Any]) -> dict[str, Any]:
     cache = facets.get("lineage_cache")
     if cache is not None:
         run["lineage_cache"] = {
-            "hit": cache["hit"], "keySchema": cache.get("keySchema"), "components": sorted(cache.get("components") or {}),
+            "hit": cache["hit"], "keySchema": cache.get("keySchema"),
+            "components": sorted(cache.get("components") or {}),
             "sourceRunId": "<uuid>" if cache.get("sourceRunId") else None,
             "missReasons": [_text(r) for r in cache.get("missReasons") or []],
         }
