@@ -65,7 +65,8 @@ def test_package_upgrade_explained() -> None:
     base = dict(scope="default", step="s", code={"f() in m.py": "blake3:1"}, params={}, inputs={}, outputs="o",
                 env={"policy": "imports", "python": "3.11", "packages": {"scikit-learn": "1.5.2"}})
     new = {**base, "env": {"policy": "imports", "python": "3.11", "packages": {"scikit-learn": "1.6.1"}}}
-    assert explain_difference(KeyManifest.build(**base), KeyManifest.build(**new)) == ["package scikit-learn 1.5.2 → 1.6.1"]
+    reasons = explain_difference(KeyManifest.build(**base), KeyManifest.build(**new))
+    assert reasons == ["package scikit-learn 1.5.2 → 1.6.1"]
 
 
 def test_redact_url() -> None:

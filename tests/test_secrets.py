@@ -105,8 +105,9 @@ def test_twenty_secrets_land_nowhere(make_module: Callable[..., ModuleType], mon
         args = dict(rows=3, api_key=S["arg_api_key"], creds={"user": "x", "password": S["arg_nested_password"]},
                     model=S["arg_model_key"], config={"db": {"passphrase": S["arg_passphrase"]}},
                     dsn=f"host=db user=app password={S['arg_dsn_password']} dbname=x",
-                    url=f"https://app:{S['arg_url_password']}@host.example/x", endpoint=f"https://{S['arg_url_token']}@host",
-                    jwt=S["arg_jwt"], keys=("plain", S["arg_aws"]), headers={"Authorization": f"Bearer {S['arg_header']}"})
+                    url=f"https://app:{S['arg_url_password']}@host.example/x",
+                    endpoint=f"https://{S['arg_url_token']}@host", jwt=S["arg_jwt"], keys=("plain", S["arg_aws"]),
+                    headers={"Authorization": f"Bearer {S['arg_header']}"})
         with caplog.at_level(logging.DEBUG, logger="lineage_core"):
             assert m.train(**args) == 6
             args["rows"] = 4
