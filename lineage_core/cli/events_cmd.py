@@ -12,6 +12,7 @@ import typer
 
 from ..errors import LineageError
 from ..redact import redact_url
+from ..settings import Settings
 from .output import DelayedProgress, JsonOpt, console, open_store, print_json
 
 commands = typer.Typer()
@@ -70,7 +71,6 @@ def events_export(
 
     A bearer token, if the endpoint needs one, comes from LINEAGE_EXPORT_TOKEN (never the command line).
     """
-    import os
 
     from ..openlineage.export import export_events
 
@@ -81,7 +81,7 @@ def events_export(
         except ValueError:
             raise LineageError(f"--after {after!r} is not an ISO-8601 time") from None
     with DelayedProgress(f"exporting to {redact_url(to)}", unit="events") as progress:
-        result = export_events(open_store(), to, endpoint, os.environ.get("LINEAGE_EXPORT_TOKEN"), since, progress)
+        result = export_events(open_store(), to, endpoint, Settings.current().export_token, since, progress)
     typer.echo(f"sent {result.sent} event(s) to {redact_url(to)}")
 
 
