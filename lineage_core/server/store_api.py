@@ -20,7 +20,7 @@ import re
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field
@@ -34,7 +34,7 @@ from ..store import Store
 from ..store.artifacts import ArtifactRecord
 from ..store.metadata import HEAD_REVISION
 from .auth import CACHE, CacheCaller, not_audited
-from .validation import INT64, Int64, JobName, Namespace, error
+from .validation import INT64, JobName, Namespace, error
 
 _HASH = re.compile(r"^blake3:[0-9a-f]{64}$")
 _CHUNK = 1 << 20
@@ -155,8 +155,9 @@ def store_router(store: Store) -> APIRouter:
         return env.to_dict() if env is not None else error(404, f"no environment {env_hash}")
 
     @api.get("/jobs/{job_id}/manifests")
-    def previous_manifests(job_id: Annotated[int, Path(ge=1, le=INT64[1])], limit: Int64 = 20) -> list[dict[str, Any]]:
-        return store.previous_manifests(job_id, min(max(limit, 1), 200))
+    def previous_manifests(job_id: Annotated[int, Path(ge=1, le=INT64[1])],
+                           limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[dict[str, Any]]:
+        return store.previous_manifests(job_id, limit)
 
     @api.get("/manifests/{key}", response_model=None)
     def manifest(key: str) -> Any:
