@@ -421,6 +421,9 @@ def test_every_kind_of_write_is_audited_and_shown(backend: str, tmp_path: Path) 
         assert send(s, "POST", "/api/v1/store/jobs", TOKENS[R], {"namespace": "x", "name": "y"})[0] == 403
         assert s.request("PUT", f"/api/v1/store/blobs/{ZERO}", b"x")[0] == 401
         assert send(s, "PUT", f"/api/v1/store/blobs/{ZERO}", cache, raw=b"not these bytes")[0] == 422
+        for odd in ("/api/v1/store/jobs/99999999999999999999/manifests", "/api/v1/store/runs/abc%00defgh",
+                    "/api/v1/store/entries/blake3:%00", f"/api/v1/cache/{'x' * 2000}"):  # a limited token's lookups
+            assert 400 <= send(s, "GET", odd, LIMITED)[0] < 500, odd
 
         status, answer = send(s, "GET", "/api/v1/audit?limit=10000", admin)
         assert status == 200
