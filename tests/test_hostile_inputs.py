@@ -14,10 +14,13 @@ import json
 import os
 import random
 import string
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +28,7 @@ import pytest
 import sqlalchemy as sa
 
 from lineage_core.environment import EnvironmentSnapshot
+from lineage_core.errors import StoreError
 from lineage_core.hashing import hash_bytes
 from lineage_core.store import Store
 from lineage_core.store import schema as t
@@ -501,3 +505,62 @@ def test_a_full_disk_during_an_upload_is_507_and_keeps_nothing(backend: str, req
         assert send(server, "GET", f"/api/v1/store/blobs/{hash_bytes(small)}") == (200, small)
     finally:
         server.stop()
+
+
+# -- our own runs, with names the lineage tables cannot take ----------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_run_whose_name_cannot_be_indexed_is_left_out_of_lineage_not_every_read(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path,
+) -> None:
+    """A client names a step with 400 CJK characters (the runs table holds them; 1,200 bytes are over what the
+    lineage tables index): the sync leaves that run out with one WARNING, and every other run is there."""
+    url = store_url(backend, request, tmp_path)
+    store = Store.from_url(url, (tmp_path / "artifacts").as_uri())
+    try:
+        too_long, fine = store.job_id("default", "漢" * 400), store.job_id("default", "ok.step")
+        bad_run, good_run = str(uuid.uuid4()), str(uuid.uuid4())
+        store.insert_run(id=bad_run, job_id=too_long, status="COMPLETED", started_at=1.0, ended_at=2.0)
+        store.insert_run(id=good_run, job_id=fine, status="COMPLETED", started_at=1.0, ended_at=2.0)
+    finally:
+        store.close()
+    server = start(tmp_path, url)
+    try:
+        status, raw = send(server, "GET", "/api/v1/namespaces/default/jobs")
+        assert status == 200 and [j["name"] for j in json.loads(raw)["jobs"]] == ["ok.step"]
+        assert send(server, "GET", f"/api/v1/jobs/runs/{good_run}")[0] == 200
+        assert send(server, "GET", f"/api/v1/jobs/runs/{bad_run}")[0] == 404
+        assert send(server, "GET", "/api/v1/namespaces")[0] == 200  # and again: reads keep working
+    finally:
+        server.stop()
+    log = server.proc.stderr.read() if server.proc.stderr else ""
+    assert log.count(f"run {bad_run} is not in the lineage tables") == 1 and "1023 bytes of UTF-8" in log
+
+
+# -- a damaged store file on the client -------------------------------------------------------------------
+@pytest.mark.parametrize("damage", ["not-a-database", "malformed-pages"])
+def test_a_damaged_sqlite_file_is_a_store_error_naming_it(
+    damage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_module: Callable[..., ModuleType],
+) -> None:
+    db = tmp_path / "store" / "lineage.db"
+    url, artifacts = f"sqlite:///{db}", (tmp_path / "artifacts").as_uri()
+    if damage == "not-a-database":
+        db.parent.mkdir()
+        db.write_bytes(os.urandom(8192))
+    else:  # a real store whose schema pages are overwritten
+        store = Store.from_url(url, artifacts)
+        store.job_id("default", "step")
+        store.close()
+        with open(db, "r+b") as f:
+            f.seek(100)
+            f.write(b"\xff" * 3000)
+    with pytest.raises(StoreError) as e:
+        Store.from_url(url, artifacts).runs()
+    assert str(db) in str(e.value) and "restore it from a backup, or move it aside" in str(e.value)
+    monkeypatch.setenv("LINEAGE_STORE_URL", url)
+    m = make_module("from lineage_core import cached\n@cached\ndef double(n):\n    return 2 * n\n")
+    with pytest.raises(StoreError, match="is damaged or not a SQLite database"):
+        m.double(2)
+    cli = subprocess.run([sys.executable, "-m", "lineage_core.cli", "runs"], capture_output=True, text=True,
+                         env={**os.environ, "LINEAGE_STORE_URL": url}, timeout=120)
+    assert cli.returncode != 0 and str(db) in cli.stderr and "Traceback" not in cli.stderr

@@ -27,10 +27,10 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from ..errors import LineageError
 from ..hashing.content import hash_bytes
@@ -67,6 +67,7 @@ class IngestError(LineageError, ValueError):
 class IngestResult:
     stored: int = 0
     duplicates: int = 0
+    skipped: dict[int, str] = field(default_factory=dict)  # event index -> what was wrong (``skip_invalid``)
 
 
 # -- what a stored value may be --------------------------------------------------------------------
@@ -138,7 +139,11 @@ class _Part(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
-Facets = dict[str, dict[str, Any] | None]  # every facet is an object (or null)
+class _Facets(_Part):
+    """Facets: each an object (or null), kept whole; the ones we read are typed in subclasses."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    __pydantic_extra__: dict[str, dict[str, Any] | None]
 
 
 class _JobRef(_Part):
@@ -147,24 +152,21 @@ class _JobRef(_Part):
 
 
 class _Job(_JobRef):
-    facets: Facets | None = None
+    facets: _Facets | None = None
 
 
 class _Version(_Part):
     datasetVersion: Annotated[str, StringConstraints(max_length=MAX_VERSION)] | None = None
 
 
+class _DatasetFacets(_Facets):
+    version: _Version | None = None
+
+
 class _Dataset(_Part):
     namespace: Namespace
     name: Name
-    facets: Facets | None = None
-
-    @model_validator(mode="after")
-    def _version(self) -> _Dataset:
-        version = (self.facets or {}).get("version")
-        if version is not None:
-            _Version.model_validate(version)
-        return self
+    facets: _DatasetFacets | None = None
 
 
 class _ParentRun(_Part):
@@ -176,16 +178,13 @@ class _Parent(_Part):
     run: _ParentRun | None = None
 
 
+class _RunFacets(_Facets):
+    parent: _Parent | None = None
+
+
 class _Run(_Part):
     runId: Name
-    facets: Facets | None = None
-
-    @model_validator(mode="after")
-    def _parent(self) -> _Run:
-        parent = (self.facets or {}).get("parent")
-        if parent is not None:
-            _Parent.model_validate(parent)
-        return self
+    facets: _RunFacets | None = None
 
 
 class _Event(_Part):
@@ -231,7 +230,8 @@ def _problem(e: ValidationError) -> str:
     first = e.errors(include_url=False, include_input=False, include_context=False)[0]
     where = ".".join(str(part) for part in first["loc"]) or "the event"
     more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-    return f"{where}: {_PLAIN_WORDS.get(first['type'], first['msg'])}{more}"
+    words = _PLAIN_WORDS.get(first["type"], first["msg"].removeprefix("Value error, "))
+    return f"{where}: {words}{more}"
 
 
 def parse(event: Any) -> Parsed:
@@ -268,18 +268,20 @@ def _event_id(event: dict[str, Any]) -> str:
     return hash_bytes(json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-def ingest(store: Store, events: Iterable[Any]) -> IngestResult:
-    """Store events (all or nothing); the same event twice is stored once."""
+def ingest(store: Store, events: Iterable[Any], *, skip_invalid: bool = False) -> IngestResult:
+    """Store events (all or nothing); the same event twice is stored once. ``skip_invalid``: store the valid
+    events and list what was wrong with the others in ``skipped`` (the sync of our own runs: one run whose
+    names no store can take must not keep every other run out of the lineage tables)."""
     parsed: list[Parsed] = []
-    problems: list[str] = []
+    problems: dict[int, str] = {}
     for i, event in enumerate(events):
         try:
             parsed.append(parse(event))
         except (ValueError, TypeError) as e:
-            problems.append(f"event {i}: {e}")
-    if problems:
-        raise IngestError(problems)
-    result = IngestResult()
+            problems[i] = str(e)
+    if problems and not skip_invalid:
+        raise IngestError([f"event {i}: {problem}" for i, problem in problems.items()])
+    result = IngestResult(skipped=problems)
     now = time.time()
     unique: dict[str, Parsed] = {}
     for p in parsed:

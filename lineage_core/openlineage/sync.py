@@ -10,6 +10,7 @@ harmless because ingest is idempotent and a run already finished in the lineage 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 SOURCE = "runs"
 LAG = 120.0  # seconds re-read behind the watermark
 _CHUNK = 500
+log = logging.getLogger(__name__)
+_warned: set[str] = set()  # runs already reported (the sync re-reads the last LAG seconds)
 _TERMINAL = {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.ABORTED}
 _lock = threading.Lock()
 _last: dict[str, float] = {}
@@ -47,8 +50,13 @@ def sync_runs(store: Store) -> int:
             run = run_events(store, r.id)
             events += run[1:] if state == RunStatus.RUNNING else run
             synced += 1
-        if events:
-            ingest(store, events)
+        if events:  # a run whose events no store can take (a name too long to index) is left out, loudly
+            for i, problem in ingest(store, events, skip_invalid=True).skipped.items():
+                run_id = str(events[i]["run"]["runId"])
+                if run_id not in _warned:
+                    _warned.add(run_id)
+                    log.warning("run %s is not in the lineage tables: its event is not valid OpenLineage (%s)",
+                                run_id, problem)
         ledger.advance(SOURCE, max(max(r.started_at, r.ended_at or 0.0) for r in chunk))
     return synced
 
