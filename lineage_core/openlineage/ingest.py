@@ -89,46 +89,58 @@ def check_name(value: str, max_bytes: int = MAX_NAME) -> str:
 
 
 def _within(max_bytes: int) -> Callable[[str], str]:
-    return lambda value: check_name(value, max_bytes)
+    def fits(value: str) -> str:
+        if not value.isascii() and len(value.encode("utf-8")) > max_bytes:  # ASCII: max_length said it all
+            raise ValueError(f"is longer than {max_bytes} bytes of UTF-8")
+        return value
+
+    return fits
 
 
-# max_length first: a 9 MB name is refused on its length, before it is scanned or encoded
-Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME), AfterValidator(_within(MAX_NAME))]
-Namespace = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAMESPACE),
+# The constraints run in pydantic-core (max_length first: a 9 MB name is refused on its length alone); only a
+# non-ASCII name is encoded to count its bytes. A lone surrogate never gets here: check_json refused it.
+_NO_CONTROL = "^[^\x00-\x1f\x7f-\x9f]*$"
+Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME, pattern=_NO_CONTROL),
+                 AfterValidator(_within(MAX_NAME))]
+Namespace = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAMESPACE, pattern=_NO_CONTROL),
                       AfterValidator(_within(MAX_NAMESPACE))]
 
 
 def check_json(value: Any) -> None:
     """Raise ValueError naming the first part of a parsed JSON value that a store cannot hold as it is: a NUL or
     a lone surrogate in a string or key, an integer beyond 64 bits, a number that is not finite, nesting
-    deeper than :data:`MAX_DEPTH`. Iterative: a hostile depth is an error, never a RecursionError."""
+    deeper than :data:`MAX_DEPTH`. Iterative (a hostile depth is an error, never a RecursionError), and the
+    strings are searched once, joined: this runs on every body the server takes."""
+    strings: list[str] = []
+    keep = strings.append
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
-        v, depth = stack.pop()
-        if isinstance(v, str):
-            _storable(v)
-        elif v is None or isinstance(v, bool):
-            continue
-        elif isinstance(v, int):
-            if not INT64[0] <= v <= INT64[1]:
-                raise ValueError(f"integer {str(v)[:30]}… is outside the signed 64-bit range")
-        elif isinstance(v, float):
-            if not math.isfinite(v):
-                raise ValueError("numbers must be finite (no NaN, Infinity or overflowing exponents)")
-        elif isinstance(v, dict | list):
-            if depth >= MAX_DEPTH:
-                raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
-            items = v.items() if isinstance(v, dict) else enumerate(v)
-            for k, x in items:
-                if isinstance(k, str):
-                    _storable(k)
-                stack.append((x, depth + 1))
-        else:
-            raise ValueError(f"{type(v).__name__} is not a JSON value")
-
-
-def _storable(text: str) -> None:
-    bad = _UNSTORABLE.search(text)
+        node, depth = stack.pop()
+        children: Iterable[Any]
+        if type(node) is dict:
+            strings.extend(node)  # the keys (a key that is not a string is not JSON: refused below)
+            children = node.values()
+        elif type(node) is list:
+            children = node
+        else:  # a scalar at the top
+            children, depth = (node,), depth - 1
+        if depth >= MAX_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+        for v in children:
+            t = type(v)
+            if t is str:
+                keep(v)
+            elif t is dict or t is list:
+                stack.append((v, depth + 1))
+            elif t is int:
+                if not INT64[0] <= v <= INT64[1]:
+                    raise ValueError(f"integer {str(v)[:30]}… is outside the signed 64-bit range")
+            elif t is float:
+                if not math.isfinite(v):
+                    raise ValueError("numbers must be finite (no NaN, Infinity or overflowing exponents)")
+            elif v is not None and t is not bool:
+                raise ValueError(f"{t.__name__} is not a JSON value")
+    bad = _UNSTORABLE.search("".join(strings))
     if bad:
         raise ValueError("a string contains " + ("a NUL character (\\u0000)" if bad.group() == "\x00"
                                                  else "a lone surrogate (not Unicode text)"))
@@ -139,11 +151,7 @@ class _Part(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
-class _Facets(_Part):
-    """Facets: each an object (or null), kept whole; the ones we read are typed in subclasses."""
-
-    model_config = ConfigDict(strict=True, extra="allow")
-    __pydantic_extra__: dict[str, dict[str, Any] | None]
+Facets = dict[str, dict[str, Any] | None]  # every facet is an object (or null); kept whole
 
 
 class _JobRef(_Part):
@@ -152,21 +160,17 @@ class _JobRef(_Part):
 
 
 class _Job(_JobRef):
-    facets: _Facets | None = None
+    facets: Facets | None = None
 
 
 class _Version(_Part):
     datasetVersion: Annotated[str, StringConstraints(max_length=MAX_VERSION)] | None = None
 
 
-class _DatasetFacets(_Facets):
-    version: _Version | None = None
-
-
 class _Dataset(_Part):
     namespace: Namespace
     name: Name
-    facets: _DatasetFacets | None = None
+    facets: Facets | None = None  # its "version" facet: _Version
 
 
 class _ParentRun(_Part):
@@ -178,13 +182,9 @@ class _Parent(_Part):
     run: _ParentRun | None = None
 
 
-class _RunFacets(_Facets):
-    parent: _Parent | None = None
-
-
 class _Run(_Part):
     runId: Name
-    facets: _RunFacets | None = None
+    facets: Facets | None = None  # its "parent" facet: _Parent
 
 
 class _Event(_Part):
@@ -222,26 +222,50 @@ def _time(value: str) -> float:
 
 
 _PLAIN_WORDS = {"missing": "is required", "model_type": "must be a JSON object", "dict_type": "must be a JSON object",
-                "list_type": "must be a JSON array", "string_type": "must be a string"}
+                "list_type": "must be a JSON array", "string_type": "must be a string",
+                "string_pattern_mismatch": "contains a control character"}
 
 
-def _problem(e: ValidationError) -> str:
+def _problem(e: ValidationError, within: str = "") -> str:
     """The first thing wrong, where it is (``outputs.0.name: is required``), and how many more there are."""
     first = e.errors(include_url=False, include_input=False, include_context=False)[0]
-    where = ".".join(str(part) for part in first["loc"]) or "the event"
+    where = ".".join([within] * bool(within) + [str(part) for part in first["loc"]]) or "the event"
     more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
     words = _PLAIN_WORDS.get(first["type"], first["msg"].removeprefix("Value error, "))
     return f"{where}: {words}{more}"
 
 
-def parse(event: Any) -> Parsed:
-    """Check one event's shape; raises ValueError naming what is wrong."""
+def _facets_we_read(shape: _Event) -> None:
+    """The facets derivation reads (a run's parent, a dataset's version), where given, are what we read."""
+    datasets: list[tuple[str, _Dataset]] = []
+    if isinstance(shape, _DatasetEvent):
+        datasets.append(("dataset", shape.dataset))
+    elif isinstance(shape, _JobEvent):
+        for key in ("inputs", "outputs"):
+            datasets += [(f"{key}.{i}", ds) for i, ds in enumerate(getattr(shape, key) or [])]
+    checks: list[tuple[str, Facets | None, str, type[_Part]]] = [
+        (f"{where}.facets.version", ds.facets, "version", _Version) for where, ds in datasets]
+    if isinstance(shape, _RunEvent) and shape.run is not None:
+        checks.append(("run.facets.parent", shape.run.facets, "parent", _Parent))
+    for where, facets, name, model in checks:
+        facet = (facets or {}).get(name)
+        if facet is not None:
+            try:
+                model.model_validate(facet)
+            except ValidationError as e:
+                raise ValueError(_problem(e, where)) from None
+
+
+def parse(event: Any, json_checked: bool = False) -> Parsed:
+    """Check one event's shape; raises ValueError naming what is wrong. ``json_checked``: the event passed
+    :func:`check_json` already (the server checks every body it takes)."""
     if not isinstance(event, dict):
         raise ValueError("an event must be a JSON object")
     for required in ("eventTime", "producer"):
         if required not in event:
             raise ValueError(f"missing required field '{required}'")
-    check_json(event)
+    if not json_checked:
+        check_json(event)
     suffix = str(event.get("schemaURL") or "").rsplit("/", 1)[-1]
     kind = suffix if suffix in ("JobEvent", "DatasetEvent") else "RunEvent"
     model = _MODELS[kind]
@@ -249,6 +273,7 @@ def parse(event: Any) -> Parsed:
         shape = model.model_validate(event)
     except ValidationError as e:
         raise ValueError(_problem(e)) from None
+    _facets_we_read(shape)
     when = _time(shape.eventTime)
     if isinstance(shape, _DatasetEvent):
         return Parsed(kind, event, when)
@@ -268,15 +293,17 @@ def _event_id(event: dict[str, Any]) -> str:
     return hash_bytes(json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-def ingest(store: Store, events: Iterable[Any], *, skip_invalid: bool = False) -> IngestResult:
+def ingest(store: Store, events: Iterable[Any], *, skip_invalid: bool = False,
+           json_checked: bool = False) -> IngestResult:
     """Store events (all or nothing); the same event twice is stored once. ``skip_invalid``: store the valid
     events and list what was wrong with the others in ``skipped`` (the sync of our own runs: one run whose
-    names no store can take must not keep every other run out of the lineage tables)."""
+    names no store can take must not keep every other run out of the lineage tables). ``json_checked``: see
+    :func:`parse`."""
     parsed: list[Parsed] = []
     problems: dict[int, str] = {}
     for i, event in enumerate(events):
         try:
-            parsed.append(parse(event))
+            parsed.append(parse(event, json_checked))
         except (ValueError, TypeError) as e:
             problems[i] = str(e)
     if problems and not skip_invalid:

@@ -11,6 +11,7 @@ of every route is a 4xx in Marquez's body (.validation).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
@@ -78,7 +79,7 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
             return data
         caller.require_events([data])
         try:  # off the event loop: concurrent requests overlap their database round trips
-            await run_in_threadpool(ingest, store, [data])
+            await run_in_threadpool(partial(ingest, json_checked=True), store, [data])  # read_json checked it
         except IngestError as e:
             return _error(422, str(e), e.problems)
         return Response(status_code=201)
@@ -92,7 +93,7 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
             return _error(400, "a batch is a JSON array of events")
         caller.require_events(data)
         try:
-            result = await run_in_threadpool(ingest, store, data)
+            result = await run_in_threadpool(partial(ingest, json_checked=True), store, data)
         except IngestError as e:
             return _error(422, str(e), e.problems)
         return JSONResponse({"status": "success", "stored": result.stored, "duplicates": result.duplicates})
