@@ -503,6 +503,13 @@ def test_a_full_disk_during_an_upload_is_507_and_keeps_nothing(backend: str, req
         small = b"fits " * 100
         assert send(server, "PUT", f"/api/v1/store/blobs/{hash_bytes(small)}", small, octets)[0] == 201  # space is back
         assert send(server, "GET", f"/api/v1/store/blobs/{hash_bytes(small)}") == (200, small)
+        st = os.statvfs(disk)  # no inode left: the temp file itself cannot be created
+        subprocess.run(["mount", "-o", f"remount,nr_inodes={st.f_files - st.f_ffree}", str(disk)], check=True)
+        before = sorted(disk.rglob("*"))
+        other = b"no inode for me"
+        status, raw = send(server, "PUT", f"/api/v1/store/blobs/{hash_bytes(other)}", other, octets)
+        assert (status, json.loads(raw)["code"]) == (507, 507) and sorted(disk.rglob("*")) == before
+        assert send(server, "GET", "/healthz", token=None)[0] == 200
     finally:
         server.stop()
 

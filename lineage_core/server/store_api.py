@@ -112,10 +112,13 @@ class Uris(BaseModel):
 
 
 def _cannot_write(e: OSError) -> Response:
-    """An upload the server's disk cannot take: 507 when it is full (the client may retry later), else 503."""
-    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return error(507, f"the server's artifact storage is full ({e.strerror}): nothing stored; retry later")
-    return error(503, f"the server cannot write artifacts ({e.strerror}): nothing stored")
+    """An upload the server's disk cannot take: 507 when it is full (the client may retry later), else 503.
+    ``e`` is the OSError, or the ArtifactError the artifact store raised from it."""
+    cause = e.__cause__ if isinstance(e.__cause__, OSError) else e
+    why = cause.strerror or type(cause).__name__
+    if cause.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return error(507, f"the server's artifact storage is full ({why}): nothing stored; retry later")
+    return error(503, f"the server cannot write artifacts ({why}): nothing stored")
 
 
 def _checked(value: str, what: str) -> str:

@@ -243,6 +243,23 @@ class CacheStoreContract:
             insert_run(store, job, "RUNNING", id=run_id)
         assert store.get_run(run_id)["status"] == "COMPLETED"
 
+    def test_a_run_of_an_unknown_job_is_refused(self, store: CacheStore) -> None:
+        run_id = new_run_id()
+        with pytest.raises(StoreError, match="job"):
+            store.insert_run(id=run_id, job_id=2**31 - 7, status="RUNNING", started_at=1.0)
+        with pytest.raises(RunNotFoundError):
+            store.get_run(run_id)
+
+    def test_a_run_naming_an_unknown_environment_is_refused(self, store: CacheStore, job: int) -> None:
+        run_id, unknown = new_run_id(), hash_bytes(uuid.uuid4().bytes)
+        with pytest.raises(StoreError, match="environment"):
+            store.insert_run(id=run_id, job_id=job, status="RUNNING", started_at=1.0, environment_hash=unknown)
+        running = insert_run(store, job)
+        with pytest.raises(StoreError, match="environment"):
+            store.finish_run(running, status="COMPLETED", environment_hash=unknown)
+        run = store.get_run(running)
+        assert (run["status"], run["environment_hash"], run["ended_at"]) == ("RUNNING", None, None)
+
     def test_finish_run_records_the_outcome(self, store: CacheStore, job: int) -> None:
         failed = insert_run(store, job)
         store.finish_run(failed, status="FAILED", error="ValueError: boom")
