@@ -9,7 +9,7 @@ is stored.
   strict JSON (no ``NaN``/``Infinity``) that :func:`~lineage_core.openlineage.ingest.check_json` accepts — no
   NUL or lone surrogate, 64-bit integers, finite numbers, at most ``MAX_DEPTH`` levels: 400; over
   :data:`MAX_BODY`: 413. The parsed value rides in the request scope (:data:`JSON_KEY`), parsed once.
-- **Typed parameters**: :data:`Limit` (1..10,000), :data:`Offset` (0..2**63-1), :data:`Int64`, and the name
+- **Typed parameters**: :data:`Limit` (1..10,000), :data:`Offset` (0..2**63-1), :data:`INT64` bounds, and the name
   types of the event models (:data:`Name`, :data:`Namespace`: 1,023 and 255 bytes of UTF-8, no control
   characters) for bodies; a failed parameter is a 400, a failed body a 422, as Marquez (Dropwizard) answers.
 - **Everything else FastAPI refuses** (an unknown route, a wrong method, an ``HTTPException``) keeps its
@@ -33,7 +33,7 @@ from ..errors import LineageError, RunNotFoundError, StoreConflictError, StoreEr
 from ..openlineage import ingest
 from ..openlineage.ingest import INT64, MAX_NAME, MAX_NAMESPACE, Name, Namespace, check_json, plain_text
 
-__all__ = ["INT64", "JSON_KEY", "MAX_BODY", "MAX_NAME", "BadRequest", "GuardRequests", "Int64", "JobName", "Limit",
+__all__ = ["INT64", "JSON_KEY", "MAX_BODY", "MAX_NAME", "BadRequest", "GuardRequests", "JobName", "Limit",
            "Name", "Namespace", "Offset", "check_name", "check_node", "error", "install", "parse_json", "timestamp"]
 
 MAX_BODY = 10 * 1024 * 1024
@@ -45,7 +45,6 @@ _MESSAGE = 2000  # characters of a message we send back (never a hostile input i
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Offset = Annotated[int, Query(ge=0, le=INT64[1])]
-Int64 = Annotated[int, Query(ge=INT64[0], le=INT64[1])]
 # the cache store's jobs (their columns: 255 and 512 characters), within the names lineage tables take
 JobName = Annotated[str, StringConstraints(min_length=1, max_length=512), AfterValidator(ingest.check_name)]
 
@@ -235,9 +234,10 @@ def _validation(_: Request, exc: Exception) -> Response:
                 for e in exc.errors()[:20]]
     in_body = any(p["loc"][:1] == ["body"] for p in problems)
     first = problems[0] if problems else {"loc": ["request"], "msg": "invalid"}
-    kind = {"body": "body field", "query": "query parameter", "path": "path parameter"}.get(first["loc"][0], "")
-    where = ".".join(first["loc"][1:]) or "body"
-    return error(422 if in_body else 400, f"invalid {kind} {where}: {first['msg']}".replace("  ", " "), problems)
+    source, *where = first["loc"] or ["request"]
+    kind = {"body": "body field", "query": "query parameter", "path": "path parameter"}.get(source, source)
+    named = f"{kind} {'.'.join(where)}" if where else source
+    return error(422 if in_body else 400, f"invalid {named}: {first['msg']}", problems)
 
 
 def _http(_: Request, exc: Exception) -> Response:
