@@ -27,9 +27,11 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
+from lineage_core.cache import default_store
 from lineage_core.environment import EnvironmentSnapshot
 from lineage_core.errors import StoreError
 from lineage_core.hashing import hash_bytes
+from lineage_core.openlineage.ingest import IngestError, ingest, rebuild
 from lineage_core.store import Store
 from lineage_core.store import schema as t
 
@@ -571,3 +573,24 @@ def test_a_damaged_sqlite_file_is_a_store_error_naming_it(
     cli = subprocess.run([sys.executable, "-m", "lineage_core.cli", "runs"], capture_output=True, text=True,
                          env={**os.environ, "LINEAGE_STORE_URL": url}, timeout=120)
     assert cli.returncode != 0 and str(db) in cli.stderr and "Traceback" not in cli.stderr
+
+
+# -- an event an older version stored, that today's validation refuses -------------------------------------
+@pytest.mark.usefixtures("backend")
+def test_rebuild_names_a_stored_event_that_validation_now_refuses_and_changes_nothing() -> None:
+    store = default_store()
+    ingest(store, [event()])
+    derived = (t.ol_jobs, t.ol_runs, t.ol_datasets, t.ol_edges)
+
+    def rows() -> list[list[Any]]:
+        with store.engine.connect() as c:
+            return [sorted(map(tuple, c.execute(sa.select(table)))) for table in derived]
+
+    before = rows()
+    with store.engine.begin() as c:  # as an older version would have kept it
+        c.execute(t.ol_events.insert().values(
+            id=hash_bytes(b"stored before validation"), kind="RunEvent", event_type="COMPLETE", run_id=RUN,
+            job_namespace=NS, job_name=JOB, event_time=2.0, payload=event(inputs="x"), received_at=2.0))
+    with pytest.raises(IngestError, match="inputs: must be a JSON array"):
+        rebuild(store)
+    assert rows() == before and all(before)
