@@ -28,6 +28,10 @@ TOKEN_KEY = "token"  # noqa: S105 - the default key of the token secret, not a t
 STORE_URL_KEY = "store-url"  # the default key of the store secret
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")  # a Kubernetes quantity
 _PASSWORD_IN_URL = re.compile(r"://[^/@\s]*:[^/@\s]+@")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")  # a label value, as the API checks
+# an extended resource's name: a DNS-subdomain prefix, '/', a name (no spaces, nothing the API server refuses)
+_RESOURCE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_WHOLE = re.compile(r"^[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -85,11 +89,19 @@ class ContainerTask:
 
     def __post_init__(self) -> None:
         if not isinstance(self.gpus, int) or isinstance(self.gpus, bool) or self.gpus < 0:
-            raise ConfigError(f"gpus={self.gpus!r} must be a whole number, 0 or more")
+            raise ConfigError(f"gpus={self.gpus!r} must be a whole number, 0 or more "
+                              "(a GPU is not shared: fractional GPUs are refused by the API server)")
         if not self.accelerator:
             raise ConfigError("accelerator must name the GPU resource (e.g. nvidia.com/gpu)")
+        if not _RESOURCE_NAME.match(self.accelerator):
+            raise ConfigError(f"accelerator={self.accelerator!r} is not an extended resource name "
+                              "(domain/name, e.g. nvidia.com/gpu or amd.com/gpu)")
         if self.gpu_type and not self.gpus:
             raise ConfigError(f"gpu_type={self.gpu_type!r} without gpus: give gpus=1 or more")
+        if self.gpu_type is not None and not (self.gpu_type and _LABEL_VALUE.match(self.gpu_type)):
+            raise ConfigError(f"gpu_type={self.gpu_type!r} is not a valid node label value (at most 63 letters, "
+                              "digits, '-', '_' or '.', starting and ending with a letter or digit, e.g. "
+                              f"NVIDIA-A100-SXM4-80GB): the {GPU_PRODUCT_LABEL} label of a GPU node")
         for name in ("cpu", "memory", "shm_size"):
             value = getattr(self, name)
             if value is not None and not _QUANTITY.match(str(value)):
@@ -146,6 +158,34 @@ class ContainerTask:
     def resource_class(self) -> dict[str, Any]:
         """What of the hardware is key material for a cached command: the GPU resource, count and type."""
         return {"gpu_resource": self.accelerator, "gpus": self.gpus, "gpu_type": self.gpu_type} if self.gpus else {}
+
+    def container_resources(self, requests: Mapping[str, Any] | None = None,
+                            limits: Mapping[str, Any] | None = None) -> tuple[dict[str, str], dict[str, str]]:
+        """The container's (requests, limits): the ones given (e.g. a pod operator's ``container_resources``)
+        with this task's GPUs, cpu and memory limits added. A GPU is an extended resource, which the API server
+        takes only as a whole number with its request equal to its limit: a fractional count, a request that
+        differs from the limit, or a count other than ``gpus`` is a ConfigError here, before submission."""
+        requests = {str(k): str(v) for k, v in (requests or {}).items()}
+        limits = {str(k): str(v) for k, v in (limits or {}).items()}
+        if self.gpus:
+            for given, where in ((requests, "requests"), (limits, "limits")):
+                if given.get(self.accelerator, str(self.gpus)) != str(self.gpus):
+                    raise ConfigError(f"{self.accelerator}: {where} {given[self.accelerator]!r} and gpus={self.gpus}:"
+                                      " give the GPU count once, as gpus")
+            limits[self.accelerator] = str(self.gpus)
+        limits.update({k: v for k, v in (("cpu", self.cpu), ("memory", self.memory)) if v})
+        for name in sorted({*requests, *limits} - {"cpu", "memory", "ephemeral-storage"}):
+            if "/" not in name or name.startswith(("kubernetes.io/", "hugepages-")):
+                continue  # not an extended resource
+            request, limit = requests.get(name), limits.get(name)
+            for value in (request, limit):
+                if value is not None and not _WHOLE.match(value):
+                    raise ConfigError(f"{name}={value!r}: an extended resource (a GPU) is a whole number; "
+                                      "fractional GPUs (e.g. 500m) are refused by the API server")
+            if request is not None and request != limit:
+                raise ConfigError(f"{name}: request {request} differs from limit {limit}: the API server takes "
+                                  "an extended resource (a GPU) only with its request equal to its limit")
+        return requests, limits
 
     @property
     def gpu_toleration(self) -> dict[str, str] | None:

@@ -239,11 +239,10 @@ def _pod_arguments(task: ContainerTask, kwargs: dict[str, Any]) -> dict[str, Any
     kwargs["secrets"] = [*(kwargs.get("secrets") or []),
                          *(Secret("env", s.var, s.secret, s.key)  # type: ignore[no-untyped-call]
                            for s in task.secret_envs())]
-    limits = {task.accelerator: str(task.gpus)} if task.gpus else {}
-    limits.update({k: v for k, v in (("cpu", task.cpu), ("memory", task.memory)) if v})
-    if limits:
-        resources = kwargs.get("container_resources") or k8s.V1ResourceRequirements()
-        resources.limits = {**(resources.limits or {}), **limits}
+    resources = kwargs.get("container_resources") or k8s.V1ResourceRequirements()
+    requests, limits = task.container_resources(resources.requests, resources.limits)  # GPU checks: ConfigError
+    if requests or limits:
+        resources.requests, resources.limits = requests or None, limits or None
         kwargs["container_resources"] = resources
     if task.gpu_type:
         kwargs["node_selector"] = {**(kwargs.get("node_selector") or {}), GPU_PRODUCT_LABEL: task.gpu_type}

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from ..services.k8s import ControlPlane, ControlPlaneError
 from ..services.lineage_server import Server
 
 HERE = Path(__file__).resolve().parent
@@ -30,6 +32,10 @@ HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
 DAGS = HOME / "dags"  # the example DAGs (dags/) and the test DAGs, copied so a test can edit a task
 EVENTS = HOME / "openlineage.jsonl"
 NAMESPACE = "airflow-test"
+# The test cluster's images (image -> the directory standing for its filesystem: the pod's working dir) and its
+# GPU node's product label (NVIDIA GPU feature discovery's), which the example DAG's gpu_type selects.
+IMAGES = {"ghcr.io/lineage-core/finetune@sha256:" + "4f" * 32: ROOT / "examples" / "finetune"}
+GPU_NODE_LABELS = {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
 
 DAGS.mkdir()
 for source in [*sorted((ROOT / "dags").glob("*.py")), *sorted((HERE / "dags").glob("*.py"))]:
@@ -53,6 +59,28 @@ def lineage_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
     server = Server({"LINEAGE_HOME": str(home), "LINEAGE_STORE_URL": f"sqlite:///{home}/server.db"})
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def k8s(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """One real control plane for the session (../shared/k8s): its pods run this venv's ``lineage`` and
+    ``python`` (the kubelet's PATH starts with this interpreter's bin dir). Not starting is a failure."""
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    try:
+        plane = ControlPlane(tmp_path_factory.mktemp("k8s"), path=path, images=IMAGES, node_labels=GPU_NODE_LABELS).up()
+    except (ControlPlaneError, OSError, subprocess.TimeoutExpired) as e:
+        pytest.fail(f"the test control plane did not start: {e}", pytrace=False)
+    print(f"\ncontrol plane up in {plane.started_in:.1f} s", file=sys.stderr)
+    yield plane
+    plane.down()
+
+
+@pytest.fixture
+def k8s_namespace(k8s: ControlPlane) -> Iterator[str]:
+    """A fresh namespace with its ``default`` ServiceAccount; deleted (not waited for) afterwards."""
+    name = k8s.new_namespace()
+    yield name
+    k8s.delete_namespace(name)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ import pytest
 from lineage_core.refs import MARKER
 from lineage_core.runtime import default_store
 
-from .conftest import DAGS, xcoms
-from .fake_kube import FakeKube
+from ..services.k8s import GPU_TAINT, ControlPlane
+from .conftest import DAGS, edited_dag, xcoms
 
 PYTHON_TASKS = {"numbers": "kill_switch.numbers", "total": "kill_switch.total", "doubled": "kill_switch.doubled"}
 PLAIN = {"numbers": [1, 2, 3, 4], "total": 10, "doubled": 20}
@@ -80,54 +81,69 @@ def test_off_per_task_hands_a_plain_value_to_a_cached_downstream(run_dag: Any, m
     assert [r["status"] for r in runs("kill_switch.doubled")] == ["COMPLETED", "CACHED"]  # same value: a hit
 
 
-@pytest.fixture
-def pod_cluster(airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKube]:
-    from airflow.dag_processing.dagbag import DagBag
+@dataclass
+class PodCluster:
+    """The kill-switch DAG's pods in a fresh namespace of the session's real control plane (the DAG's namespace
+    edited in the test DAG folder; pods kept after they finish, so a test can read the specs the API server
+    stored)."""
 
-    image = DagBag(str(DAGS)).get_dag("kill_switch_pod").get_task("write").image
-    workdir = tmp_path / "image"
-    workdir.mkdir()
-    kube = FakeKube(tmp_path, images={image: workdir}, secrets={})
+    k8s: ControlPlane
+    namespace: str
+
+    @property
+    def created(self) -> list[dict[str, Any]]:
+        return self.k8s.items(f"/api/v1/namespaces/{self.namespace}/pods", "labelSelector=dag_id%3Dkill_switch_pod")
+
+
+@pytest.fixture
+def pod_cluster(airflow_db: Path, k8s: ControlPlane, k8s_namespace: str, tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch) -> Iterator[PodCluster]:
     monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps({
-        "conn_type": "kubernetes", "extra": {"kube_config_path": str(kube.kubeconfig), "in_cluster": False}}))
+        "conn_type": "kubernetes", "extra": {"kube_config_path": k8s.kubeconfig, "in_cluster": False}}))
     (tmp_path / "in.txt").write_text("hello")
     monkeypatch.setenv("AIRFLOW_VAR_KILL_SWITCH_IN", str(tmp_path / "in.txt"))
     monkeypatch.setenv("AIRFLOW_VAR_KILL_SWITCH_OUT", str(tmp_path / "out.txt"))
-    yield kube
-    kube.stop()
+    # the cluster's one node is a GPU node, tainted: this CPU pod tolerates the taint to be scheduled at all
+    edit = f'namespace="{k8s_namespace}", on_finish_action="keep_pod", tolerations=[{GPU_TAINT!r}]'
+    with edited_dag("kill_switch.py", 'namespace="ml"', edit):
+        yield PodCluster(k8s, k8s_namespace)
 
 
 def base_container(pod: dict[str, Any]) -> dict[str, Any]:
     return next(c for c in pod["spec"]["containers"] if c["name"] == "base")
 
 
-def test_disabled_pod_operator_is_a_plain_pod_operator(pod_cluster: FakeKube, run_dag: Any,
+def test_disabled_pod_operator_is_a_plain_pod_operator(pod_cluster: PodCluster, run_dag: Any,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LINEAGE_DISABLED", "true")
     for _ in range(2):
         result = xcoms(run_dag("kill_switch_pod"))
         assert result["read_back"] == "HELLO" and "write" not in result  # KPO's XCom: none without do_xcom_push
-    assert len(pod_cluster.created) == 2  # no cache: the pod runs every time
-    container = base_container(pod_cluster.created[-1])
-    assert container["command"][:2] == ["python", "-c"]  # no `lineage exec` wrapper
-    env = {e["name"]: e.get("value") for e in container.get("env") or []}
-    assert env.get("LINEAGE_DISABLED") == "true" and "LINEAGE_EXEC" not in env
+    pods = pod_cluster.created
+    assert len(pods) == 2  # no cache: the pod runs every time
+    for pod in pods:
+        container = base_container(pod)
+        assert container["command"][:2] == ["python", "-c"]  # no `lineage exec` wrapper
+        env = {e["name"]: e.get("value") for e in container.get("env") or []}
+        assert env.get("LINEAGE_DISABLED") == "true" and "LINEAGE_EXEC" not in env
     assert runs("kill_switch_pod.write") == []
 
 
 def test_cache_off_runs_the_pod_every_time_and_records_without_storing(
-        pod_cluster: FakeKube, run_dag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        pod_cluster: PodCluster, run_dag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LINEAGE_CACHE", "off")
     for _ in range(2):
         result = xcoms(run_dag("kill_switch_pod"))
         assert result["read_back"] == "HELLO"
         assert result["write"]["cache"] == "not stored"
         assert set(result["write"]["outputs"]) == {str(tmp_path / "out.txt")}
-    assert len(pod_cluster.created) == 2
-    container = base_container(pod_cluster.created[-1])
-    env = {e["name"]: e.get("value") for e in container.get("env") or []}
-    assert container["command"][:2] == ["python", "-c"] and env.get("LINEAGE_CACHE") == "off"
-    assert "LINEAGE_EXEC" not in env
+    pods = pod_cluster.created
+    assert len(pods) == 2
+    for pod in pods:
+        container = base_container(pod)
+        env = {e["name"]: e.get("value") for e in container.get("env") or []}
+        assert container["command"][:2] == ["python", "-c"] and env.get("LINEAGE_CACHE") == "off"
+        assert "LINEAGE_EXEC" not in env
     recorded = runs("kill_switch_pod.write")
     assert [r["status"] for r in recorded] == ["COMPLETED", "COMPLETED"] and entries("kill_switch_pod.write") == 0
     assert all("caching is off" in r["reasons"][0] for r in recorded)

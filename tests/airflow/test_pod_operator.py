@@ -1,12 +1,23 @@
-"""The gpu_finetune example DAG and CachedKubernetesPodOperator on real Airflow, without a cluster.
+"""The gpu_finetune example DAG and CachedKubernetesPodOperator on real Airflow and a real Kubernetes API server.
 
-- the pod spec, built by the operator itself (``build_pod_request_obj(dry_run=True)``);
-- the miss path with the real kubernetes client against the loopback fake API (tests/airflow/fake_kube.py),
-  whose "kubelet" runs the container's command — ``lineage exec -- python finetune.py`` — as a local
-  process: the pod registers its run in the store through the secret-provided URL and sends its events to
-  the lineage server as a child of the Airflow task;
-- the hit path under a real ``dag.test()``: no pod is created, the XCom lists the cached outputs;
+The cluster is the session's control plane (tests/services/k8s.py: etcd, kube-apiserver, kube-scheduler,
+kube-controller-manager) with the mini kubelet, which runs a bound pod's container command as a local process
+on a GPU node (``nvidia.com/gpu: 8``, the GPU taint, the product label the DAG's ``gpu_type`` selects). Every
+request — create, watch the phase, follow the log, read the status — goes to the real API server.
+
+- the pod spec, built by the operator itself (``build_pod_request_obj(dry_run=True)``), and a GPU pod with
+  every ContainerTask helper accepted by the API server, scheduled onto the GPU node, its taint tolerated;
+- invalid GPU settings refused by us with a ConfigError before submission, each also refused by the API
+  server when sent as it is; what only the API server can judge (a toleration effect) refused by it;
+- the miss path under a real ``dag.test()``: the pod runs ``lineage exec -- python finetune.py``, reads the store
+  URL and the token from Kubernetes secrets (env ``secretKeyRef``, resolved by the kubelet from the API), registers
+  its run in the store and sends its events to the lineage server as a child of the Airflow task;
+- the hit path: no pod is created, the XCom lists the cached outputs;
 - an output changed behind our back is a miss, never a wrong hit.
+
+The XCom sidecar (exec into the pod) is beyond the mini kubelet, so the DAG runs with ``do_xcom_push=False``
+(KubernetesPodOperator's default): the pod completes its own run through the store (the store path), and the
+operator pushes its XCom itself.
 """
 
 from __future__ import annotations
@@ -21,10 +32,10 @@ import pytest
 from lineage_core.errors import ConfigError
 from lineage_core.runtime import default_store
 
+from ..services.k8s import GPU_NODE, GPU_TAINT, ControlPlane
 from ..services.lineage_server import Server
 from ..services.olspec import check_event, spec_registry
-from .conftest import ROOT, provider_events, wait_for, xcoms
-from .fake_kube import FakeKube
+from .conftest import GPU_NODE_LABELS, IMAGES, ROOT, edited_dag, provider_events, wait_for, xcoms
 
 
 def dag_task(dag_id: str, task_id: str) -> Any:
@@ -99,33 +110,167 @@ def test_container_task_translates_to_the_pod_and_the_key(airflow_db: Path) -> N
                                     task=task)
 
 
+def submit(k8s: ControlPlane, namespace: str, pod: Any) -> tuple[int, Any]:
+    """POST a V1Pod as the kubernetes client (KubernetesPodOperator's create_pod) serialises it."""
+    from kubernetes.client import ApiClient
+
+    pod.metadata.namespace = namespace
+    return k8s.api("POST", f"/api/v1/namespaces/{namespace}/pods", ApiClient().sanitize_for_serialization(pod))
+
+
+def secret(k8s: ControlPlane, namespace: str, name: str, data: dict[str, str]) -> None:
+    k8s.ok("POST", f"/api/v1/namespaces/{namespace}/secrets", {"metadata": {"name": name}, "stringData": data})
+
+
+def test_a_gpu_pod_with_every_helper_is_accepted_scheduled_and_tolerated(k8s: ControlPlane, k8s_namespace: str,
+                                                                        tmp_path: Path) -> None:
+    from lineage_airflow import CachedKubernetesPodOperator, ContainerTask
+
+    ns = k8s_namespace
+    k8s.ok("POST", "/api/v1/persistentvolumes", {
+        "metadata": {"name": f"{ns}-datasets"},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "manual",
+                 "hostPath": {"path": str(tmp_path)}, "persistentVolumeReclaimPolicy": "Delete"}})
+    k8s.ok("POST", f"/api/v1/namespaces/{ns}/persistentvolumeclaims", {
+        "metadata": {"name": "datasets"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "manual", "volumeName": f"{ns}-datasets",
+                 "resources": {"requests": {"storage": "1Gi"}}}})
+    wait_for(lambda: k8s.ok("GET", f"/api/v1/namespaces/{ns}/persistentvolumeclaims/datasets")
+                 .get("status", {}).get("phase") == "Bound", what="the claim bound by the PV controller")
+    for name, data in {"lineage-token": {"token": "t0ken"}, "lineage-store": {"store-url": "sqlite:////tmp/x.db"},
+                       "s3": {"key-id": "AKIA", "secret": "s3cret"}}.items():
+        secret(k8s, ns, name, data)
+    task = ContainerTask(gpus=2, gpu_type=GPU_NODE_LABELS["nvidia.com/gpu.product"], shm_size="8Gi", cpu="4",
+                         memory="16Gi", pvcs={"datasets": "/data"}, env={"HF_HOME": "/data/hf"},
+                         lineage_server_url="http://lineage.ml:5000", token_secret="lineage-token",
+                         store_secret="lineage-store", artifacts_url="s3://ml/lineage",
+                         secret_env={"s3": {"key-id": "AWS_ACCESS_KEY_ID", "secret": "AWS_SECRET_ACCESS_KEY"}})
+    op = CachedKubernetesPodOperator(task_id="every_helper", image="python:3.11", cmds=["python", "-c", "pass"],
+                                     outputs=["/tmp/o"], task=task)
+    status, created = submit(k8s, ns, op.build_pod_request_obj(dry_run=True))
+    assert status == 201, created
+    name = created["metadata"]["name"]
+    pod = wait_for(lambda: (p := k8s.ok("GET", f"/api/v1/namespaces/{ns}/pods/{name}"))["spec"].get("nodeName")
+                       and p, what="the scheduler binding the pod")
+    assert pod["spec"]["nodeName"] == GPU_NODE  # the only node: GPU capacity, product label, taint tolerated
+    assert GPU_TAINT in pod["spec"]["tolerations"]
+    assert pod["spec"]["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
+    resources = pod["spec"]["containers"][0]["resources"]
+    # the API server defaulted the requests to the limits (an extended resource must have them equal)
+    assert resources["limits"] == resources["requests"] == {"nvidia.com/gpu": "2", "cpu": "4", "memory": "16Gi"}
+    scheduled = k8s.items(f"/api/v1/namespaces/{ns}/events", "fieldSelector=reason%3DScheduled")
+    assert any(e["involvedObject"]["name"] == name for e in scheduled)
+    k8s.api("DELETE", f"/api/v1/persistentvolumes/{ns}-datasets")
+
+
+def _plain(**kwargs: Any) -> Any:
+    """The same settings on a plain KubernetesPodOperator: nothing of ours checks them."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    return KubernetesPodOperator(task_id="plain", image="python:3.11", cmds=["python"], **kwargs)
+
+
+def _gpus(requests: dict[str, str] | None = None, limits: dict[str, str] | None = None) -> Any:
+    from kubernetes.client import models as k8s_models
+
+    return k8s_models.V1ResourceRequirements(requests=requests, limits=limits)
+
+
+REFUSED = {  # what we refuse (our arguments, our message) and the same pod on a plain operator
+    "gpu request differs from the limit": (
+        {"container_resources": _gpus(requests={"nvidia.com/gpu": "2"}), "task": {"gpus": 1}},
+        "requests '2' and gpus=1", {"container_resources": _gpus({"nvidia.com/gpu": "2"}, {"nvidia.com/gpu": "1"})}),
+    "gpu request without a limit": (
+        {"container_resources": _gpus(requests={"nvidia.com/gpu": "1"})}, "request 1 differs from limit None",
+        {"container_resources": _gpus(requests={"nvidia.com/gpu": "1"})}),
+    "fractional gpus": (
+        {"container_resources": _gpus(limits={"nvidia.com/gpu": "500m"})}, "fractional GPUs",
+        {"container_resources": _gpus(limits={"nvidia.com/gpu": "500m"})}),
+    "gpu_type that is no label value": (
+        {"task": {"gpus": 1, "gpu_type": "NVIDIA A100 80GB"}}, "not a valid node label value",
+        {"node_selector": {"nvidia.com/gpu.product": "NVIDIA A100 80GB"},
+         "container_resources": _gpus(limits={"nvidia.com/gpu": "1"})}),
+    "accelerator that is no resource name": (
+        {"task": {"gpus": 1, "accelerator": "nvidia gpu"}}, "not an extended resource name",
+        {"container_resources": _gpus(limits={"nvidia gpu": "1"})}),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_invalid_gpu_settings_are_refused_before_submission_as_the_api_server_would(
+        case: str, k8s: ControlPlane, k8s_namespace: str) -> None:
+    from lineage_airflow import CachedKubernetesPodOperator, ContainerTask
+
+    ours, message, plain = REFUSED[case]
+    ours = dict(ours)
+    with pytest.raises(ConfigError, match=message):
+        task = ContainerTask(**ours.pop("task", {}))
+        CachedKubernetesPodOperator(task_id="t", image="python:3.11", cmds=["python"], outputs=["/tmp/o"], task=task,
+                                    **ours)
+    status, answer = submit(k8s, k8s_namespace, _plain(**plain).build_pod_request_obj(dry_run=True))
+    assert status == 422 and answer["reason"] == "Invalid", answer  # the API server refuses it too
+
+
+def test_fractional_gpu_counts_are_refused_by_us() -> None:
+    from lineage_airflow import ContainerTask
+
+    with pytest.raises(ConfigError, match="fractional GPUs are refused"):
+        ContainerTask(gpus=0.5)  # type: ignore[arg-type]
+
+
+def test_what_only_the_api_server_can_judge_is_refused_by_it(k8s: ControlPlane, k8s_namespace: str) -> None:
+    """A toleration's effect is the API's vocabulary, which we pass through: the API server says no."""
+    from kubernetes.client import models as k8s_models
+
+    from lineage_airflow import CachedKubernetesPodOperator, ContainerTask
+
+    op = CachedKubernetesPodOperator(task_id="t", image="python:3.11", cmds=["python"], outputs=["/tmp/o"],
+                                     task=ContainerTask(gpus=1), tolerations=[k8s_models.V1Toleration(
+                                         key="example.com/spot", operator="Exists", effect="Sometimes")])
+    status, answer = submit(k8s, k8s_namespace, op.build_pod_request_obj(dry_run=True))
+    assert status == 422, answer
+    assert "tolerations[0].effect" in answer["message"] and "Sometimes" in answer["message"], answer["message"]
+    assert not k8s.items(f"/api/v1/namespaces/{k8s_namespace}/pods")
+
+
 @pytest.fixture
-def cluster(airflow_db: Path, lineage_server: Server, lineage_home: Path, tmp_path: Path,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKube]:
-    """The fake cluster, the kubernetes_default connection to it, and the DAG's deployment Variables."""
+def cluster(airflow_db: Path, k8s: ControlPlane, k8s_namespace: str, lineage_server: Server, lineage_home: Path,
+            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The DAG's pods in a fresh namespace of the real cluster (the example DAG's ``namespace="ml"`` edited in
+    the test DAG folder, pods kept after they finish so the test can read them), its secrets, the
+    kubernetes_default connection, and the DAG's deployment Variables. Yields the namespace."""
     image = dag_task("gpu_finetune", "train").image
+    assert image in IMAGES, "the kubelet maps the DAG's image to examples/finetune (conftest.IMAGES)"
     store_url = f"sqlite:///{lineage_home / 'lineage.db'}"
-    kube = FakeKube(tmp_path, images={image: ROOT / "examples" / "finetune"},
-                    secrets={"lineage-store": {"store-url": store_url}, "lineage-token": {"token": "t0ken"}})
+    secret(k8s, k8s_namespace, "lineage-store", {"store-url": store_url})
+    secret(k8s, k8s_namespace, "lineage-token", {"token": "t0ken"})
     monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps({
-        "conn_type": "kubernetes", "extra": {"kube_config_path": str(kube.kubeconfig), "in_cluster": False}}))
+        "conn_type": "kubernetes", "extra": {"kube_config_path": k8s.kubeconfig, "in_cluster": False}}))
     monkeypatch.setenv("AIRFLOW_VAR_MODELS_URL", str(tmp_path / "models"))
     monkeypatch.setenv("AIRFLOW_VAR_LINEAGE_ARTIFACTS_URL", (lineage_home / "artifacts").as_uri())
     monkeypatch.setenv("AIRFLOW_VAR_LINEAGE_SERVER_URL", f"http://127.0.0.1:{lineage_server.port}")
-    yield kube
-    kube.stop()
+    with edited_dag("gpu_finetune.py", 'namespace="ml"', f'namespace="{k8s_namespace}", on_finish_action="keep_pod"'):
+        yield k8s_namespace
 
 
 def train_runs() -> list[dict[str, Any]]:
     return list(reversed(default_store().runs(job="gpu_finetune.train")))
 
 
-def test_gpu_finetune_runs_the_pod_once_then_hits_without_one(cluster: FakeKube, run_dag: Any,
+def test_gpu_finetune_runs_the_pod_once_then_hits_without_one(cluster: str, k8s: ControlPlane, run_dag: Any,
                                                              lineage_server: Server, tmp_path: Path) -> None:
+    def pods() -> list[dict[str, Any]]:
+        return k8s.items(f"/api/v1/namespaces/{cluster}/pods", "labelSelector=dag_id%3Dgpu_finetune")
+
     first = run_dag("gpu_finetune")
-    assert len(cluster.created) == 1
-    pod_env = {e["name"]: e for e in cluster.created[0]["spec"]["containers"][0]["env"]}
+    (pod,) = pods()
+    assert pod["status"]["phase"] == "Succeeded" and pod["spec"]["nodeName"] == GPU_NODE
+    assert GPU_TAINT in pod["spec"]["tolerations"]
+    (container,) = pod["spec"]["containers"]
+    assert container["command"][:3] == ["lineage", "exec", "--"]
+    pod_env = {e["name"]: e for e in container["env"]}
     assert "LINEAGE_EXEC" in pod_env and pod_env["OPENLINEAGE_URL"]["value"].startswith("http://127.0.0.1")
+    assert pod_env["LINEAGE_STORE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "lineage-store", "key": "store-url"}
     out = tmp_path / "models" / "finetune"
     assert json.loads((out / "metrics.json").read_text())["rows"] == 256
     miss = xcoms(first)["train"]
@@ -133,7 +278,7 @@ def test_gpu_finetune_runs_the_pod_once_then_hits_without_one(cluster: FakeKube,
     (run,) = train_runs()
     assert run["status"] == "COMPLETED" and run["id"] == miss["lineage_run_id"]
     env = default_store().get_environment(run["environment_hash"])
-    assert env is not None and env.image_digest == cluster.created[0]["spec"]["containers"][0]["image"]
+    assert env is not None and env.image_digest == container["image"]
 
     # The pod's own events reached the lineage server, as a child of the Airflow task's run.
     def pod_events() -> list[dict[str, Any]]:
@@ -147,7 +292,7 @@ def test_gpu_finetune_runs_the_pod_once_then_hits_without_one(cluster: FakeKube,
         assert event["run"]["facets"]["parent"]["job"]["name"] == "gpu_finetune.train"
 
     second = run_dag("gpu_finetune")
-    assert len(cluster.created) == 1  # no pod
+    assert len(pods()) == 1  # no pod
     hit = xcoms(second)["train"]
     assert hit["cache"] == "hit" and hit["outputs"] == miss["outputs"] and hit["source_run_id"] == run["id"]
     assert [r["status"] for r in train_runs()] == ["COMPLETED", "CACHED"]
@@ -160,6 +305,6 @@ def test_gpu_finetune_runs_the_pod_once_then_hits_without_one(cluster: FakeKube,
 
     (out / "metrics.json").write_text("{}")  # someone overwrote the model's outputs
     run_dag("gpu_finetune")
-    assert len(cluster.created) == 2
+    assert len(pods()) == 2
     latest = train_runs()[-1]
     assert latest["status"] == "COMPLETED" and any("changed" in r for r in latest["reasons"]), latest["reasons"]
