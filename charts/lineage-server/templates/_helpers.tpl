@@ -1,0 +1,111 @@
+{{- define "lineage-server.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "lineage-server.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "lineage-server.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "lineage-server.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "lineage-server.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "lineage-server.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: lineage-core
+{{- end }}
+
+{{- define "lineage-server.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "lineage-server.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "lineage-server.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The secret holding the store URL: the user's, or the chart's (made from store.url). */}}
+{{- define "lineage-server.storeSecret" -}}
+{{- if .Values.store.existingSecret }}{{ .Values.store.existingSecret }}{{ else }}{{ include "lineage-server.fullname" . }}-store{{ end }}
+{{- end }}
+
+{{- define "lineage-server.tokensSecret" -}}
+{{- if .Values.auth.existingSecret }}{{ .Values.auth.existingSecret }}{{ else }}{{ include "lineage-server.fullname" . }}-tokens{{ end }}
+{{- end }}
+
+{{/* The token file's lines: NAME:TOKEN:scope[,scope][:namespace-glob[,glob]] (lineage_core/server/auth.py). */}}
+{{- define "lineage-server.tokenFile" -}}
+{{- range .Values.auth.tokens }}
+{{- $line := printf "%s:%s:%s" .name .token (join "," .scopes) }}
+{{- if .namespaces }}{{ $line = printf "%s:%s" $line (join "," .namespaces) }}{{ end }}
+{{ $line }}
+{{- end }}
+{{- end }}
+
+{{- define "lineage-server.checks" -}}
+{{- if and (not .Values.store.existingSecret) (not .Values.store.url) }}
+{{- fail "store: give store.existingSecret (a secret holding the PostgreSQL URL) or store.url" }}
+{{- end }}
+{{- if and (not .Values.auth.existingSecret) (not .Values.auth.tokens) }}
+{{- fail "auth: the server is bound off loopback and needs tokens: give auth.existingSecret or auth.tokens" }}
+{{- end }}
+{{- if and .Values.artifacts.persistence.enabled (not .Values.artifacts.persistence.existingClaim) }}
+{{- fail "artifacts.persistence: give existingClaim (a ReadWriteMany claim when replicaCount > 1)" }}
+{{- end }}
+{{- end }}
+
+{{/* Environment shared by the server and the migration Job: store, artifacts, home (LINEAGE_HOME on /tmp).
+     Arguments: root (the chart's context), storeSecret (its name), hook (true in the migration Job). */}}
+{{- define "lineage-server.env" -}}
+- name: LINEAGE_HOME
+  value: /tmp/lineage
+- name: LINEAGE_STORE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .storeSecret }}
+      key: {{ .root.Values.store.key }}
+{{- if .hook }}{{/* a hook runs before the release's ConfigMap exists: literal values */}}
+- name: LINEAGE_ARTIFACTS_URL
+  value: {{ .root.Values.artifacts.url | quote }}
+{{- with .root.Values.artifacts.options }}
+- name: LINEAGE_ARTIFACTS_OPTIONS
+  value: {{ toJson . | quote }}
+{{- end }}
+{{- else }}
+- name: LINEAGE_ARTIFACTS_URL
+  valueFrom:
+    configMapKeyRef:
+      name: {{ include "lineage-server.fullname" .root }}
+      key: artifacts-url
+{{- if .root.Values.artifacts.options }}
+- name: LINEAGE_ARTIFACTS_OPTIONS
+  valueFrom:
+    configMapKeyRef:
+      name: {{ include "lineage-server.fullname" .root }}
+      key: artifacts-options
+{{- end }}
+{{- end }}
+{{- with .root.Values.server.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,258 @@
+"""charts/lineage-server against the session's real Kubernetes control plane (tests/services/k8s.py) and helm 3.22.
+
+It lives in the Airflow suite because that session already runs the one control plane of `make test` (a
+second pytest session would start a second one) and its venv can run `lineage serve`; it needs no kubernetes
+client: helm runs as a subprocess with the plane's kubeconfig, and the API is reached over HTTPS.
+
+- `helm lint --strict` for every value set;
+- `helm template` of the default values and of realistic value sets (AWS with existing secrets, ingress and
+  autoscaling; GKE with chart-made secrets and anonymous Marquez reads; a single-replica evaluation on a
+  PVC), each object sent to the API server as a server-side dry run with strict field validation, the pod
+  templates also as Pods in a namespace that enforces the `restricted` Pod Security Standard, and each set
+  through `helm install --dry-run=server`;
+- `helm install` into a namespace: the pre-install Job runs `lineage doctor --migrate`, the controller-manager
+  makes the ReplicaSet and the pod, the mini kubelet runs the pod's command — the real `lineage serve` of this
+  venv, on the chart's port on loopback — and an event ingested with the chart's token is read back; `helm
+  upgrade` runs the migration Job again; `helm uninstall` leaves nothing of the release.
+
+The mini kubelet runs commands on the host and mounts no volumes, so the values point ``command`` at this
+venv's ``lineage`` and ``auth.mountPath`` at a temp dir holding the token file the chart's Secret renders (the
+test checks the Secret holds exactly that file), as a kubelet's secret volume would.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ..services.k8s import GPU_NODE, GPU_TAINT, ControlPlane
+from ..services.lineage_server import request
+from ..services.postgres import free_port
+from .conftest import ROOT, wait_for
+
+CHART = ROOT / "charts" / "lineage-server"
+TOKENS = [
+    {"name": "airflow", "token": "airflow-" + "a" * 24, "scopes": ["ingest", "cache", "read"], "namespaces": ["ml-*"]},
+    {"name": "admin", "token": "admin-" + "b" * 24, "scopes": ["read", "ingest", "cache", "admin"]},
+]
+VALUE_SETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "aws": {
+        "replicaCount": 3,
+        "image": {"repository": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/lineage-server",
+                  "digest": "sha256:" + "ab" * 32},
+        "store": {"existingSecret": "lineage-postgres", "key": "url"},
+        "artifacts": {"url": "s3://ml-lineage/artifacts", "options": {"client_kwargs": {"region_name": "eu-west-1"}}},
+        "auth": {"existingSecret": "lineage-tokens"},
+        "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/lineage"}},
+        "server": {"extraEnv": [{"name": "AWS_REGION", "value": "eu-west-1"}]},
+        "ingress": {"enabled": True, "className": "nginx",
+                    "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+                    "hosts": [{"host": "lineage.ml.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}],
+                    "tls": [{"secretName": "lineage-tls", "hosts": ["lineage.ml.example.com"]}]},
+        "autoscaling": {"enabled": True, "minReplicas": 3, "maxReplicas": 10},
+        "networkPolicy": {"from": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "airflow"}}},
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kubeflow"}}}]},
+        "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+    },
+    "gke": {
+        "store": {"existingSecret": "", "url": "postgresql+psycopg://lineage:pw@10.1.2.3:5432/lineage"},
+        "artifacts": {"url": "gs://ml-lineage/artifacts"},
+        "auth": {"existingSecret": "", "tokens": TOKENS},
+        "serviceAccount": {"annotations": {"iam.gke.io/gcp-service-account": "lineage@proj.iam.gserviceaccount.com"}},
+        "server": {"anonymousRead": "lineage"},
+        "podDisruptionBudget": {"minAvailable": "50%"},
+        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                       "whenUnsatisfiable": "ScheduleAnyway",
+                                       "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "lineage-server"}}}],
+    },
+    "evaluation": {
+        "replicaCount": 1,
+        "store": {"existingSecret": "", "url": "postgresql+psycopg://lineage:pw@postgres:5432/lineage"},
+        "artifacts": {"url": "file:///var/lib/lineage/artifacts",
+                      "persistence": {"enabled": True, "existingClaim": "lineage-artifacts"}},
+        "auth": {"existingSecret": "", "tokens": TOKENS[1:]},
+        "podDisruptionBudget": {"enabled": False},
+        "networkPolicy": {"enabled": False},
+        "serviceAccount": {"create": False},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def helm(k8s: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    home = tmp_path_factory.mktemp("helm")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "KUBECONFIG": k8s.kubeconfig,
+           **{f"HELM_{d}_HOME": str(home / d.lower()) for d in ("CACHE", "CONFIG", "DATA")}}
+
+    def run(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run([k8s.helm, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        if check and r.returncode != 0:
+            output = f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+            raise AssertionError(f"helm {' '.join(args)} exited {r.returncode}:\n{output}")
+        return r
+
+    return run
+
+
+def values_file(tmp_path: Path, name: str, values: dict[str, Any]) -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(json.dumps(values))  # JSON is YAML
+    return str(path)
+
+
+def collection(obj: dict[str, Any], namespace: str) -> str:
+    """The API path of an object's collection (the chart's kinds: namespaced, plural by English rules)."""
+    kind = obj["kind"].lower()
+    plural = kind[:-1] + "ies" if kind.endswith("y") else kind + "es" if kind.endswith("s") else kind + "s"
+    group = "/api/v1" if obj["apiVersion"] == "v1" else f"/apis/{obj['apiVersion']}"
+    return f"{group}/namespaces/{namespace}/{plural}"
+
+
+def dry_run(k8s: ControlPlane, namespace: str, obj: dict[str, Any]) -> None:
+    status, answer = k8s.api("POST", collection(obj, namespace), obj, query="dryRun=All&fieldValidation=Strict")
+    assert status in (200, 201), f"{obj['kind']} {obj['metadata']['name']}: {status} {answer}"
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_each_value_set_lints_and_is_accepted_by_the_api_server(name: str, helm: Any, k8s: ControlPlane,
+                                                                k8s_namespace: str, tmp_path: Path) -> None:
+    values = values_file(tmp_path, name, VALUE_SETS[name])
+    helm("lint", "--strict", str(CHART), "-f", values)
+    rendered = [d for d in yaml.safe_load_all(helm("template", "rel", str(CHART), "-n", k8s_namespace, "-f", values)
+                                              .stdout) if d]
+    kinds = sorted(d["kind"] for d in rendered)
+    assert {"ConfigMap", "Deployment", "Job", "Service"} <= set(kinds), kinds
+    # the pod templates as Pods in a namespace that enforces the restricted Pod Security Standard
+    k8s.ok("PATCH", f"/api/v1/namespaces/{k8s_namespace}",
+           {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}},
+           content_type="application/merge-patch+json")
+    for obj in rendered:
+        dry_run(k8s, k8s_namespace, obj)
+        if obj["kind"] == "ServiceAccount":  # a pod is admitted only when its ServiceAccount exists: make it
+            k8s.ok("POST", collection(obj, k8s_namespace), obj)
+    for obj in rendered:
+        if obj["kind"] in ("Deployment", "Job"):
+            template = obj["spec"]["template"]
+            metadata = {"name": f"{obj['metadata']['name']}-pod", **template["metadata"]}
+            dry_run(k8s, k8s_namespace, {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
+                                         "spec": template["spec"]})
+    deployment = next(d for d in rendered if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    (job,) = [d for d in rendered if d["kind"] == "Job"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["doctor", "--migrate"]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    helm("install", "dry", str(CHART), "-n", k8s_namespace, "-f", values, "--dry-run=server")
+
+
+def test_invalid_values_are_refused_by_the_schema_and_the_chart(helm: Any, tmp_path: Path) -> None:
+    for values, message in [
+        ({"auth": {"existingSecret": "", "tokens": [{"name": "x", "token": "short", "scopes": ["read"]}]}},
+         "minLength"),
+        ({"auth": {"existingSecret": "", "tokens": [{"name": "x", "token": "x" * 20, "scopes": ["write"]}]}},
+         "scopes"),
+        ({"artifacts": {"url": "/data/artifacts"}}, "artifacts/url"),
+        ({"store": {"existingSecret": "", "url": ""}}, "give store.existingSecret"),
+        ({"auth": {"existingSecret": "", "tokens": []}}, "needs tokens"),
+    ]:
+        r = helm("template", "rel", str(CHART), "-f", values_file(tmp_path, "bad", values), check=False)
+        assert r.returncode != 0 and message in r.stderr, (values, r.stderr)
+
+
+def token_file(tokens: list[dict[str, Any]]) -> str:
+    """What the chart's token Secret renders (lineage_core/server/auth.py's NAME:TOKEN:scopes[:globs])."""
+    lines = [":".join([t["name"], t["token"], ",".join(t["scopes"]),
+                       *([",".join(t["namespaces"])] if t.get("namespaces") else [])]) for t in tokens]
+    return "\n".join(lines) + "\n"
+
+
+def http(port: int, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    return request(port, method, path, None if body is None else json.dumps(body).encode(),
+                   {"Authorization": f"Bearer {token}"} if token else None)
+
+
+def release_objects(k8s: ControlPlane, namespace: str) -> dict[str, list[str]]:
+    """Every object of release "rel" left in the namespace, by kind (helm's release records included)."""
+    selector = "labelSelector=app.kubernetes.io%2Finstance%3Drel"
+    found: dict[str, list[str]] = {}
+    for path in ("/api/v1/{}/pods", "/api/v1/{}/services", "/api/v1/{}/configmaps", "/api/v1/{}/serviceaccounts",
+                 "/apis/apps/v1/{}/deployments", "/apis/apps/v1/{}/replicasets", "/apis/batch/v1/{}/jobs",
+                 "/apis/policy/v1/{}/poddisruptionbudgets", "/apis/networking.k8s.io/v1/{}/networkpolicies"):
+        names = [o["metadata"]["name"] for o in k8s.items(path.format(f"namespaces/{namespace}"), selector)]
+        if names:
+            found[path.rsplit("/", 1)[1]] = names
+    secrets = [s["metadata"]["name"] for s in k8s.items(f"/api/v1/namespaces/{namespace}/secrets")]
+    if secrets:
+        found["secrets"] = secrets
+    return found
+
+
+def test_install_serves_lineage_upgrade_migrates_again_uninstall_leaves_nothing(
+        helm: Any, k8s: ControlPlane, k8s_namespace: str, tmp_path: Path) -> None:
+    ns, port = k8s_namespace, free_port()
+    tokens_dir = tmp_path / "tokens"
+    tokens_dir.mkdir()
+    (tokens_dir / "tokens").write_text(token_file(TOKENS))
+    values = values_file(tmp_path, "install", {
+        "replicaCount": 1,  # every pod listens on 127.0.0.1 here: one replica per port
+        "command": [str(Path(sys.executable).parent / "lineage")],
+        "server": {"port": port},
+        "store": {"existingSecret": "", "url": f"sqlite:///{tmp_path / 'server.db'}"},
+        "artifacts": {"url": (tmp_path / "artifacts").as_uri()},
+        "auth": {"existingSecret": "", "tokens": TOKENS, "mountPath": str(tokens_dir)},
+        "tolerations": [GPU_TAINT],  # the test cluster's one node is a tainted GPU node
+    })
+    migrations = k8s.home / "kubelet" / "logs"
+
+    def migration_logs() -> list[str]:
+        return [p.read_text() for p in sorted(migrations.glob(f"{ns}_rel-lineage-server-migrate-*_migrate.log"))]
+
+    start = time.monotonic()
+    helm("install", "rel", str(CHART), "-n", ns, "-f", values, "--wait", "--timeout", "180s")
+    installed_in = time.monotonic() - start
+    (log,) = migration_logs()  # the pre-install Job ran `lineage doctor --migrate` (and was deleted on success)
+    assert "migrations current" in log and "writable" in log, log
+    (rs,) = k8s.items(f"/apis/apps/v1/namespaces/{ns}/replicasets", "labelSelector=app.kubernetes.io%2Finstance%3Drel")
+    assert rs["metadata"]["ownerReferences"][0]["kind"] == "Deployment"  # made by the controller-manager
+    (pod,) = k8s.items(f"/api/v1/namespaces/{ns}/pods", "labelSelector=app.kubernetes.io%2Finstance%3Drel")
+    assert pod["status"]["phase"] == "Running" and pod["spec"]["nodeName"] == GPU_NODE
+    secret = k8s.ok("GET", f"/api/v1/namespaces/{ns}/secrets/rel-lineage-server-tokens")
+    assert base64.b64decode(secret["data"]["tokens"]).decode() == (tokens_dir / "tokens").read_text()
+
+    assert wait_for(lambda: http(port, "GET", "/readyz")[0] == 200, what="the served /readyz")
+    event = {"eventType": "COMPLETE", "eventTime": "2026-12-01T10:00:00Z", "run": {"runId": str(uuid.uuid4())},
+             "job": {"namespace": "ml-team", "name": "train.model"}, "inputs": [],
+             "outputs": [{"namespace": "s3://lake", "name": "models/clf.pkl"}],
+             "producer": "https://github.com/lineage-core/tests", "schemaURL":
+             "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"}
+    assert http(port, "POST", "/api/v1/lineage", event)[0] == 401  # exposed: a token is needed
+    assert http(port, "POST", "/api/v1/lineage", event, TOKENS[0]["token"])[0] == 201
+    status, job = http(port, "GET", "/api/v1/namespaces/ml-team/jobs/train.model", token=TOKENS[0]["token"])
+    assert status == 200 and job["name"] == "train.model", job
+    assert [o["name"] for o in job["outputs"]] == ["models/clf.pkl"], job
+
+    # an upgrade that leaves the pod template alone (a second pod could not take the same loopback port)
+    helm("upgrade", "rel", str(CHART), "-n", ns, "-f", values, "--set", "podDisruptionBudget.minAvailable=0",
+         "--wait", "--timeout", "180s")
+    assert len(migration_logs()) == 2 and "migrations current" in migration_logs()[1]
+    status, runs = http(port, "GET", "/api/v1/namespaces/ml-team/jobs/train.model/runs", token=TOKENS[1]["token"])
+    assert status == 200 and [r["id"] for r in runs["runs"]] == [event["run"]["runId"]], runs
+
+    helm("uninstall", "rel", "-n", ns, "--wait", "--timeout", "120s")
+    wait_for(lambda: not release_objects(k8s, ns), timeout=60, what=f"nothing left: {release_objects(k8s, ns)}")
+    with pytest.raises(OSError):
+        http(port, "GET", "/healthz")  # the server's process is gone
+    print(f"\nhelm install (migration Job + Deployment ready) took {installed_in:.1f} s", file=sys.stderr)
