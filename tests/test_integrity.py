@@ -439,3 +439,36 @@ def test_enospc_while_a_materializer_writes_is_an_artifact_error(
     assert isinstance(e.value, LineageError) and isinstance(e.value.__cause__, OSError)
     scratch = Path(default_store().artifacts.new_temp_path()).parent
     assert [p.name for p in scratch.iterdir() if p.stat().st_size] == []  # nothing partial left behind
+
+
+def test_the_servers_blob_route_never_follows_a_symlink_or_blocks_on_a_fifo(tmp_path: Path) -> None:
+    """What a client reads through the store API is opened the way every read is: a blob on the server's disk
+    replaced by a symlink to /dev/zero or by a FIFO is no blob (404), answered at once."""
+    import urllib.error
+    import urllib.request
+
+    from .services.lineage_server import Server
+
+    home = tmp_path / "server"
+    server = Server({"LINEAGE_HOME": str(home), "LINEAGE_STORE_URL": f"sqlite:///{home / 'lineage.db'}"})
+    try:
+        from lineage_core.hashing.content import hash_bytes
+        from lineage_core.store.artifacts import ArtifactStore
+
+        arts = ArtifactStore((home / "artifacts").as_uri())
+        for make in (lambda p: p.symlink_to("/dev/zero"), lambda p: os.mkfifo(p)):
+            payload = os.urandom(64)
+            digest = hash_bytes(payload)
+            req = urllib.request.Request(f"http://127.0.0.1:{server.port}/api/v1/store/blobs/{digest}", data=payload,
+                                         method="PUT")
+            with urllib.request.urlopen(req, timeout=30) as r:
+                assert r.status == 201
+            blob = Path(arts.path_for(digest))
+            blob.unlink()
+            make(blob)
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(f"http://127.0.0.1:{server.port}/api/v1/store/blobs/{digest}", timeout=30)
+            assert e.value.code == 404
+        assert server.request("GET", "/healthz")[0] == 200
+    finally:
+        server.stop()

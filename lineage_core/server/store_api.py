@@ -14,6 +14,7 @@ What the server refuses, so that a client can never leave a wrong or half-writte
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -230,13 +231,16 @@ def store_router(store: Store) -> APIRouter:
 
     @api.get("/blobs/{digest}", response_model=None)
     def get_blob(digest: str) -> Any:
-        """Sent as stored: the client re-hashes what it receives."""
+        """Sent as stored (the client re-hashes what it receives), opened as every read is: a blob that is not
+        a regular file (a symlink, a FIFO) is never followed or blocked on — it is no blob (404)."""
+        stack = contextlib.ExitStack()
         try:
-            f = arts.fs.open(arts.path_for(_checked(digest, "digest")), "rb")
-        except FileNotFoundError:
-            return error(404, f"no blob {digest}")
+            f = stack.enter_context(arts.open_blob(_checked(digest, "digest")))
+        except ArtifactError as e:
+            stack.close()
+            return error(404, f"no intact blob {digest}: {e}")
         return StreamingResponse(iter(lambda: f.read(_CHUNK), b""), media_type="application/octet-stream",
-                                 background=BackgroundTask(f.close))
+                                 background=BackgroundTask(stack.close))
 
     @api.head("/blobs/{digest}")
     def has_blob(digest: str) -> Response:

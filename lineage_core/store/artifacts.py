@@ -269,7 +269,7 @@ class ArtifactStore:
         trusted): None when it is sound, else what is wrong with it. ``progress(n)`` follows the bytes read."""
         hasher = StreamingHasher()
         try:
-            with self._open_stream(digest, size) as f:
+            with self.open_blob(digest, size) as f:
                 for chunk in chunks(f, size):
                     hasher.update(chunk)
                     if progress is not None:
@@ -285,7 +285,9 @@ class ArtifactStore:
         return None if actual == digest else f"artifact {digest} failed verification (content hash {actual})"
 
     @contextlib.contextmanager
-    def _open_stream(self, digest: str, size: int | None) -> Iterator[IO[bytes]]:
+    def open_blob(self, digest: str, size: int | None = None) -> Iterator[IO[bytes]]:
+        """A stored blob as a file to stream, checked as every read is: a local blob must be a regular file
+        (no symlink followed, no FIFO blocked on) of ``size`` bytes when given; ArtifactError otherwise."""
         if self.local:
             fd, _ = self._open_blob(digest, self.path_for(digest), size)
             with os.fdopen(fd, "rb") as f:

@@ -144,7 +144,7 @@ class RemoteArtifacts(ArtifactStore):
         hasher = StreamingHasher()
         parts = []
         try:
-            with self._open_stream(digest, size) as f:
+            with self.open_blob(digest, size) as f:
                 for chunk in chunks(f, size, _CHUNK):
                     hasher.update(chunk)
                     parts.append(chunk)
@@ -162,7 +162,7 @@ class RemoteArtifacts(ArtifactStore):
         return b"".join(parts)
 
     @contextlib.contextmanager
-    def _open_stream(self, digest: str, size: int | None) -> Iterator[IO[bytes]]:
+    def open_blob(self, digest: str, size: int | None = None) -> Iterator[IO[bytes]]:
         try:
             r = self.client.call("GET", f"/blobs/{digest}", ok=(200, 404), stream=True)
         except (StoreError, ConfigError) as e:
