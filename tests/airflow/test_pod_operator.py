@@ -137,13 +137,14 @@ def test_a_gpu_pod_with_every_helper_is_accepted_scheduled_and_tolerated(k8s: Co
                  "resources": {"requests": {"storage": "1Gi"}}}})
     wait_for(lambda: k8s.ok("GET", f"/api/v1/namespaces/{ns}/persistentvolumeclaims/datasets")
                  .get("status", {}).get("phase") == "Bound", what="the claim bound by the PV controller")
-    for name, data in {"lineage-token": {"token": "t0ken"}, "lineage-store": {"store-url": "sqlite:////tmp/x.db"},
+    store = f"sqlite:///{tmp_path / 'pod.db'}"  # the kubelet runs the pod on this host: keep what it writes here
+    for name, data in {"lineage-token": {"token": "t0ken"}, "lineage-store": {"store-url": store},
                        "s3": {"key-id": "AKIA", "secret": "s3cret"}}.items():
         secret(k8s, ns, name, data)
     task = ContainerTask(gpus=2, gpu_type=GPU_NODE_LABELS["nvidia.com/gpu.product"], shm_size="8Gi", cpu="4",
                          memory="16Gi", pvcs={"datasets": "/data"}, env={"HF_HOME": "/data/hf"},
                          lineage_server_url="http://lineage.ml:5000", token_secret="lineage-token",
-                         store_secret="lineage-store", artifacts_url="s3://ml/lineage",
+                         store_secret="lineage-store", artifacts_url=(tmp_path / "artifacts").as_uri(),
                          secret_env={"s3": {"key-id": "AWS_ACCESS_KEY_ID", "secret": "AWS_SECRET_ACCESS_KEY"}})
     op = CachedKubernetesPodOperator(task_id="every_helper", image="python:3.11", cmds=["python", "-c", "pass"],
                                      outputs=["/tmp/o"], task=task)
