@@ -20,6 +20,7 @@ from .. import settings
 from ..environment import EnvironmentSnapshot
 from ..errors import ConfigError, RunNotFoundError, StoreConflictError, StoreError
 from ..redact import redact_url
+from ..status import RunStatus
 from . import schema as t
 from .artifacts import ArtifactRecord, ArtifactStore
 from .hashcache import HashCacheMixin
@@ -321,8 +322,8 @@ class Store(HashCacheMixin, LeaseMixin, IntegrityMixin):
         with self.engine.begin() as c:
             c.execute(
                 t.runs.update()
-                .where(t.runs.c.id == run_id, t.runs.c.status == "RUNNING")
-                .values(status="ABORTED", ended_at=time.time(), error=why)
+                .where(t.runs.c.id == run_id, t.runs.c.status == RunStatus.RUNNING.value)
+                .values(status=RunStatus.ABORTED.value, ended_at=time.time(), error=why)
             )
 
     def finish_run(self, run_id: str, **values: Any) -> None:
