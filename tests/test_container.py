@@ -67,3 +67,41 @@ def test_cache_spec() -> None:
     assert CacheSpec(mode="OFF", version=3) == CacheSpec(mode=CacheMode.OFF, version="3")
     with pytest.raises(ConfigError, match="is not one of"):
         CacheSpec(mode="sometimes")
+
+
+def test_container_resources_add_the_gpus_and_refuse_what_the_api_server_would() -> None:
+    """The checks a pod operator runs on its container's resources before submission (the API server's rules for
+    an extended resource: a whole number, request = limit); tests/airflow/test_pod_operator.py shows the API
+    server refusing each."""
+    task = ContainerTask(gpus=2, cpu="4", memory="16Gi")
+    assert task.container_resources({"cpu": "1"}, None) == ({"cpu": "1"}, {"nvidia.com/gpu": "2", "cpu": "4",
+                                                                           "memory": "16Gi"})
+    assert task.container_resources({"nvidia.com/gpu": "2"}, {"nvidia.com/gpu": 2})[1]["nvidia.com/gpu"] == "2"
+    for requests, limits, message in [
+        ({"nvidia.com/gpu": "1"}, None, "requests '1' and gpus=2"),
+        (None, {"nvidia.com/gpu": "4"}, "limits '4' and gpus=2"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            task.container_resources(requests, limits)
+    plain = ContainerTask()
+    for requests, limits, message in [
+        (None, {"nvidia.com/gpu": "500m"}, "fractional GPUs"),
+        ({"amd.com/gpu": "1"}, {"amd.com/gpu": "2"}, "request 1 differs from limit 2"),
+        ({"nvidia.com/gpu": "1"}, None, "request 1 differs from limit None"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            plain.container_resources(requests, limits)
+    assert plain.container_resources({"cpu": "500m", "hugepages-2Mi": "1Gi"}, {"memory": "1Gi"}) == (
+        {"cpu": "500m", "hugepages-2Mi": "1Gi"}, {"memory": "1Gi"})
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"gpus": 1, "gpu_type": "NVIDIA A100"}, "not a valid node label value"),
+    ({"gpus": 1, "gpu_type": "x" * 64}, "not a valid node label value"),
+    ({"gpus": 1, "gpu_type": "-A100"}, "not a valid node label value"),
+    ({"gpus": 1, "accelerator": "nvidia gpu"}, "not an extended resource name"),
+    ({"gpus": 1, "accelerator": "gpu"}, "not an extended resource name"),
+])
+def test_gpu_names_the_api_server_would_refuse(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ContainerTask(**fields)  # type: ignore[arg-type]
