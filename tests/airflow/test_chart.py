@@ -6,10 +6,10 @@ client: helm runs as a subprocess with the plane's kubeconfig, and the API is re
 
 - `helm lint --strict` for every value set;
 - `helm template` of the default values and of realistic value sets (AWS with existing secrets, ingress and
-  autoscaling; GKE with chart-made secrets and anonymous Marquez reads; a single-replica evaluation on a
-  PVC), each object sent to the API server as a server-side dry run with strict field validation, the pod
-  templates also as Pods in a namespace that enforces the `restricted` Pod Security Standard, and each set
-  through `helm install --dry-run=server`;
+  autoscaling; GKE with chart-made secrets, anonymous Marquez reads and the Marquez UI; a single-replica
+  evaluation on a PVC), each object sent to the API server as a server-side dry run with strict field
+  validation, the pod templates also as Pods in a namespace that enforces the `restricted` Pod Security
+  Standard, and each set through `helm install --dry-run=server`;
 - `helm install` into a namespace: the pre-install Job runs `lineage doctor --migrate`, the controller-manager
   makes the ReplicaSet and the pod, the mini kubelet runs the pod's command — the real `lineage serve` of this
   venv, on the chart's port on loopback — and an event ingested with the chart's token is read back; `helm
@@ -71,6 +71,8 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "auth": {"existingSecret": "", "tokens": TOKENS},
         "serviceAccount": {"annotations": {"iam.gke.io/gcp-service-account": "lineage@proj.iam.gserviceaccount.com"}},
         "server": {"anonymousRead": "lineage"},
+        "marquez": {"enabled": True},
+        "networkPolicy": {"from": [{"namespaceSelector": {"matchLabels": {"team": "ml"}}}]},
         "podDisruptionBudget": {"minAvailable": "50%"},
         "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
                                        "whenUnsatisfiable": "ScheduleAnyway",
@@ -147,7 +149,7 @@ def test_each_value_set_lints_and_is_accepted_by_the_api_server(name: str, helm:
             metadata = {"name": f"{obj['metadata']['name']}-pod", **template["metadata"]}
             dry_run(k8s, k8s_namespace, {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
                                          "spec": template["spec"]})
-    deployment = next(d for d in rendered if d["kind"] == "Deployment")
+    (deployment,) = [d for d in rendered if d["kind"] == "Deployment" and d["metadata"]["name"] == "rel-lineage-server"]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -155,7 +157,9 @@ def test_each_value_set_lints_and_is_accepted_by_the_api_server(name: str, helm:
     (job,) = [d for d in rendered if d["kind"] == "Job"]
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["doctor", "--migrate"]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
-    helm("install", "dry", str(CHART), "-n", k8s_namespace, "-f", values, "--dry-run=server")
+    notes = helm("install", "dry", str(CHART), "-n", k8s_namespace, "-f", values, "--dry-run=server").stdout
+    assert f"http://dry-lineage-server.{k8s_namespace}.svc:5000" in notes  # NOTES.txt: where Airflow and KFP point
+    assert ("svc/dry-lineage-server-marquez" in notes) == bool(VALUE_SETS[name].get("marquez"))
 
 
 def test_invalid_values_are_refused_by_the_schema_and_the_chart(helm: Any, tmp_path: Path) -> None:
@@ -167,6 +171,7 @@ def test_invalid_values_are_refused_by_the_schema_and_the_chart(helm: Any, tmp_p
         ({"artifacts": {"url": "/data/artifacts"}}, "artifacts/url"),
         ({"store": {"existingSecret": "", "url": ""}}, "give store.existingSecret"),
         ({"auth": {"existingSecret": "", "tokens": []}}, "needs tokens"),
+        ({"marquez": {"enabled": True}}, "the Marquez UI sends no token"),
     ]:
         r = helm("template", "rel", str(CHART), "-f", values_file(tmp_path, "bad", values), check=False)
         assert r.returncode != 0 and message in r.stderr, (values, r.stderr)

@@ -20,6 +20,12 @@ app.kubernetes.io/name: {{ include "lineage-server.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* The server's pods (the optional Marquez UI's carry component: marquez-web). */}}
+{{- define "lineage-server.serverSelectorLabels" -}}
+{{ include "lineage-server.selectorLabels" . }}
+app.kubernetes.io/component: server
+{{- end }}
+
 {{- define "lineage-server.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{ include "lineage-server.selectorLabels" . }}
