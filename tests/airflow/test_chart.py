@@ -7,9 +7,10 @@ client: helm runs as a subprocess with the plane's kubeconfig, and the API is re
 - `helm lint --strict` for every value set;
 - `helm template` of the default values and of realistic value sets (AWS with existing secrets, ingress and
   autoscaling; GKE with chart-made secrets, anonymous Marquez reads and the Marquez UI; a single-replica
-  evaluation on a PVC), each object sent to the API server as a server-side dry run with strict field
-  validation, the pod templates also as Pods in a namespace that enforces the `restricted` Pod Security
-  Standard, and each set through `helm install --dry-run=server`;
+  evaluation with artifacts on a PVC and the chart's evaluation PostgreSQL StatefulSet), each object sent to the
+  API server as a server-side dry run with strict field validation, the pod templates (StatefulSets' too) also
+  as Pods in a namespace that enforces the `restricted` Pod Security Standard, and each set through
+  `helm install --dry-run=server`;
 - `helm install` into a namespace: the pre-install Job runs `lineage doctor --migrate`, the controller-manager
   makes the ReplicaSet and the pod, the mini kubelet runs the pod's command — the real `lineage serve` of this
   venv, on the chart's port on loopback — and an event ingested with the chart's token is read back; `helm
@@ -80,7 +81,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     },
     "evaluation": {
         "replicaCount": 1,
-        "store": {"existingSecret": "", "url": "postgresql+psycopg://lineage:pw@postgres:5432/lineage"},
+        "postgresql": {"enabled": True, "password": "evaluation-only", "storage": "2Gi"},
         "artifacts": {"url": "file:///var/lib/lineage/artifacts",
                       "persistence": {"enabled": True, "existingClaim": "lineage-artifacts"}},
         "auth": {"existingSecret": "", "tokens": TOKENS[1:]},
@@ -144,11 +145,14 @@ def test_each_value_set_lints_and_is_accepted_by_the_api_server(name: str, helm:
         if obj["kind"] == "ServiceAccount":  # a pod is admitted only when its ServiceAccount exists: make it
             k8s.ok("POST", collection(obj, k8s_namespace), obj)
     for obj in rendered:
-        if obj["kind"] in ("Deployment", "Job"):
+        if obj["kind"] in ("Deployment", "Job", "StatefulSet"):
             template = obj["spec"]["template"]
             metadata = {"name": f"{obj['metadata']['name']}-pod", **template["metadata"]}
-            dry_run(k8s, k8s_namespace, {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
-                                         "spec": template["spec"]})
+            spec = dict(template["spec"])  # a StatefulSet's controller adds its claims as volumes
+            spec["volumes"] = [*spec.get("volumes", []), *({"name": c["metadata"]["name"], "persistentVolumeClaim": {
+                "claimName": f"{c['metadata']['name']}-{obj['metadata']['name']}-0"}}
+                for c in obj["spec"].get("volumeClaimTemplates", []))]
+            dry_run(k8s, k8s_namespace, {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec})
     (deployment,) = [d for d in rendered if d["kind"] == "Deployment" and d["metadata"]["name"] == "rel-lineage-server"]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
@@ -156,7 +160,10 @@ def test_each_value_set_lints_and_is_accepted_by_the_api_server(name: str, helm:
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     (job,) = [d for d in rendered if d["kind"] == "Job"]
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["doctor", "--migrate"]
-    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    evaluation_db = VALUE_SETS[name].get("postgresql", {}).get("enabled")  # a release object: migrate after install
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == (
+        "post-install,pre-upgrade" if evaluation_db else "pre-install,pre-upgrade")
+    assert ("StatefulSet" in kinds) == bool(evaluation_db)
     notes = helm("install", "dry", str(CHART), "-n", k8s_namespace, "-f", values, "--dry-run=server").stdout
     assert f"http://dry-lineage-server.{k8s_namespace}.svc:5000" in notes  # NOTES.txt: where Airflow and KFP point
     assert ("svc/dry-lineage-server-marquez" in notes) == bool(VALUE_SETS[name].get("marquez"))
@@ -172,6 +179,7 @@ def test_invalid_values_are_refused_by_the_schema_and_the_chart(helm: Any, tmp_p
         ({"store": {"existingSecret": "", "url": ""}}, "give store.existingSecret"),
         ({"auth": {"existingSecret": "", "tokens": []}}, "needs tokens"),
         ({"marquez": {"enabled": True}}, "the Marquez UI sends no token"),
+        ({"postgresql": {"enabled": True}}, "give postgresql.password"),
     ]:
         r = helm("template", "rel", str(CHART), "-f", values_file(tmp_path, "bad", values), check=False)
         assert r.returncode != 0 and message in r.stderr, (values, r.stderr)

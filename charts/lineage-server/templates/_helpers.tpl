@@ -52,7 +52,21 @@ app.kubernetes.io/part-of: lineage-core
 
 {{/* The secret holding the store URL: the user's, or the chart's (made from store.url). */}}
 {{- define "lineage-server.storeSecret" -}}
-{{- if .Values.store.existingSecret }}{{ .Values.store.existingSecret }}{{ else }}{{ include "lineage-server.fullname" . }}-store{{ end }}
+{{- if and .Values.store.existingSecret (not .Values.postgresql.enabled) }}{{ .Values.store.existingSecret }}{{ else }}{{ include "lineage-server.fullname" . }}-store{{ end }}
+{{- end }}
+
+{{/* Whether the chart makes the store secret, and the URL it holds (the evaluation PostgreSQL's, when enabled). */}}
+{{- define "lineage-server.makesStoreSecret" -}}
+{{- if or .Values.postgresql.enabled (not .Values.store.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{- define "lineage-server.storeUrl" -}}
+{{- if .Values.postgresql.enabled }}
+{{- $pg := .Values.postgresql }}
+{{- printf "postgresql+psycopg://%s:%s@%s-postgresql:5432/%s" $pg.username $pg.password (include "lineage-server.fullname" .) $pg.database }}
+{{- else }}
+{{- .Values.store.url }}
+{{- end }}
 {{- end }}
 
 {{- define "lineage-server.tokensSecret" -}}
@@ -69,7 +83,10 @@ app.kubernetes.io/part-of: lineage-core
 {{- end }}
 
 {{- define "lineage-server.checks" -}}
-{{- if and (not .Values.store.existingSecret) (not .Values.store.url) }}
+{{- if and .Values.postgresql.enabled (not .Values.postgresql.password) }}
+{{- fail "postgresql.enabled: give postgresql.password (the evaluation database's)" }}
+{{- end }}
+{{- if and (not .Values.postgresql.enabled) (not .Values.store.existingSecret) (not .Values.store.url) }}
 {{- fail "store: give store.existingSecret (a secret holding the PostgreSQL URL) or store.url" }}
 {{- end }}
 {{- if and (not .Values.auth.existingSecret) (not .Values.auth.tokens) }}
