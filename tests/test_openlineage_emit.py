@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -88,3 +89,24 @@ def test_nothing_runs_when_openlineage_is_not_configured(make_module: Callable[.
     m = make_module(STEPS)
     m.f(3)
     assert emitter._EMITTER is None and not emitter.spool_path().exists()
+
+
+@pytest.mark.usefixtures("fresh_emitter")
+def test_the_background_sender_uses_the_callers_settings(make_module: Callable[..., ModuleType],
+                                                         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An adapter's settings.use() (the Airflow connection's store and home) reach the thread that builds and
+    sends the events: the run is read from the adapter's store and a failed send spools under its home."""
+    from lineage_core.settings import Settings, use
+
+    port = free_port()  # nothing listens: every event is spooled
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "http")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__RETRY__TOTAL", "0")
+    theirs = Settings.from_env().replace(home=tmp_path / "adapter-home")
+    m = make_module(STEPS)
+    with use(theirs):
+        assert m.f(5) == 10
+    assert emitter.emitter().flush(timeout=60)
+    spooled = theirs.home / "spool" / "openlineage.jsonl"
+    assert spooled.exists() and len(spooled.read_text().splitlines()) == 2
+    assert not emitter.spool_path().exists()  # nothing under the environment's home

@@ -14,6 +14,7 @@ for a few seconds at most.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -50,7 +51,8 @@ def spool_path() -> Path:
 
 class Emitter:
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[CacheStore, str, Phase] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[CacheStore, str, Phase, settings.Settings | None] | None] = (
+            queue.SimpleQueue())
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._client: Any = None
@@ -65,13 +67,14 @@ class Emitter:
                 self._thread = threading.Thread(target=self._loop, name="lineage-openlineage", daemon=True)
                 self._thread.start()
                 atexit.register(self.close)
-        self._queue.put((store, run_id, phase))
+        self._queue.put((store, run_id, phase, settings.active()))  # the caller's settings.use(), if any
 
     def _loop(self) -> None:
         while (item := self._queue.get()) is not None:
-            store, run_id, phase = item
+            store, run_id, phase, current = item
             try:
-                self._emit_run(store, run_id, phase)
+                with settings.use(current) if current is not None else contextlib.nullcontext():
+                    self._emit_run(store, run_id, phase)
             except Exception as e:  # noqa: BLE001 - lineage never fails the user's step
                 log.warning("could not build OpenLineage events for run %s: %s", run_id, e)
             finally:
