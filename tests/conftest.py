@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
 import sys
 import textwrap
 import uuid
@@ -148,3 +149,18 @@ def store_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreServ
     server = Server(env, host="0.0.0.0")  # off loopback: every store call needs the token
     yield StoreServer(server, STORE_SERVER_TOKEN, home)
     server.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MiB filesystem (tmpfs; needs root and mount rights, else the test is skipped: the seam is also
+    tested with an injected ENOSPC below)."""
+    mnt = tmp_path / "small-disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
