@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 REDACTED = "***"
@@ -44,11 +44,6 @@ def looks_secret(name: str) -> bool:
     """True when a variable, parameter, flag or key name suggests a secret (API_KEY, db_password, creds...)."""
     bare = name.strip("\"'-").strip()
     return bool(_SECRET_NAME.search(bare)) and not _NOT_SECRET_NAME.match(bare)
-
-
-def looks_secret_value(text: str) -> bool:
-    """True when a whole value looks like a credential (a provider key, a JWT, a bearer header)."""
-    return bool(_PREFIXED.search(text) or _BEARER.search(text))
 
 
 def _known_secrets() -> list[str]:
@@ -155,9 +150,3 @@ def redact_data(value: Any, depth: int = 0) -> Any:
         items = [redact_data(v, depth + 1) for v in value]
         return type(value)(items) if isinstance(value, tuple) and not hasattr(value, "_fields") else items
     return value
-
-
-def redact_env(env: Mapping[str, str], allowed: Iterable[str] | None = None) -> dict[str, str]:
-    """Environment variables as they may be recorded: secret names hidden, secret values redacted."""
-    keep = set(allowed) if allowed is not None else None
-    return {k: redact_value(k, v) for k, v in env.items() if keep is None or k in keep}
