@@ -225,3 +225,19 @@ audit = sa.Table(
     sa.Index("ix_audit_token_at", "token", "at"),
     sa.Index("ix_audit_action_at", "action", "at"),
 )
+
+# -- what each of our runs read and wrote, recorded when the run is written: history that invalidate and gc of
+# cache entries never rewrite (a past run's events are rebuilt from these rows, not from the live cache) ----
+run_datasets = sa.Table(
+    "run_datasets",
+    metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("direction", sa.String(3), primary_key=True),  # "in" | "out"
+    sa.Column("position", sa.Integer, primary_key=True),  # order within the direction
+    sa.Column("location", sa.Text, nullable=False),  # absolute path or URL: the dataset's OpenLineage name source
+    sa.Column("version", sa.String(80)),  # content hash of the bytes (the dataset version)
+    sa.Column("content", sa.String(80)),  # the hash an argument carrying this value has: how hand-offs link
+    sa.Column("fields", sa.JSON),  # [[name, type], ...] for tabular data
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_run_datasets_content", "content", "direction"),
+)
