@@ -2,8 +2,9 @@
 
 The root command assembles the command groups, one module each (``runs_cmd``, ``events_cmd``,
 ``cache_cmd``, ``audit_cmd``, ``setup_cmd``, ``exec_cmd``; what they share is in ``output``), in the order ``--help``
-lists them. Bad input (an unknown run id, an unreachable store, a bad URL) prints one line and exits
-non-zero; passwords in URLs are never printed.
+lists them. With ``LINEAGE_STORE_URL`` naming a lineage server, the read and admin commands ask it (``source``).
+Bad input (an unknown run id, an unreachable store, a bad URL) prints one line and exits 2; a server that
+refuses the token (401, 403) exits 3; passwords in URLs and tokens are never printed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import typer
 from ..errors import LineageError
 from ..redact import redact_url
 from . import audit_cmd, cache_cmd, events_cmd, exec_cmd, runs_cmd, setup_cmd
+from .server_source import ServerRefused
+
+EXIT_ERROR, EXIT_REFUSED = 2, 3
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Cached, traceable pipeline steps.")
 for group in (runs_cmd.commands, events_cmd.commands, cache_cmd.commands, audit_cmd.commands, setup_cmd.commands,
@@ -27,7 +31,7 @@ def main() -> None:
         app(standalone_mode=False)
     except LineageError as e:
         typer.secho(f"error: {_one_line(str(e))}", fg="red", err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(EXIT_REFUSED if isinstance(e, ServerRefused) else EXIT_ERROR) from None
     except (typer.Abort, KeyboardInterrupt):
         raise SystemExit(130) from None
     except Exception as e:  # noqa: BLE001 - the CLI prints one line, never a traceback

@@ -1,5 +1,6 @@
 """``lineage audit``: the server's audit trail — every write through it, who (a token's name) did what, when,
-and the outcome — read from the store's database (``GET /api/v1/audit`` answers the same over HTTP)."""
+and the outcome — read from the store's database, or with a server URL from ``GET /api/v1/audit`` (an
+``admin`` token; times there are to the microsecond)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError
-from .output import JsonOpt, console, open_store, print_json, when
+from .output import JsonOpt, console, print_json, when
+from .source import open_source
 
 commands = typer.Typer()
 
@@ -39,14 +41,13 @@ def audit(
     json_: JsonOpt = False,
 ) -> None:
     """The server's audit trail: who wrote what, when, and the outcome (newest first)."""
-    from ..store.audit import AuditLog
-
-    rows = AuditLog(open_store()).query(token, action, _since(since) if since else None, limit)
+    rows = open_source().audit(token, action, _since(since) if since else None, limit)
     if json_:
-        return print_json([r.to_dict() for r in rows])
+        return print_json(rows)
     from rich.table import Table
 
     table = Table("when", "token", "action", "target", "namespace", "status", "outcome")
     for r in rows:
-        table.add_row(when(r.at), r.token, r.action, r.target or "-", r.namespace or "-", str(r.status), r.outcome)
+        table.add_row(when(r["at"]), r["token"], r["action"], r["target"] or "-", r["namespace"] or "-",
+                      str(r["status"]), r["outcome"])
     console().print(table)

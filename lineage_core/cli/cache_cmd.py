@@ -1,14 +1,16 @@
 """``lineage cache ls | invalidate | gc | verify`` and ``lineage pin | unpin``: the cache entries, retention,
-and the scrub that re-hashes stored blobs."""
+and the scrub that re-hashes stored blobs. All but ``verify`` (which reads the blobs themselves) work on the
+store's database or on a lineage server (:mod:`.source`; invalidate, gc and pins need an ``admin`` token there)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ..errors import LineageError
 from .output import DelayedProgress, JsonOpt, console, open_store, print_json, when
+from .source import open_source
 
 commands = typer.Typer()
 cache_app = typer.Typer(no_args_is_help=True, help="List, invalidate and verify cache entries.")
@@ -17,23 +19,19 @@ cache_app = typer.Typer(no_args_is_help=True, help="List, invalidate and verify 
 @commands.command()
 def pin(run_id: str, note: Annotated[str | None, typer.Option(help="Why it is kept.")] = None) -> None:
     """Keep a run and the value it produced or served, whatever the retention rules say."""
-    from ..retention import pin as pin_run
-
-    typer.echo(f"pinned {pin_run(open_store(), run_id, note)}")
+    typer.echo(f"pinned {open_source().pin(run_id, note)}")
 
 
 @commands.command()
 def unpin(run_id: str) -> None:
     """Let retention treat a run like any other again."""
-    from ..retention import unpin as unpin_run
-
-    typer.echo(f"unpinned {unpin_run(open_store(), run_id)}")
+    typer.echo(f"unpinned {open_source().unpin(run_id)}")
 
 
 @cache_app.command("ls")
 def cache_ls(job: Annotated[str | None, typer.Option()] = None, json_: JsonOpt = False) -> None:
     """List cache entries, newest first."""
-    rows = open_store().entries(job=job)
+    rows = open_source().entries(job)
     if json_:
         return print_json(rows)
     from rich.table import Table
@@ -52,7 +50,7 @@ def cache_invalidate(key: Annotated[str | None, typer.Argument(help="A key or ke
     """Invalidate entries by key (prefix) or by job; the next call recomputes."""
     if not key and not job:
         raise LineageError("give a KEY or --job NAME")
-    n = open_store().invalidate(key=key, job=job)
+    n = open_source().invalidate(key, job)
     typer.echo(f"invalidated {n} entr{'y' if n == 1 else 'ies'}")
 
 
@@ -71,20 +69,27 @@ def cache_gc(
     json_: JsonOpt = False,
 ) -> None:
     """Remove expired entries, runs beyond retention and unreferenced blobs; pins are never removed."""
-    from ..retention import apply_plan, parse_duration, plan_garbage
+    from ..retention import parse_duration
 
-    store = open_store()
-    plan = plan_garbage(store, older_than=parse_duration(older_than) if older_than else None, keep_last=keep_last,
-                        grace=parse_duration(grace))
-    report = plan.report() if dry_run else apply_plan(store, plan)
+    for text in (older_than, grace):  # refused here, in the same words, whoever collects
+        if text:
+            parse_duration(text)
+    report = open_source().gc(older_than, keep_last, grace, dry_run)
     if json_:
-        return print_json({**report.to_dict(), "plan": plan.to_dict()} if dry_run else report.to_dict())
+        return print_json(report)
     verb = "would remove" if dry_run else "removed"
-    typer.echo(f"{verb}: {report.entries} entries, {report.runs} runs, {report.artifacts} artifacts, "
-               f"{report.blobs} blobs ({report.bytes / 2**20:.1f} MiB); kept {report.kept_pinned} pinned")
+    typer.echo(f"{verb}: {report['entries']} entries, {report['runs']} runs, {report['artifacts']} artifacts, "
+               f"{report['blobs']} blobs ({report['bytes'] / 2**20:.1f} MiB); kept {report['kept_pinned']} pinned")
     if dry_run:
-        for line in plan.lines():
+        for line in _plan_lines(report["plan"]):
             typer.echo(f"  {line}")
+
+
+def _plan_lines(plan: dict[str, Any]) -> list[str]:
+    """One line per thing a plan (:meth:`~lineage_core.retention.GcPlan.to_dict`) removes, for people."""
+    return ([f"entry    {k}" for k in plan["entries"]] + [f"run      {r}" for r in plan["runs"]]
+            + [f"artifact {a}" for a in plan["artifacts"]]
+            + [f"blob     {b['path']} ({b['size']} bytes)" for b in plan["blobs"]])
 
 
 @cache_app.command("verify")

@@ -1,5 +1,6 @@
 """``lineage events show | ingest | flush | export``, ``lineage lineage`` and ``lineage serve``: OpenLineage
-events in and out of the store, the lineage graph they make, and the server that speaks the protocol."""
+events in and out of the store, the lineage graph they make, and the server that speaks the protocol.
+``events show`` and ``lineage`` also read from a lineage server (:mod:`.source`)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import typer
 
 from ..errors import LineageError
 from ..redact import redact_url
-from ..settings import Settings
+from ..settings import Settings, namespace
 from .output import DelayedProgress, JsonOpt, console, open_store, print_json
+from .source import open_source
 
 commands = typer.Typer()
 events_app = typer.Typer(no_args_is_help=True, help="OpenLineage events of stored runs.")
@@ -22,9 +24,7 @@ events_app = typer.Typer(no_args_is_help=True, help="OpenLineage events of store
 @events_app.command("show")
 def events_show(run_id: str) -> None:
     """The OpenLineage RunEvents (START, then COMPLETE/FAIL/ABORT) of a run, as JSON lines."""
-    from ..openlineage.records import run_events
-
-    for event in run_events(open_store(), run_id):
+    for event in open_source().events(run_id):
         sys.stdout.write(json.dumps(event, sort_keys=True) + "\n")
 
 
@@ -87,41 +87,60 @@ def events_export(
 
 @commands.command("lineage")
 def lineage_cmd(
-    node: Annotated[str, typer.Argument(help="A nodeId: job:<namespace>:<name> or dataset:<namespace>:<name>.")],
-    upstream: Annotated[bool, typer.Option("--upstream", help="Only what it was made from.")] = False,
-    downstream: Annotated[bool, typer.Option("--downstream", help="Only what was made from it.")] = False,
-    depth: Annotated[int, typer.Option(help="How many hops.")] = 10,
+    node: Annotated[str, typer.Argument(help="job:<namespace>:<name>, dataset:<namespace>:<name>, or a job's name "
+                                             "in the default namespace ($LINEAGE_NAMESPACE).")],
+    upstream: Annotated[bool, typer.Option("--upstream", help="Draw only what it was made from.")] = False,
+    downstream: Annotated[bool, typer.Option("--downstream", help="Draw only what was made from it.")] = False,
+    depth: Annotated[int, typer.Option(min=0, max=100, help="How many hops (as the UI's depth).")] = 10,
     json_: JsonOpt = False,
 ) -> None:
-    """The lineage graph around a job or dataset, from the ingested OpenLineage events."""
-    from ..openlineage.graph import lineage, parse_node_id
-    from ..openlineage.sync import sync_runs
+    """The lineage graph around a job or dataset — the graph the Marquez UI draws — as a tree: upstream (what it
+    was made from) and downstream (what was made from it). --json prints the graph itself."""
+    from ..openlineage.graph import NodeId, parse_node_id
 
-    start = parse_node_id(node)
-    store = open_store()
-    sync_runs(store)
-    direction = "upstream" if upstream and not downstream else "downstream" if downstream and not upstream else "both"
-    graph = lineage(store, start, depth=depth, direction=direction)
+    text = node.strip()
+    start = parse_node_id(text) if text.startswith(("job:", "dataset:")) else NodeId("job", namespace(), text)
+    graph = open_source().lineage(start, depth)
     if json_:
         return print_json(graph)
-    if len(graph["graph"]) == 1 and not graph["graph"][0]["inEdges"] and not graph["graph"][0]["outEdges"]:
+    by_id = {n["id"]: n for n in graph["graph"]}
+    if not by_id.get(str(start), {}).get("inEdges") and not by_id.get(str(start), {}).get("outEdges"):
         raise LineageError(f"no lineage recorded for {start}")
+    both = upstream == downstream
+    console().print(lineage_tree(by_id, str(start), up=both or upstream, down=both or downstream))
+
+
+def lineage_tree(by_id: dict[str, Any], start: str, up: bool, down: bool) -> Any:
+    """A rich Tree of a Marquez graph from ``start``: one branch upstream (in-edges), one downstream (out-edges).
+    A node met again (a diamond, a cycle) is named, not drawn twice."""
+    from rich.text import Text
     from rich.tree import Tree
 
-    by_id = {n["id"]: n for n in graph["graph"]}
-    key = "inEdges" if direction == "upstream" else "outEdges"
-    far = "origin" if key == "inEdges" else "destination"
+    def label(node_id: str, note: str = "") -> Text:
+        kind, _, rest = node_id.partition(":")
+        return Text.assemble((f"{kind} ", "dim"), (rest, "bold" if kind == "job" else "cyan"), (note, "dim"))
 
-    def grow(tree: Any, node_id: str, seen: set[str]) -> None:
-        for edge in by_id[node_id][key]:
-            child = edge[far]
-            branch = tree.add(child)
-            if child not in seen:
-                grow(branch, child, seen | {child})
+    root = Tree(label(start))
+    for wanted, key, far, title in ((up, "inEdges", "origin", "upstream"),
+                                    (down, "outEdges", "destination", "downstream")):
+        if not wanted:
+            continue
+        branch = root.add(Text(title, style="italic"))
+        drawn = {start}
 
-    root = Tree(str(start))
-    grow(root, str(start), {str(start)})
-    console().print(root)
+        def grow(tree: Any, node_id: str, key: str = key, far: str = far, drawn: set[str] = drawn) -> None:
+            for edge in by_id.get(node_id, {}).get(key, []):
+                child = edge[far]
+                if child in drawn:
+                    tree.add(label(child, "  (shown above)"))
+                    continue
+                drawn.add(child)
+                grow(tree.add(label(child)), child)
+
+        grow(branch, start)
+        if not branch.children:
+            branch.add(Text("(nothing)", style="dim"))
+    return root
 
 
 @commands.command()

@@ -1,4 +1,5 @@
-"""``lineage runs | show | explain | diff``: what ran, why it was a hit or a miss, and what differs."""
+"""``lineage runs | show | explain | diff``: what ran, why it was a hit or a miss, and what differs — from the
+store's database or from a lineage server (:mod:`.source`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Annotated
 import typer
 
 from ..runs import RunStatus
-from .output import JsonOpt, console, open_store, print_json, when
+from .output import JsonOpt, console, print_json, when
+from .source import open_source
 
 commands = typer.Typer()
 
@@ -16,7 +18,7 @@ commands = typer.Typer()
 def runs(job: Annotated[str | None, typer.Option(help="Only runs of this job.")] = None,
          limit: int = 50, json_: JsonOpt = False) -> None:
     """List recent runs, newest first."""
-    rows = open_store().runs(job=job, limit=limit)
+    rows = open_source().runs(job, limit)
     if json_:
         return print_json(rows)
     from rich.table import Table
@@ -32,11 +34,9 @@ def runs(job: Annotated[str | None, typer.Option(help="Only runs of this job.")]
 @commands.command()
 def show(run_id: str, json_: JsonOpt = False) -> None:
     """Show one run: status, key, reasons, environment."""
-    store = open_store()
-    run = store.get_run(run_id)
-    data = {**run, "manifest": store.manifest(run["cache_key"]) if run["cache_key"] else None}
+    run = open_source().run(run_id)
     if json_:
-        return print_json(data)
+        return print_json(run)
     con = console()
     con.print(f"[bold]{run['id']}[/] {run['namespace']}/{run['job']} [bold]{run['status']}[/]")
     con.print(f"  started {when(run['started_at'])}  ended {when(run['ended_at'])}")
@@ -47,7 +47,7 @@ def show(run_id: str, json_: JsonOpt = False) -> None:
         con.print(f"  • {reason}")
     if run["error"]:
         con.print(f"  [red]error[/] {run['error']}")
-    m = data["manifest"]
+    m = run["manifest"]
     if m:
         con.print(f"  params {m['display']}")
         con.print(f"  env {m['env'].get('policy')}: python {m['env'].get('python', '-')} "
@@ -57,7 +57,7 @@ def show(run_id: str, json_: JsonOpt = False) -> None:
 @commands.command()
 def explain(run_id: str, json_: JsonOpt = False) -> None:
     """Why a run was a cache hit or a miss, in plain words."""
-    run = open_store().get_run(run_id)
+    run = open_source().run(run_id)
     hit = run["status"] == RunStatus.CACHED
     reasons = run["reasons"] or []
     if json_:
@@ -71,17 +71,15 @@ def explain(run_id: str, json_: JsonOpt = False) -> None:
 @commands.command()
 def diff(run_a: str, run_b: str, json_: JsonOpt = False) -> None:
     """What differs between two runs: code, parameters, inputs, environment."""
-    from ..diff import diff_runs
-
-    d = diff_runs(open_store(), run_a, run_b)
+    d = open_source().diff(run_a, run_b)
     if json_:
-        return print_json(d.to_dict())
-    typer.echo(f"{d.a} → {d.b}")
-    if d.same_key:
+        return print_json(d)
+    typer.echo(f"{d['a']} → {d['b']}")
+    if d["same_key"]:
         typer.echo("  same cache key")
-    for line in d.key:
+    for line in d["key"]:
         typer.echo(f"  key: {line}")
-    for line in d.environment:
+    for line in d["environment"]:
         typer.echo(f"  env: {line}")
-    if not d.key and not d.environment and d.same_key:
+    if not d["key"] and not d["environment"] and d["same_key"]:
         typer.echo("  no differences")

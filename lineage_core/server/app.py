@@ -1,8 +1,9 @@
 """FastAPI app: ``POST /api/v1/lineage`` (Marquez's contract), ``POST /api/v1/lineage/batch`` (in the
 OpenLineage HTTP spec, missing from Marquez), ``GET /api/v1/events/lineage``, the Marquez read API its
 web UI calls (read_api.py, including the bounded ``GET /api/v1/lineage``), our own cache, environment
-and diff endpoints (cache_api.py), the store API that lets a task use the server as its cache store
-(store_api.py), ``/healthz``, ``/readyz``.
+and diff endpoints (cache_api.py), our runs with their manifests and events (runs_api.py: what the ``lineage``
+CLI reads from a server), the store API that lets a task use the server as its cache store (store_api.py),
+``/healthz``, ``/readyz``.
 
 Ingest is all-or-nothing and idempotent (see lineage_core.openlineage.ingest): 201 on success, 400 with
 the reason on malformed JSON, 422 on events that are not valid OpenLineage, 413 over 10 MB. Every refusal
@@ -33,6 +34,7 @@ from .cache_api import cache_router
 from .paths import EncodedSegments
 from .read_api import error as _error
 from .read_api import read_router
+from .runs_api import runs_router
 from .store_api import store_router
 from .validation import JSON_KEY, MAX_BODY, BadRequest, Limit, Offset, install, parse_json, timestamp
 
@@ -122,7 +124,8 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
         return JSONResponse({"status": "ready", "revision": rev})
 
     app.include_router(read_router(store))
-    app.include_router(cache_router(store))
+    app.include_router(cache_router(store))  # before runs_router: GET /runs/diff is not the run "diff"
+    app.include_router(runs_router(store))
     app.include_router(store_router(store))
     app.include_router(admin_router(store))
     return app

@@ -1,20 +1,27 @@
-"""lineage-core's own read API: a cache entry by key, a run's environment snapshot, two runs' diff."""
+"""lineage-core's own read API: the cache entries (what ``lineage cache ls`` lists), a cache entry by key, a run's
+environment snapshot, two runs' diff. A namespace-limited token lists only entries of its namespaces."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 
 from ..diff import diff_runs
 from ..errors import RunNotFoundError
 from ..store import Store
 from .auth import CACHE, READ, every_namespace
-from .validation import error
+from .runs_api import JobFilter, ReadCaller, visible
+from .validation import Limit, error
 
 
 def cache_router(store: Store) -> APIRouter:
     api = APIRouter(prefix="/api/v1", tags=["lineage-core"])
+
+    @api.get("/cache", response_model=None)
+    def list_entries(caller: ReadCaller, job: JobFilter = None, limit: Limit = 200) -> Any:
+        return JSONResponse(visible(lambda n: store.entries(job=job, limit=n), limit, caller))
 
     @api.get("/cache/{key}", response_model=None, dependencies=[Depends(CACHE)])
     def get_cache_entry(key: str) -> Any:

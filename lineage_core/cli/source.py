@@ -1,0 +1,127 @@
+"""What the ``lineage`` commands ask of a store, and the two that answer: the store's database
+(:class:`LocalSource`) and a lineage server over HTTP (:class:`~.server_source.ServerSource`, when
+``LINEAGE_STORE_URL`` is an http(s) URL and the token is in ``LINEAGE_STORE_TOKEN``).
+
+Each command is written once, against :class:`Source`; the answers are plain JSON-shaped data, the same from
+either side (the server's routes call what :class:`LocalSource` calls), so a command prints the same whichever
+answered. Reads go through the server's read API (scope ``read``), invalidate, gc and pins through its admin API
+(scope ``admin``, each write in its audit trail).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .. import settings
+
+if TYPE_CHECKING:
+    from ..openlineage.graph import NodeId
+    from ..store import Store
+
+
+class Source(Protocol):
+    def runs(self, job: str | None, limit: int) -> list[dict[str, Any]]:
+        """Run rows, newest first."""
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """One run (id or unique prefix) with its key manifest under ``manifest``; RunNotFoundError if none."""
+
+    def diff(self, run_a: str, run_b: str) -> dict[str, Any]:
+        """:class:`~lineage_core.diff.RunDiff` as a dict."""
+
+    def entries(self, job: str | None) -> list[dict[str, Any]]:
+        """Cache entries, newest first (tombstoned ones too)."""
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's OpenLineage RunEvents."""
+
+    def lineage(self, node: NodeId, depth: int) -> dict[str, Any]:
+        """The Marquez-shaped graph around ``node``, as ``GET /api/v1/lineage`` answers the UI."""
+
+    def audit(self, token: str | None, action: str | None, since: float | None, limit: int) -> list[dict[str, Any]]:
+        """Audit rows, newest first."""
+
+    def invalidate(self, key: str | None, job: str | None) -> int:
+        """How many entries were invalidated."""
+
+    def gc(self, older_than: str | None, keep_last: int | None, grace: str, dry_run: bool) -> dict[str, Any]:
+        """The :class:`~lineage_core.retention.GcReport` as a dict, with the plan under ``plan`` for a dry run."""
+
+    def pin(self, run_id: str, note: str | None) -> str:
+        """The full id of the pinned run."""
+
+    def unpin(self, run_id: str) -> str:
+        """The full id of the unpinned run."""
+
+
+def open_source() -> Source:
+    """The source ``LINEAGE_STORE_URL`` names: a lineage server (with the store token), else the database."""
+    url = settings.store_url()
+    if settings.is_server_url(url):
+        from .server_source import ServerSource
+
+        return ServerSource(url, settings.store_token())
+    from .output import open_store
+
+    return LocalSource(open_store())
+
+
+class LocalSource:
+    """The store's database, read and changed directly (what the server's routes do on its side)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def runs(self, job: str | None, limit: int) -> list[dict[str, Any]]:
+        return self.store.runs(job=job, limit=limit)
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        run = self.store.get_run(run_id)
+        return {**run, "manifest": self.store.manifest(run["cache_key"]) if run["cache_key"] else None}
+
+    def diff(self, run_a: str, run_b: str) -> dict[str, Any]:
+        from ..diff import diff_runs
+
+        return diff_runs(self.store, run_a, run_b).to_dict()
+
+    def entries(self, job: str | None) -> list[dict[str, Any]]:
+        return self.store.entries(job=job)
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        from ..openlineage.records import run_events
+
+        return run_events(self.store, run_id)
+
+    def lineage(self, node: NodeId, depth: int) -> dict[str, Any]:
+        from ..openlineage.graph import lineage
+        from ..openlineage.sync import sync_runs
+
+        sync_runs(self.store)  # our runs join the lineage tables, as the server's read path does
+        return lineage(self.store, node, depth=depth)
+
+    def audit(self, token: str | None, action: str | None, since: float | None, limit: int) -> list[dict[str, Any]]:
+        from ..store.audit import AuditLog
+
+        return [r.to_dict() for r in AuditLog(self.store).query(token, action, since, limit)]
+
+    def invalidate(self, key: str | None, job: str | None) -> int:
+        return self.store.invalidate(key=key, job=job)
+
+    def gc(self, older_than: str | None, keep_last: int | None, grace: str, dry_run: bool) -> dict[str, Any]:
+        from ..retention import apply_plan, parse_duration, plan_garbage
+
+        plan = plan_garbage(self.store, older_than=parse_duration(older_than) if older_than else None,
+                            keep_last=keep_last, grace=parse_duration(grace))
+        if dry_run:
+            return {**plan.report().to_dict(), "plan": plan.to_dict()}
+        return apply_plan(self.store, plan).to_dict()
+
+    def pin(self, run_id: str, note: str | None) -> str:
+        from ..retention import pin
+
+        return pin(self.store, run_id, note)
+
+    def unpin(self, run_id: str) -> str:
+        from ..retention import unpin
+
+        return unpin(self.store, run_id)
