@@ -7,8 +7,9 @@
 # LINEAGE_MARQUEZ_BUILD_DIR overrides where the shared build folder is; MARQUEZ_CACHE where the build goes.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$(cd "${LINEAGE_MARQUEZ_BUILD_DIR:-$ROOT/../shared/marquez/build}" && pwd)
-# the shared script's own key: the source tarball and the pom, hashed with their paths
+BUILD=$(cd "${LINEAGE_MARQUEZ_BUILD_DIR:-$ROOT/../shared/marquez/build}" && pwd -P)
+# the shared script's own key: the source tarball and the pom, hashed with their (physical) paths; it is passed on
+# as MARQUEZ_CACHE, so every caller finds the same build
 H=$(sha256sum "$BUILD/marquez-0.51.1-api-src.tar.gz" "$BUILD/pom.xml" | sha256sum | cut -c1-12)
 export MARQUEZ_CACHE=${MARQUEZ_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/marquez-0.51.1-$H}
 JAR="$MARQUEZ_CACHE/proj/target/marquez-api-local-0.51.1.jar"
