@@ -1,0 +1,83 @@
+"""Namespaces, jobs, runs, datasets and their versions: what the Marquez UI's pages read, compared field by field."""
+
+from __future__ import annotations
+
+from .compare import Report
+from .session import Pair
+from .world import compare_get, datasets, jobs, namespaces, q, runs, union
+
+STATES = ["NEW", "RUNNING", "COMPLETED", "FAILED", "ABORTED"]
+
+
+def test_namespaces(pair: Pair) -> None:
+    r = Report()
+    compare_get(r, pair, "namespaces", "/namespaces", ids="namespaces")
+    for ns in union(pair, namespaces):
+        compare_get(r, pair, f"namespace[{ns}]", f"/namespaces/{q(ns)}")
+    r.check(pair)
+
+
+def test_job_lists(pair: Pair) -> None:
+    r = Report()
+    compare_get(r, pair, "jobs", "/jobs", ids="jobs", limit=1000)
+    compare_get(r, pair, "jobs?limit=5&offset=3", "/jobs", ids="jobs", limit=5, offset=3)
+    for state in STATES:
+        compare_get(r, pair, f"jobs?lastRunStates={state}", "/jobs", ids="jobs", lastRunStates=state)
+    for ns in union(pair, namespaces):
+        compare_get(r, pair, f"namespace[{ns}].jobs", f"/namespaces/{q(ns)}/jobs", ids="jobs", limit=1000)
+    r.check(pair)
+
+
+def test_jobs(pair: Pair) -> None:
+    r = Report()
+    for ns, name in union(pair, jobs):
+        compare_get(r, pair, f"job[{ns}:{name}]", f"/namespaces/{q(ns)}/jobs/{q(name)}")
+    r.check(pair)
+
+
+def test_job_runs(pair: Pair) -> None:
+    r = Report()
+    for ns, name in union(pair, jobs):
+        compare_get(r, pair, f"job[{ns}:{name}].runs", f"/namespaces/{q(ns)}/jobs/{q(name)}/runs", limit=100)
+    r.check(pair)
+
+
+def test_runs_and_their_facets(pair: Pair) -> None:
+    r = Report()
+    for job in union(pair, jobs):
+        for run in sorted(set(runs(pair.ours, job)) | set(runs(pair.marquez, job))):
+            label = f"run[{job[0]}:{job[1]}:{run}]"
+            compare_get(r, pair, label, f"/jobs/runs/{run}")
+            for kind in ("run", "job"):
+                compare_get(r, pair, f"{label}.facets?type={kind}", f"/jobs/runs/{run}/facets", type=kind)
+    r.check(pair)
+
+
+def test_job_versions(pair: Pair) -> None:
+    r = Report()
+    for ns, name in union(pair, jobs):
+        compare_get(r, pair, f"job[{ns}:{name}].versions", f"/namespaces/{q(ns)}/jobs/{q(name)}/versions")
+    r.check(pair)
+
+
+def test_dataset_lists(pair: Pair) -> None:
+    r = Report()
+    for ns in union(pair, namespaces):
+        compare_get(r, pair, f"namespace[{ns}].datasets", f"/namespaces/{q(ns)}/datasets", ids="datasets",
+                    limit=1000)
+    r.check(pair)
+
+
+def test_datasets(pair: Pair) -> None:
+    r = Report()
+    for ns, name in union(pair, datasets):
+        compare_get(r, pair, f"dataset[{ns}:{name}]", f"/namespaces/{q(ns)}/datasets/{q(name)}")
+    r.check(pair)
+
+
+def test_dataset_versions(pair: Pair) -> None:
+    r = Report()
+    for ns, name in union(pair, datasets):
+        compare_get(r, pair, f"dataset[{ns}:{name}].versions", f"/namespaces/{q(ns)}/datasets/{q(name)}/versions",
+                    limit=100)
+    r.check(pair)
