@@ -1,0 +1,315 @@
+"""The LLM call cache: one decision per call — replay a stored answer, or send it and record what came back.
+
+Shared by the httpx transports and the LangChain cache. A call becomes a key manifest (``scope``, ``step`` =
+the endpoint's job ``llm.<kind>``, ``llm`` = the request's fields, each hashed by type and value; their
+short, redacted renderings beside it for explanations), is looked up, and on a miss is sent once across
+threads, processes and hosts (the store's leases: the others wait for the stored answer). Every call — hit,
+miss or pass-through — is recorded through :class:`~lineage_core.runs.RunRecorder` as a child run of the
+current step with the ``llm`` facet in its context: model, token usage, latency, cost, and on a hit what it
+saved (the producing call's latency, tokens and cost).
+
+A miss explains itself like any step's ("temperature 0 → 0.7", "messages changed"): the manifest is diffed
+field by field against the nearest previous call of the endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .. import settings
+from ..errors import ArtifactError
+from ..function_key import display
+from ..hashing.values import hash_value
+from ..ids import new_run_id
+from ..keys import KeyManifest, short
+from ..runs import Reason, ReasonKind, RunRecorder, RunStatus, explain_miss
+from ..runtime import default_store, process_environment
+from ..singleflight import MISS, Lease, lead_or_wait
+from .explain import GENERIC, field_reasons
+from .lineage import child_context, current_step
+from .policy import LLMCachePolicy, SampleCounter, effective_policy, explicit_scope
+from .pricing import DEFAULT_PRICES, Price, cost
+from .record import StoredResponse, scrub
+
+if TYPE_CHECKING:
+    from ..store import CacheStore
+
+log = logging.getLogger("lineage_core.llm")
+MATERIALIZER = "json@1"  # the stored document is plain JSON (lineage_core.store.materializers' json format)
+
+
+class _Displays(Mapping[str, str]):
+    """The fields' renderings for explanations, made only when a miss stores its manifest (never on a hit)."""
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self._fields = fields
+        self._shown: dict[str, str] | None = None
+
+    def _all(self) -> dict[str, str]:
+        if self._shown is None:
+            self._shown = {f"llm.{k}": display(k, v) for k, v in self._fields.items()}
+        return self._shown
+
+    def __getitem__(self, key: str) -> str:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+@dataclass
+class Call:
+    """One LLM call being decided."""
+
+    store: CacheStore
+    runs: RunRecorder
+    manifest: KeyManifest
+    model: str | None
+    kind: str
+    started: float
+    policy: LLMCachePolicy
+    bypass: str | None  # why this call is sent uncached whatever the policy says
+    step: dict[str, Any] | None
+    sample: int | None = None
+    stream: bool = False
+
+
+@dataclass
+class Hit:
+    record: StoredResponse
+    run_id: str
+    source_run_id: str
+    value: Any = None  # what ``load`` made of the record
+
+
+@dataclass
+class Miss:
+    """A call to send upstream; then :meth:`CallCache.finish` (an answer) or :meth:`CallCache.fail`."""
+
+    call: Call
+    run_id: str
+    reasons: list[Reason]
+    store_it: bool
+    lease: Lease | None = None
+    done: bool = field(default=False, repr=False)
+
+
+class CallCache:
+    """Decides and records LLM calls for one client (a transport, a LangChain cache).
+
+    ``llm_cache``: the policy (see :mod:`lineage_core.llm.policy`); ``namespace``: the scope of keys and jobs
+    (default ``$LINEAGE_NAMESPACE``); ``prices``: model -> :class:`Price` over :data:`DEFAULT_PRICES`;
+    ``salt``: a version you bump by hand to start afresh; ``single_flight``/``wait_timeout``: as ``@cached``'s.
+    """
+
+    def __init__(self, *, llm_cache: str | LLMCachePolicy | None = None, namespace: str | None = None,
+                 prices: Mapping[str, Price] | None = None, salt: str | None = None, single_flight: bool = True,
+                 wait_timeout: float | None = None) -> None:
+        self.policy = LLMCachePolicy.parse(llm_cache)
+        self.namespace = namespace
+        self.prices: dict[str, Price] = {**DEFAULT_PRICES, **(prices or {})}
+        self.salt = salt
+        self.single_flight = single_flight
+        self.wait_timeout = wait_timeout
+        self._samples = SampleCounter()
+
+    # -- the key ------------------------------------------------------------------------------------
+    def prepare(self, kind: str, fields: dict[str, Any], *, model: str | None, nondeterministic: str | None,
+                bypass: str | None = None, stream: bool = False) -> Call:
+        """The call's manifest and run recorder; a sampled request under the ``sample`` policy claims its index."""
+        store = default_store()
+        scope = settings.namespace(self.namespace)
+        job = f"llm.{kind}"
+        policy = effective_policy(self.policy)
+        step = current_step()
+        sample = None
+        if nondeterministic and bypass is None:
+            if policy is LLMCachePolicy.SAMPLE:
+                base = KeyManifest({"scope": scope, "step": job, "llm": self._hashes(fields)}).key()
+                holder = explicit_scope() or (step["run_id"] if step else self)
+                sample = self._samples.claim(holder, base)
+                fields = {**fields, "sample": sample}
+            else:
+                bypass = (f"{nondeterministic}: not cached (llm_cache='sample' caches each sample; "
+                          "temperature=0 or a seed makes it reproducible)")
+        components: dict[str, Any] = {"scope": scope, "step": job, "llm": self._hashes(fields)}
+        if self.salt is not None:
+            components["salt"] = self.salt
+        manifest = KeyManifest(components, _Displays(fields))
+        runs = RunRecorder(store, store.job_id(scope, job), manifest.key(), job)
+        return Call(store, runs, manifest, model, kind, time.time(), policy, bypass, step, sample, stream)
+
+    @staticmethod
+    def _hashes(fields: Mapping[str, Any]) -> dict[str, str]:
+        return {name: hash_value(value, name) for name, value in fields.items()}
+
+    # -- the decision -------------------------------------------------------------------------------
+    def decide(self, call: Call, load: Callable[[StoredResponse], Any] | None = None) -> Hit | Miss:
+        """A hit (recorded) or a miss to send (explained; the leader's lease taken when single-flight), waiting
+        while another worker sends the same call. ``load`` turns a stored record into the caller's value; one it
+        cannot (ValueError) is a damaged entry."""
+        outcome = self._decide(call, load, block=True, concurrent=False)
+        assert outcome is not None  # a blocking decision always decides
+        return outcome
+
+    def try_decide(self, call: Call, concurrent: bool = False) -> Hit | Miss | None:
+        """:meth:`decide` without waiting: None while another worker sends the same call (the caller, an event
+        loop, waits its own way and asks again with ``concurrent=True``)."""
+        return self._decide(call, None, block=False, concurrent=concurrent)
+
+    def _decide(self, call: Call, load: Callable[[StoredResponse], Any] | None, *, block: bool,
+                concurrent: bool) -> Hit | Miss | None:
+        mode = settings.global_cache_mode()
+        reasons: list[Reason] = []
+        if call.policy is LLMCachePolicy.OFF:
+            reasons.append(Reason(ReasonKind.CACHE_OFF, "LLM caching is off (llm_cache='off')"))
+        elif call.bypass is not None:
+            reasons.append(Reason(ReasonKind.CACHE_OFF, call.bypass))
+            log.debug("%s %s: %s", call.runs.job, short(call.runs.key), call.bypass)
+        elif not mode.reads:
+            reasons.append(Reason.cache_off() if not mode.writes else Reason.reads_disabled(mode.value))
+        if reasons:
+            store_it = mode.writes and call.bypass is None and call.policy is not LLMCachePolicy.OFF
+            return Miss(call, new_run_id(), reasons, store_it)
+        hit = self._hit(call, reasons, load, concurrent)
+        if hit is not MISS:
+            return hit  # type: ignore[no-any-return]
+        run_id = new_run_id()
+        lease = None
+        if self.single_flight and mode.writes:
+            led = self._lead(call, run_id, load, block)
+            if led is None or isinstance(led, Hit):
+                return led
+            lease = led.__enter__()
+        reasons = self.explain(call, reasons)
+        if lease is not None and lease.took_over:
+            call.store.abandon_run(lease.took_over, "its lease expired: the process sending the LLM call stopped")
+            reasons.append(Reason.took_over(lease.took_over))
+        log.info("cache miss: %s key %s: %s", call.runs.job, short(call.runs.key), "; ".join(reasons))
+        return Miss(call, run_id, reasons, mode.writes, lease)
+
+    def _lead(self, call: Call, run_id: str, load: Callable[[StoredResponse], Any] | None,
+              block: bool) -> Lease | Hit | None:
+        """The lease to send the call, the answer another worker stored meanwhile, or (not blocking) None."""
+        store, key = call.store, call.runs.key
+        if block:
+            led = lead_or_wait(store, key, run_id, lambda: self._hit(call, [], load, concurrent=True),
+                               call.runs.job, timeout=self.wait_timeout)
+            return led[0] if isinstance(led, tuple) else led
+        ttl = settings.lease_ttl()
+        acquired, previous = store.try_acquire(key, run_id, ttl)
+        if not acquired:
+            return None
+        hit = self._hit(call, [], load, concurrent=True)  # stored between our lookup and the lease
+        if hit is not MISS:
+            store.release(key, run_id)
+            return hit  # type: ignore[no-any-return]
+        return Lease(store, key, run_id, ttl, previous)
+
+    def explain(self, call: Call, reasons: list[Reason]) -> list[Reason]:
+        """``explain_miss``'s reasons, the LLM request's change said field by field."""
+        out = explain_miss(call.store, call.runs.job_id, call.manifest, reasons)
+        if not any(r.kind is ReasonKind.CHANGED and r == GENERIC for r in out):
+            return out
+        fields = field_reasons(call.store.previous_manifests(call.runs.job_id, limit=100), call.manifest)
+        return [r for r in out if r != GENERIC] + [Reason(ReasonKind.CHANGED, text) for text in fields]
+
+    def _hit(self, call: Call, reasons: list[Reason], load: Callable[[StoredResponse], Any] | None,
+             concurrent: bool = False) -> Any:
+        store, key = call.store, call.runs.key
+        entry = store.lookup(key)
+        if entry is None:
+            return MISS
+        try:
+            record = StoredResponse.from_bytes(store.artifacts.read_verified(entry.artifact_hash, store, entry.size))
+            value = load(record) if load is not None else None
+        except (ArtifactError, ValueError) as e:
+            store.tombstone(key)
+            log.warning("cache entry %s for %s discarded, calling again: %s", short(key), call.runs.job, e)
+            reasons.append(Reason.damaged("LLM response", e))
+            return MISS
+        produced = record.produced
+        saved_cost = cost(produced.get("model"), produced.get("usage"), self.prices)
+        facet = self._facet(call, usage=None, cost_usd=0.0, model=produced.get("model") or call.model,
+                            saved={"latency_s": produced.get("latency_s"), "tokens": produced.get("usage"),
+                                   "cost_usd": saved_cost if saved_cost is not None else produced.get("cost_usd")})
+        run_id, _note = call.runs.hit(entry.run_id, environment_hash=self._environment(store), started=call.started,
+                                      concurrent=concurrent, context=child_context(facet, call.step))
+        return Hit(record, run_id, entry.run_id, value)
+
+    # -- the end of a miss ----------------------------------------------------------------------------
+    def finish(self, miss: Miss, record: StoredResponse) -> None:
+        """Record the answer of a sent call (and store it when the call may be cached)."""
+        if miss.done:
+            return
+        miss.done = True
+        call = miss.call
+        latency = time.time() - call.started
+        usage, model = record.produced.get("usage"), record.produced.get("model") or call.model
+        usd = cost(model, usage, self.prices)
+        produced = {"model": model, "usage": usage, "latency_s": round(latency, 6), "cost_usd": usd}
+        try:
+            self._begin(miss, self._facet(call, usage=usage, cost_usd=usd, model=model, latency=latency))
+            if miss.store_it:
+                stored = StoredResponse(record.status, record.content_type, record.body, record.events, produced)
+                self._store(call, miss.run_id, scrub(stored))
+            call.runs.finish(miss.run_id, RunStatus.COMPLETED)
+        finally:
+            self._release(miss)
+
+    def fail(self, miss: Miss, error: str, status: RunStatus = RunStatus.FAILED) -> None:
+        """Record a call that brought no answer to keep (an error, an interrupted stream); nothing is stored."""
+        if miss.done:
+            return
+        miss.done = True
+        try:
+            self._begin(miss, self._facet(miss.call, usage=None, cost_usd=None, model=miss.call.model,
+                                          latency=time.time() - miss.call.started))
+            miss.call.runs.finish(miss.run_id, status, error=error)
+        finally:
+            self._release(miss)
+
+    def _begin(self, miss: Miss, facet: dict[str, Any]) -> None:
+        call = miss.call
+        call.runs.begin(miss.run_id, miss.reasons, environment_hash=self._environment(call.store),
+                        context=child_context(facet, call.step), started=call.started)
+
+    @staticmethod
+    def _store(call: Call, run_id: str, record: StoredResponse) -> None:
+        store, artifacts = call.store, call.store.artifacts
+        tmp = artifacts.new_temp_path()
+        with artifacts.writing(tmp), open(tmp, "wb") as f:
+            f.write(record.to_bytes())
+        published = artifacts.publish(tmp)
+        store.put_entry(call.runs.key, call.runs.job_id, call.manifest.to_dict(), run_id, published, MATERIALIZER,
+                        {}, None)
+
+    @staticmethod
+    def _release(miss: Miss) -> None:
+        if miss.lease is not None:
+            miss.lease.__exit__(None, None, None)
+            miss.lease = None
+
+    @staticmethod
+    def _environment(store: CacheStore) -> str:
+        return store.put_environment(process_environment())
+
+    def _facet(self, call: Call, *, usage: Any, cost_usd: float | None, model: str | None,
+               latency: float | None = None, saved: dict[str, Any] | None = None) -> dict[str, Any]:
+        facet: dict[str, Any] = {
+            "kind": call.kind, "model": model, "usage": usage, "cost_usd": cost_usd,
+            "latency_s": round(time.time() - call.started if latency is None else latency, 6),
+            "stream": call.stream,
+        }
+        if call.sample is not None:
+            facet["sample"] = call.sample
+        if saved is not None:
+            facet["saved"] = saved
+        return facet

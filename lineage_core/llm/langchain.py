@@ -1,0 +1,173 @@
+"""A LangChain cache on the lineage store: ``set_llm_cache(LineageLLMCache())``.
+
+LangChain asks a cache with two strings: the prompt (for a chat model, its messages serialised) and the
+``llm_string`` (the model's class and invocation parameters). The key reads the parameters out of the
+``llm_string`` field by field, so a miss says "temperature 0 → 0.7" rather than "llm_string changed", and the
+sampling policy applies where the parameters say the model samples (a temperature above 0 without a seed;
+a model whose parameters show no temperature is taken as the user asking for caching, as LangChain does).
+
+Unlike LangChain's SQLite cache, many processes and threads may write one prompt at once (the first answer
+stored wins; nobody raises), hits work across processes and hosts sharing the store, and every lookup is a
+child run of the current step with its model, token usage, latency and cost. LangChain looks up and updates
+in two calls with the model call between, so there is no single-flight here; route the model's HTTP client
+through :class:`~lineage_core.llm.CachingTransport` for that.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.caches import BaseCache
+from langchain_core.load import Serializable, dumps, loads
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
+
+from ..errors import StoreConflictError
+from ..runtime import default_store
+from .calls import Call, CallCache, Hit, Miss
+from .policy import LLMCachePolicy
+from .pricing import Price
+from .record import StoredResponse
+
+KIND = "langchain"  # the child runs' job: llm.langchain
+_MAX_PENDING = 64
+_LOADABLE: list[type[Serializable]] = [Generation, ChatGeneration, GenerationChunk, ChatGenerationChunk, AIMessage,
+                                       AIMessageChunk]  # all a hit may load: generations and AI messages
+
+
+def llm_fields(llm_string: str) -> dict[str, Any]:
+    """The model's parameters from LangChain's ``llm_string``: a serialisable model's JSON kwargs plus the
+    call's ``[(name, value), ...]``, or the bare list; anything else is one field, ``llm_string`` itself."""
+    head, sep, tail = llm_string.partition("---")
+    fields: dict[str, Any] = {}
+    try:
+        if sep:
+            model = json.loads(head)
+            if isinstance(model, dict):
+                fields["class"] = ".".join(map(str, model.get("id") or [])) or None
+                fields.update(model.get("kwargs") or {})
+            items = ast.literal_eval(tail)
+        else:
+            items = ast.literal_eval(llm_string)
+        fields.update({str(k): v for k, v in items})
+    except (ValueError, SyntaxError, TypeError):
+        return {"llm_string": llm_string}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _nondeterministic(fields: Mapping[str, Any]) -> str | None:
+    temperature = fields.get("temperature")
+    if fields.get("seed") is not None or not isinstance(temperature, int | float) or temperature <= 0:
+        return None
+    return f"temperature {temperature:g} without a seed"
+
+
+def _model(fields: Mapping[str, Any]) -> str | None:
+    for name in ("model", "model_name", "model_id", "_type"):
+        if isinstance(fields.get(name), str):
+            return str(fields[name])
+    return None
+
+
+def _produced(generations: Sequence[Generation]) -> dict[str, Any]:
+    """Token usage and model from the generations' messages (summed), as LangChain's chat models report them."""
+    usage = {"input": 0, "output": 0, "total": 0, "cached_input": 0}
+    model, seen = None, False
+    for g in generations:
+        message = getattr(g, "message", None)
+        meta = getattr(message, "usage_metadata", None) or {}
+        if meta:
+            seen = True
+            usage["input"] += int(meta.get("input_tokens") or 0)
+            usage["output"] += int(meta.get("output_tokens") or 0)
+            usage["total"] += int(meta.get("total_tokens") or 0)
+            usage["cached_input"] += int((meta.get("input_token_details") or {}).get("cache_read") or 0)
+        response = getattr(message, "response_metadata", None) or {}
+        model = model or response.get("model_name") or response.get("model")
+    return {"usage": usage if seen else None, "model": model}
+
+
+class LineageLLMCache(BaseCache):
+    """LangChain's cache interface over the lineage store (the one ``LINEAGE_STORE_URL`` names).
+
+    Options as the transport's: ``llm_cache`` (``"deterministic"``, ``"sample"``, ``"off"``), ``namespace``,
+    ``prices``, ``salt``.
+    """
+
+    def __init__(self, *, llm_cache: str | LLMCachePolicy | None = None, namespace: str | None = None,
+                 prices: Mapping[str, Price] | None = None, salt: str | None = None) -> None:
+        self.calls = CallCache(llm_cache=llm_cache, namespace=namespace, prices=prices, salt=salt,
+                               single_flight=False)
+        self._pending: dict[tuple[str, str], list[Miss]] = {}  # lookup's misses, awaiting LangChain's update
+        self._lock = threading.Lock()
+
+    def _call(self, prompt: str, llm_string: str) -> Call:
+        fields = llm_fields(llm_string)
+        return self.calls.prepare(KIND, {"prompt": prompt, **fields}, model=_model(fields),
+                                  nondeterministic=_nondeterministic(fields))
+
+    def lookup(self, prompt: str, llm_string: str) -> Sequence[Generation] | None:
+        return self._lookup(self._call(prompt, llm_string), prompt, llm_string)
+
+    def _lookup(self, call: Call, prompt: str, llm_string: str) -> Sequence[Generation] | None:
+        outcome = self.calls.decide(call, load=self._load)
+        if isinstance(outcome, Hit):
+            return outcome.value  # type: ignore[no-any-return]
+        with self._lock:
+            waiting = self._pending.setdefault((prompt, llm_string), [])
+            waiting.append(outcome)
+            del waiting[:-_MAX_PENDING]  # lookups whose model call failed are never updated: forget the oldest
+        return None
+
+    @staticmethod
+    def _load(record: StoredResponse) -> list[Generation]:
+        """The stored generations, loaded as nothing but generations and messages (ValueError otherwise)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # loads() is "beta" in langchain-core
+            items = [loads(text, allowed_objects=_LOADABLE) for text in json.loads(record.body or b"[]")]
+        if not all(isinstance(g, Generation) for g in items):
+            raise ValueError("the entry holds something other than generations")
+        return items
+
+    def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
+        with self._lock:
+            waiting = self._pending.get((prompt, llm_string))
+            miss = waiting.pop(0) if waiting else None
+            if waiting == []:
+                del self._pending[(prompt, llm_string)]
+        if miss is None:  # an update without our lookup first (a writer of its own): decide now
+            outcome = self.calls.decide(self._call(prompt, llm_string), load=self._load)
+            if isinstance(outcome, Hit):
+                return  # already stored: the first answer wins
+            miss = outcome
+        body = json.dumps([dumps(g) for g in return_val]).encode()
+        record = StoredResponse(200, "application/json", body, None, _produced(return_val))
+        try:
+            self.calls.finish(miss, record)
+        except StoreConflictError:
+            if miss.call.store.lookup(miss.call.runs.key) is None:
+                raise  # not a concurrent writer of the same prompt: a real conflict
+
+    def clear(self, **kwargs: Any) -> None:
+        """Invalidate every entry this cache kind stored (the ``llm.langchain`` job, every namespace)."""
+        store = default_store()
+        invalidate = getattr(store, "invalidate", None)
+        if invalidate is None:
+            raise NotImplementedError(f"store {store.url} cannot invalidate by job; use `lineage cache invalidate`")
+        invalidate(job=f"llm.{KIND}")
+
+    async def alookup(self, prompt: str, llm_string: str) -> Sequence[Generation] | None:
+        call = self._call(prompt, llm_string)  # here: the current step is found on this thread
+        return await asyncio.to_thread(self._lookup, call, prompt, llm_string)
+
+    async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
+        await asyncio.to_thread(self.update, prompt, llm_string, return_val)
+
+    async def aclear(self, **kwargs: Any) -> None:
+        await asyncio.to_thread(self.clear, **kwargs)
