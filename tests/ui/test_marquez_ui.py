@@ -14,6 +14,7 @@ import re
 from functools import partial
 from urllib.parse import quote
 
+import pytest
 from selenium.webdriver.common.by import By
 
 from . import producers as p
@@ -28,6 +29,8 @@ DAILY = f"dataset:{p.ORDERS_DAILY[0]}:{p.ORDERS_DAILY[1]}"
 SPARK = f"job:{p.SPARK_NS}:{p.SPARK_JOB}"
 REPORT = f"job:{p.REPORT_NS}:{p.REPORT_JOB}"
 SUMMARY = f"dataset:{p.SUMMARY[0]}:{p.SUMMARY[1]}"
+
+pytestmark = pytest.mark.slow  # a server, the UI's node server and a browser: about a minute for the module
 
 
 def q(text: str) -> str:
