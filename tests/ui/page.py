@@ -24,7 +24,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from ..services.marquez_web import Browser, Call
 
 SETTLE_S = 25.0  # the most a view may take to show its data (2 busy cores, a layout in a web worker)
-QUIET_S = 8.0  # how long a view with no call in flight, no spinner and no change is taken to be done
+QUIET_S = 10.0  # how long a view with no call in flight, no spinner and no change is taken to be done
 SPINNERS = ".MuiCircularProgress-root, .MuiSkeleton-root"
 DRAWER = ".MuiDrawer-paperAnchorRight"  # a node's detail drawer (the side navigation is a drawer too)
 _NOISE = ("fonts.googleapis.com", "favicon.png", "Failed to load resource: the server responded")
@@ -62,11 +62,17 @@ class Page:
         missing: list[str | None] = ["not checked"]
         last: list[Any] = [None, time.monotonic()]  # the state last seen, since when
 
+        def looked() -> str | None:
+            try:
+                return ready()
+            except WebDriverException as e:  # an element re-rendered under us: look again
+                return f"the page changed while read ({type(e).__name__})"
+
         def settled() -> bool:
             calls = self.browser.api_calls(since)
             if any(c.status is None and not c.failed for c in calls):
                 return False
-            missing[0] = ready()
+            missing[0] = looked()
             spinning = self.spinners()
             if missing[0] is None and not spinning:
                 return True
@@ -80,7 +86,7 @@ class Page:
 
         self.browser.wait(settled, timeout)
         time.sleep(0.3)  # what the last answer renders
-        missing[0] = ready()
+        missing[0] = looked()
         self.screenshot(name)
         calls = self.browser.api_calls(since)
         problems = [f"{c} {self._body(c)}" for c in calls if c.bad]
