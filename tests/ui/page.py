@@ -136,11 +136,17 @@ class Page:
         self.browser.wait(lambda: bool(self.driver.find_elements(By.ID, "namespace-select")), SETTLE_S)
         since = self.browser.mark()
         self.driver.find_element(By.ID, "namespace-select").click()
-        self.browser.wait(lambda: bool(self.driver.find_elements(By.CSS_SELECTOR, "li[role=option]")), SETTLE_S)
-        options = self.driver.find_elements(By.CSS_SELECTOR, "li[role=option]")
-        names = [o.text for o in options]
-        assert namespace in names, f"namespace {namespace!r} is not in the UI's menu: {names}"
-        options[names.index(namespace)].click()
+
+        def names() -> list[str]:  # textContent: an option still sliding in has no visible text yet
+            return [str(o.get_attribute("textContent"))
+                    for o in self.driver.find_elements(By.CSS_SELECTOR, "li[role=option]")]
+
+        self.browser.wait(lambda: namespace in names(), SETTLE_S)
+        assert namespace in names(), f"namespace {namespace!r} is not in the UI's menu: {names()}"
+        option = self.driver.find_elements(By.CSS_SELECTOR, "li[role=option]")[names().index(namespace)]
+        self.browser.wait(option.is_displayed, SETTLE_S)
+        self.browser.js("arguments[0].scrollIntoView({block: 'center'})", option)
+        option.click()
         return since
 
     def rows(self, scope: str = "") -> list[list[str]]:
