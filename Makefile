@@ -48,11 +48,13 @@ lint: venv .venv-airflow/.installed .venv-kfp/.installed
 	MYPYPATH=providers .venv-airflow/bin/mypy --strict --follow-imports=silent -p lineage_airflow
 	MYPYPATH=kfp_components .venv-kfp/bin/mypy --strict --follow-imports=silent -p lineage_kfp -p kfp_components.pipelines
 
-# PostgreSQL, the GCS emulator, and a real Marquez 0.51.1 built once per machine (~8 min cold, then cached).
+# PostgreSQL, the GCS emulator, a real Marquez 0.51.1 built once per machine (~8 min cold, then cached) and its
+# web UI with Debian's Chromium (the UI tests).
 services:
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-fake-gcs.sh
 	bash scripts/ensure-marquez.sh
+	bash scripts/ensure-browser.sh
 
 # The Airflow suite's Kubernetes control plane (tests/services/k8s.py starts it once per pytest session): unpack
 # its prebuilt binaries into ~/.cache once, so the session's start is the plane's own ~10 s.
