@@ -116,9 +116,8 @@ def lineage_tree(by_id: dict[str, Any], start: str, up: bool, down: bool) -> Any
     from rich.text import Text
     from rich.tree import Tree
 
-    def label(node_id: str, note: str = "") -> Text:
-        kind, _, rest = node_id.partition(":")
-        return Text.assemble((f"{kind} ", "dim"), (rest, "bold" if kind == "job" else "cyan"), (note, "dim"))
+    def label(node_id: str, note: str = "") -> Text:  # the nodeId itself: what `lineage lineage` takes
+        return Text.assemble((node_id, "bold" if node_id.startswith("job:") else "cyan"), (note, "dim"))
 
     root = Tree(label(start))
     for wanted, key, far, title in ((up, "inEdges", "origin", "upstream"),
