@@ -3,7 +3,7 @@ OpenLineage HTTP spec, missing from Marquez), ``GET /api/v1/events/lineage``, th
 web UI calls (read_api.py, including the bounded ``GET /api/v1/lineage``), our own cache, environment
 and diff endpoints (cache_api.py), our runs with their manifests and events (runs_api.py: what the ``lineage``
 CLI reads from a server), the store API that lets a task use the server as its cache store (store_api.py),
-``/healthz``, ``/readyz``.
+``/healthz``, ``/readyz`` and ``/metrics`` (metrics.py: Prometheus).
 
 Ingest is all-or-nothing and idempotent (see lineage_core.openlineage.ingest): 201 on success, 400 with
 the reason on malformed JSON, 422 on events that are not valid OpenLineage, 413 over 10 MB. Every refusal
@@ -19,7 +19,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from ..openlineage.ingest import IngestError, ingest
+from ..openlineage.ingest import IngestError, IngestResult, ingest
 from ..openlineage.sync import sync_runs_throttled
 from ..settings import Settings
 from ..store import Store
@@ -29,8 +29,10 @@ from ..store.ol_events import EventLog
 from ..store.owners import Owners
 from .admin_api import admin_router
 from .audit_trail import AuditTrail
-from .auth import LINEAGE, AccessDenied, Guard, IngestCaller, every_namespace, parse_tokens
+from .auth import LINEAGE, AccessDenied, Caller, Guard, IngestCaller, every_namespace, parse_tokens
 from .cache_api import cache_router
+from .metrics import Metrics
+from .metrics import install as install_metrics
 from .paths import EncodedSegments
 from .read_api import error as _error
 from .read_api import read_router
@@ -50,6 +52,7 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
     app.add_middleware(EncodedSegments)
     install(app)  # Marquez's error body for every refusal; paths and queries checked first
     app.add_middleware(AuditTrail, trail=AuditLog(store))
+    metrics = Metrics(store)
 
     @app.exception_handler(AccessDenied)
     async def denied(request: Request, e: AccessDenied) -> JSONResponse:
@@ -74,30 +77,39 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
         except BadRequest as e:
             return _error(e.status, str(e))
 
+    async def take(caller: Caller, events: list[Any]) -> IngestResult | JSONResponse:
+        """What both ingest routes do with the events of a request: store all or none, and count them."""
+        try:
+            caller.require_events(events)
+            # off the event loop: concurrent requests overlap their database round trips
+            result = await run_in_threadpool(partial(ingest, json_checked=True), store, events)  # read_json checked
+        except IngestError as e:
+            metrics.ingest(rejected=len(events))
+            return _error(422, str(e), e.problems)
+        except AccessDenied:
+            metrics.ingest(rejected=len(events))
+            raise
+        metrics.ingest(result.stored, result.duplicates)
+        return result
+
     @app.post("/api/v1/lineage", status_code=201)
     async def post_lineage(request: Request, caller: IngestCaller) -> Response:
         data = await read_json(request)
         if isinstance(data, JSONResponse):
+            metrics.ingest(rejected=1)
             return data
-        caller.require_events([data])
-        try:  # off the event loop: concurrent requests overlap their database round trips
-            await run_in_threadpool(partial(ingest, json_checked=True), store, [data])  # read_json checked it
-        except IngestError as e:
-            return _error(422, str(e), e.problems)
-        return Response(status_code=201)
+        result = await take(caller, [data])
+        return result if isinstance(result, JSONResponse) else Response(status_code=201)
 
     @app.post("/api/v1/lineage/batch")
     async def post_batch(request: Request, caller: IngestCaller) -> Response:
         data = await read_json(request)
-        if isinstance(data, JSONResponse):
-            return data
-        if not isinstance(data, list):
-            return _error(400, "a batch is a JSON array of events")
-        caller.require_events(data)
-        try:
-            result = await run_in_threadpool(partial(ingest, json_checked=True), store, data)
-        except IngestError as e:
-            return _error(422, str(e), e.problems)
+        if isinstance(data, JSONResponse) or not isinstance(data, list):
+            metrics.ingest(rejected=1)
+            return data if isinstance(data, JSONResponse) else _error(400, "a batch is a JSON array of events")
+        result = await take(caller, data)
+        if isinstance(result, JSONResponse):
+            return result
         return JSONResponse({"status": "success", "stored": result.stored, "duplicates": result.duplicates})
 
     @app.get("/api/v1/events/lineage", dependencies=[Depends(LINEAGE), Depends(every_namespace)])
@@ -118,6 +130,7 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
         try:
             rev = store.current_revision()
         except Exception as e:  # noqa: BLE001 - readiness reports, never crashes
+            metrics.store_errors.labels("/readyz").inc()
             return _error(503, f"store unreachable: {type(e).__name__}")
         if rev != HEAD_REVISION:
             return _error(503, f"store migrations not current ({rev} != {HEAD_REVISION})")
@@ -128,4 +141,5 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
     app.include_router(runs_router(store))
     app.include_router(store_router(store))
     app.include_router(admin_router(store))
+    install_metrics(app, metrics)  # last: its middleware is the outermost, timing everything inside
     return app

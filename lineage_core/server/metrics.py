@@ -1,0 +1,243 @@
+"""``GET /metrics``: the server's counters in Prometheus's text format (prometheus-client).
+
+- ``lineage_cache_hits_total`` and ``lineage_cache_misses_total{reason}``: runs recorded through this server's
+  store API (``POST /api/v1/store/runs`` answered 201): a CACHED run is a hit, a RUNNING one a miss, labelled with
+  the :class:`~lineage_core.runs.ReasonKind` of its first reason (what caused it; the reasons arrive as text and
+  are read back by :func:`reason_kind`). Counted before the answer leaves, so a client that got its 201 is in the
+  next scrape.
+- ``lineage_compute_seconds_saved_total``: per hit, the duration of the run that produced the value.
+- ``lineage_ingest_events_total{outcome}``: OpenLineage events the ingest routes took (``stored``,
+  ``duplicate``) or refused (``rejected``: every event of a refused request; a body that is no event counts one).
+- ``lineage_http_request_duration_seconds{route,method,status}``: every request, by route template (``unmatched``
+  when none), method and status class (``2xx``…), so the label sets stay bounded whatever paths clients send.
+- ``lineage_store_errors_total{route}``: requests the store could not answer: a :class:`StoreError` (503; not the
+  404 of an unknown run or the 409 of a conflict), or the database driver's own error reaching no handler (500).
+
+Each process counts its own requests: behind a Service, Prometheus scrapes every replica (the chart's
+ServiceMonitor) and ``sum()`` adds them up. The route needs the ``read`` scope, or none with
+``LINEAGE_SERVER_ANONYMOUS_READ=lineage``; a namespace-limited token is refused (the counters span namespaces).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import choose_encoder
+from starlette.routing import BaseRoute, Match
+
+from ..errors import RunNotFoundError, StoreConflictError, StoreError
+from ..runs import ReasonKind
+from ..store import Store
+from .auth import LINEAGE, every_namespace
+
+RUNS_PATH = "/api/v1/store/runs"  # where a task records its hits and misses (store_api.insert_run)
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_REMEMBERED = 10_000  # producing runs' durations kept (a finished run's duration never changes)
+_MAX_RECORDED = 1 << 20  # bytes of a run body looked at (a run row is far smaller; the route bounds it)
+_DRIVERS = frozenset({"sqlalchemy", "psycopg", "psycopg2", "sqlite3"})
+
+# The words of runs.Reason's constructors, one pattern each (tests/test_metrics.py holds them to runs.py);
+# anything else a miss starts with is a key difference (explain_difference's words).
+_REASONS = [(kind, re.compile(pattern, re.DOTALL)) for kind, pattern in (
+    (ReasonKind.HIT, r"cache hit: key \S+ from run \S+( \(computed concurrently: this call waited for it\))?"),
+    (ReasonKind.FIRST_RUN, r"first run of .+ \(no previous key in namespace .+\)"),
+    (ReasonKind.SAME_KEY, re.escape("same key as a previous run, but its entry was invalidated or never stored")),
+    (ReasonKind.REFRESH, re.escape("refresh requested")),
+    (ReasonKind.CACHE_OFF, re.escape("caching is off (cache='off' or LINEAGE_CACHE=off)")),
+    (ReasonKind.READS_DISABLED, r"cache reads are disabled \(mode \S+\)"),
+    (ReasonKind.EXPIRED, r"cached value is -?\d+s old, older than max_age=\S+s"),
+    (ReasonKind.DAMAGED, r"stored .+ failed verification \(.*\)"),
+    (ReasonKind.OUTPUT_CHANGED, r"output .+ since run \S+ wrote it"),
+    (ReasonKind.TOOK_OVER, r"took over from run \S+, whose worker stopped"),
+)]
+
+
+def reason_kind(text: str) -> ReasonKind:
+    """The kind of a stored reason (reasons travel and are kept as their text)."""
+    return next((kind for kind, pattern in _REASONS if pattern.fullmatch(text)), ReasonKind.CHANGED)
+
+
+class Metrics:
+    """One server's counters, in a registry of its own (two apps in one process count apart)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.registry = r = CollectorRegistry()
+        self.hits = Counter("lineage_cache_hits", "Cache hits recorded through this server", registry=r)
+        self.misses = Counter("lineage_cache_misses", "Cache misses recorded through this server, by the kind of "
+                              "their first reason", ["reason"], registry=r)
+        self.saved = Counter("lineage_compute_seconds_saved", "Seconds of computation hits saved (each hit: the "
+                             "duration of the run that produced its value)", registry=r)
+        self.ingested = Counter("lineage_ingest_events", "OpenLineage events taken by the ingest routes",
+                                ["outcome"], registry=r)
+        self.latency = Histogram("lineage_http_request_duration_seconds", "Requests by route template, method "
+                                 "and status class", ["route", "method", "status"], registry=r)
+        self.store_errors = Counter("lineage_store_errors", "Answers 503 because the store could not answer",
+                                    ["route"], registry=r)
+        for kind in ReasonKind:
+            if kind is not ReasonKind.HIT:
+                self.misses.labels(kind.value)
+        for outcome in ("stored", "duplicate", "rejected"):
+            self.ingested.labels(outcome)
+        self._durations: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def ingest(self, stored: int = 0, duplicates: int = 0, rejected: int = 0) -> None:
+        for outcome, n in (("stored", stored), ("duplicate", duplicates), ("rejected", rejected)):
+            if n:
+                self.ingested.labels(outcome).inc(n)
+
+    def run_recorded(self, body: bytes) -> None:
+        """A run the store API took (``RUNS_PATH`` answered 201): a hit or a miss."""
+        try:
+            run = json.loads(body)
+        except ValueError:
+            return
+        if not isinstance(run, dict):
+            return
+        reasons = run.get("reasons") or []
+        if run.get("status") == "CACHED":
+            self.hits.inc()
+            self.saved.inc(self._duration(run.get("source_run_id")))
+        elif run.get("status") == "RUNNING":
+            first = reasons[0] if reasons and isinstance(reasons[0], str) else ""
+            self.misses.labels(reason_kind(first).value).inc()
+
+    def _duration(self, run_id: Any) -> float:
+        if not isinstance(run_id, str):
+            return 0.0
+        with self._lock:
+            if run_id in self._durations:
+                self._durations.move_to_end(run_id)
+                return self._durations[run_id]
+        try:
+            run = self.store.get_run(run_id)
+        except RunNotFoundError:
+            return 0.0
+        if run["ended_at"] is None:  # still running: nothing known yet, nothing remembered
+            return 0.0
+        seconds = max(float(run["ended_at"]) - float(run["started_at"]), 0.0)
+        with self._lock:
+            self._durations[run_id] = seconds
+            while len(self._durations) > _REMEMBERED:
+                self._durations.popitem(last=False)
+        return seconds
+
+
+def store_failure(e: BaseException) -> bool:
+    """The store could not answer: our StoreError (not a 404 or 409 one), or the database driver's own error."""
+    if isinstance(e, StoreError):
+        return not isinstance(e, RunNotFoundError | StoreConflictError)
+    return type(e).__module__.split(".", 1)[0] in _DRIVERS
+
+
+def flat_routes(app: FastAPI) -> list[BaseRoute]:
+    """Every route of ``app`` with its full path (FastAPI 0.16x keeps included routers as include contexts)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before include contexts: the app's routes are flat
+        return list(app.router.routes)
+    return [context.route for context in iter_route_contexts(app.routes)]
+
+
+def route_template(routes: list[BaseRoute], scope: dict[str, Any]) -> str:
+    """The template of the route a request names (``/api/v1/runs/{run_id}``), matched on the raw path so that
+    an encoded ``/`` inside a name stays inside its segment; ``unmatched`` when no route has that path."""
+    raw = scope.get("raw_path")
+    probe = {**scope, "path": raw.split(b"?", 1)[0].decode("latin-1")} if raw else scope
+    partial = None
+    for route in routes:
+        match, _ = route.matches(probe)
+        if match is Match.FULL:
+            return str(getattr(route, "path", "unmatched"))
+        if match is Match.PARTIAL and partial is None:  # the path is a route's, the method is not (405)
+            partial = str(getattr(route, "path", "unmatched"))
+    return partial or "unmatched"
+
+
+class MetricsMiddleware:
+    """Outermost: times every request to its last byte and counts the runs the store API took."""
+
+    def __init__(self, app: Any, metrics: Metrics, fastapi: FastAPI) -> None:
+        self.app, self.metrics, self.fastapi = app, metrics, fastapi
+        self._routes: list[BaseRoute] | None = None
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        if self._routes is None:  # on the first request: every router is included by then
+            self._routes = flat_routes(self.fastapi)
+        return self._routes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # an exception that escapes is answered 500 further out
+        watched = scope["method"] == "POST" and scope["path"] == RUNS_PATH
+        body = bytearray()
+
+        async def receive_watched() -> Any:
+            message = await receive()
+            if message["type"] == "http.request" and len(body) < _MAX_RECORDED:
+                body.extend(message.get("body", b""))
+            return message
+
+        async def send_counted(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                if watched and status == 201:
+                    await run_in_threadpool(self.metrics.run_recorded, bytes(body))
+            await send(message)
+
+        route = None
+        try:
+            await self.app(scope, receive_watched if watched else receive, send_counted)
+        except Exception as e:
+            if store_failure(e):  # answered 500 further out (validation's last handler)
+                route = route_template(self.routes, scope)
+                self.metrics.store_errors.labels(route).inc()
+            raise
+        finally:
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            self.metrics.latency.labels(route or route_template(self.routes, scope), method,
+                                        f"{status // 100}xx").observe(time.perf_counter() - started)
+
+
+def install(app: FastAPI, metrics: Metrics) -> None:
+    """Count on ``app`` (call last: the middleware must be the outermost) and serve ``GET /metrics``."""
+    app.state.metrics = metrics
+    answer = app.exception_handlers[StoreError]  # validation.install's: 404, 409 or 503
+
+    async def counted(request: Request, e: Exception) -> Any:
+        if store_failure(e):
+            metrics.store_errors.labels(str(getattr(request.scope.get("route"), "path", "unmatched"))).inc()
+        response = answer(request, e)
+        return await response if inspect.isawaitable(response) else response
+
+    app.add_exception_handler(StoreError, counted)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, fastapi=app)
+    app.include_router(metrics_router(metrics))
+
+
+def metrics_router(metrics: Metrics) -> APIRouter:
+    api = APIRouter(tags=["metrics"])
+
+    @api.get("/metrics", dependencies=[Depends(LINEAGE), Depends(every_namespace)])
+    def scrape(request: Request) -> Response:
+        """The text format Prometheus asks for in ``Accept`` (OpenMetrics or 0.0.4; 0.0.4 when it asks none)."""
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encode(metrics.registry), headers={"Content-Type": content_type})
+
+    return api
