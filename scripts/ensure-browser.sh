@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the Marquez web UI test (tests/ui/) needs, once per machine:
-# - a real browser: Debian's chromium and chromium-driver (installed when missing, as root; a browser
-#   downloaded from elsewhere fails here);
+# - a real browser and the UI's server: Debian's chromium, chromium-driver, nodejs and npm (installed when
+#   missing, as root; a browser downloaded from elsewhere fails here);
 # - the UI itself: the 0.51.1 production build and its proxy server (../shared/marquez/web) unpacked into
 #   ~/.cache/lineage-marquez-web-<hash of the tarball and setupProxy.js> with express 4 and http-proxy-middleware 2
 #   from npm. The directory appears whole (built beside it, then renamed) so a half-done one is never used.
@@ -12,22 +12,24 @@ WEB_DIR=${LINEAGE_MARQUEZ_WEB_DIR:-../shared/marquez/web}
 TARBALL=$WEB_DIR/marquez-web-0.51.1-dist.tar.gz
 PROXY=$WEB_DIR/setupProxy.js
 
-if ! command -v chromium > /dev/null || ! command -v chromedriver > /dev/null; then
+MISSING=()
+command -v chromium > /dev/null || MISSING+=(chromium)
+command -v chromedriver > /dev/null || MISSING+=(chromium-driver)
+command -v node > /dev/null || MISSING+=(nodejs)
+command -v npm > /dev/null || MISSING+=(npm)
+if [ ${#MISSING[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "chromium and chromium-driver are not installed and we are not root: install Debian's 'chromium'" \
-         "and 'chromium-driver' packages" >&2
+    echo "not installed, and we are not root: Debian's ${MISSING[*]} (the Marquez web UI test needs them)" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends chromium chromium-driver > /dev/null
+  apt-get install -y -qq --no-install-recommends "${MISSING[@]}" > /dev/null
 fi
 
 for f in "$TARBALL" "$PROXY"; do
   [ -f "$f" ] || { echo "no $f: the Marquez web UI build lives in ../shared/marquez/web (or set LINEAGE_MARQUEZ_WEB_DIR)" >&2; exit 1; }
 done
-command -v node > /dev/null && command -v npm > /dev/null || {
-  echo "node and npm are needed to serve the Marquez web UI (Debian's 'nodejs' and 'npm')" >&2; exit 1; }
 
 HASH=$(cat "$TARBALL" "$PROXY" | sha256sum | cut -c1-12)
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}
