@@ -289,6 +289,7 @@ def test_column_lineage(site: Site, page: Page) -> None:
 def test_search(site: Site, page: Page) -> None:
     """Typed into the box a key at a time: the UI sends one search at a time and drops keys typed meanwhile."""
     page.open("/jobs")
+    page.browser.wait(lambda: bool(page.driver.find_elements(By.ID, "searchBar")), 25)
     box = page.driver.find_element(By.ID, "searchBar")
     since = page.browser.mark()
 
