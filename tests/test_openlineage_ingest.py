@@ -16,6 +16,7 @@ from lineage_core import explain
 from lineage_core.cache import default_store
 from lineage_core.openlineage.ingest import IngestError, ingest, rebuild
 from lineage_core.openlineage.records import run_events
+from lineage_core.openlineage.versions import dataset_version
 from lineage_core.store import schema as t
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -29,7 +30,11 @@ def rows(table: sa.Table) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in c.execute(sa.select(table))]
 
 
-def airflow_event(event_type: str, when: str, run_id: str = "0190b1a0-0000-7000-8000-00000000a001") -> dict[str, Any]:
+RUN_ID = "0190b1a0-0000-7000-8000-00000000a001"
+DAG_RUN_ID = "0190b1a0-0000-7000-8000-00000000d001"
+
+
+def airflow_event(event_type: str, when: str, run_id: str = RUN_ID) -> dict[str, Any]:
     return {
         "eventType": event_type, "eventTime": when, "producer": "https://github.com/apache/airflow/providers/openlineage",
         "schemaURL": RUN,
@@ -74,21 +79,29 @@ def test_our_events_ingest_into_a_graph_idempotently(make_module: Callable[..., 
 def test_foreign_producers_parent_links_state_mapping_and_verbatim_facets() -> None:
     store = default_store()
     ingest(store, [airflow_event("START", "2026-11-22T10:00:00Z")])
-    (run,) = rows(t.ol_runs)
-    assert run["state"] == "RUNNING" and run["parent_run_id"] == "0190b1a0-0000-7000-8000-00000000d001"
+    runs = {r["run_id"]: r for r in rows(t.ol_runs)}
+    run, parent_run = runs[RUN_ID], runs[DAG_RUN_ID]
+    assert run["state"] == "RUNNING" and run["parent_run_id"] == DAG_RUN_ID
+    # as Marquez: the parent run a child names exists from then on, in the state of the child's first event
+    assert (parent_run["job_name"], parent_run["state"]) == ("etl_dag", "RUNNING")
     ingest(store, [airflow_event("COMPLETE", "2026-11-22T10:05:00.5+00:00")])
     ingest(store, [airflow_event("OTHER", "2026-11-22T10:06:00Z")])  # late: never reopens a finished run
-    (run,) = rows(t.ol_runs)
+    run = {r["run_id"]: r for r in rows(t.ol_runs)}[RUN_ID]
     assert run["state"] == "COMPLETED" and run["ended_at"] - run["started_at"] == pytest.approx(300.5)
     kept = {"_producer": "https://x", "_schemaURL": "https://x", "dag": {"dag_id": "etl_dag"}}
     assert run["facets"]["airflow"] == kept  # a facet we do not know, kept verbatim
     parent, job = sorted(rows(t.ol_jobs), key=lambda j: j["name"])
     assert (job["parent_namespace"], job["parent_name"], job["type"]) == ("airflow", "etl_dag", "BATCH")
     assert parent["name"] == "etl_dag"  # as Marquez: a parent job named by a child exists
-    (version,) = rows(t.ol_dataset_versions)
-    assert (version["name"], version["version"]) == ("orders/2026-11-22.parquet", "v7")
-    assert {(e["direction"], e["dataset_namespace"]) for e in rows(t.ol_edges)} == {("in", "postgres://db:5432"),
-                                                                                  ("out", "s3://lake")}
+    assert job["current_run_id"] == parent["current_run_id"] == DAG_RUN_ID  # its graph node shows the parent's run
+    versions = {(v["namespace"], v["run_id"]): v for v in rows(t.ol_dataset_versions)}
+    assert set(versions) == {("postgres://db:5432", None), ("s3://lake", RUN_ID)}  # one read, one write
+    written = versions[("s3://lake", RUN_ID)]
+    assert written["version"] == dataset_version("s3://lake", "default", "orders/2026-11-22.parquet", None, "",
+                                                 RUN_ID)
+    assert written["facets"]["version"]["datasetVersion"] == "v7"  # the facet is kept; it names no version
+    edges = {(e["direction"], e["dataset_namespace"], e["current"]) for e in rows(t.ol_edges)}
+    assert edges == {("in", "postgres://db:5432", True), ("out", "s3://lake", True)}
 
 
 def test_spark_like_ids_failures_and_the_spec_example() -> None:
@@ -132,12 +145,14 @@ def test_a_bad_event_stores_nothing_from_its_batch() -> None:
 def test_derived_tables_rebuild_from_raw_events() -> None:
     store = default_store()
     ingest(store, [airflow_event("START", "2026-11-22T10:00:00Z"), airflow_event("COMPLETE", "2026-11-22T10:01:00Z")])
-    before = [rows(tb) for tb in (t.ol_jobs, t.ol_runs, t.ol_datasets, t.ol_dataset_versions, t.ol_edges)]
+    derived = (t.ol_jobs, t.ol_runs, t.ol_datasets, t.ol_dataset_versions, t.ol_edges, t.ol_run_versions,
+               t.ol_sources, t.ol_column_lineage)
+    before = [sorted(rows(tb), key=repr) for tb in derived]
     with store.engine.begin() as c:
         c.execute(t.ol_runs.delete())
+        c.execute(t.ol_edges.delete())
     assert rebuild(store) == 2
-    after = [rows(tb) for tb in (t.ol_jobs, t.ol_runs, t.ol_datasets, t.ol_dataset_versions, t.ol_edges)]
-    assert after == before
+    assert [sorted(rows(tb), key=repr) for tb in derived] == before
 
 
 def test_cli_ingests_files_and_rejects_bad_ones(tmp_path: Path) -> None:

@@ -17,9 +17,10 @@ from lineage_core import explain
 from lineage_core.cache import default_store
 from lineage_core.openlineage.ingest import ingest
 from lineage_core.openlineage.sync import sync_runs
+from lineage_core.openlineage.versions import dataset_version
 
 from .services.lineage_server import Server
-from .test_openlineage_ingest import airflow_event
+from .test_openlineage_ingest import DAG_RUN_ID, RUN_ID, airflow_event
 
 pytestmark = pytest.mark.usefixtures("backend")
 SCHEMA = {"_producer": "https://x", "_schemaURL": "https://x",
@@ -38,14 +39,32 @@ def server(backend: str) -> Iterator[Server]:
     s.stop()
 
 
+def dag_event(event_type: str, when: str) -> dict[str, Any]:
+    """The DAG run's own event (the parent of the task runs)."""
+    event = airflow_event(event_type, when, run_id=DAG_RUN_ID)
+    event.update(job={"namespace": "airflow", "name": "etl_dag", "facets": {"jobType": {
+        "_producer": "https://x", "_schemaURL": "https://x", "processingType": "BATCH", "integration": "AIRFLOW",
+        "jobType": "DAG"}}}, inputs=[], outputs=[])
+    event["run"]["facets"] = {"nominalTime": {"_producer": "https://x", "_schemaURL": "https://x",
+                                              "nominalStartTime": "2026-11-22T09:00:00+01:00"}}
+    return event
+
+
 @pytest.fixture
 def airflow_run(backend: str) -> None:
-    """One Airflow task run (START, then a failed retry's FAIL on another run, then a COMPLETE)."""
+    """One Airflow DAG run whose task ran twice (a failed try's FAIL on one run, then START and COMPLETE)."""
     done = airflow_event("COMPLETE", "2026-11-22T10:05:00Z")
     done["outputs"][0]["facets"]["schema"] = SCHEMA
     failed = airflow_event("FAIL", "2026-11-22T09:59:00Z", run_id="0190b1a0-0000-7000-8000-00000000a000")
     failed["outputs"] = []  # a failed try wrote nothing
-    ingest(default_store(), [failed, airflow_event("START", "2026-11-22T10:00:00Z"), done])
+    ingest(default_store(), [dag_event("START", "2026-11-22T09:58:00Z"), failed,
+                             airflow_event("START", "2026-11-22T10:00:00Z"), done,
+                             dag_event("COMPLETE", "2026-11-22T10:06:00Z")])
+
+
+def written(fields: list[dict[str, Any]] | None) -> str:
+    """The version a write of the task's output dataset gets (Marquez's way)."""
+    return dataset_version("s3://lake", "default", "orders/2026-11-22.parquet", fields, "", RUN_ID)
 
 
 def get(server: Server, path: str) -> Any:
@@ -73,7 +92,16 @@ def test_jobs_runs_and_facets_in_marquez_shapes(server: Server) -> None:
     runs = get(server, "/api/v1/namespaces/airflow/jobs/etl_dag.load/runs?limit=14")
     assert runs["totalCount"] == 2 and [r["state"] for r in runs["runs"]] == ["COMPLETED", "FAILED"]
     assert runs["runs"][0]["startedAt"] == "2026-11-22T10:00:00Z"
-    assert runs["runs"][0]["outputDatasetVersions"][0]["datasetVersionId"]["version"] == "v7"
+    # a version per write, with or without a version facet: START's (no schema yet) and COMPLETE's
+    assert [v["datasetVersionId"]["version"] for v in runs["runs"][0]["outputDatasetVersions"]] == [
+        written(None), written(SCHEMA["fields"])]
+    assert runs["runs"][0]["inputDatasetVersions"][0]["datasetVersionId"]["name"] == "shop.public.orders"
+    assert runs["runs"][0]["jobVersion"]["version"] == job["currentVersion"]
+    assert runs["runs"][0]["args"] == {"run_id": DAG_RUN_ID, "name": "etl_dag", "namespace": "airflow"}
+    dag = get(server, "/api/v1/namespaces/airflow/jobs/etl_dag")
+    assert dag["labels"] == ["DAG", "AIRFLOW"] and dag["latestRun"]["args"] == {
+        "nominal_start_time": "2026-11-22T08:00Z"}  # Marquez's ZonedDateTime.toString(), in UTC
+    assert dag["latestRun"]["nominalStartTime"] == "2026-11-22T08:00:00Z"
     run_id = runs["runs"][0]["id"]
     facets = get(server, f"/api/v1/jobs/runs/{run_id}/facets?type=run")
     assert facets["runId"] == run_id and facets["facets"]["airflow"]["dag"] == {"dag_id": "etl_dag"}
@@ -81,8 +109,8 @@ def test_jobs_runs_and_facets_in_marquez_shapes(server: Server) -> None:
     assert server.request("GET", f"/api/v1/jobs/runs/{run_id}/facets?type=dataset")[0] == 400
     assert get(server, f"/api/v1/jobs/runs/{run_id}")["state"] == "COMPLETED"
     failed = get(server, "/api/v1/jobs?lastRunStates=FAILED")
-    assert failed["totalCount"] == 0  # the latest run completed
-    assert get(server, "/api/v1/jobs?lastRunStates=COMPLETED&lastRunStates=FAILED")["totalCount"] == 1
+    assert failed["totalCount"] == 0  # the current runs completed (the task's current run is the DAG's)
+    assert get(server, "/api/v1/jobs?lastRunStates=COMPLETED&lastRunStates=FAILED")["totalCount"] == 2
     status, body = server.request("GET", "/api/v1/namespaces/airflow/jobs/nope")
     assert status == 404 and body["code"] == 404 and "nope" in body["message"]  # Marquez's error shape
 
@@ -95,10 +123,13 @@ def test_datasets_versions_and_search_with_encoded_names(server: Server) -> None
     assert listing["totalCount"] == 1
     ds = get(server, f"/api/v1/namespaces/{ns}/datasets/{name}")
     assert ds["id"] == {"namespace": "s3://lake", "name": "orders/2026-11-22.parquet"} and ds["type"] == "DB_TABLE"
-    assert [f["name"] for f in ds["fields"]] == ["order_id", "amount"] and ds["currentVersion"] == "v7"
+    assert [f["name"] for f in ds["fields"]] == ["order_id", "amount"]
+    assert ds["currentVersion"] == written(SCHEMA["fields"]) and ds["facets"]["version"]["datasetVersion"] == "v7"
     versions = get(server, f"/api/v1/namespaces/{ns}/datasets/{name}/versions")
-    assert versions["totalCount"] == 1 and versions["versions"][0]["version"] == "v7"
+    assert versions["totalCount"] == 2 and [v["version"] for v in versions["versions"]] == [
+        written(SCHEMA["fields"]), written(None)]  # newest first
     assert versions["versions"][0]["createdByRun"]["state"] == "COMPLETED"
+    assert [f["name"] for f in versions["versions"][1]["fields"]] == []  # START sent no schema
     pg = get(server, f"/api/v1/namespaces/{enc('postgres://db:5432')}/datasets/{enc('shop.public.orders')}")
     assert pg["namespace"] == "postgres://db:5432"
     found = get(server, "/api/v1/search?q=ORDERS&limit=100")
@@ -107,7 +138,8 @@ def test_datasets_versions_and_search_with_encoded_names(server: Server) -> None
         ("DATASET", "dataset:postgres://db:5432:shop.public.orders"),
     ]
     assert get(server, "/api/v1/search?q=load&filter=JOB")["results"][0]["nodeId"] == "job:airflow:etl_dag.load"
-    assert get(server, "/api/v1/search?q=%25")["totalCount"] == 0  # a literal %, not a wildcard
+    assert get(server, "/api/v1/search?q=%25")["totalCount"] == 4  # % is a wildcard, as in Marquez
+    assert [r["name"] for r in get(server, "/api/v1/search?q=shop%25orders")["results"]] == ["shop.public.orders"]
     assert server.request("GET", "/api/v1/search?q=%20")[0] == 400
     graph = get(server, f"/api/v1/lineage?nodeId=dataset:{ns}:{name}&depth=2")["graph"]
     ids = {n["id"] for n in graph}

@@ -1,16 +1,26 @@
-"""Jobs, runs, datasets, dataset versions and job<->dataset edges derived from raw OpenLineage events.
+"""Jobs, runs, datasets, dataset versions and job<->dataset edges derived from raw OpenLineage events, with
+Marquez 0.51's semantics (``OpenLineageDao``, ``JobVersionDao``, ``OpenLineageService``).
 
-Set-based per batch: the rows the batch touches are read in a few keyed queries, the events are
-folded onto them in memory in the order given (so a batch means what the same events sent one by one
-mean), and the results are written back with one multi-row upsert per table. A batch of a hundred
-events costs about ten statements instead of well over a thousand.
+Set-based per batch: the rows the batch touches are read in a few keyed queries (under
+:meth:`~lineage_core.store.ol_write.LineageWriter.lock`), the events are folded onto them in memory in the order
+given (so a batch means what the same events sent one by one mean), and the rows that changed are written back
+with one multi-row upsert per table.
 
-Semantics (Marquez's, where its UI depends on them): facets accumulate per entity, a facet sent again
-replaces the old one and ``_deleted: true`` removes it; COMPLETE/FAIL/ABORT map to COMPLETED/FAILED/
-ABORTED and anything else to RUNNING, and a late event never reopens a finished run; a ``parent`` facet
-links the job to its parent job, which exists from then on; edges run dataset -> job for inputs and
-job -> dataset for outputs; a dataset's ``version`` facet makes a dataset version, created by the run
-that wrote it.
+- **Runs**: COMPLETE/FAIL/ABORT map to COMPLETED/FAILED/ABORTED and anything else to RUNNING; ``startedAt`` is
+  the last event that maps to RUNNING and ``endedAt`` the terminal one. Unlike Marquez, a RUNNING (or START,
+  OTHER) after the end never reopens a finished run, nor moves its start past its end. Facets accumulate per
+  run; a facet sent again replaces the old one and ``_deleted: true`` removes it.
+- **Dataset versions** (:mod:`.versions`): every dataset a run writes gets a version per write; a run reads the
+  dataset's current version (or makes the first one). A COMPLETE makes the versions its run wrote current (a
+  streaming job's every write does), so after a FAIL or ABORT a dataset keeps its previous version and schema.
+- **Job versions**: when a run finishes, its job's version is computed from what the run read and wrote and
+  the job's location; it becomes the job's current version, and the job's edges in the graph are that
+  version's inputs and outputs, and only those (an edge a job stopped writing goes away). Until a first run
+  finishes, the job's edges are what its runs read and wrote so far (Marquez draws none).
+- **Jobs**: a job's facets are its latest run's job facets; a ``parent`` facet links it to its parent job and
+  run, both created (as Marquez does) when not seen yet, and the job's graph node shows its parent's run.
+- **Column lineage** (:mod:`.column_lineage`): a ``columnLineage`` facet on an output links its fields to the
+  fields of the versions the run read.
 """
 
 from __future__ import annotations
@@ -20,11 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..ids import run_uuid
 from ..runs import EventType, RunStatus
+from . import column_lineage
+from .versions import dataset_version, job_version, parent_job_name, parent_run_uuid, row_id, schema_fields
 
 if TYPE_CHECKING:
     from ..store.ol_write import LineageWriter
 
 Key = tuple[str, str]
+VKey = tuple[str, str, str]
+Row = dict[str, Any]
 _STATE = {EventType.COMPLETE: RunStatus.COMPLETED, EventType.FAIL: RunStatus.FAILED, EventType.ABORT: RunStatus.ABORTED}
 _FINISHED = set(_STATE.values())
 
@@ -52,139 +66,312 @@ def merge_facets(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict
     return merged
 
 
-@dataclass
-class Batch:
-    """The derived rows one batch of events touches, loaded, folded and written back."""
+def _facet(facets: Any, name: str) -> dict[str, Any]:
+    found = facets.get(name) if isinstance(facets, dict) else None
+    return found if isinstance(found, dict) else {}
 
-    jobs: dict[Key, dict[str, Any]] = field(default_factory=dict)
-    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    datasets: dict[Key, dict[str, Any]] = field(default_factory=dict)
-    versions: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
-    edges: dict[tuple[str, str, str, str, str], dict[str, Any]] = field(default_factory=dict)
 
-    # -- load ---------------------------------------------------------------------------------
-    def load(self, w: LineageWriter, events: list[Parsed]) -> None:
-        jobs: set[Key] = set()
-        datasets: set[Key] = set()
-        runs: set[str] = set()
-        for p in events:
-            e = p.payload
-            if p.kind == "DatasetEvent":
-                datasets.add((e["dataset"]["namespace"], e["dataset"]["name"]))
-                continue
-            assert p.job is not None
-            jobs.add(p.job)
-            if p.run_id:
-                runs.add(p.run_id)
-            for ds in _datasets(e):
-                datasets.add((ds["namespace"], ds["name"]))
-        self.jobs.update(w.jobs(sorted(jobs)))
-        self.datasets.update(w.datasets(sorted(datasets)))
-        self.runs.update(w.runs(sorted(runs)))
+def _parent(p: Parsed) -> tuple[Key, str, str] | None:
+    """(parent job, parent job's name as the facet gives it, parent run id) of a RunEvent's ``parent`` facet."""
+    if p.kind != "RunEvent" or p.job is None:
+        return None
+    facet = _facet((p.payload.get("run") or {}).get("facets"), "parent")
+    job, run = facet.get("job"), facet.get("run")
+    if not (isinstance(job, dict) and isinstance(run, dict) and isinstance(job.get("namespace"), str)
+            and isinstance(job.get("name"), str) and isinstance(run.get("runId"), str)):
+        return None
+    return (job["namespace"], parent_job_name(job["name"], p.job[1])), job["name"], run["runId"]
 
-    # -- fold ---------------------------------------------------------------------------------
-    def add(self, p: Parsed) -> None:
+
+def touched(events: list[Parsed]) -> tuple[set[Key], set[Key], set[str]]:
+    """The jobs (with parents), datasets and runs (with parents) a batch of events touches."""
+    jobs: set[Key] = set()
+    datasets: set[Key] = set()
+    runs: set[str] = set()
+    for p in events:
         e = p.payload
         if p.kind == "DatasetEvent":
-            self._dataset(e["dataset"], p.time, None)
-            return
+            datasets.add((e["dataset"]["namespace"], e["dataset"]["name"]))
+            continue
         assert p.job is not None
-        parent = ((e.get("run") or {}).get("facets") or {}).get("parent") if p.kind == "RunEvent" else None
-        self._job(p.job, (e.get("job") or {}).get("facets"), p.time, p.run_id, parent)
-        if p.kind == "RunEvent":
-            self._run(p, parent)
-        for ds in e.get("inputs") or []:
-            if _valid(ds):
-                self._dataset(ds, p.time, None)
-                self._edge(p.job, (ds["namespace"], ds["name"]), "in", p.run_id, p.time)
-        for ds in e.get("outputs") or []:
-            if _valid(ds):
-                self._dataset(ds, p.time, p.run_id)
-                self._edge(p.job, (ds["namespace"], ds["name"]), "out", p.run_id, p.time)
-
-    def _job(self, key: Key, facets: Any, when: float, run_id: str | None, parent: Any) -> None:
-        row = self.jobs.get(key) or {"namespace": key[0], "name": key[1], "type": "BATCH", "parent_namespace": None,
-                                     "parent_name": None, "facets": {}, "latest_run_id": None,
-                                     "created_at": when, "updated_at": when}
-        row["facets"] = merge_facets(row["facets"], facets)
-        row["type"] = "STREAM" if (row["facets"].get("jobType") or {}).get("processingType") == "STREAMING" else "BATCH"
-        row["updated_at"] = when
-        if run_id:
-            row["latest_run_id"] = run_id
-        pjob = parent.get("job") if isinstance(parent, dict) else None
-        if isinstance(pjob, dict) and isinstance(pjob.get("namespace"), str) and isinstance(pjob.get("name"), str):
-            row["parent_namespace"], row["parent_name"] = pjob["namespace"], pjob["name"]
-            pkey = (pjob["namespace"], pjob["name"])
-            if pkey not in self.jobs:  # as Marquez: a parent job named by a child exists from now on
-                self.jobs[pkey] = {"namespace": pkey[0], "name": pkey[1], "type": "BATCH", "parent_namespace": None,
-                                   "parent_name": None, "facets": {}, "latest_run_id": None,
-                                   "created_at": when, "updated_at": when, "_placeholder": True}
-        self.jobs[key] = row
-        row.pop("_placeholder", None)
-
-    def _run(self, p: Parsed, parent: Any) -> None:
-        assert p.run_id is not None and p.job is not None and p.event_type is not None
-        old = self.runs.get(p.run_id)
-        state = _STATE.get(p.event_type, RunStatus.RUNNING)
-        if old is not None and old["state"] in _FINISHED and state is RunStatus.RUNNING:
-            state = old["state"]  # a late START/OTHER never reopens a finished run
-        started = old["started_at"] if old and old["started_at"] is not None else (
-            p.time if p.event_type in (EventType.START, EventType.RUNNING) else None)
-        ended = p.time if p.event_type in _STATE else (old["ended_at"] if old else None)
-        row = old or {"run_id": p.run_id, "parent_run_id": None, "facets": {}, "created_at": p.time}
-        row.update(job_namespace=p.job[0], job_name=p.job[1], state=state, started_at=started, ended_at=ended,
-                   facets=merge_facets(row["facets"], (p.payload.get("run") or {}).get("facets")), updated_at=p.time)
-        prun = parent.get("run") if isinstance(parent, dict) else None
-        if isinstance(prun, dict) and prun.get("runId"):
-            row["parent_run_id"] = run_uuid(str(prun["runId"]))
-        self.runs[p.run_id] = row
-
-    def _dataset(self, ds: dict[str, Any], when: float, run_id: str | None) -> None:
-        key = (ds["namespace"], ds["name"])
-        row = self.datasets.get(key) or {"namespace": key[0], "name": key[1], "facets": {}, "current_version": None,
-                                         "created_at": when, "updated_at": when}
-        row["facets"] = merge_facets(row["facets"], ds.get("facets"))
-        row["updated_at"] = when
-        version_facet = row["facets"].get("version")
-        version = version_facet.get("datasetVersion") if isinstance(version_facet, dict) else None
-        if version:
-            row["current_version"] = str(version)
-            vkey = (key[0], key[1], str(version))
-            self.versions.setdefault(vkey, {"namespace": key[0], "name": key[1], "version": str(version),
-                                            "run_id": run_id, "facets": ds.get("facets") or {}, "created_at": when})
-        self.datasets[key] = row
-
-    def _edge(self, job: Key, ds: Key, direction: str, run_id: str | None, when: float) -> None:
-        self.edges[(job[0], job[1], ds[0], ds[1], direction)] = {
-            "job_namespace": job[0], "job_name": job[1], "dataset_namespace": ds[0], "dataset_name": ds[1],
-            "direction": direction, "last_run_id": run_id, "updated_at": when}
-
-    # -- write --------------------------------------------------------------------------------
-    def write(self, w: LineageWriter) -> None:
-        placeholders = [r for r in self.jobs.values() if r.pop("_placeholder", False)]
-        named = {id(r) for r in placeholders}
-        w.add_jobs(placeholders)  # never overwrite a parent job that exists
-        w.put_jobs([r for r in self.jobs.values() if id(r) not in named])
-        w.put_runs(list(self.runs.values()))
-        w.put_datasets(list(self.datasets.values()))
-        w.add_versions(list(self.versions.values()))
-        w.put_edges(list(self.edges.values()))
+        jobs.add(p.job)
+        if p.run_id:
+            runs.add(p.run_id)
+        parent = _parent(p)
+        if parent:
+            jobs.add(parent[0])
+            runs.add(parent_run_uuid(parent[0][0], parent[1], parent[2]))
+        datasets.update((ds["namespace"], ds["name"]) for side in ("inputs", "outputs") for ds in _io(e, side))
+    return jobs, datasets, runs
 
 
 def _valid(ds: Any) -> bool:
     return isinstance(ds, dict) and isinstance(ds.get("namespace"), str) and isinstance(ds.get("name"), str)
 
 
-def _datasets(e: dict[str, Any]) -> list[dict[str, Any]]:
-    return [ds for key in ("inputs", "outputs") for ds in e.get(key) or [] if _valid(ds)]
+def _io(e: dict[str, Any], side: str) -> list[dict[str, Any]]:
+    return [ds for ds in e.get(side) or [] if _valid(ds)]
 
 
-def derive(w: LineageWriter, events: list[Parsed]) -> None:
-    """Fold events (in the order given) into the derived tables, in the writer's transaction."""
+@dataclass
+class Batch:
+    """The derived rows one batch of events touches, loaded, folded and written back (only what changed)."""
+
+    jobs: dict[Key, Row] = field(default_factory=dict)
+    runs: dict[str, Row] = field(default_factory=dict)
+    datasets: dict[Key, Row] = field(default_factory=dict)
+    versions: dict[VKey, Row] = field(default_factory=dict)
+    run_versions: dict[tuple[str, str, str, str, str], Row] = field(default_factory=dict)
+    edges: dict[tuple[str, str, str, str, str], Row] = field(default_factory=dict)
+    columns: dict[str, Row] = field(default_factory=dict)
+    sources: dict[str, Row] = field(default_factory=dict)
+    dirty: set[tuple[str, Any]] = field(default_factory=set)  # ("job", key), ("run", id), … rows to write
+    current_only: set[Key] = field(default_factory=set)  # datasets only made current (not locked, not merged)
+    new_versions: set[Key] = field(default_factory=set)  # jobs whose current version changed: edges replaced
+    reads: dict[str, dict[Key, str]] = field(default_factory=dict)  # run -> dataset -> version it read
+    writes: dict[str, dict[Key, tuple[float, str]]] = field(default_factory=dict)  # run -> dataset -> (when, v)
+
+    # -- load ---------------------------------------------------------------------------------
+    def load(self, w: LineageWriter, events: list[Parsed], lock: bool = True) -> None:
+        jobs, datasets, runs = touched(events)
+        if lock:
+            w.lock(jobs, datasets)
+        self.jobs.update(w.jobs(sorted(jobs)))
+        self.runs.update(w.runs(sorted(runs)))
+        for rv in w.run_versions(sorted(runs)):
+            self._run_version(rv)
+        earlier = {k for out in self.writes.values() for k in out} - datasets  # written before, made current now
+        self.datasets.update(w.datasets(sorted(datasets | earlier)))
+        wanted = {(*k, row["current_version"]) for k, row in self.datasets.items() if row["current_version"]}
+        wanted |= {(*k, v) for read in self.reads.values() for k, v in read.items()}
+        self.versions.update({(v["namespace"], v["name"], v["version"]): v for v in w.versions(sorted(wanted))})
+
+    def _run_version(self, rv: Row) -> None:
+        key = (rv["run_id"], rv["direction"], rv["namespace"], rv["name"], rv["version"])
+        self.run_versions[key] = rv
+        ds = (rv["namespace"], rv["name"])
+        if rv["direction"] == "in":
+            self.reads.setdefault(rv["run_id"], {})[ds] = rv["version"]
+        else:
+            seen = self.writes.setdefault(rv["run_id"], {})
+            if ds not in seen or rv["created_at"] >= seen[ds][0]:
+                seen[ds] = (rv["created_at"], rv["version"])
+
+    # -- fold ---------------------------------------------------------------------------------
+    def add(self, p: Parsed) -> None:
+        e = p.payload
+        if p.kind == "DatasetEvent":
+            self._dataset(e["dataset"], p, None, "out", made_current=True)
+            return
+        assert p.job is not None
+        job = self._job(p)
+        streaming = job["type"] == "STREAM"
+        run_id = p.run_id if p.kind == "RunEvent" else None
+        if run_id:
+            self._run(p, job)
+        inputs, outputs = _io(e, "inputs"), _io(e, "outputs")
+        for ds in inputs:
+            self._dataset(ds, p, run_id, "in")
+        for ds in outputs:
+            self._dataset(ds, p, run_id, "out", made_current=streaming)
+        location = _facet((e.get("job") or {}).get("facets"), "sourceCodeLocation").get("url")
+        location = location if isinstance(location, str) else None
+        if run_id is None:  # a JobEvent describes the job: its datasets are the job's version
+            self._version(p.job, None, [(d["namespace"], d["name"]) for d in inputs],
+                          [(d["namespace"], d["name"]) for d in outputs], location, p.time)
+        elif (p.event_type in _STATE and not streaming) or (streaming and (inputs or outputs)):
+            if p.event_type is EventType.COMPLETE and not streaming:
+                for written, (_, version) in self.writes.get(run_id, {}).items():
+                    self._make_current(written, version)
+            self._version(p.job, run_id, list(self.reads.get(run_id, {})), list(self.writes.get(run_id, {})),
+                          location, p.time)
+
+    def _job(self, p: Parsed) -> Row:
+        assert p.job is not None
+        e = p.payload
+        row = self._job_row(p.job, p.time)
+        newest = p.time >= row["updated_at"] or row["latest_run_id"] is None
+        row["updated_at"] = max(row["updated_at"], p.time)
+        facets = (e.get("job") or {}).get("facets")
+        parent = _parent(p)
+        if p.run_id is None:  # a JobEvent: its facets are the job's; it has no run
+            row["facets"] = merge_facets({}, facets)
+            row["current_run_id"] = None
+        else:
+            run = self.runs.get(p.run_id)
+            run_facets = merge_facets((run or {}).get("job_facets"), facets)
+            if newest:
+                row["latest_run_id"] = p.run_id
+                row["facets"] = run_facets
+                row["current_run_id"] = p.run_id
+        job_type = _facet(row["facets"], "jobType").get("processingType")
+        row["type"] = "STREAM" if job_type == "STREAMING" else "BATCH"
+        if parent:
+            self._parent_run(p, parent, row, newest)
+        self.dirty.add(("job", p.job))
+        return row
+
+    def _job_row(self, key: Key, when: float) -> Row:
+        row = self.jobs.get(key)
+        if row is None:
+            row = self.jobs[key] = {"namespace": key[0], "name": key[1], "type": "BATCH", "parent_namespace": None,
+                                    "parent_name": None, "facets": {}, "latest_run_id": None, "created_at": when,
+                                    "updated_at": when, "current_version": None, "current_run_id": None}
+            self.dirty.add(("job", key))
+        return row
+
+    def _parent_run(self, p: Parsed, parent: tuple[Key, str, str], child: Row, newest: bool) -> None:
+        """As Marquez: the parent job and run exist from the first child's event on; the child's graph node
+        shows its parent's current run; a job's parent, once known, stays."""
+        pkey, facet_name, prun = parent
+        if child["parent_name"] is None:
+            child["parent_namespace"], child["parent_name"] = pkey
+        puuid = parent_run_uuid(pkey[0], facet_name, prun)
+        pjob = self._job_row(pkey, p.time)
+        if puuid not in self.runs and puuid != p.run_id:
+            state = _STATE.get(p.event_type, RunStatus.RUNNING) if p.event_type else RunStatus.RUNNING
+            done = state in _FINISHED
+            self.runs[puuid] = {"run_id": puuid, "job_namespace": pkey[0], "job_name": pkey[1], "state": state,
+                                "started_at": None if done else p.time, "ended_at": p.time if done else None,
+                                "parent_run_id": None, "facets": {}, "created_at": p.time, "updated_at": p.time,
+                                "job_facets": {}, "job_version": None}
+            pjob["current_run_id"] = pjob["latest_run_id"] = puuid
+            pjob["updated_at"] = max(pjob["updated_at"], p.time)
+            self.dirty |= {("run", puuid), ("job", pkey)}
+        if newest:
+            child["current_run_id"] = pjob["current_run_id"]
+
+    def _run(self, p: Parsed, job: Row) -> None:
+        assert p.run_id is not None and p.job is not None and p.event_type is not None
+        old = self.runs.get(p.run_id)
+        row = old or {"run_id": p.run_id, "parent_run_id": None, "facets": {}, "created_at": p.time,
+                      "updated_at": p.time, "started_at": None, "ended_at": None, "state": RunStatus.RUNNING,
+                      "job_facets": {}, "job_version": None}
+        finished = old is not None and old["state"] in _FINISHED
+        state = _STATE.get(p.event_type)
+        if state is not None:
+            row["state"], row["ended_at"] = state, p.time
+        elif not finished or (row["ended_at"] is not None and p.time <= row["ended_at"]):
+            row["started_at"] = p.time if row["started_at"] is None else max(row["started_at"], p.time)
+        e = p.payload
+        row.update(job_namespace=p.job[0], job_name=p.job[1], updated_at=max(row["updated_at"], p.time),
+                   facets=merge_facets(row["facets"], (e.get("run") or {}).get("facets")),
+                   job_facets=merge_facets(row.get("job_facets"), (e.get("job") or {}).get("facets")))
+        if job["latest_run_id"] == p.run_id:
+            job["facets"] = row["job_facets"]
+        self.runs[p.run_id] = row
+        parent = _parent(p)
+        if parent:
+            row["parent_run_id"] = parent_run_uuid(parent[0][0], parent[1], parent[2])
+        self.dirty.add(("run", p.run_id))
+
+    def _dataset(self, ds: dict[str, Any], p: Parsed, run_id: str | None, direction: str,
+                 made_current: bool = False) -> None:
+        key = (ds["namespace"], ds["name"])
+        facets: dict[str, Any] = ds["facets"] if isinstance(ds.get("facets"), dict) else {}
+        row = self.datasets.get(key)
+        if row is None:
+            row = self.datasets[key] = {"namespace": key[0], "name": key[1], "facets": {}, "current_version": None,
+                                        "created_at": p.time, "updated_at": p.time}
+        row["facets"] = merge_facets(row["facets"], facets)
+        row["updated_at"] = max(row["updated_at"], p.time)
+        self.current_only.discard(key)
+        self.dirty.add(("dataset", key))
+        source = _facet(facets, "dataSource").get("name")
+        source = source if isinstance(source, str) else "default"
+        if source not in self.sources:
+            self.sources[source] = {"id": row_id("source", source), "name": source, "created_at": p.time}
+        if direction == "in" and row["current_version"]:
+            version = row["current_version"]
+        else:
+            lifecycle = _facet(facets, "lifecycleStateChange").get("lifecycleStateChange")
+            version = dataset_version(key[0], source, key[1], schema_fields(facets),
+                                      lifecycle if isinstance(lifecycle, str) else "", run_id)
+            if direction == "in" or made_current:
+                row["current_version"] = version
+        vkey = (*key, version)
+        vrow = self.versions.get(vkey)
+        if vrow is None:
+            vrow = self.versions[vkey] = {"namespace": key[0], "name": key[1], "version": version, "run_id": None,
+                                          "facets": {}, "created_at": p.time}
+        if direction == "out":
+            vrow["run_id"] = run_id
+        vrow["facets"] = merge_facets(vrow["facets"], facets)
+        self.dirty.add(("version", vkey))
+        if run_id is not None:
+            rv_key = (run_id, direction, key[0], key[1], version)
+            rv = self.run_versions.get(rv_key) or {"run_id": run_id, "direction": direction, "namespace": key[0],
+                                                   "name": key[1], "version": version, "facets": {},
+                                                   "created_at": p.time}
+            rv["facets"] = merge_facets(rv["facets"], ds.get("inputFacets" if direction == "in" else "outputFacets"))
+            self._run_version(rv)
+            self.dirty.add(("run_version", rv_key))
+        if p.job is not None:
+            edge = self.edges.setdefault((*p.job, *key, direction), {
+                "job_namespace": p.job[0], "job_name": p.job[1], "dataset_namespace": key[0], "dataset_name": key[1],
+                "direction": direction, "current": None})
+            edge.update(last_run_id=run_id, updated_at=p.time)
+            if self.jobs[p.job]["current_version"] is None:
+                edge["current"] = True  # no run of the job has finished: what its runs touch so far is drawn
+        if run_id is not None and direction == "out":
+            for row_ in column_lineage.rows(key, version, facets, self.reads.get(run_id, {}), self.versions, p.time):
+                old = self.columns.get(row_["id"])
+                self.columns[row_["id"]] = {**row_, "created_at": old["created_at"]} if old else row_
+
+    def _make_current(self, key: Key, version: str) -> None:
+        row = self.datasets.get(key)
+        if row is None:
+            return
+        row["current_version"] = version
+        if ("dataset", key) not in self.dirty:
+            self.current_only.add(key)
+
+    def _version(self, job: Key, run_id: str | None, inputs: list[Key], outputs: list[Key], location: str | None,
+                 when: float) -> None:
+        """The job's version from what it read and wrote: current, with exactly its edges."""
+        row = self.jobs[job]
+        version = job_version(job[0], job[1], inputs, outputs, location)
+        if run_id is not None:
+            self.runs[run_id]["job_version"] = version
+        row["current_version"] = version
+        self.new_versions.add(job)
+        for k, edge in self.edges.items():
+            if k[:2] == job:
+                edge["current"] = False
+        for direction, keys in (("in", inputs), ("out", outputs)):
+            for ds in keys:
+                edge = self.edges.setdefault((*job, *ds, direction), {
+                    "job_namespace": job[0], "job_name": job[1], "dataset_namespace": ds[0], "dataset_name": ds[1],
+                    "direction": direction, "last_run_id": run_id, "updated_at": when})
+                edge["current"] = True
+
+    # -- write --------------------------------------------------------------------------------
+    def write(self, w: LineageWriter) -> None:
+        dirty: dict[str, list[Any]] = {}
+        for kind, key in self.dirty:
+            dirty.setdefault(kind, []).append(key)
+        w.put_jobs([self.jobs[k] for k in dirty.get("job", [])])
+        w.put_runs([self.runs[k] for k in dirty.get("run", [])])
+        w.put_datasets([self.datasets[k] for k in dirty.get("dataset", [])])
+        w.put_current_versions([self.datasets[k] for k in self.current_only])
+        w.put_versions([self.versions[k] for k in dirty.get("version", [])])
+        w.put_run_versions([self.run_versions[k] for k in dirty.get("run_version", [])])
+        w.clear_current_edges(sorted(self.new_versions))
+        w.put_edges(list(self.edges.values()))
+        w.put_column_lineage(list(self.columns.values()))
+        w.add_sources(list(self.sources.values()))
+
+
+def derive(w: LineageWriter, events: list[Parsed], lock: bool = True) -> None:
+    """Fold events (in the order given) into the derived tables, in the writer's transaction (``lock``: take the
+    locks first; the caller took them, or holds the whole lineage, otherwise)."""
     if not events:
         return
     batch = Batch()
-    batch.load(w, events)
+    batch.load(w, events, lock)
     for p in events:
         batch.add(p)
     batch.write(w)
+
+
+__all__ = ["Batch", "Parsed", "derive", "merge_facets", "run_uuid"]

@@ -36,8 +36,8 @@ from ..errors import LineageError
 from ..hashing.content import hash_bytes
 from ..ids import run_uuid
 from ..runs import EventType
-from ..store.ol_write import write_lineage
-from .derive import Parsed, derive
+from ..store.ol_write import LineageWriter, write_lineage
+from .derive import Parsed, derive, touched
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -308,6 +308,7 @@ def ingest(store: Store, events: Iterable[Any], *, skip_invalid: bool = False,
             problems[i] = str(e)
     if problems and not skip_invalid:
         raise IngestError([f"event {i}: {problem}" for i, problem in problems.items()])
+    ensure_derived(store)
     result = IngestResult(skipped=problems)
     now = time.time()
     unique: dict[str, Parsed] = {}
@@ -315,6 +316,7 @@ def ingest(store: Store, events: Iterable[Any], *, skip_invalid: bool = False,
         unique.setdefault(_event_id(p.payload), p)
     result.duplicates = len(parsed) - len(unique)
     with write_lineage(store) as w:
+        w.lock(*touched(list(unique.values()))[:2])  # before the first read: see LineageWriter.lock
         for seen in w.stored_event_ids(list(unique)):
             del unique[seen]
             result.duplicates += 1
@@ -322,25 +324,50 @@ def ingest(store: Store, events: Iterable[Any], *, skip_invalid: bool = False,
                  "job_namespace": p.job[0] if p.job else None, "job_name": p.job[1] if p.job else None,
                  "event_time": p.time, "payload": p.payload, "received_at": now} for event_id, p in unique.items()]
         w.add_events(rows)
-        derive(w, list(unique.values()))
+        derive(w, list(unique.values()), lock=False)
     result.stored = len(unique)
     return result
 
 
 def rebuild(store: Store) -> int:
-    """Re-derive every table from the raw events (after a fix in derivation, or to repair). A stored event that
-    today's validation refuses (stored by an older version) is an IngestError naming it, and nothing changes."""
+    """Re-derive every table from the raw events (after a fix in derivation, an upgrade, or to repair). A stored
+    event that today's validation refuses (stored by an older version) is an IngestError naming it, and nothing
+    changes. No ingest derives while a rebuild runs."""
     with write_lineage(store) as w:
-        events: list[Parsed] = []
-        problems: list[str] = []
-        for payload in w.event_payloads():
-            try:
-                events.append(parse(payload))
-            except (ValueError, TypeError) as e:
-                problems.append(f"stored event {_event_id(payload)[:20]}…: {e}")
-        if problems:
-            raise IngestError(problems)
-        w.clear_derived()
-        for i in range(0, len(events), 1000):
-            derive(w, events[i : i + 1000])
+        w.lock_everything()
+        count = _rebuild(w)
+    _current.add(store.url)
+    return count
+
+
+def _rebuild(w: LineageWriter) -> int:
+    events: list[Parsed] = []
+    problems: list[str] = []
+    for payload in w.event_payloads():
+        try:
+            events.append(parse(payload))
+        except (ValueError, TypeError) as e:
+            problems.append(f"stored event {_event_id(payload)[:20]}…: {e}")
+    if problems:
+        raise IngestError(problems)
+    w.clear_derived()
+    for i in range(0, len(events), 1000):
+        derive(w, events[i : i + 1000], lock=False)
+    w.rebuilt()
     return len(events)
+
+
+_current: set[str] = set()  # stores whose derived tables this process found current
+
+
+def ensure_derived(store: Store) -> None:
+    """Rebuild the derived tables if a migration asked for it (it changed what they hold); checked once per
+    store and process, and done by one process (the others wait for it, then find it done)."""
+    if store.url in _current:
+        return
+    with write_lineage(store) as w:
+        if w.rebuild_pending():
+            w.lock_everything()
+            if w.rebuild_pending():  # still: nobody rebuilt it while we waited
+                _rebuild(w)
+    _current.add(store.url)

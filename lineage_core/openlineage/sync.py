@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..runs import RunStatus
 from ..store.ol_sync import SyncLedger
-from .ingest import ingest
+from .ingest import ensure_derived, ingest
 from .records import run_events
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ _last: dict[str, float] = {}
 
 def sync_runs(store: Store) -> int:
     """Ingest the events of runs that started or finished since the last sync; returns how many runs."""
+    ensure_derived(store)
     ledger = SyncLedger(store)
     since = ledger.watermark(SOURCE) - LAG
     rows = sorted(ledger.runs_changed(since), key=lambda r: max(r.started_at, r.ended_at or 0.0))
@@ -62,7 +63,9 @@ def sync_runs(store: Store) -> int:
 
 
 def sync_runs_throttled(store: Store, every: float = 1.0) -> None:
-    """What a read path calls: at most one sync per ``every`` seconds per store, one at a time."""
+    """What a read path calls: at most one sync per ``every`` seconds per store, one at a time (after the derived
+    tables are current: a store just upgraded is rebuilt first, whichever thread gets here)."""
+    ensure_derived(store)
     now = time.monotonic()
     if now - _last.get(store.url, -every) < every or not _lock.acquire(blocking=False):
         return

@@ -1,57 +1,87 @@
 """Marquez's read model over the ingested lineage tables: the JSON shapes its web UI renders.
 
-Namespaces, jobs (with their latest runs and the datasets they read and write), runs, run/job facets,
-datasets (fields from the ``schema`` facet), dataset versions and search — the same field names and
-list envelopes as Marquez 0.51 (``{<plural>: [...], totalCount}``; namespaces without a count), all
-times ISO-8601 UTC. Every list is paged in SQL and every related row is fetched in one batched query,
-so a page costs a fixed handful of statements whatever the size of the store.
+Namespaces, jobs (their latest runs, the datasets of their current version, their latest run's facets), runs
+(with the dataset versions each read and wrote, its job version and Marquez's ``args``), datasets (fields and
+facets of the current version, column lineage), dataset versions and search — the same field names, list
+envelopes (``{<plural>: [...], totalCount}``; namespaces without a count) and semantics as Marquez 0.51, all
+times as its ``Instant`` prints them. Every list is paged in SQL and every related row is fetched in one keyed
+statement, so a page costs a fixed handful of statements whatever the size of the store or of the page.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..store.ol_read import Key, LineageReader, RunRow, read_lineage
+from ..store.ol_read import DatasetRow, Key, LineageReader, RunRow, read_lineage
+from . import column_lineage
 from .derive import merge_facets
+from .versions import instant, parse_time, schema_fields, zoned_string
 
 if TYPE_CHECKING:
     from ..store import Store
 
 _SEARCHED: tuple[tuple[Literal["job", "dataset"], str], ...] = (("job", "JOB"), ("dataset", "DATASET"))
+DEFAULT_NAMESPACE = "default"
+_DEFAULT_DESCRIPTION = ("The default global namespace for dataset, job, and run metadata not belonging to a "
+                        "user-specified namespace.")
+iso = instant  # every time in Marquez's JSON is an Instant
 
 
-def iso(ts: float | None) -> str | None:
-    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+def _facet(facets: Any, name: str) -> dict[str, Any]:
+    found = facets.get(name) if isinstance(facets, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 # -- runs ---------------------------------------------------------------------------------------
-def _run(row: RunRow, outputs: list[dict[str, Any]]) -> dict[str, Any]:
-    nominal = (row.facets or {}).get("nominalTime") or {}
+def _args(facets: dict[str, Any]) -> dict[str, str]:
+    """Marquez's run args: the nominal times (as ``ZonedDateTime.toString()``) and the parent run."""
+    args: dict[str, str] = {}
+    nominal = _facet(facets, "nominalTime")
+    for key, field in (("nominal_start_time", "nominalStartTime"), ("nominal_end_time", "nominalEndTime")):
+        when = parse_time(nominal.get(field))
+        if when is not None:
+            args[key] = zoned_string(when)
+    parent = _facet(facets, "parent")
+    run, job = _facet(parent, "run"), _facet(parent, "job")
+    if _text(run.get("runId")) and _text(job.get("name")) and _text(job.get("namespace")):
+        args.update(run_id=run["runId"], name=job["name"], namespace=job["namespace"])
+    return args
+
+
+def _run(row: RunRow, versions: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    facets = row.facets or {}
+    nominal = _facet(facets, "nominalTime")
     duration = None
     if row.started_at is not None and row.ended_at is not None:
         duration = round((row.ended_at - row.started_at) * 1000)
+    job_version = None if row.job_version is None else {
+        "namespace": row.job_namespace, "name": row.job_name, "version": row.job_version}
     return {
         "id": row.run_id, "createdAt": iso(row.created_at), "updatedAt": iso(row.updated_at),
-        "nominalStartTime": nominal.get("nominalStartTime"), "nominalEndTime": nominal.get("nominalEndTime"),
-        "state": row.state, "startedAt": iso(row.started_at), "endedAt": iso(row.ended_at), "durationMs": duration,
-        "args": {k: v for k, v in (("nominal_start_time", nominal.get("nominalStartTime")),
-                                   ("nominal_end_time", nominal.get("nominalEndTime"))) if v},
-        "jobVersion": {"namespace": row.job_namespace, "name": row.job_name, "version": None},
-        "inputDatasetVersions": [], "outputDatasetVersions": outputs, "facets": row.facets or {},
+        "nominalStartTime": iso(parse_time(nominal.get("nominalStartTime"))),
+        "nominalEndTime": iso(parse_time(nominal.get("nominalEndTime"))),
+        "state": row.state or "NEW", "startedAt": iso(row.started_at), "endedAt": iso(row.ended_at),
+        "durationMs": duration, "args": _args(facets), "jobVersion": job_version,
+        "inputDatasetVersions": versions.get(f"in:{row.run_id}", []),
+        "outputDatasetVersions": versions.get(f"out:{row.run_id}", []), "facets": facets,
     }
 
 
 def runs_by_id(r: LineageReader, run_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Runs in Marquez's shape, with the dataset versions each one wrote."""
+    """Runs in Marquez's shape, with the dataset versions each read and wrote (two statements)."""
     if not run_ids:
         return {}
-    outputs: dict[str, list[dict[str, Any]]] = {}
-    rows = r.runs(run_ids)
-    for v in r.versions_written(run_ids):
-        outputs.setdefault(v.run_id, []).append(
-            {"datasetVersionId": {"namespace": v.namespace, "name": v.name, "version": v.version}, "facets": {}})
-    return {row.run_id: _run(row, outputs.get(row.run_id, [])) for row in rows}
+    versions: dict[str, list[dict[str, Any]]] = {}
+    for v in r.run_versions(run_ids):
+        versions.setdefault(f"{v.direction}:{v.run_id}", []).append(
+            {"datasetVersionId": {"namespace": v.namespace, "name": v.name, "version": v.version},
+             "facets": v.facets or {}})
+    return {row.run_id: _run(row, versions) for row in r.runs(run_ids)}
 
 
 def get_run(store: Store, run_id: str) -> dict[str, Any] | None:
@@ -79,39 +109,54 @@ def run_facets(store: Store, run_id: str, kind: str) -> dict[str, Any] | None:
 
 
 # -- jobs ---------------------------------------------------------------------------------------
+def _refs(refs: set[Key]) -> list[dict[str, str]]:
+    return [{"namespace": ns, "name": name} for ns, name in sorted(refs)]
+
+
+def _labels(facets: dict[str, Any]) -> list[str]:
+    """Marquez's job labels: the ``jobType`` facet's ``jobType`` and ``integration`` (``["DAG", "AIRFLOW"]``)."""
+    job_type = _facet(facets, "jobType")
+    return [str(job_type[k]) for k in ("jobType", "integration") if job_type.get(k) is not None]
+
+
 def jobs_by_key(r: LineageReader, keys: list[Key], full: bool = True) -> dict[Key, dict[str, Any]]:
-    """Jobs in Marquez's shape (``full=False``: the lineage graph's JobData, without facets)."""
+    """Jobs in Marquez's shape (``full=False``: the lineage graph's JobData, whose ``latestRun`` is the job's
+    current run — a child job's is its parent's — without latest runs, facets, version, labels or tags)."""
     rows = r.jobs(keys)
-    io: dict[Key, dict[str, list[dict[str, str]]]] = {}
-    for e in r.edges(keys, of="job"):
-        side = io.setdefault((e.job_namespace, e.job_name), {"in": [], "out": []})[e.direction]
-        side.append({"namespace": e.dataset_namespace, "name": e.dataset_name})
-    latest = runs_by_id(r, [row.latest_run_id for row in rows if row.latest_run_id])
+    io: dict[Key, dict[str, set[Key]]] = {}
+    for e in r.edges([(row.namespace, row.name) for row in rows], of="job"):
+        io.setdefault((e.job_namespace, e.job_name), {"in": set(), "out": set()})[e.direction].add(
+            (e.dataset_namespace, e.dataset_name))
+    latest = r.latest_runs([(row.namespace, row.name) for row in rows]) if full else {}
+    wanted = {i for ids in latest.values() for i in ids} if full else {row.current_run_id for row in rows}
+    runs = runs_by_id(r, sorted(i for i in wanted if i))
     out: dict[Key, dict[str, Any]] = {}
     for row in rows:
-        facets = row.facets or {}
+        key, facets = (row.namespace, row.name), row.facets or {}
         prefix = f"{row.parent_name}." if row.parent_name else None
         simple = row.name[len(prefix):] if prefix and row.name.startswith(prefix) else row.name
-        run = latest.get(row.latest_run_id) if row.latest_run_id else None
+        recent = [runs[i] for i in latest.get(key, []) if i in runs]
+        sides = io.get(key)
+        if sides is None and recent:  # no version yet: what its latest run read and wrote
+            sides = {d: {(v["datasetVersionId"]["namespace"], v["datasetVersionId"]["name"])
+                         for v in recent[0][f"{w}DatasetVersions"]} for d, w in (("in", "input"), ("out", "output"))}
+        sides = sides or {"in": set(), "out": set()}
         job: dict[str, Any] = {
             "id": {"namespace": row.namespace, "name": row.name}, "type": row.type, "name": row.name,
             "simpleName": simple, "parentJobName": row.parent_name, "parentJobUuid": None,
             "createdAt": iso(row.created_at), "updatedAt": iso(row.updated_at), "namespace": row.namespace,
-            "inputs": _sorted(io.get((row.namespace, row.name), {}).get("in", [])),
-            "outputs": _sorted(io.get((row.namespace, row.name), {}).get("out", [])),
-            "location": (facets.get("sourceCodeLocation") or {}).get("url"),
-            "description": (facets.get("documentation") or {}).get("description"),
-            "latestRun": run, "currentVersion": None, "tags": [], "labels": [],
+            "inputs": _refs(sides["in"]), "outputs": _refs(sides["out"]),
+            "location": _text(_facet(facets, "sourceCodeLocation").get("url")),
+            "description": _text(_facet(facets, "documentation").get("description")),
         }
         if full:
-            job["latestRuns"] = [run] if run else []
-            job["facets"] = facets
-        out[(row.namespace, row.name)] = job
+            job.update(latestRun=recent[0] if recent else None, latestRuns=recent, facets=facets,
+                       currentVersion=row.current_version, labels=_labels(facets), tags=[])
+        else:
+            job["currentRunUuid"] = row.current_run_id
+            job["latestRun"] = runs.get(row.current_run_id) if row.current_run_id else None
+        out[key] = job
     return out
-
-
-def _sorted(refs: list[dict[str, str]]) -> list[dict[str, str]]:
-    return sorted(refs, key=lambda d: (d["namespace"], d["name"]))
 
 
 def list_jobs(store: Store, namespace: str | None, limit: int, offset: int,
@@ -128,30 +173,45 @@ def get_job(store: Store, namespace: str, name: str) -> dict[str, Any] | None:
 
 
 # -- datasets -----------------------------------------------------------------------------------
-def _fields(facets: dict[str, Any]) -> list[dict[str, Any]]:
-    schema = facets.get("schema") or {}
+def _fields(facets: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [{"name": f.get("name"), "type": f.get("type"), "tags": [], "description": f.get("description")}
-            for f in schema.get("fields", []) if isinstance(f, dict)]
+            for f in schema_fields(facets) or []]
 
 
-def _dataset(ns: str, name: str, facets: dict[str, Any], created: float, updated: float,
-             version: str | None) -> dict[str, Any]:
+def _dataset(ns: str, name: str, facets: dict[str, Any] | None, created: float, updated: float) -> dict[str, Any]:
+    """What a Dataset, a DatasetData and a DatasetVersion share; ``facets``: its (current) version's."""
     return {
         "id": {"namespace": ns, "name": name}, "type": "DB_TABLE", "name": name, "physicalName": name,
         "createdAt": iso(created), "updatedAt": iso(updated), "namespace": ns,
-        "sourceName": (facets.get("dataSource") or {}).get("name") or "default", "fields": _fields(facets),
-        "tags": [], "lastModifiedAt": iso(updated),
-        "lastLifecycleState": (facets.get("lifecycleStateChange") or {}).get("lifecycleStateChange"),
-        "description": (facets.get("documentation") or {}).get("description"), "currentVersion": version,
+        "sourceName": _text(_facet(facets, "dataSource").get("name")) or "default", "fields": _fields(facets),
+        "tags": [], "description": _text(_facet(facets, "documentation").get("description")),
     }
 
 
+def _lifecycle(facets: dict[str, Any] | None) -> str | None:
+    """A version's lifecycle state: the facet's, or ``""`` as Marquez stores none; None without a version."""
+    if facets is None:
+        return None
+    return _text(_facet(facets, "lifecycleStateChange").get("lifecycleStateChange")) or ""
+
+
+def _current(row: DatasetRow) -> dict[str, Any]:
+    ds = _dataset(row.namespace, row.name, row.version_facets, row.created_at, row.updated_at)
+    written = row.version_created_at if row.version_run_id else None
+    ds.update(lastModifiedAt=iso(written), lastLifecycleState=_lifecycle(row.version_facets))
+    return ds
+
+
 def datasets_by_key(r: LineageReader, keys: list[Key], full: bool = True) -> dict[Key, dict[str, Any]]:
+    """Datasets in Marquez's shape (``full=False``: the lineage graph's DatasetData)."""
+    rows = r.datasets(keys)
+    columns = column_lineage.of_datasets(r, [(row.namespace, row.name) for row in rows]) if full else {}
     out: dict[Key, dict[str, Any]] = {}
-    for row in r.datasets(keys):
-        ds = _dataset(row.namespace, row.name, row.facets or {}, row.created_at, row.updated_at, row.current_version)
+    for row in rows:
+        ds = _current(row)
         if full:
-            ds.update(columnLineage=None, facets=row.facets or {}, deleted=False)
+            ds.update(currentVersion=row.current_version, columnLineage=columns.get((row.namespace, row.name)),
+                      facets=row.version_facets or {}, deleted=ds["lastLifecycleState"] == "DROP")
         out[(row.namespace, row.name)] = ds
     return out
 
@@ -171,27 +231,49 @@ def get_dataset(store: Store, namespace: str, name: str) -> dict[str, Any] | Non
 def dataset_versions(store: Store, namespace: str, name: str, limit: int, offset: int) -> dict[str, Any]:
     with read_lineage(store) as r:
         page = r.dataset_versions(namespace, name, limit, offset)
-        runs = runs_by_id(r, [v.run_id for v in page.items if v.run_id])
+        runs = runs_by_id(r, sorted({v.run_id for v in page.items if v.run_id}))
     versions = []
     for row in page.items:
-        v = _dataset(namespace, name, row.facets or {}, row.created_at, row.created_at, row.version)
-        v.update(version=row.version, createdByRun=runs.get(row.run_id) if row.run_id else None,
-                 lifecycleState=v["lastLifecycleState"], facets=row.facets or {}, columnLineage=None)
+        v = _dataset(namespace, name, row.facets or {}, row.created_at, row.created_at)
+        del v["updatedAt"]
+        v.update(version=row.version, lifecycleState=_lifecycle(row.facets or {}),
+                 createdByRun=runs.get(row.run_id) if row.run_id else None, facets=row.facets or {})
         versions.append(v)
     return {"versions": versions, "totalCount": page.total}
 
 
 # -- namespaces and search ----------------------------------------------------------------------
+def _namespace(name: str, created: float, updated: float) -> dict[str, Any]:
+    return {"name": name, "createdAt": iso(created), "updatedAt": iso(updated), "ownerName": "anonymous",
+            "description": _DEFAULT_DESCRIPTION if name == DEFAULT_NAMESPACE else None, "isHidden": False}
+
+
 def namespaces(store: Store, limit: int, offset: int, name: str | None = None) -> dict[str, Any]:
-    """Every namespace a job or dataset lives in (or just ``name``, if it is one)."""
+    """Every namespace a job or dataset lives in, and ``default``, which Marquez always has (or just ``name``)."""
     with read_lineage(store) as r:
-        rows = r.namespaces(limit, offset, name)
-    return {"namespaces": [{"name": ns.name, "createdAt": iso(ns.created_at), "updatedAt": iso(ns.updated_at),
-                            "ownerName": "anonymous", "description": None, "isHidden": False} for ns in rows]}
+        if name is not None or r.namespaces(1, 0, DEFAULT_NAMESPACE):
+            rows = [_namespace(*ns) for ns in r.namespaces(limit, offset, name)]
+            if name == DEFAULT_NAMESPACE and not rows:
+                rows = [_default(r)]
+            return {"namespaces": rows}
+        at = r.namespaces_before(DEFAULT_NAMESPACE)  # where ``default`` sorts among the others
+        if offset + limit <= at or offset > at:
+            return {"namespaces": [_namespace(*ns) for ns in r.namespaces(limit, offset - (offset > at), None)]}
+        rows = [_namespace(*ns) for ns in r.namespaces(limit - 1, offset, None)]
+        rows.insert(at - offset, _default(r))
+    return {"namespaces": rows}
+
+
+def _default(r: LineageReader) -> dict[str, Any]:
+    """``default`` with nothing in it: as old as the store's lineage (now, in an empty store)."""
+    first = r.first_change()
+    when = first if first is not None else time.time()
+    return _namespace(DEFAULT_NAMESPACE, when, when)
 
 
 def search(store: Store, q: str, kind: str | None, sort: str, limit: int, namespace: str | None) -> dict[str, Any]:
-    """Jobs and datasets whose name contains ``q`` (case-insensitive), as Marquez's search."""
+    """Jobs and datasets whose name matches ``%q%`` (case-insensitive; ``%`` and ``_`` are wildcards), as
+    Marquez's search."""
     results: list[dict[str, Any]] = []
     by_update = sort == "UPDATE_AT"
     with read_lineage(store) as r:

@@ -28,7 +28,7 @@ from .integrity import IntegrityMixin
 from .leases import LeaseMixin
 from .protocol import CacheEntry
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 _MIGRATION_LOCK = 0x11E4A6E  # advisory lock id serialising migrations on PostgreSQL
 _MIGRATIONS = Path(__file__).with_name("migrations")
 

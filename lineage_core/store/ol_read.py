@@ -2,19 +2,23 @@
 the facets call are built from.
 
 A :class:`LineageReader` is one connection, so a page — a count, a page of keys, then the related rows —
-is read on one connection, as it always was. Related rows are fetched by key in batches, never row by
-row, so a page costs a fixed handful of statements whatever the size of the store. Rows come back as
-named tuples; turning them into Marquez's JSON is :mod:`lineage_core.openlineage.views`' business.
+is read on one connection. Related rows are fetched by key with :func:`in_keys`: however many keys, they
+travel as one JSON parameter, so a page (or a hop of the lineage graph) costs a fixed number of statements
+whatever the size of the store or of the page. Rows come back as named tuples; turning them into Marquez's
+JSON is :mod:`lineage_core.openlineage.views`' business. The graph's and the dashboard's queries are in
+:mod:`.ol_graph` and :mod:`.ol_stats`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from . import schema as t
 
@@ -23,7 +27,7 @@ if TYPE_CHECKING:
 
 Key = tuple[str, str]
 T = TypeVar("T")
-BATCH = 400  # keys per statement: well under SQLite's bound-parameter limit for composite keys
+LATEST_RUNS = 10  # Marquez's Job.latestRuns
 
 
 class RunRow(NamedTuple):
@@ -37,6 +41,7 @@ class RunRow(NamedTuple):
     facets: dict[str, Any]
     created_at: float
     updated_at: float
+    job_version: str | None
 
 
 class JobRow(NamedTuple):
@@ -49,22 +54,28 @@ class JobRow(NamedTuple):
     latest_run_id: str | None
     created_at: float
     updated_at: float
+    current_version: str | None
+    current_run_id: str | None
 
 
 class DatasetRow(NamedTuple):
     namespace: str
     name: str
-    facets: dict[str, Any]
     current_version: str | None
     created_at: float
     updated_at: float
+    version_facets: dict[str, Any] | None  # the current version's (None: no current version)
+    version_run_id: str | None  # the run that wrote the current version
+    version_created_at: float | None
 
 
-class WrittenVersion(NamedTuple):
+class RunVersion(NamedTuple):
     run_id: str
+    direction: str  # "in": the version the run read, "out": one it wrote
     namespace: str
     name: str
     version: str
+    facets: dict[str, Any]  # the run's input (or output) facets for it
 
 
 class VersionRow(NamedTuple):
@@ -104,28 +115,22 @@ class Page(Generic[T]):
     items: list[T]
 
 
-def pairs(cols: tuple[Any, Any], keys: Sequence[Key]) -> sa.ColumnElement[bool]:
-    """``(a, b) IN (...)`` spelled portably: an OR of equalities (uses the composite key index)."""
-    return sa.or_(*[sa.and_(cols[0] == x, cols[1] == y) for x, y in keys])
+def in_keys(dialect: str, cols: Sequence[Any], keys: Sequence[Sequence[Any]]) -> sa.ColumnElement[bool]:
+    """``(cols) IN keys`` as one statement however many keys there are: the keys travel as one JSON parameter
+    (no bound-parameter limit, no OR chain), unpacked by ``json_each`` (SQLite) or ``jsonb_array_elements``
+    (PostgreSQL), and the planner probes the columns' index for each."""
+    param = sa.bindparam(None, json.dumps([list(k) for k in keys], ensure_ascii=False), type_=sa.Text)
+    if dialect == "postgresql":
+        rows = sa.func.jsonb_array_elements(sa.cast(param, JSONB)).table_valued("value").render_derived()
+        parts: list[Any] = [rows.c.value.op("->>")(i) for i in range(len(cols))]
+    else:
+        rows = sa.func.json_each(param).table_valued("value")
+        parts = [sa.func.json_extract(rows.c.value, f"$[{i}]") for i in range(len(cols))]
+    sub = sa.select(*parts).select_from(rows)
+    return cols[0].in_(sub) if len(cols) == 1 else sa.tuple_(*cols).in_(sub)
 
 
-def by_pairs(c: sa.Connection, query: sa.Select[Any], cols: tuple[Any, Any], keys: Sequence[Key]) -> list[Any]:
-    """The rows of ``query`` whose ``cols`` are one of ``keys``, in batches of :data:`BATCH` keys."""
-    rows: list[Any] = []
-    for i in range(0, len(keys), BATCH):
-        rows += c.execute(query.where(pairs(cols, keys[i : i + BATCH]))).all()
-    return rows
-
-
-def by_ids(c: sa.Connection, query: sa.Select[Any], col: Any, ids: Sequence[str]) -> list[Any]:
-    """The rows of ``query`` whose ``col`` is one of ``ids``, in batches of :data:`BATCH` ids."""
-    rows: list[Any] = []
-    for i in range(0, len(ids), BATCH):
-        rows += c.execute(query.where(col.in_(ids[i : i + BATCH]))).all()
-    return rows
-
-
-def _columns(table: sa.Table, row: type[tuple[Any, ...]]) -> sa.Select[Any]:
+def columns(table: sa.Table, row: type[tuple[Any, ...]]) -> sa.Select[Any]:
     """SELECT the columns of ``table`` that ``row`` (a named tuple) names, in its order."""
     return sa.select(*(table.c[name] for name in row._fields))  # type: ignore[attr-defined]
 
@@ -142,23 +147,50 @@ class LineageReader:
 
     def __init__(self, conn: sa.Connection) -> None:
         self._c = conn
+        self.dialect = conn.dialect.name
+
+    def keyed(self, query: sa.Select[Any], cols: Sequence[Any], keys: Sequence[Sequence[Any]]) -> list[Any]:
+        """The rows of ``query`` whose ``cols`` are one of ``keys``, in one statement (none for no keys)."""
+        if not keys:
+            return []
+        return list(self._c.execute(query.where(in_keys(self.dialect, cols, keys))))
+
+    def execute(self, query: sa.Executable) -> Any:
+        """One statement on this reader's connection (the graph's and column lineage's queries)."""
+        return self._c.execute(query)
 
     # -- runs -------------------------------------------------------------------------------------
     def runs(self, run_ids: Sequence[str]) -> list[RunRow]:
-        q = _columns(t.ol_runs, RunRow)
-        return [RunRow(*r) for r in by_ids(self._c, q, t.ol_runs.c.run_id, run_ids)]
+        return [RunRow(*r) for r in self.keyed(columns(t.ol_runs, RunRow), [t.ol_runs.c.run_id],
+                                               [(i,) for i in run_ids])]
 
-    def versions_written(self, run_ids: Sequence[str]) -> list[WrittenVersion]:
-        """The dataset versions the given runs wrote."""
-        q = _columns(t.ol_dataset_versions, WrittenVersion)
-        return [WrittenVersion(*r) for r in by_ids(self._c, q, t.ol_dataset_versions.c.run_id, run_ids)]
+    def run_versions(self, run_ids: Sequence[str]) -> list[RunVersion]:
+        """The dataset versions the given runs read and wrote."""
+        q = columns(t.ol_run_versions, RunVersion).order_by(t.ol_run_versions.c.created_at)
+        return [RunVersion(*r) for r in self.keyed(q, [t.ol_run_versions.c.run_id], [(i,) for i in run_ids])]
 
     def job_runs(self, namespace: str, name: str, limit: int, offset: int) -> Page[str]:
-        """Run ids of one job, newest first."""
+        """Run ids of one job, most recently started first (never-started runs last), as Marquez lists them."""
         rc = t.ol_runs.c
         where = sa.and_(rc.job_namespace == namespace, rc.job_name == name)
-        q = sa.select(rc.run_id).where(where).order_by(rc.created_at.desc(), rc.run_id).limit(limit).offset(offset)
+        q = (sa.select(rc.run_id).where(where).order_by(rc.started_at.desc().nulls_last(), rc.created_at.desc(),
+                                                        rc.run_id).limit(limit).offset(offset))
         return Page(self._count(t.ol_runs, where), [r[0] for r in self._c.execute(q)])
+
+    def latest_runs(self, keys: Sequence[Key], n: int = LATEST_RUNS) -> dict[Key, list[str]]:
+        """The ``n`` runs of each job whose state changed last, newest first (one statement for every job)."""
+        rc = t.ol_runs.c
+        if not keys:
+            return {}
+        rank = sa.func.row_number().over(partition_by=(rc.job_namespace, rc.job_name),
+                                         order_by=(rc.updated_at.desc(), rc.run_id.desc())).label("rank")
+        ranked = (sa.select(rc.job_namespace, rc.job_name, rc.run_id, rank)
+                  .where(in_keys(self.dialect, [rc.job_namespace, rc.job_name], keys)).subquery())
+        q = sa.select(ranked.c.job_namespace, ranked.c.job_name, ranked.c.run_id).where(ranked.c.rank <= n)
+        out: dict[Key, list[str]] = {}
+        for ns, name, run_id in self._c.execute(q.order_by(ranked.c.rank)):
+            out.setdefault((ns, name), []).append(run_id)
+        return out
 
     def run_event_payloads(self, run_id: str) -> list[dict[str, Any]]:
         """The raw events of one run, in event-time order."""
@@ -169,29 +201,34 @@ class LineageReader:
     # -- jobs -------------------------------------------------------------------------------------
     def jobs(self, keys: Sequence[Key]) -> list[JobRow]:
         jc = t.ol_jobs.c
-        return [JobRow(*r) for r in by_pairs(self._c, _columns(t.ol_jobs, JobRow), (jc.namespace, jc.name), keys)]
+        return [JobRow(*r) for r in self.keyed(columns(t.ol_jobs, JobRow), [jc.namespace, jc.name], keys)]
 
     def edges(self, keys: Sequence[Key], of: Literal["job", "dataset"]) -> list[EdgeRow]:
-        """The job<->dataset edges that touch the given jobs (or datasets)."""
+        """The current edges (those of each job's current version) that touch the given jobs (or datasets)."""
         ec = t.ol_edges.c
-        cols = (ec.job_namespace, ec.job_name) if of == "job" else (ec.dataset_namespace, ec.dataset_name)
-        return [EdgeRow(*r) for r in by_pairs(self._c, _columns(t.ol_edges, EdgeRow), cols, keys)]
+        cols = [ec.job_namespace, ec.job_name] if of == "job" else [ec.dataset_namespace, ec.dataset_name]
+        return [EdgeRow(*r) for r in self.keyed(columns(t.ol_edges, EdgeRow).where(ec.current), cols, keys)]
 
     def job_keys(self, namespace: str | None, states: Sequence[str] | None, limit: int, offset: int) -> Page[Key]:
-        """Jobs (of a namespace, or all), by name; ``states``: only those whose latest run is in one of them."""
+        """Jobs (of a namespace, or all), by name; ``states``: only those whose current run is in one of them
+        (Marquez's ``lastRunStates``: a child job's current run is its parent's)."""
         jc, rc = t.ol_jobs.c, t.ol_runs.c
         where: Any = sa.true() if namespace is None else jc.namespace == namespace
         if states:
-            latest = sa.select(rc.run_id).where(rc.run_id == jc.latest_run_id, rc.state.in_(states))
-            where = sa.and_(where, latest.exists())
+            current = sa.select(rc.run_id).where(rc.run_id == jc.current_run_id, rc.state.in_(states))
+            where = sa.and_(where, current.exists())
         q = sa.select(jc.namespace, jc.name).where(where).order_by(jc.namespace, jc.name).limit(limit).offset(offset)
         return Page(self._count(t.ol_jobs, where), [(r[0], r[1]) for r in self._c.execute(q)])
 
     # -- datasets ---------------------------------------------------------------------------------
     def datasets(self, keys: Sequence[Key]) -> list[DatasetRow]:
-        dc = t.ol_datasets.c
-        q = _columns(t.ol_datasets, DatasetRow)
-        return [DatasetRow(*r) for r in by_pairs(self._c, q, (dc.namespace, dc.name), keys)]
+        """Datasets with their current version's facets, writer and time (one statement)."""
+        dc, vc = t.ol_datasets.c, t.ol_dataset_versions.c
+        joined = t.ol_datasets.outerjoin(t.ol_dataset_versions, sa.and_(
+            vc.namespace == dc.namespace, vc.name == dc.name, vc.version == dc.current_version))
+        q = sa.select(dc.namespace, dc.name, dc.current_version, dc.created_at, dc.updated_at, vc.facets, vc.run_id,
+                      vc.created_at).select_from(joined)
+        return [DatasetRow(*r) for r in self.keyed(q, [dc.namespace, dc.name], keys)]
 
     def dataset_keys(self, namespace: str, limit: int, offset: int) -> Page[Key]:
         dc = t.ol_datasets.c
@@ -203,9 +240,15 @@ class LineageReader:
         """Versions of one dataset, newest first."""
         vc = t.ol_dataset_versions.c
         where = sa.and_(vc.namespace == namespace, vc.name == name)
-        q = (_columns(t.ol_dataset_versions, VersionRow).where(where)
+        q = (columns(t.ol_dataset_versions, VersionRow).where(where)
              .order_by(vc.created_at.desc(), vc.version).limit(limit).offset(offset))
         return Page(self._count(t.ol_dataset_versions, where), [VersionRow(*r) for r in self._c.execute(q)])
+
+    def versions(self, keys: Sequence[tuple[str, str, str]]) -> list[VersionRow]:
+        """Dataset versions by (namespace, name, version)."""
+        vc = t.ol_dataset_versions.c
+        return [VersionRow(*r) for r in self.keyed(columns(t.ol_dataset_versions, VersionRow),
+                                                   [vc.namespace, vc.name, vc.version], keys)]
 
     # -- namespaces and search --------------------------------------------------------------------
     def namespaces(self, limit: int, offset: int, name: str | None = None) -> list[NamespaceRow]:
@@ -220,11 +263,26 @@ class LineageReader:
              .order_by(both.c.ns).limit(limit).offset(offset))
         return [NamespaceRow(*r) for r in self._c.execute(q)]
 
-    def search(self, of: Literal["job", "dataset"], text: str, by_update: bool, limit: int,
+    def namespaces_before(self, name: str) -> int:
+        """How many namespaces sort before ``name`` (in the database's order, as :meth:`namespaces` lists them)."""
+        jc, dc = t.ol_jobs.c, t.ol_datasets.c
+        both = sa.union(sa.select(jc.namespace.label("ns")).where(jc.namespace < name),
+                        sa.select(dc.namespace).where(dc.namespace < name)).subquery()
+        return int(self._c.execute(sa.select(sa.func.count()).select_from(both)).scalar_one())
+
+    def first_change(self) -> float | None:
+        """When the oldest job or dataset appeared (None in an empty store)."""
+        jc, dc = t.ol_jobs.c, t.ol_datasets.c
+        lo = [self._c.execute(sa.select(sa.func.min(c))).scalar() for c in (jc.created_at, dc.created_at)]
+        found = [float(x) for x in lo if x is not None]
+        return min(found) if found else None
+
+    def search(self, of: Literal["job", "dataset"], pattern: str, by_update: bool, limit: int,
                namespace: str | None) -> list[SearchHit]:
-        """Jobs (or datasets) whose name contains ``text``, case-insensitively; by name or newest first."""
+        """Jobs (or datasets) whose name matches ``%pattern%`` case-insensitively (``%`` and ``_`` are
+        wildcards, as in Marquez); by name or newest first."""
         table = t.ol_jobs if of == "job" else t.ol_datasets
-        where: Any = table.c.name.ilike(f"%{_escape_like(text)}%", escape="\\")
+        where: Any = table.c.name.ilike(f"%{pattern}%", escape="\\")
         if namespace:
             where = sa.and_(where, table.c.namespace == namespace)
         order = table.c.updated_at.desc() if by_update else table.c.name
@@ -233,7 +291,3 @@ class LineageReader:
 
     def _count(self, table: sa.Table, where: Any) -> int:
         return int(self._c.execute(sa.select(sa.func.count()).select_from(table).where(where)).scalar_one())
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -150,6 +150,9 @@ ol_jobs = sa.Table(
     sa.Column("latest_run_id", sa.String(36)),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("current_version", sa.String(36)),  # Marquez's job version UUID of its latest finished run
+    sa.Column("current_run_id", sa.String(36)),  # the run its graph node shows (a child job: its parent's run)
+    sa.Index("ix_ol_jobs_created", "created_at"),
 )
 
 ol_runs = sa.Table(
@@ -165,6 +168,9 @@ ol_runs = sa.Table(
     sa.Column("facets", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("job_facets", sa.JSON),  # the job facets of this run's events, merged
+    sa.Column("job_version", sa.String(36)),  # set when the run finishes (Marquez's job version UUID)
+    sa.Index("ix_ol_runs_job_updated", "job_namespace", "job_name", "updated_at"),
 )
 
 ol_datasets = sa.Table(
@@ -176,6 +182,7 @@ ol_datasets = sa.Table(
     sa.Column("current_version", sa.String(255)),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_ol_datasets_created", "created_at"),
 )
 
 ol_dataset_versions = sa.Table(
@@ -199,6 +206,52 @@ ol_edges = sa.Table(
     sa.Column("direction", sa.String(3), primary_key=True),  # "in": dataset -> job, "out": job -> dataset
     sa.Column("last_run_id", sa.String(36)),
     sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("current", sa.Boolean, nullable=False, server_default=sa.false()),  # of the job's current version
+)
+
+# A dataset version a run read ("in") or wrote ("out"), with the run's input or output facets for it.
+ol_run_versions = sa.Table(
+    "ol_run_versions",
+    metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("direction", sa.String(3), primary_key=True),
+    sa.Column("namespace", sa.String(512), primary_key=True),
+    sa.Column("name", sa.String(1024), primary_key=True),
+    sa.Column("version", sa.String(255), primary_key=True),
+    sa.Column("facets", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Column lineage: one row per (output field of a dataset version, input field of a version it was made from);
+# keyed by a hash of the eight names (field names are unbounded: no index row could hold them all).
+ol_column_lineage = sa.Table(
+    "ol_column_lineage",
+    metadata,
+    sa.Column("id", sa.String(80), primary_key=True),
+    sa.Column("namespace", sa.String(512), nullable=False),
+    sa.Column("name", sa.String(1024), nullable=False),
+    sa.Column("version", sa.String(255), nullable=False),
+    sa.Column("field", sa.Text, nullable=False),
+    sa.Column("input_namespace", sa.String(512), nullable=False),
+    sa.Column("input_name", sa.String(1024), nullable=False),
+    sa.Column("input_version", sa.String(255), nullable=False),
+    sa.Column("input_field", sa.Text, nullable=False),
+    sa.Column("transformation_description", sa.Text),
+    sa.Column("transformation_type", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_ol_column_lineage_output", "namespace", "name"),
+    sa.Index("ix_ol_column_lineage_input", "input_namespace", "input_name"),
+)
+
+# Data sources (a dataset's ``dataSource`` facet name, else "default"), first seen: the dashboard counts them.
+ol_sources = sa.Table(
+    "ol_sources",
+    metadata,
+    sa.Column("id", sa.String(80), primary_key=True),  # hash of the name (names are unbounded)
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_ol_sources_created", "created_at"),
 )
 
 ol_sync = sa.Table(
