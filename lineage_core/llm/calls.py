@@ -15,6 +15,7 @@ field by field against the nearest previous call of the endpoint.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from ..function_key import display
 from ..hashing.values import hash_value
 from ..ids import new_run_id
 from ..keys import KeyManifest, short
+from ..redact import redact_value
 from ..runs import Reason, ReasonKind, RunRecorder, RunStatus, explain_miss
 from ..runtime import default_store, process_environment
 from ..singleflight import MISS, Lease, lead_or_wait
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from ..store import CacheStore
 
 log = logging.getLogger("lineage_core.llm")
+_TOKEN_COUNT = re.compile(r"^(max|min)_\w*tokens$|^top_logprobs$")
 MATERIALIZER = "json@1"  # the stored document is plain JSON (lineage_core.store.materializers' json format)
 
 
@@ -51,7 +54,7 @@ class _Displays(Mapping[str, str]):
 
     def _all(self) -> dict[str, str]:
         if self._shown is None:
-            self._shown = {f"llm.{k}": display(k, v) for k, v in self._fields.items()}
+            self._shown = {f"llm.{k}": _shown(k, v) for k, v in self._fields.items()}
         return self._shown
 
     def __getitem__(self, key: str) -> str:
@@ -62,6 +65,16 @@ class _Displays(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._all())
+
+
+def _shown(name: str, value: Any) -> str:
+    """A field as an explanation shows it: a short string as it is (``model gpt-4o-mini``), anything else as
+    ``@cached`` shows an argument; secrets redacted either way (``max_tokens`` is a count, not a secret)."""
+    if _TOKEN_COUNT.match(name):
+        name = "value"
+    if isinstance(value, str) and len(value) <= 60 and "\n" not in value:
+        return redact_value(name, value) or "''"
+    return display(name, value)
 
 
 @dataclass

@@ -267,3 +267,31 @@ class OpenAIStub:
         tokens = sum(len(json.dumps(t).split()) for t in inputs)
         return {"object": "list", "data": data, "model": body.get("model"),
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
+# -- clients through the cache, as the tests (and the benchmark) make them ------------------------------------
+API_KEY = "sk-proj-STUBKEY0123456789abcdefXYZ"  # a provider-shaped key: the secret the store must never hold
+ORGANIZATION = "org-stubOrgId77aa"
+PROJECT = "proj_stubProject99bb"
+
+
+def sdk_client(stub: OpenAIStub, transport: Any = None, **options: Any) -> Any:
+    """An ``openai.OpenAI`` whose HTTP client goes through ``transport`` (default: a fresh CachingTransport
+    with ``options``); no retries, so every upstream request is the one the test made."""
+    import httpx
+    import openai
+
+    from lineage_core.llm import CachingTransport
+
+    return openai.OpenAI(api_key=API_KEY, organization=ORGANIZATION, project=PROJECT, base_url=stub.base_url,
+                         max_retries=0, http_client=httpx.Client(transport=transport or CachingTransport(**options)))
+
+
+def async_sdk_client(stub: OpenAIStub, **options: Any) -> Any:
+    import httpx
+    import openai
+
+    from lineage_core.llm import AsyncCachingTransport
+
+    return openai.AsyncOpenAI(api_key=API_KEY, organization=ORGANIZATION, project=PROJECT, base_url=stub.base_url,
+                              max_retries=0, http_client=httpx.AsyncClient(transport=AsyncCachingTransport(**options)))

@@ -1,0 +1,263 @@
+"""The openai SDK through CachingTransport against a loopback OpenAI-compatible server: what is one call,
+what is another (and how a miss names the field that changed), what is never stored, and the runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from lineage_core import cached
+from lineage_core.llm import llm_cache, sampling
+from lineage_core.runtime import default_store
+
+from .services.openai_stub import API_KEY, ORGANIZATION, PROJECT, OpenAIStub, sdk_client
+
+MESSAGES = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "What is 6 * 7?"}]
+BASE: dict[str, Any] = {"model": "gpt-4o-mini", "messages": MESSAGES, "temperature": 0, "seed": 7}
+TOOL = {"type": "function", "function": {"name": "calculator", "description": "Evaluates arithmetic.",
+                                         "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[OpenAIStub]:
+    stub = OpenAIStub().start()
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
+def stub(server: OpenAIStub) -> OpenAIStub:
+    server.reset()
+    return server
+
+
+def run_of(raw: Any) -> dict[str, Any]:
+    """The child run the transport recorded for one call (its id rides on the response)."""
+    return default_store().get_run(raw.headers["x-lineage-run-id"])
+
+
+def chat(client: Any, **changes: Any) -> Any:
+    return client.chat.completions.with_raw_response.create(**{**BASE, **changes})
+
+
+CALLS = {
+    "chat": lambda c: c.chat.completions.create(**BASE).choices[0].message.content,
+    "tool call": lambda c: c.chat.completions.create(**BASE, tools=[TOOL]).choices[0].message.tool_calls[0].function
+    .arguments,
+    "responses": lambda c: c.responses.create(model="gpt-4o-mini", input="What is 6 * 7?", temperature=0).output_text,
+    "responses tool call": lambda c: c.responses.create(
+        model="gpt-4o-mini", input="What is 6 * 7?", temperature=0,
+        tools=[{"type": "function", "name": "calculator", "parameters": TOOL["function"]["parameters"]}],  # type: ignore[index]
+    ).output[0].arguments,
+    "embeddings": lambda c: c.embeddings.create(model="text-embedding-3-small", input=["six", "seven"]).data[1]
+    .embedding,
+}
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_the_same_request_twice_is_one_upstream_call(stub: OpenAIStub, name: str) -> None:
+    client = sdk_client(stub)
+    first = CALLS[name](client)
+    second = CALLS[name](sdk_client(stub))  # another client: the store is what they share
+    assert first == second and first
+    assert stub.count() == 1
+    runs = default_store().runs()
+    assert sorted(r["status"] for r in runs) == ["CACHED", "COMPLETED"]
+    hit = next(r for r in runs if r["status"] == "CACHED")
+    assert hit["source_run_id"] == next(r["id"] for r in runs if r["status"] == "COMPLETED")
+
+
+CHANGES = [
+    ("model", {"model": "gpt-4o"}, "model gpt-4o-mini → gpt-4o"),
+    ("messages", {"messages": [*MESSAGES[:1], {"role": "user", "content": "What is 6 * 8?"}]}, "messages changed"),
+    ("temperature", {"temperature": 0.7}, "temperature 0 → 0.7"),
+    ("top_p", {"top_p": 0.5}, "top_p 0.5 added"),
+    ("seed", {"seed": 8}, "seed 7 → 8"),
+    ("response_format", {"response_format": {"type": "json_object"}}, "response_format {'type': 'json_object'} added"),
+    ("max_tokens", {"max_tokens": 5}, "max_tokens 5 added"),
+    ("max_completion_tokens", {"max_completion_tokens": 9}, "max_completion_tokens 9 added"),
+    ("stop", {"stop": ["\n"]}, "stop ['\\n'] added"),
+    ("n", {"n": 2}, "n 2 added"),
+    ("logit_bias", {"logit_bias": {"1734": -100}}, "logit_bias {'1734': -100} added"),
+    ("tools", {"tools": [TOOL]}, "tools [{'function':"),
+    ("tool_choice", {"tools": [TOOL], "tool_choice": "none"}, "tool_choice none added"),
+    ("presence_penalty", {"presence_penalty": 0.5}, "presence_penalty 0.5 added"),
+    ("frequency_penalty", {"frequency_penalty": 0.5}, "frequency_penalty 0.5 added"),
+    ("an unknown field", {"extra_body": {"top_k": 40}}, "top_k 40 added"),
+]
+
+
+@pytest.mark.parametrize(("field", "change", "reason"), CHANGES, ids=[c[0] for c in CHANGES])
+def test_a_change_in_an_output_affecting_field_is_a_miss_that_names_it(
+        stub: OpenAIStub, field: str, change: dict[str, Any], reason: str) -> None:
+    client = sdk_client(stub)
+    chat(client)
+    for _ in range(3):  # other prompts in between: the explanation compares with the nearest, not the newest
+        chat(client, messages=[{"role": "user", "content": f"unrelated {_}"}])
+    raw = chat(client, **change)
+    assert raw.headers["x-lineage-cache"] == "miss"
+    assert stub.count() == 5
+    reasons = run_of(raw)["reasons"]
+    assert any(r.startswith(reason) for r in reasons), reasons
+    assert len(reasons) == len(change), reasons  # only what changed
+
+
+def test_what_does_not_change_the_answer_is_not_in_the_key(stub: OpenAIStub) -> None:
+    chat(sdk_client(stub))
+    other = openai.OpenAI(api_key="sk-proj-ANOTHERkey9876543210zzzz", organization="org-other", project="proj_other",
+                          base_url=stub.base_url, max_retries=5, timeout=3.0,
+                          http_client=sdk_client(stub)._client)
+    raws = [
+        chat(other),
+        chat(other, user="alice@example.com", metadata={"run": "42"}, store=True, service_tier="flex",
+             safety_identifier="hash-of-alice", prompt_cache_key="eval-1"),
+        chat(other, extra_headers={"Idempotency-Key": "idem-1", "X-Trace": "t-1"}, timeout=9.0),
+        chat(other, seed=7, stop=None),  # a field sent as null is the field left out
+    ]
+    assert [r.headers["x-lineage-cache"] for r in raws] == ["hit"] * 4
+    assert stub.count() == 1
+
+
+def test_the_api_key_headers_and_caller_ids_are_never_stored(stub: OpenAIStub, lineage_home: Path) -> None:
+    client = sdk_client(stub)
+    user, marker = "user-7f3a9c", "X-Secret-Marker-5d1e"
+    for stream in (False, True):
+        for _ in range(2):
+            answer = chat(client, user=user, extra_headers={"X-Custom": marker}, stream=stream).parse()
+            response = client.responses.create(model="gpt-4o-mini", input="hi", temperature=0, user=user,
+                                               metadata={"owner": user}, stream=stream,
+                                               extra_headers={"X-Custom": marker})
+            if stream:  # read to the end: a stream holds its call's lease until then
+                list(answer), list(response)
+            client.embeddings.create(model="text-embedding-3-small", input="hi", user=user)
+    sent = {k.lower(): v for k, v in stub.received[0].headers.items()}
+    assert sent["authorization"] == f"Bearer {API_KEY}" and sent["openai-organization"] == ORGANIZATION
+    assert stub.count() == 5  # the secrets reached upstream; hits answered the rest
+    secrets = [API_KEY, ORGANIZATION, PROJECT, user, marker, "x-stainless", "X-Stainless", "Bearer", "authorization"]
+    files = [p for p in lineage_home.rglob("*") if p.is_file()]
+    assert any("blobs" in p.parts for p in files) and any(p.suffix == ".db" for p in files)
+    found = {(p.name, s) for p in files for s in secrets if s.encode() in p.read_bytes()}
+    assert found == set()
+
+
+def test_a_hit_echoes_its_own_callers_fields(stub: OpenAIStub) -> None:
+    client = sdk_client(stub)
+    first = client.responses.create(model="gpt-4o-mini", input="hi", temperature=0, user="alice")
+    second = client.responses.create(model="gpt-4o-mini", input="hi", temperature=0, user="bob", metadata={"k": "v"})
+    third = client.responses.create(model="gpt-4o-mini", input="hi", temperature=0)
+    assert stub.count() == 1
+    assert (first.user, second.user, third.user) == ("alice", "bob", None)
+    assert second.metadata == {"k": "v"} and first.output_text == second.output_text == third.output_text
+
+
+def test_errors_are_never_stored(stub: OpenAIStub) -> None:
+    client = sdk_client(stub)
+    for _ in range(2):
+        with pytest.raises(openai.InternalServerError):
+            chat(client, messages=[{"role": "user", "content": "please fail"}])
+    assert stub.count() == 2
+    runs = default_store().runs(job="llm.chat.completions")
+    assert [r["status"] for r in runs] == ["FAILED", "FAILED"] and "HTTP 500" in runs[0]["error"]
+
+
+def test_other_endpoints_pass_through_unrecorded(stub: OpenAIStub) -> None:
+    client = sdk_client(stub)
+    assert [m.id for m in client.models.list()] == [m.id for m in client.models.list()] == ["stub-1"]
+    assert stub.count() == 2 and default_store().runs() == []
+
+
+def test_sampled_requests_are_sent_every_time_by_default(stub: OpenAIStub) -> None:
+    client = sdk_client(stub)
+    raws = [chat(client, temperature=0.7, seed=None) for _ in range(2)]
+    answers = {r.parse().choices[0].message.content for r in raws}
+    assert len(answers) == 2 and stub.count() == 2
+    assert [r.headers["x-lineage-cache"] for r in raws] == ["bypass"] * 2
+    reasons = run_of(raws[0])["reasons"]
+    assert reasons == ["temperature 0.7 without a seed: not cached (llm_cache='sample' caches each sample; "
+                       "temperature=0 or a seed makes it reproducible)"]
+    unset = chat(client, temperature=None, seed=None)  # the API's default temperature is 1: a sample
+    assert run_of(unset)["reasons"][0].startswith("temperature unset (the API samples at 1) without a seed")
+
+
+def answers(client: Any, k: int) -> list[str]:
+    return [chat(client, temperature=0.9, seed=None).parse().choices[0].message.content for _ in range(k)]
+
+
+def test_the_sample_policy_replays_the_kth_sample_to_the_kth_call(stub: OpenAIStub) -> None:
+    client = sdk_client(stub, llm_cache="sample")
+    with sampling():
+        first = answers(client, 3)
+    assert len(set(first)) == 3 and stub.count() == 3
+    with sampling():
+        again = answers(client, 4)
+    assert again[:3] == first and again[3] not in first  # a fourth sample is drawn (and stored)
+    assert stub.count() == 4
+    run = default_store().runs(job="llm.chat.completions")[0]
+    assert run["context"]["llm"]["sample"] == 3 and run["reasons"] == ["sample 2 → 3"]
+
+
+def test_a_step_sets_the_policy_and_is_the_sampling_scope(stub: OpenAIStub) -> None:
+    client = sdk_client(stub)  # the client's policy: the default
+
+    @cached(name="t.draw", exclude=["c"])
+    def draw(c: Any, k: int, attempt: int) -> list[str]:
+        with llm_cache("sample"):
+            return answers(c, k)
+
+    first = draw(client, 2, attempt=1)
+    second = draw(client, 2, attempt=2)  # another step run: the samples again, in order
+    assert first == second and len(set(first)) == 2 and stub.count() == 2
+
+
+def test_every_call_is_a_child_run_of_its_step_with_usage_latency_and_cost(stub: OpenAIStub) -> None:
+    client = sdk_client(stub)
+
+    @cached(name="t.ask", exclude=["c"])
+    def ask(c: Any, question: str, attempt: int) -> str:
+        return str(c.chat.completions.create(**{**BASE, "messages": [{"role": "user", "content": question}]})
+                   .choices[0].message.content)
+
+    assert ask(client, "What is 2 + 3?", 1) == ask(client, "What is 2 + 3?", 2)
+    store = default_store()
+    steps = {r["id"]: r for r in store.runs(job="t.ask")}
+    miss, hit = sorted(store.runs(job="llm.chat.completions"), key=lambda r: r["started_at"])
+    for run in (miss, hit):
+        parent = run["context"]["parent"]
+        assert parent["run_id"] in steps and parent["name"] == "t.ask" and parent["namespace"] == "default"
+    assert miss["context"]["parent"]["run_id"] != hit["context"]["parent"]["run_id"]
+    produced = miss["context"]["llm"]
+    assert produced["model"] == "gpt-4o-mini" and produced["usage"]["input"] > 0 and produced["usage"]["output"] > 0
+    assert produced["latency_s"] > 0 and produced["cost_usd"] > 0
+    saved = hit["context"]["llm"]["saved"]
+    assert saved == {"latency_s": produced["latency_s"], "tokens": produced["usage"], "cost_usd": produced["cost_usd"]}
+    assert hit["context"]["llm"]["cost_usd"] == 0.0 and hit["source_run_id"] == miss["id"]
+
+
+def test_prices_are_overridable_and_unknown_models_cost_nothing_known(stub: OpenAIStub) -> None:
+    from lineage_core.llm import Price
+
+    client = sdk_client(stub, prices={"my-model": Price(input=1_000_000.0, output=0.0)})
+    run_a = run_of(chat(client, model="my-model-2025"))
+    run_b = run_of(chat(client, model="nobody-knows-this-model"))
+    assert run_a["context"]["llm"]["cost_usd"] == run_a["context"]["llm"]["usage"]["input"]  # $1 per token
+    assert run_b["context"]["llm"]["cost_usd"] is None
+
+
+def test_cache_off_sends_everything_and_disabled_records_nothing(stub: OpenAIStub,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    client = sdk_client(stub)
+    monkeypatch.setenv("LINEAGE_CACHE", "off")
+    chat(client), chat(client)
+    assert stub.count() == 2 and {r["status"] for r in default_store().runs()} == {"COMPLETED"}
+    monkeypatch.setenv("LINEAGE_CACHE", "readwrite")
+    monkeypatch.setenv("LINEAGE_DISABLED", "true")
+    chat(client), chat(client)
+    assert stub.count() == 4 and len(default_store().runs()) == 2
+    off = sdk_client(stub, llm_cache="off")
+    monkeypatch.delenv("LINEAGE_DISABLED")
+    off.chat.completions.create(**BASE), off.chat.completions.create(**BASE)
+    assert stub.count() == 6
