@@ -130,7 +130,7 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
         try:
             rev = store.current_revision()
         except Exception as e:  # noqa: BLE001 - readiness reports, never crashes
-            metrics.store_errors.labels("/readyz").inc()
+            metrics.store_error("/readyz")
             return _error(503, f"store unreachable: {type(e).__name__}")
         if rev != HEAD_REVISION:
             return _error(503, f"store migrations not current ({rev} != {HEAD_REVISION})")

@@ -13,6 +13,9 @@
 - ``lineage_store_errors_total{route}``: requests the store could not answer: a :class:`StoreError` (503; not the
   404 of an unknown run or the 409 of a conflict), or the database driver's own error reaching no handler (500).
 
+prometheus-client comes with the ``server`` extra; a server run from a venv without it (an Airflow worker's, which
+has FastAPI of its own) counts nothing and answers ``/metrics`` 503 saying what to install.
+
 Each process counts its own requests: behind a Service, Prometheus scrapes every replica (the chart's
 ServiceMonitor) and ``sum()`` adds them up. The route needs the ``read`` scope, or none with
 ``LINEAGE_SERVER_ANONYMOUS_READ=lineage``; a namespace-limited token is refused (the counters span namespaces).
@@ -31,14 +34,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.exposition import choose_encoder
 from starlette.routing import BaseRoute, Match
 
 from ..errors import RunNotFoundError, StoreConflictError, StoreError
 from ..runs import ReasonKind
 from ..store import Store
 from .auth import LINEAGE, every_namespace
+from .validation import error
 
 RUNS_PATH = "/api/v1/store/runs"  # where a task records its hits and misses (store_api.insert_run)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -72,6 +74,13 @@ class Metrics:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._durations: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+        self.registry: Any = None
+        try:
+            from prometheus_client import CollectorRegistry, Counter, Histogram
+        except ImportError:
+            return  # not counting (see the module's docstring)
         self.registry = r = CollectorRegistry()
         self.hits = Counter("lineage_cache_hits", "Cache hits recorded through this server", registry=r)
         self.misses = Counter("lineage_cache_misses", "Cache misses recorded through this server, by the kind of "
@@ -82,20 +91,28 @@ class Metrics:
                                 ["outcome"], registry=r)
         self.latency = Histogram("lineage_http_request_duration_seconds", "Requests by route template, method "
                                  "and status class", ["route", "method", "status"], registry=r)
-        self.store_errors = Counter("lineage_store_errors", "Answers 503 because the store could not answer",
+        self.store_errors = Counter("lineage_store_errors", "Requests the store could not answer",
                                     ["route"], registry=r)
         for kind in ReasonKind:
             if kind is not ReasonKind.HIT:
                 self.misses.labels(kind.value)
         for outcome in ("stored", "duplicate", "rejected"):
             self.ingested.labels(outcome)
-        self._durations: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
+
+    @property
+    def counting(self) -> bool:
+        return self.registry is not None
 
     def ingest(self, stored: int = 0, duplicates: int = 0, rejected: int = 0) -> None:
+        if not self.counting:
+            return
         for outcome, n in (("stored", stored), ("duplicate", duplicates), ("rejected", rejected)):
             if n:
                 self.ingested.labels(outcome).inc(n)
+
+    def store_error(self, route: str) -> None:
+        if self.counting:
+            self.store_errors.labels(route).inc()
 
     def run_recorded(self, body: bytes) -> None:
         """A run the store API took (``RUNS_PATH`` answered 201): a hit or a miss."""
@@ -207,7 +224,7 @@ class MetricsMiddleware:
         except Exception as e:
             if store_failure(e):  # answered 500 further out (validation's last handler)
                 route = route_template(self.routes, scope)
-                self.metrics.store_errors.labels(route).inc()
+                self.metrics.store_error(route)
             raise
         finally:
             method = scope["method"] if scope["method"] in _METHODS else "other"
@@ -218,17 +235,19 @@ class MetricsMiddleware:
 def install(app: FastAPI, metrics: Metrics) -> None:
     """Count on ``app`` (call last: the middleware must be the outermost) and serve ``GET /metrics``."""
     app.state.metrics = metrics
+    app.include_router(metrics_router(metrics))
+    if not metrics.counting:
+        return
     answer = app.exception_handlers[StoreError]  # validation.install's: 404, 409 or 503
 
     async def counted(request: Request, e: Exception) -> Any:
         if store_failure(e):
-            metrics.store_errors.labels(str(getattr(request.scope.get("route"), "path", "unmatched"))).inc()
+            metrics.store_error(str(getattr(request.scope.get("route"), "path", "unmatched")))
         response = answer(request, e)
         return await response if inspect.isawaitable(response) else response
 
     app.add_exception_handler(StoreError, counted)
     app.add_middleware(MetricsMiddleware, metrics=metrics, fastapi=app)
-    app.include_router(metrics_router(metrics))
 
 
 def metrics_router(metrics: Metrics) -> APIRouter:
@@ -237,6 +256,11 @@ def metrics_router(metrics: Metrics) -> APIRouter:
     @api.get("/metrics", dependencies=[Depends(LINEAGE), Depends(every_namespace)])
     def scrape(request: Request) -> Response:
         """The text format Prometheus asks for in ``Accept`` (OpenMetrics or 0.0.4; 0.0.4 when it asks none)."""
+        if not metrics.counting:
+            return error(503, "this server counts nothing: /metrics needs prometheus-client "
+                              "(pip install 'lineage-core[server]')")
+        from prometheus_client.exposition import choose_encoder
+
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encode(metrics.registry), headers={"Content-Type": content_type})
 
