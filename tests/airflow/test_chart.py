@@ -11,6 +11,9 @@ client: helm runs as a subprocess with the plane's kubeconfig, and the API is re
   API server as a server-side dry run with strict field validation, the pod templates (StatefulSets' too) also
   as Pods in a namespace that enforces the `restricted` Pod Security Standard, and each set through
   `helm install --dry-run=server`;
+- the ServiceMonitor behind `metrics.serviceMonitor` (the Prometheus Operator's CRD, which this control plane does
+  not serve, so it cannot be dry-run here): linted, rendered, and held to what it names — the server's Service and
+  port, the scrape token's Secret (a read token) — with every other object dry-run; off by default;
 - `helm install` into a namespace: the pre-install Job runs `lineage doctor --migrate`, the controller-manager
   makes the ReplicaSet and the pod, the mini kubelet runs the pod's command — the real `lineage serve` of this
   venv, on the chart's port on loopback — and an event ingested with the chart's token is read back; `helm
@@ -183,6 +186,63 @@ def test_invalid_values_are_refused_by_the_schema_and_the_chart(helm: Any, tmp_p
     ]:
         r = helm("template", "rel", str(CHART), "-f", values_file(tmp_path, "bad", values), check=False)
         assert r.returncode != 0 and message in r.stderr, (values, r.stderr)
+
+
+PROMETHEUS = {"name": "prometheus", "token": "prometheus-" + "c" * 24, "scopes": ["read"]}
+# The ServiceMonitor fields the chart may set (monitoring.coreos.com/v1, prometheus-operator's CRD schema).
+MONITOR_SPEC = {"selector", "namespaceSelector", "endpoints", "jobLabel", "targetLabels", "podTargetLabels",
+                "sampleLimit"}
+MONITOR_ENDPOINT = {"port", "path", "scheme", "interval", "scrapeTimeout", "authorization", "honorLabels",
+                    "relabelings", "metricRelabelings", "tlsConfig"}
+
+
+def test_a_service_monitor_behind_its_value_scrapes_the_server_with_a_read_token(
+        helm: Any, k8s: ControlPlane, k8s_namespace: str, tmp_path: Path) -> None:
+    assert "ServiceMonitor" not in helm("template", "rel", str(CHART)).stdout  # off by default
+    values = values_file(tmp_path, "monitored", {
+        **VALUE_SETS["gke"], "auth": {"existingSecret": "", "tokens": [*TOKENS, PROMETHEUS]},
+        "metrics": {"serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "kps"},
+                                       "tokenName": "prometheus"}}})
+    helm("lint", "--strict", str(CHART), "-f", values)
+    rendered = [d for d in yaml.safe_load_all(helm("template", "rel", str(CHART), "-n", k8s_namespace, "-f", values)
+                                              .stdout) if d]
+    (monitor,) = [d for d in rendered if d["kind"] == "ServiceMonitor"]
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["metadata"]["labels"]["release"] == "kps"
+    spec = monitor["spec"]
+    assert set(spec) <= MONITOR_SPEC and all(set(e) <= MONITOR_ENDPOINT for e in spec["endpoints"]), spec
+    assert spec["namespaceSelector"] == {"matchNames": [k8s_namespace]}
+    # it selects the server's Service, not the Marquez UI's, and scrapes a port that Service has
+    services = [d for d in rendered if d["kind"] == "Service"]
+    assert len(services) == 2
+    chosen = [d for d in services if spec["selector"]["matchLabels"].items() <= d["metadata"]["labels"].items()]
+    assert [d["metadata"]["name"] for d in chosen] == ["rel-lineage-server"]
+    (endpoint,) = spec["endpoints"]
+    assert endpoint["port"] in [p["name"] for p in chosen[0]["spec"]["ports"]]
+    assert (endpoint["path"], endpoint["interval"], endpoint["authorization"]["type"]) == ("/metrics", "15s", "Bearer")
+    # the bearer token it sends is the chart's read token, in a Secret the chart renders
+    credentials = endpoint["authorization"]["credentials"]
+    (secret,) = [d for d in rendered if d["kind"] == "Secret" and d["metadata"]["name"] == credentials["name"]]
+    assert secret["stringData"][credentials["key"]] == PROMETHEUS["token"]
+    for obj in rendered:  # everything else, the API server judges
+        if obj["kind"] != "ServiceMonitor":
+            dry_run(k8s, k8s_namespace, obj)
+    # a scrape that the server would refuse is refused here
+    for monitor_values, message in [
+        ({}, "/metrics needs a read token"),
+        ({"tokenName": "airflow"}, "needs the read scope and no namespaces"),
+        ({"tokenName": "nobody"}, "no token nobody in auth.tokens"),
+        ({"tokenSecret": {"name": "prom-token", "key": ""}}, "give its key too"),
+        ({"interval": "often"}, "interval"),
+    ]:
+        bad = {**VALUE_SETS["gke"], "server": {}, "marquez": {"enabled": False},
+               "metrics": {"serviceMonitor": {"enabled": True, **monitor_values}}}
+        r = helm("template", "rel", str(CHART), "-f", values_file(tmp_path, "bad", bad), check=False)
+        assert r.returncode != 0 and message in r.stderr, (monitor_values, r.stderr)
+    existing = {**VALUE_SETS["aws"], "metrics": {"serviceMonitor": {"enabled": True,
+                                                                   "tokenSecret": {"name": "prom", "key": "t"}}}}
+    out = helm("template", "rel", str(CHART), "-f", values_file(tmp_path, "existing", existing)).stdout
+    (monitor,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "ServiceMonitor"]
+    assert monitor["spec"]["endpoints"][0]["authorization"]["credentials"] == {"name": "prom", "key": "t"}
 
 
 def token_file(tokens: list[dict[str, Any]]) -> str:

@@ -132,3 +132,35 @@ app.kubernetes.io/part-of: lineage-core
 {{ toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/* The token metrics.serviceMonitor.tokenName names in auth.tokens (empty when none does). */}}
+{{- define "lineage-server.metricsToken" -}}
+{{- $name := .Values.metrics.serviceMonitor.tokenName }}
+{{- range .Values.auth.tokens }}{{ if eq .name $name }}{{ .token }}{{ end }}{{ end }}
+{{- end }}
+
+{{/* A ServiceMonitor's scrape must be admitted: /metrics needs a `read` token with no namespace limit, unless
+     lineage reads are anonymous. */}}
+{{- define "lineage-server.metricsChecks" -}}
+{{- $sm := .Values.metrics.serviceMonitor }}
+{{- if and $sm.tokenSecret.name (not $sm.tokenSecret.key) }}
+{{- fail "metrics.serviceMonitor.tokenSecret: give its key too" }}
+{{- end }}
+{{- if and $sm.tokenName (not $sm.tokenSecret.name) }}
+{{- $found := false }}
+{{- range .Values.auth.tokens }}
+{{- if eq .name $sm.tokenName }}
+{{- $found = true }}
+{{- if or (not (has "read" .scopes)) .namespaces }}
+{{- fail (printf "metrics.serviceMonitor.tokenName: token %s needs the read scope and no namespaces (/metrics spans them)" .name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if not $found }}
+{{- fail (printf "metrics.serviceMonitor.tokenName: no token %s in auth.tokens (with auth.existingSecret, use tokenSecret)" $sm.tokenName) }}
+{{- end }}
+{{- end }}
+{{- if and (not $sm.tokenSecret.name) (not $sm.tokenName) (ne .Values.server.anonymousRead "lineage") }}
+{{- fail "metrics.serviceMonitor: /metrics needs a read token: give tokenSecret (a secret holding one) or tokenName (one of auth.tokens), or set server.anonymousRead=lineage" }}
+{{- end }}
+{{- end }}
