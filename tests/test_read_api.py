@@ -203,3 +203,52 @@ def test_sync_is_incremental_and_idempotent(make_module: Callable[..., ModuleTyp
 
         events = c.execute(sa.select(sa.func.count()).select_from(t.ol_events)).scalar_one()
     assert events == 6  # START + COMPLETE for each of the three runs, each once
+
+
+@pytest.mark.slow
+def test_dashboard_column_lineage_and_marquez_error_bodies(server: Server) -> None:
+    store = default_store()
+    runs = [airflow_event("COMPLETE", f"2026-11-22T10:{i:02d}:00Z", run_id=f"0190b1a0-0000-7000-8000-0000000000{i:02d}")
+            for i in range(12)]
+    runs[-1]["outputs"][0]["facets"]["schema"] = SCHEMA
+    runs[-1]["inputs"][0]["facets"] = {"schema": SCHEMA}
+    runs[-1]["outputs"][0]["facets"]["columnLineage"] = {"_producer": "https://x", "_schemaURL": "https://x",
+                                                         "fields": {"amount": {"inputFields": [{
+                                                             "namespace": "postgres://db:5432",
+                                                             "name": "shop.public.orders", "field": "amount"}]}}}
+    ingest(store, runs)
+    job = get(server, "/api/v1/namespaces/airflow/jobs/etl_dag.load")
+    assert len(job["latestRuns"]) == 10 and job["latestRuns"][0]["id"] == job["latestRun"]["id"] == runs[-1]["run"][
+        "runId"]  # Marquez's LAST 10 RUNS, newest first
+    names = [n["name"] for n in get(server, "/api/v1/namespaces")["namespaces"]]
+    assert "default" in names and names == sorted(names)  # Marquez always has it
+    day = get(server, "/api/v1/stats/lineage-events?period=DAY&timezone=Europe%2FBerlin")
+    assert len(day) == 24 and set(day[0]) == {"startInterval", "endInterval", "fail", "start", "complete", "abort"}
+    week = get(server, "/api/v1/stats/jobs?period=WEEK&timezone=UTC")
+    assert len(week) == 7 and week[-1]["count"] == 2 and week[-1]["startInterval"].endswith("T00:00:00Z")
+    for what in ("datasets", "sources"):
+        assert len(get(server, f"/api/v1/stats/{what}?period=DAY&timezone=UTC")) == 24
+    for bad in ("lineage-events?period=WEEK", "jobs?period=MONTH", "jobs?period=DAY&timezone=Mars%2FOlympus"):
+        status, body = server.request("GET", f"/api/v1/stats/{bad}")
+        assert status == 400 and set(body) == {"code", "message", "details"}, bad
+    ns, name = enc("s3://lake"), enc("orders/2026-11-22.parquet")
+    col = get(server, f"/api/v1/column-lineage?nodeId=dataset:{ns}:{name}&depth=20&withDownstream=true")
+    assert [n["id"] for n in col["graph"]] == ["datasetField:postgres://db:5432:shop.public.orders:amount",
+                                               "datasetField:s3://lake:orders/2026-11-22.parquet:amount"]
+    assert get(server, f"/api/v1/namespaces/{ns}/datasets/{name}")["columnLineage"][0]["name"] == "amount"
+    assert server.request("GET", f"/api/v1/column-lineage?nodeId=dataset:{ns}:nothing")[0] == 404
+    assert server.request("GET", "/api/v1/column-lineage?nodeId=job:airflow:etl_dag.load")[0] == 400
+    # every refusal in Marquez's body: FastAPI's own 404 and 405 included
+    for method, path, status in [("GET", "/api/v1/no/such/route", 404), ("DELETE", "/api/v1/namespaces", 405),
+                                 ("GET", "/api/v1/stats/nothing?period=DAY", 404)]:
+        got, body = server.request(method, path)
+        assert got == status and set(body) == {"code", "message", "details"} and body["code"] == status, path
+    event = json.dumps(airflow_event("START", "2026-11-22T11:00:00Z")).encode()
+    status, body = server.request("POST", "/api/v1/lineage", event, {"Content-Type": "text/plain"})
+    assert status == 415 and body["code"] == 415  # as Marquez
+    assert server.request("POST", "/api/v1/lineage", event, {"Content-Type": "application/json; charset=utf-8"})[
+        0] == 201
+    nameless = airflow_event("START", "2026-11-22T11:01:00Z")
+    nameless["inputs"] = [{"namespace": "postgres://db:5432"}]
+    status, body = server.request("POST", "/api/v1/lineage", json.dumps(nameless).encode())
+    assert status == 422 and "inputs.0.name: is required" in body["message"]

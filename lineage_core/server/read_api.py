@@ -1,5 +1,7 @@
-"""The Marquez read API its web UI calls (same paths, parameters and JSON shapes as Marquez 0.51), over
-the ingested lineage tables, which our own runs join on every read (:mod:`..openlineage.sync`)."""
+"""The Marquez read API its web UI calls (same paths, parameters, JSON shapes and semantics as Marquez 0.51),
+over the ingested lineage tables, which our own runs join on every read (:mod:`..openlineage.sync`): namespaces,
+jobs, runs, facets, datasets, versions, the lineage and column-lineage graphs, search, tags and the dashboard's
+stats."""
 
 from __future__ import annotations
 
@@ -9,16 +11,17 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from ..errors import ConfigError
-from ..openlineage import views
-from ..openlineage.graph import lineage, parse_node_id
+from ..openlineage import column_lineage, stats, views
+from ..openlineage.graph import MAX_DEPTH, exists, lineage, parse_field_node_id, parse_node_id
 from ..openlineage.sync import sync_runs_throttled
 from ..store import Store
 from .auth import LINEAGE, every_namespace
 from .paths import segment
-from .validation import INT64, Limit, Offset, check_node
+from .validation import INT64, Limit, Offset, check_name, check_node
 from .validation import error as error  # where routes have always found it
 
 RUN_STATES = {"NEW", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}  # Marquez's RunState: its API's words, not RunStatus
+Depth = Annotated[int, Query(ge=0, le=INT64[1])]
 
 
 def _missing(kind: str, namespace: str, name: str) -> JSONResponse:
@@ -95,13 +98,46 @@ def read_router(store: Store) -> APIRouter:
         return views.dataset_versions(store, segment(namespace), segment(dataset), limit, offset)
 
     @api.get("/lineage", response_model=None, dependencies=everywhere)
-    def get_lineage(nodeId: str, depth: Annotated[int, Query(ge=0, le=INT64[1])] = 20) -> Any:
+    def get_lineage(nodeId: str, depth: Depth = 20) -> Any:
         try:
             node = parse_node_id(nodeId)
         except ConfigError as e:
             return error(400, str(e))
         check_node(node.namespace, node.name)
-        return lineage(store, node, depth=min(depth, 100))
+        if not exists(store, node):
+            return error(404, f"{node.type} '{node.namespace}:{node.name}' not found")
+        return lineage(store, node, depth=min(depth, MAX_DEPTH))
+
+    @api.get("/column-lineage", response_model=None, dependencies=everywhere)
+    def get_column_lineage(nodeId: str, depth: Depth = 20, withDownstream: bool = False) -> Any:
+        try:
+            dataset, field, versioned = parse_field_node_id(nodeId)
+        except ConfigError as e:
+            return error(400, str(e))
+        if versioned:
+            return error(400, "Node version cannot be specified when withDownstream is true" if withDownstream
+                         else "a versioned nodeId is not supported here: name the dataset or field without '#…'")
+        check_node(*dataset)
+        if field is not None:
+            check_name(field, "the field")
+        found = column_lineage.graph(store, dataset, field, min(depth, MAX_DEPTH), withDownstream)
+        return found if found is not None else error(404, f"node '{nodeId}' not found")
+
+    @api.get("/stats/lineage-events", response_model=None, dependencies=everywhere)
+    def get_event_stats(period: str | None = None, timezone: str | None = None) -> Any:
+        try:
+            return stats.lineage_events(store, period or "", timezone)
+        except ConfigError as e:
+            return error(400, str(e))
+
+    @api.get("/stats/{what}", response_model=None, dependencies=everywhere)
+    def get_stats(what: str, period: str | None = None, timezone: str | None = None) -> Any:
+        if what not in ("jobs", "datasets", "sources"):
+            return error(404, f"no stats for '{segment(what)}': jobs, datasets, sources or lineage-events")
+        try:
+            return stats.totals(store, what, period or "", timezone)  # type: ignore[arg-type]
+        except ConfigError as e:
+            return error(400, str(e))
 
     @api.get("/search", response_model=None, dependencies=everywhere)
     def get_search(q: str, filter: str | None = None, sort: str = "NAME",

@@ -5,6 +5,8 @@ is stored.
 - **Paths and query strings**, on every route (:class:`GuardRequests`): valid UTF-8 once percent-decoded,
   no control character, no path segment over 1,023 bytes (a segment is a name, an id or a key), no query
   value over :data:`MAX_QUERY` characters: 400.
+- **Ingest bodies** (``POST /api/v1/lineage`` and ``/lineage/batch``): a ``Content-Type`` that is not JSON is
+  415, as Marquez (Jersey) answers; none at all is read as JSON.
 - **JSON bodies**, on every route (:class:`GuardRequests`, for a JSON content type; :func:`parse_json`):
   strict JSON (no ``NaN``/``Infinity``) that :func:`~lineage_core.openlineage.ingest.check_json` accepts — no
   NUL or lone surrogate, 64-bit integers, finite numbers, at most ``MAX_DEPTH`` levels: 400; over
@@ -40,6 +42,7 @@ MAX_BODY = 10 * 1024 * 1024
 MAX_LIMIT = 10_000
 JSON_KEY = "lineage.json"  # the request scope's parsed JSON body (set by GuardRequests)
 RAW_BODIES = ("/api/v1/store/blobs/",)  # routes whose body is bytes whatever its content type says
+INGEST = ("/api/v1/lineage", "/api/v1/lineage/batch")  # routes that take JSON and nothing else
 MAX_QUERY = 4096  # characters in one query value (a nodeId is two names and a prefix)
 _MESSAGE = 2000  # characters of a message we send back (never a hostile input in full)
 
@@ -158,16 +161,37 @@ def _query_text(text: str, what: str) -> None:
         raise BadRequest(f"{what} {e}") from None
 
 
-def _is_json(scope: dict[str, Any]) -> bool:
-    """The request says its body is JSON (what FastAPI parses as JSON: ``application/json``, ``…+json``), and
-    its route reads it as JSON."""
-    if str(scope.get("path", "")).startswith(RAW_BODIES):
-        return False
+def _media(scope: dict[str, Any]) -> bytes | None:
+    """The request's media type (``application/json``), or None when it names none."""
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
             media: bytes = value.split(b";", 1)[0].strip().lower()
-            return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
-    return False
+            return media
+    return None
+
+
+def _json_media(media: bytes) -> bool:
+    """What FastAPI parses as JSON: ``application/json``, ``application/…+json``."""
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+def _is_json(scope: dict[str, Any]) -> bool:
+    """The request says its body is JSON, and its route reads it as JSON."""
+    if str(scope.get("path", "")).startswith(RAW_BODIES):
+        return False
+    media = _media(scope)
+    return media is not None and _json_media(media)
+
+
+def _unsupported(scope: dict[str, Any]) -> BadRequest | None:
+    """An ingest route's body that says it is not JSON (415)."""
+    if scope.get("method") != "POST" or str(scope.get("path", "")).rstrip("/") not in INGEST:
+        return None
+    media = _media(scope)
+    if media is None or _json_media(media):
+        return None
+    shown = media.decode("latin-1")[:64]
+    return BadRequest(f"HTTP 415 Unsupported Media Type: {shown!r}; send application/json", 415)
 
 
 async def _read_body(scope: dict[str, Any], receive: Any) -> bytes:
@@ -199,7 +223,7 @@ class GuardRequests:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             try:
-                problem = _request_problem(scope)
+                problem = _request_problem(scope) or _unsupported(scope)
                 if problem is not None:
                     raise problem
                 if _is_json(scope):
