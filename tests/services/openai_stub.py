@@ -7,7 +7,8 @@ counts every request it answers, with its headers and body, so a test can say ho
 
 Answers are a pure function of the request, except that a sampled request (temperature above 0 or unset,
 and no seed) gets a new sample number each time: ``sample 3`` — so k samples are k different answers.
-A prompt containing ``please fail`` is answered 500. ``delay`` seconds pass before each answer.
+A prompt containing ``please fail`` is answered 500. ``delay`` seconds pass before each answer, and
+``event_delay`` seconds between the events of a stream.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ def _text_of(content: Any) -> str:
 
 
 class OpenAIStub:
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
+    def __init__(self, delay: float = 0.0, event_delay: float = 0.0) -> None:
+        self.delay, self.event_delay = delay, event_delay
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._samples = itertools.count(1)
@@ -85,6 +86,8 @@ class OpenAIStub:
                 for event in events:
                     self.wfile.write(event)
                     self.wfile.flush()
+                    if stub.event_delay:
+                        time.sleep(stub.event_delay)
 
             def _json(self, status: int, payload: Any) -> None:
                 data = json.dumps(payload).encode()
@@ -275,23 +278,28 @@ ORGANIZATION = "org-stubOrgId77aa"
 PROJECT = "proj_stubProject99bb"
 
 
-def sdk_client(stub: OpenAIStub, transport: Any = None, **options: Any) -> Any:
-    """An ``openai.OpenAI`` whose HTTP client goes through ``transport`` (default: a fresh CachingTransport
-    with ``options``); no retries, so every upstream request is the one the test made."""
+def _url(stub: OpenAIStub | str) -> str:
+    return stub if isinstance(stub, str) else stub.base_url
+
+
+def sdk_client(stub: OpenAIStub | str, transport: Any = None, **options: Any) -> Any:
+    """An ``openai.OpenAI`` for the stub (or its base URL) whose HTTP client goes through ``transport``
+    (default: a fresh CachingTransport with ``options``); no retries, so every upstream request is the one
+    the test made."""
     import httpx
     import openai
 
     from lineage_core.llm import CachingTransport
 
-    return openai.OpenAI(api_key=API_KEY, organization=ORGANIZATION, project=PROJECT, base_url=stub.base_url,
+    return openai.OpenAI(api_key=API_KEY, organization=ORGANIZATION, project=PROJECT, base_url=_url(stub),
                          max_retries=0, http_client=httpx.Client(transport=transport or CachingTransport(**options)))
 
 
-def async_sdk_client(stub: OpenAIStub, **options: Any) -> Any:
+def async_sdk_client(stub: OpenAIStub | str, **options: Any) -> Any:
     import httpx
     import openai
 
     from lineage_core.llm import AsyncCachingTransport
 
-    return openai.AsyncOpenAI(api_key=API_KEY, organization=ORGANIZATION, project=PROJECT, base_url=stub.base_url,
+    return openai.AsyncOpenAI(api_key=API_KEY, organization=ORGANIZATION, project=PROJECT, base_url=_url(stub),
                               max_retries=0, http_client=httpx.AsyncClient(transport=AsyncCachingTransport(**options)))
