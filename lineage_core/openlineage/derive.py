@@ -105,6 +105,16 @@ def touched(events: list[Parsed]) -> tuple[set[Key], set[Key], set[str]]:
     return jobs, datasets, runs
 
 
+def _version_of(ds: dict[str, Any], run_id: str | None) -> tuple[str, str]:
+    """(source name, version) of one write of a dataset, from its facets in the event."""
+    facets = ds["facets"] if isinstance(ds.get("facets"), dict) else {}
+    source = _facet(facets, "dataSource").get("name")
+    source = source if isinstance(source, str) else "default"
+    lifecycle = _facet(facets, "lifecycleStateChange").get("lifecycleStateChange")
+    return source, dataset_version(ds["namespace"], source, ds["name"], schema_fields(facets),
+                                   lifecycle if isinstance(lifecycle, str) else "", run_id)
+
+
 def _valid(ds: Any) -> bool:
     return isinstance(ds, dict) and isinstance(ds.get("namespace"), str) and isinstance(ds.get("name"), str)
 
@@ -144,6 +154,11 @@ class Batch:
         self.datasets.update(w.datasets(sorted(datasets | earlier)))
         wanted = {(*k, row["current_version"]) for k, row in self.datasets.items() if row["current_version"]}
         wanted |= {(*k, v) for read in self.reads.values() for k, v in read.items()}
+        for p in events:  # the versions the events write (a version's facets merge over its writes)
+            run_id = p.run_id if p.kind == "RunEvent" else None
+            writes = [p.payload["dataset"]] if p.kind == "DatasetEvent" else [
+                ds for side in ("inputs", "outputs") for ds in _io(p.payload, side)]
+            wanted |= {(ds["namespace"], ds["name"], _version_of(ds, run_id)[1]) for ds in writes}
         self.versions.update({(v["namespace"], v["name"], v["version"]): v for v in w.versions(sorted(wanted))})
 
     def _run_version(self, rv: Row) -> None:
@@ -277,16 +292,13 @@ class Batch:
         row["updated_at"] = max(row["updated_at"], p.time)
         self.current_only.discard(key)
         self.dirty.add(("dataset", key))
-        source = _facet(facets, "dataSource").get("name")
-        source = source if isinstance(source, str) else "default"
+        source, written = _version_of(ds, run_id)
         if source not in self.sources:
             self.sources[source] = {"id": row_id("source", source), "name": source, "created_at": p.time}
         if direction == "in" and row["current_version"]:
             version = row["current_version"]
         else:
-            lifecycle = _facet(facets, "lifecycleStateChange").get("lifecycleStateChange")
-            version = dataset_version(key[0], source, key[1], schema_fields(facets),
-                                      lifecycle if isinstance(lifecycle, str) else "", run_id)
+            version = written
             if direction == "in" or made_current:
                 row["current_version"] = version
         vkey = (*key, version)
