@@ -148,6 +148,22 @@ def test_job_page(site: Site, page: Page) -> None:
     assert facets, f"the job page never asked for its run's job facets: {[str(c) for c in calls]}"
 
 
+def test_airflow_task_page(site: Site, page: Page) -> None:
+    """A task of the example DAG: its parent job is the DAG, its latest run the second DAG run's cache hit."""
+    job = f"{p.DAG}.train"
+    since = page.open(node_path("job", p.AIRFLOW_NS, job, drawer=True))
+
+    def ready() -> str | None:
+        text = page.drawer_text()
+        parent = re.search(r"PARENT JOB\s*\n\s*(\S+)", text)
+        if not parent or parent.group(1) != p.DAG:
+            return f"the parent job shown is {parent.group(1) if parent else 'nothing'}, not {p.DAG}"
+        missing = [w for w in ("COMPLETED", "RUN FACETS", "lineage_cache", "sourceRunId", "AIRFLOW") if w not in text]
+        return f"the task's drawer lacks {missing}" if missing else None
+
+    page.check("job-airflow-task", since, ready)
+
+
 def test_run_page(site: Site, page: Page) -> None:
     page.open(node_path("job", p.REPORT_NS, p.REPORT_JOB, drawer=True))
     page.browser.wait(lambda: "RUN HISTORY" in page.drawer_text(), 25)
