@@ -14,6 +14,7 @@ field by field against the nearest previous call of the endpoint.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .. import settings
 from ..errors import ArtifactError
 from ..function_key import display
+from ..hashing.content import hash_bytes
 from ..hashing.values import hash_value
 from ..ids import new_run_id
 from ..keys import KeyManifest, short
@@ -161,7 +163,17 @@ class CallCache:
 
     @staticmethod
     def _hashes(fields: Mapping[str, Any]) -> dict[str, str]:
-        return {name: hash_value(value, name) for name, value in fields.items()}
+        """Each field's hash: its canonical JSON (keys sorted; JSON's types — a string is never the number it
+        spells) through lineage_core.hashing; a value JSON cannot spell is hashed by lineage_core's typed hasher."""
+        out = {}
+        for name, value in fields.items():
+            try:
+                text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            except (TypeError, ValueError):
+                out[name] = hash_value(value, name)
+                continue
+            out[name] = hash_bytes(text.encode("utf-8", "surrogatepass"))
+        return out
 
     # -- the decision -------------------------------------------------------------------------------
     def decide(self, call: Call, load: Callable[[StoredResponse], Any] | None = None) -> Hit | Miss:

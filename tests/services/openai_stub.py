@@ -56,6 +56,7 @@ class OpenAIStub:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body leave at once (no 40 ms delayed-ACK stall per call)
 
             def log_message(self, *args: Any) -> None:
                 pass

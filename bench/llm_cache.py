@@ -1,0 +1,164 @@
+"""LLM call cache: what a hit costs, against a direct SDK call and against LangChain's own caches, in one run.
+
+- **SDK**: the official ``openai`` client, ``chat.completions.create`` with a small prompt, median of N calls:
+  ``direct`` to the loopback OpenAI-compatible server (tests/services/openai_stub.py, HTTP on 127.0.0.1, no
+  cache); ``floor`` through an in-memory transport that returns a fixed answer (the SDK's own cost: building
+  the request, parsing the answer); ``hit`` through ``CachingTransport`` on the embedded SQLite store, the entry
+  warm. A hit's overhead is ``hit − floor``: canonical key, lookup, verified read, the CACHED child run.
+- **LangChain**: ``FakeListChatModel.invoke`` with ``set_llm_cache`` of ``LineageLLMCache`` (SQLite store, a
+  child run per hit) and of LangChain's ``SQLiteCache`` (langchain_community) when installed — else of
+  langchain_core's ``InMemoryCache`` (a dict, no persistence), which says so in the output.
+
+Run: ``.venv/bin/python bench/llm_cache.py`` (``BENCH_N`` calls per measurement, default 1000).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ["LINEAGE_HOME"] = tempfile.mkdtemp(prefix="bench-llm-")
+
+import httpx  # noqa: E402
+from common import emit, median_ms  # noqa: E402
+
+from tests.services.openai_stub import OpenAIStub, sdk_client  # noqa: E402
+
+REQUEST: dict[str, Any] = {"model": "gpt-4o-mini", "temperature": 0,
+                           "messages": [{"role": "system", "content": "You answer arithmetic questions."},
+                                        {"role": "user", "content": "What is 6 * 7? Answer with the number."}]}
+
+
+class FixedTransport(httpx.BaseTransport):
+    """The SDK's cost floor: every request answered at once with one stored body."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        return httpx.Response(200, headers={"content-type": "application/json"}, content=self.body, request=request)
+
+
+def interleaved(fns: dict[str, Callable[[], object]], n: int, warmup: int = 20) -> dict[str, float]:
+    """Median ms per call of each function, called in turn (so a busy machine slows them alike): wall clock,
+    and as ``<name>_cpu`` the calling thread's CPU time (what the call itself costs, whatever else the machine
+    runs; a direct call's server works in another thread, so only its wall clock means anything)."""
+    wall: dict[str, list[float]] = {name: [] for name in fns}
+    cpu: dict[str, list[float]] = {name: [] for name in fns}
+    for i in range(warmup + n):
+        for name, fn in fns.items():
+            t, c = time.perf_counter(), time.thread_time()
+            fn()
+            if i >= warmup:
+                cpu[name].append(time.thread_time() - c)
+                wall[name].append(time.perf_counter() - t)
+    out = {name: statistics.median(s) * 1000 for name, s in wall.items()}
+    return {**out, **{name.replace("_ms", "_cpu_ms"): statistics.median(s) * 1000 for name, s in cpu.items()}}
+
+
+def core_hit(n: int) -> float:
+    """The core's own hit path in this run (``@cached def add``; bench/bench_hit_path.py): the load yardstick."""
+    from lineage_core import cached
+
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    step = cached(add)
+    step(1, 2)
+    return median_ms(lambda: step(1, 2), n)
+
+
+def sdk(n: int) -> dict[str, float]:
+    from lineage_core.llm import CachingTransport
+
+    stub = OpenAIStub().start()
+    try:
+        direct = sdk_client(stub, transport=httpx.HTTPTransport())
+        body = direct.chat.completions.with_raw_response.create(**REQUEST).http_response.content
+        floor = sdk_client(stub, transport=FixedTransport(body))
+        cached = sdk_client(stub, transport=CachingTransport())
+        cached.chat.completions.create(**REQUEST)  # the miss that stores the entry
+        before = stub.count()
+        out = interleaved({
+            "direct_ms": lambda: direct.chat.completions.create(**REQUEST),
+            "floor_ms": lambda: floor.chat.completions.create(**REQUEST),
+            "hit_ms": lambda: cached.chat.completions.create(**REQUEST),
+        }, n)
+        assert stub.count() - before == n + 20, "a hit reached the server"  # only the direct calls did
+    finally:
+        stub.stop()
+    out["hit_overhead_ms"] = out["hit_ms"] - out["floor_ms"]
+    out["hit_overhead_cpu_ms"] = out["hit_cpu_ms"] - out["floor_cpu_ms"]
+    return out
+
+
+def langchain(n: int) -> dict[str, Any]:
+    from langchain_core.caches import BaseCache, InMemoryCache
+    from langchain_core.globals import set_llm_cache
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from lineage_core.llm import LineageLLMCache
+
+    peer: BaseCache
+    try:
+        from langchain_community.cache import SQLiteCache
+
+        peer, peer_name = SQLiteCache(database_path=os.path.join(tempfile.mkdtemp(), "lc.db")), "SQLiteCache"
+    except ImportError:
+        peer, peer_name = InMemoryCache(), "InMemoryCache (langchain_community, and so SQLiteCache, not installed)"
+    model = FakeListChatModel(responses=["42", "unused"])
+    prompt = "What is 6 * 7? Answer with the number."
+
+    ours = LineageLLMCache()
+
+    def under(cache: BaseCache | None) -> Callable[[], object]:
+        def call() -> object:
+            set_llm_cache(cache)
+            return model.invoke(prompt)
+        return call
+
+    for cache in (ours, peer):
+        under(cache)()  # the miss that stores the entry
+    out: dict[str, Any] = interleaved({"no_cache_ms": under(None), "ours_ms": under(ours), "peer_ms": under(peer)}, n)
+    set_llm_cache(None)
+    return {**out, "peer": peer_name}
+
+
+def main() -> None:
+    n = int(os.environ.get("BENCH_N", "1000"))
+    s, lc, core = sdk(n), langchain(n), core_hit(n)
+    rows = [
+        ("openai SDK, direct call to the loopback server", s["direct_ms"], "–", ""),
+        ("openai SDK, fixed in-memory answer (the SDK's floor)", s["floor_ms"], s["floor_cpu_ms"], ""),
+        ("openai SDK through CachingTransport, hit", s["hit_ms"], s["hit_cpu_ms"],
+         f"{s['direct_ms'] / s['hit_ms']:.2f}× the direct call's speed; overhead per hit {s['hit_overhead_ms']:.3f} ms "
+         f"wall, {s['hit_overhead_cpu_ms']:.3f} ms CPU"),
+        ("LangChain FakeListChatModel, no cache", lc["no_cache_ms"], lc["no_cache_cpu_ms"], ""),
+        ("LangChain, LineageLLMCache hit", lc["ours_ms"], lc["ours_cpu_ms"],
+         f"{lc['peer_ms'] / lc['ours_ms']:.2f}× the speed of {lc['peer']}"),
+        (f"LangChain, {lc['peer']} hit", lc["peer_ms"], lc["peer_cpu_ms"], ""),
+        ("yardstick: the core's @cached hit in this run (bench_hit_path)", core, "–", ""),
+    ]
+    print("| measurement (median) | ms per call (wall) | ms CPU | ratio |\n|---|---|---|---|")
+    for name, ms, cpu, ratio in rows:
+        shown = cpu if isinstance(cpu, str) else f"{cpu:.3f}"
+        print(f"| {name} | {ms:.3f} | {shown} | {ratio} |")
+    print(f"\ntarget: hit overhead ≤ 1 ms ({'met' if s['hit_overhead_ms'] <= 1 else 'NOT met'} in wall clock, "
+          f"{'met' if s['hit_overhead_cpu_ms'] <= 1 else 'NOT met'} in CPU time); "
+          f"LineageLLMCache ≥ 5× faster than LangChain's SQLiteCache "
+          f"({'see ratio' if lc['peer'] == 'SQLiteCache' else 'not measurable: ' + lc['peer']})")
+    emit({"bench": "llm_cache", "n": n, **s, **{f"langchain_{k}": v for k, v in lc.items()}, "core_hit_ms": core})
+
+
+if __name__ == "__main__":
+    main()
