@@ -2,8 +2,8 @@
 ``ColumnLineageDao``, ``ColumnLineageService``).
 
 **Kept**: a ``columnLineage`` facet on a dataset a run writes links each output field — one the same event's
-``schema`` facet names — to the input fields it lists that are fields (in their ``schema``) of the versions the
-run read; the transformation is the output field's ``transformationDescription``/``transformationType``
+``schema`` facet names — to the input fields it lists that are fields of the versions the run read; the
+transformation is the output field's ``transformationDescription``/``transformationType``
 (Marquez reads neither the 1-2-0 per-input ``transformations`` nor the dataset-level ``dataset`` list).
 
 **Served**: ``Dataset.columnLineage`` (each output field with its inputs, the latest link per pair of fields)
@@ -40,6 +40,10 @@ def _names(facets: Any) -> set[str]:
             if isinstance(f.get("name"), str)}
 
 
+def _version_fields(version: Row | None) -> set[str]:
+    return {f["name"] for f in (version or {}).get("fields") or []}
+
+
 def rows(key: Key, version: str, facets: dict[str, Any], reads: Mapping[Key, str],
          versions: Mapping[tuple[str, str, str], Row], when: float) -> list[Row]:
     """The column-lineage rows one write of ``key`` (as ``version``) makes, given what its run read."""
@@ -59,7 +63,7 @@ def rows(key: Key, version: str, facets: dict[str, Any], reads: Mapping[Key, str
             if ns is None or name is None or field is None:
                 continue
             read = reads.get((ns, name))
-            if read is None or field not in _names((versions.get((ns, name, read)) or {}).get("facets")):
+            if read is None or field not in _version_fields(versions.get((ns, name, read))):
                 continue  # not a field of a version the run read
             out.append({"id": row_id(*key, version, column, ns, name, read, field), "namespace": key[0],
                         "name": key[1], "version": version, "field": column, "input_namespace": ns,
@@ -129,12 +133,9 @@ def _id(c: ColumnRow) -> tuple[str, ...]:
 
 
 def _field_types(r: LineageReader, keys: list[Key]) -> dict[Key, dict[str, str | None]]:
-    """Each dataset's current schema: field name -> type."""
-    out: dict[Key, dict[str, str | None]] = {}
-    for d in r.datasets(keys):
-        out[(d.namespace, d.name)] = {f["name"]: _text(f.get("type")) for f in schema_fields(d.version_facets) or []
-                                      if isinstance(f.get("name"), str)}
-    return out
+    """Each dataset's current fields: name -> type."""
+    return {(d.namespace, d.name): {f["name"]: f.get("type") for f in d.version_fields or []}
+            for d in r.datasets(keys)}
 
 
 def _nodes(found: list[ColumnRow], types: dict[Key, dict[str, str | None]]) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ..ids import run_uuid
 from ..runs import EventType, RunStatus
 from . import column_lineage
-from .versions import dataset_version, job_version, parent_job_name, parent_run_uuid, row_id, schema_fields
+from . import versions as v
 
 if TYPE_CHECKING:
     from ..store.ol_write import LineageWriter
@@ -80,7 +80,7 @@ def _parent(p: Parsed) -> tuple[Key, str, str] | None:
     if not (isinstance(job, dict) and isinstance(run, dict) and isinstance(job.get("namespace"), str)
             and isinstance(job.get("name"), str) and isinstance(run.get("runId"), str)):
         return None
-    return (job["namespace"], parent_job_name(job["name"], p.job[1])), job["name"], run["runId"]
+    return (job["namespace"], v.parent_job_name(job["name"], p.job[1])), job["name"], run["runId"]
 
 
 def touched(events: list[Parsed]) -> tuple[set[Key], set[Key], set[str]]:
@@ -100,7 +100,7 @@ def touched(events: list[Parsed]) -> tuple[set[Key], set[Key], set[str]]:
         parent = _parent(p)
         if parent:
             jobs.add(parent[0])
-            runs.add(parent_run_uuid(parent[0][0], parent[1], parent[2]))
+            runs.add(v.parent_run_uuid(parent[0][0], parent[1], parent[2]))
         datasets.update((ds["namespace"], ds["name"]) for side in ("inputs", "outputs") for ds in _io(e, side))
     return jobs, datasets, runs
 
@@ -111,7 +111,7 @@ def _version_of(ds: dict[str, Any], run_id: str | None) -> tuple[str, str]:
     source = _facet(facets, "dataSource").get("name")
     source = source if isinstance(source, str) else "default"
     lifecycle = _facet(facets, "lifecycleStateChange").get("lifecycleStateChange")
-    return source, dataset_version(ds["namespace"], source, ds["name"], schema_fields(facets),
+    return source, v.dataset_version(ds["namespace"], source, ds["name"], v.schema_fields(facets),
                                    lifecycle if isinstance(lifecycle, str) else "", run_id)
 
 
@@ -153,13 +153,13 @@ class Batch:
         earlier = {k for out in self.writes.values() for k in out} - datasets  # written before, made current now
         self.datasets.update(w.datasets(sorted(datasets | earlier)))
         wanted = {(*k, row["current_version"]) for k, row in self.datasets.items() if row["current_version"]}
-        wanted |= {(*k, v) for read in self.reads.values() for k, v in read.items()}
+        wanted |= {(*k, read) for reads in self.reads.values() for k, read in reads.items()}
         for p in events:  # the versions the events write (a version's facets merge over its writes)
             run_id = p.run_id if p.kind == "RunEvent" else None
             writes = [p.payload["dataset"]] if p.kind == "DatasetEvent" else [
                 ds for side in ("inputs", "outputs") for ds in _io(p.payload, side)]
             wanted |= {(ds["namespace"], ds["name"], _version_of(ds, run_id)[1]) for ds in writes}
-        self.versions.update({(v["namespace"], v["name"], v["version"]): v for v in w.versions(sorted(wanted))})
+        self.versions.update({(r["namespace"], r["name"], r["version"]): r for r in w.versions(sorted(wanted))})
 
     def _run_version(self, rv: Row) -> None:
         key = (rv["run_id"], rv["direction"], rv["namespace"], rv["name"], rv["version"])
@@ -241,7 +241,7 @@ class Batch:
         pkey, facet_name, prun = parent
         if child["parent_name"] is None:
             child["parent_namespace"], child["parent_name"] = pkey
-        puuid = parent_run_uuid(pkey[0], facet_name, prun)
+        puuid = v.parent_run_uuid(pkey[0], facet_name, prun)
         pjob = self._job_row(pkey, p.time)
         if puuid not in self.runs and puuid != p.run_id:
             state = _STATE.get(p.event_type, RunStatus.RUNNING) if p.event_type else RunStatus.RUNNING
@@ -277,7 +277,7 @@ class Batch:
         self.runs[p.run_id] = row
         parent = _parent(p)
         if parent:
-            row["parent_run_id"] = parent_run_uuid(parent[0][0], parent[1], parent[2])
+            row["parent_run_id"] = v.parent_run_uuid(parent[0][0], parent[1], parent[2])
         self.dirty.add(("run", p.run_id))
 
     def _dataset(self, ds: dict[str, Any], p: Parsed, run_id: str | None, direction: str,
@@ -294,7 +294,7 @@ class Batch:
         self.dirty.add(("dataset", key))
         source, written = _version_of(ds, run_id)
         if source not in self.sources:
-            self.sources[source] = {"id": row_id("source", source), "name": source, "created_at": p.time}
+            self.sources[source] = {"id": v.row_id("source", source), "name": source, "created_at": p.time}
         if direction == "in" and row["current_version"]:
             version = row["current_version"]
         else:
@@ -305,10 +305,11 @@ class Batch:
         vrow = self.versions.get(vkey)
         if vrow is None:
             vrow = self.versions[vkey] = {"namespace": key[0], "name": key[1], "version": version, "run_id": None,
-                                          "facets": {}, "created_at": p.time}
+                                          "facets": {}, "created_at": p.time, "fields": []}
         if direction == "out":
             vrow["run_id"] = run_id
         vrow["facets"] = merge_facets(vrow["facets"], facets)
+        vrow["fields"] = v.union_fields(vrow.get("fields"), v.schema_fields(facets))
         self.dirty.add(("version", vkey))
         if run_id is not None:
             rv_key = (run_id, direction, key[0], key[1], version)
@@ -342,7 +343,7 @@ class Batch:
                  when: float) -> None:
         """The job's version from what it read and wrote: current, with exactly its edges."""
         row = self.jobs[job]
-        version = job_version(job[0], job[1], inputs, outputs, location)
+        version = v.job_version(job[0], job[1], inputs, outputs, location)
         if run_id is not None:
             self.runs[run_id]["job_version"] = version
         row["current_version"] = version

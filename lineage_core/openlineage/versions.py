@@ -62,6 +62,24 @@ def schema_fields(facets: dict[str, Any] | None) -> list[dict[str, Any]] | None:
     return [f for f in fields if isinstance(f, dict)] if isinstance(fields, list) else None
 
 
+def union_fields(old: list[dict[str, Any]] | None, new: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """A version's fields: every field any of its events' ``schema`` named, first seen first; as Marquez keys
+    them, a name with another type is another field, and a field seen again takes the new description."""
+    out = [dict(f) for f in old or []]
+    index = {(f["name"], f.get("type")): i for i, f in enumerate(out)}
+    for f in new or []:
+        if not isinstance(f.get("name"), str):
+            continue
+        entry = {"name": f["name"], "type": _text(f.get("type")), "description": _text(f.get("description"))}
+        key = (entry["name"], entry["type"])
+        if key in index:
+            out[index[key]] = entry
+        else:
+            index[key] = len(out)
+            out.append(entry)
+    return out
+
+
 def dataset_version(namespace: str, source: str, name: str, fields: list[dict[str, Any]] | None,
                     lifecycle: str, run_id: str | None) -> str:
     """The version a dataset gets when a run writes it (or reads it before anything wrote it)."""

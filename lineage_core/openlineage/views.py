@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..store.ol_read import DatasetRow, Key, LineageReader, RunRow, read_lineage
 from . import column_lineage
 from .derive import merge_facets
-from .versions import instant, parse_time, schema_fields, zoned_string
+from .versions import instant, parse_time, zoned_string
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -173,17 +173,19 @@ def get_job(store: Store, namespace: str, name: str) -> dict[str, Any] | None:
 
 
 # -- datasets -----------------------------------------------------------------------------------
-def _fields(facets: dict[str, Any] | None) -> list[dict[str, Any]]:
-    return [{"name": f.get("name"), "type": f.get("type"), "tags": [], "description": f.get("description")}
-            for f in schema_fields(facets) or []]
+def _fields(fields: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    return [{"name": f["name"], "type": f.get("type"), "tags": [], "description": f.get("description")}
+            for f in fields or []]
 
 
-def _dataset(ns: str, name: str, facets: dict[str, Any] | None, created: float, updated: float) -> dict[str, Any]:
-    """What a Dataset, a DatasetData and a DatasetVersion share; ``facets``: its (current) version's."""
+def _dataset(ns: str, name: str, facets: dict[str, Any] | None, fields: list[dict[str, Any]] | None,
+             created: float, updated: float) -> dict[str, Any]:
+    """What a Dataset, a DatasetData and a DatasetVersion share; ``facets`` and ``fields``: its (current)
+    version's."""
     return {
         "id": {"namespace": ns, "name": name}, "type": "DB_TABLE", "name": name, "physicalName": name,
         "createdAt": iso(created), "updatedAt": iso(updated), "namespace": ns,
-        "sourceName": _text(_facet(facets, "dataSource").get("name")) or "default", "fields": _fields(facets),
+        "sourceName": _text(_facet(facets, "dataSource").get("name")) or "default", "fields": _fields(fields),
         "tags": [], "description": _text(_facet(facets, "documentation").get("description")),
     }
 
@@ -196,7 +198,7 @@ def _lifecycle(facets: dict[str, Any] | None) -> str | None:
 
 
 def _current(row: DatasetRow) -> dict[str, Any]:
-    ds = _dataset(row.namespace, row.name, row.version_facets, row.created_at, row.updated_at)
+    ds = _dataset(row.namespace, row.name, row.version_facets, row.version_fields, row.created_at, row.updated_at)
     written = row.version_created_at if row.version_run_id else None
     ds.update(lastModifiedAt=iso(written), lastLifecycleState=_lifecycle(row.version_facets))
     return ds
@@ -234,7 +236,7 @@ def dataset_versions(store: Store, namespace: str, name: str, limit: int, offset
         runs = runs_by_id(r, sorted({v.run_id for v in page.items if v.run_id}))
     versions = []
     for row in page.items:
-        v = _dataset(namespace, name, row.facets or {}, row.created_at, row.created_at)
+        v = _dataset(namespace, name, row.facets or {}, row.fields, row.created_at, row.created_at)
         del v["updatedAt"]
         v.update(version=row.version, lifecycleState=_lifecycle(row.facets or {}),
                  createdByRun=runs.get(row.run_id) if row.run_id else None, facets=row.facets or {})

@@ -67,6 +67,7 @@ class DatasetRow(NamedTuple):
     version_facets: dict[str, Any] | None  # the current version's (None: no current version)
     version_run_id: str | None  # the run that wrote the current version
     version_created_at: float | None
+    version_fields: list[dict[str, Any]] | None
 
 
 class RunVersion(NamedTuple):
@@ -85,6 +86,7 @@ class VersionRow(NamedTuple):
     run_id: str | None
     facets: dict[str, Any]
     created_at: float
+    fields: list[dict[str, Any]] | None  # [{name, type, description}]
 
 
 class EdgeRow(NamedTuple):
@@ -222,12 +224,12 @@ class LineageReader:
 
     # -- datasets ---------------------------------------------------------------------------------
     def datasets(self, keys: Sequence[Key]) -> list[DatasetRow]:
-        """Datasets with their current version's facets, writer and time (one statement)."""
+        """Datasets with their current version's facets, writer, time and fields (one statement)."""
         dc, vc = t.ol_datasets.c, t.ol_dataset_versions.c
         joined = t.ol_datasets.outerjoin(t.ol_dataset_versions, sa.and_(
             vc.namespace == dc.namespace, vc.name == dc.name, vc.version == dc.current_version))
         q = sa.select(dc.namespace, dc.name, dc.current_version, dc.created_at, dc.updated_at, vc.facets, vc.run_id,
-                      vc.created_at).select_from(joined)
+                      vc.created_at, vc.fields).select_from(joined)
         return [DatasetRow(*r) for r in self.keyed(q, [dc.namespace, dc.name], keys)]
 
     def dataset_keys(self, namespace: str, limit: int, offset: int) -> Page[Key]:

@@ -194,6 +194,7 @@ ol_dataset_versions = sa.Table(
     sa.Column("run_id", sa.String(36)),
     sa.Column("facets", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("fields", sa.JSON),  # every schema field any event of this version named, first seen first
 )
 
 ol_edges = sa.Table(
