@@ -84,9 +84,18 @@ def test_sixteen_concurrent_writers_of_one_prompt_raise_nothing(cache: LineageLL
         asked = list(pool.map(ask, range(16)))
     stored = cache.lookup(prompt, llm_string)
     assert stored is not None and stored[0].text.startswith("answer ")
+    assert len({r["cache_key"] for r in default_store().runs(job=JOB, limit=100)}) == 2  # one key per prompt
     assert set(asked) == {"model answer"}
     entries = [e for e in default_store().entries(job=JOB) if e["tombstoned_at"] is None]
     assert len(entries) == 2
+
+
+def test_disabled_is_the_null_path(cache: LineageLLMCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINEAGE_DISABLED", "true")
+    m = model("one", "two")
+    assert [m.invoke("x").content, m.invoke("x").content] == ["one", "two"]
+    monkeypatch.delenv("LINEAGE_DISABLED")
+    assert default_store().runs(job=JOB) == []
 
 
 def test_clear_forgets_every_entry(cache: LineageLLMCache) -> None:

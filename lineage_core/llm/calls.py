@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import settings
-from ..errors import ArtifactError
+from ..errors import ArtifactError, StoreError
 from ..function_key import display
 from ..hashing.content import hash_bytes
 from ..hashing.values import hash_value
@@ -308,13 +308,20 @@ class CallCache:
 
     @staticmethod
     def _store(call: Call, run_id: str, record: StoredResponse) -> None:
+        """Store the answer; a store that cannot take it (a full disk, a concurrent writer of the same key)
+        costs the next caller a miss, never this caller its answer."""
         store, artifacts = call.store, call.store.artifacts
-        tmp = artifacts.new_temp_path()
-        with artifacts.writing(tmp), open(tmp, "wb") as f:
-            f.write(record.to_bytes())
-        published = artifacts.publish(tmp)
-        store.put_entry(call.runs.key, call.runs.job_id, call.manifest.to_dict(), run_id, published, MATERIALIZER,
-                        {}, None)
+        try:
+            tmp = artifacts.new_temp_path()
+            with artifacts.writing(tmp), open(tmp, "wb") as f:
+                f.write(record.to_bytes())
+            published = artifacts.publish(tmp)
+            store.put_entry(call.runs.key, call.runs.job_id, call.manifest.to_dict(), run_id, published,
+                            MATERIALIZER, {}, None)
+        except (ArtifactError, StoreError) as e:
+            stored = store.lookup(call.runs.key) is not None  # another writer's answer is there: nothing lost
+            log.log(logging.INFO if stored else logging.WARNING, "the answer of %s key %s was not stored: %s",
+                    call.runs.job, short(call.runs.key), e)
 
     @staticmethod
     def _release(miss: Miss) -> None:

@@ -28,7 +28,7 @@ from langchain_core.load import Serializable, dumps, loads
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
 
-from ..errors import StoreConflictError
+from .. import settings
 from ..runtime import default_store
 from .calls import Call, CallCache, Hit, Miss
 from .policy import LLMCachePolicy
@@ -113,6 +113,8 @@ class LineageLLMCache(BaseCache):
                                   nondeterministic=_nondeterministic(fields))
 
     def lookup(self, prompt: str, llm_string: str) -> Sequence[Generation] | None:
+        if settings.disabled():  # the null path: LangChain calls the model, nothing is recorded
+            return None
         return self._lookup(self._call(prompt, llm_string), prompt, llm_string)
 
     def _lookup(self, call: Call, prompt: str, llm_string: str) -> Sequence[Generation] | None:
@@ -136,6 +138,8 @@ class LineageLLMCache(BaseCache):
         return items
 
     def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
+        if settings.disabled():
+            return
         with self._lock:
             waiting = self._pending.get((prompt, llm_string))
             miss = waiting.pop(0) if waiting else None
@@ -146,13 +150,10 @@ class LineageLLMCache(BaseCache):
             if isinstance(outcome, Hit):
                 return  # already stored: the first answer wins
             miss = outcome
+        if miss.store_it and settings.global_cache_mode().reads and miss.call.store.lookup(miss.call.runs.key):
+            miss.store_it = False  # a concurrent writer of the same prompt stored first: its answer stays
         body = json.dumps([dumps(g) for g in return_val]).encode()
-        record = StoredResponse(200, "application/json", body, None, _produced(return_val))
-        try:
-            self.calls.finish(miss, record)
-        except StoreConflictError:
-            if miss.call.store.lookup(miss.call.runs.key) is None:
-                raise  # not a concurrent writer of the same prompt: a real conflict
+        self.calls.finish(miss, StoredResponse(200, "application/json", body, None, _produced(return_val)))
 
     def clear(self, **kwargs: Any) -> None:
         """Invalidate every entry this cache kind stored (the ``llm.langchain`` job, every namespace)."""
@@ -163,6 +164,8 @@ class LineageLLMCache(BaseCache):
         invalidate(job=f"llm.{KIND}")
 
     async def alookup(self, prompt: str, llm_string: str) -> Sequence[Generation] | None:
+        if settings.disabled():
+            return None
         call = self._call(prompt, llm_string)  # here: the current step is found on this thread
         return await asyncio.to_thread(self._lookup, call, prompt, llm_string)
 
