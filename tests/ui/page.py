@@ -135,18 +135,31 @@ class Page:
         """Pick ``namespace`` in the UI's namespace menu; the mark its calls start at."""
         self.browser.wait(lambda: bool(self.driver.find_elements(By.ID, "namespace-select")), SETTLE_S)
         since = self.browser.mark()
-        self.driver.find_element(By.ID, "namespace-select").click()
 
         def names() -> list[str]:  # textContent: an option still sliding in has no visible text yet
             return [str(o.get_attribute("textContent"))
                     for o in self.driver.find_elements(By.CSS_SELECTOR, "li[role=option]")]
 
-        self.browser.wait(lambda: namespace in names(), SETTLE_S)
-        assert namespace in names(), f"namespace {namespace!r} is not in the UI's menu: {names()}"
-        option = self.driver.find_elements(By.CSS_SELECTOR, "li[role=option]")[names().index(namespace)]
-        self.browser.wait(option.is_displayed, SETTLE_S)
-        self.browser.js("arguments[0].scrollIntoView({block: 'center'})", option)
-        option.click()
+        def chosen() -> bool:
+            return bool(self.driver.find_element(By.ID, "namespace-select").text == namespace)
+
+        for _ in range(3):  # a click while the menu still slides in is lost: try again
+            if chosen():
+                break
+            if namespace not in names():
+                self.driver.find_element(By.ID, "namespace-select").click()
+                self.browser.wait(lambda: namespace in names(), SETTLE_S)
+            assert namespace in names(), f"namespace {namespace!r} is not in the UI's menu: {names()}"
+            try:
+                option = self.driver.find_elements(By.CSS_SELECTOR, "li[role=option]")[names().index(namespace)]
+                self.browser.wait(option.is_displayed, SETTLE_S)
+                time.sleep(0.4)  # the menu's opening transition
+                self.browser.js("arguments[0].scrollIntoView({block: 'center'})", option)
+                option.click()
+            except WebDriverException:  # the menu re-rendered under the click
+                continue
+            self.browser.wait(chosen, 5)
+        assert chosen(), f"the UI's namespace menu did not switch to {namespace!r}"
         return since
 
     def rows(self, scope: str = "") -> list[list[str]]:
