@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .differences import STORED_BY_MARQUEZ
 from .events import Clock, dataset, run_event, run_id
 
 
@@ -15,6 +16,11 @@ class BadInput:
     name: str
     body: bytes
     content_type: str = "application/json"
+
+    @property
+    def marquez_stores(self) -> bool:
+        """Marquez takes and stores it, so it is sent to us only (differences.STORED_BY_MARQUEZ says why)."""
+        return self.name in STORED_BY_MARQUEZ
 
 
 def _event(c: Clock, name: str, **changes: Any) -> dict[str, Any]:
@@ -35,9 +41,13 @@ def _event(c: Clock, name: str, **changes: Any) -> dict[str, Any]:
 _DROP = object()
 
 
+def _bytes(event: dict[str, Any]) -> bytes:
+    return json.dumps(event).encode()
+
+
 def bad_inputs(c: Clock) -> list[BadInput]:
     def body(name: str, **changes: Any) -> BadInput:
-        return BadInput(name, json.dumps(_event(c, name, **changes)).encode())
+        return BadInput(name, _bytes(_event(c, name, **changes)))
 
     return [
         BadInput("malformed_json", b'{"eventType": "START", "eventTime": '),

@@ -2,9 +2,9 @@
 (timestamp formats and precision, the order of lists whose order the API leaves open) and a diff that names
 each field that still differs with both values. Intended differences are filtered by :mod:`.differences`.
 
-Version UUIDs: each server's dataset and job versions are listed oldest first and every UUID is replaced by
-``<kind>:<ns>:<name>#<n>`` (its place in that history), but only while :data:`.differences.OWN_VERSION_UUIDS`
-says our UUIDs are our own; otherwise the UUIDs themselves are compared.
+Version UUIDs: with :data:`.differences.VERSIONS_BY_PLACE`, each server's dataset and job versions are listed
+oldest first and every UUID of a version is replaced by ``<kind>:<ns>:<name>#<n>`` (its place in that history), so
+what is compared is which version each reference points to.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .differences import ABSENT_VALUE, ingest_clock, unexplained
+from .differences import ABSENT_VALUE, marquez_clock, unexplained
 
 if TYPE_CHECKING:
     from .session import Pair
@@ -37,17 +37,26 @@ def timestamp(text: str) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# where Marquez shows a dataset version's row UUID (random: not the name-based one a run's dataset versions carry)
+_ROW_VERSION = {"currentVersion", "datasetVersion"}
+
+
 @dataclass
 class Normaliser:
-    """One server's normal form; ``versions`` maps that server's version UUIDs to their place in history."""
+    """One server's normal form. ``versions`` maps the UUIDs its dataset version listings show to the version's
+    place in its dataset's history; with them, a row-UUID field (a dataset's or job's ``currentVersion``, a
+    listed version's ``version``, a column-lineage node's ``datasetVersion``) holds that place, or ``<uuid>`` when
+    it names no listed version (a job's ``currentVersion``: Marquez shows that row UUID nowhere else). A run's
+    ``jobVersion`` and dataset versions are name-based UUIDs in Marquez: compared as they are."""
 
-    versions: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] | None = None
 
-    def __call__(self, value: Any, key: str = "") -> Any:
+    def __call__(self, value: Any, key: str = "", parent: str = "") -> Any:
         if isinstance(value, dict):
-            return {k: self(v, k) for k, v in value.items()}
+            return {k: self(v, k, key) for k, v in value.items()}
         if isinstance(value, list):
-            items = [self(v, key) for v in value]
+            items = [self(v, key, parent) for v in value]
             return sorted(items, key=_sort_key) if key in UNORDERED else items
         if isinstance(value, str):
             if _ISO.match(value):
@@ -55,12 +64,10 @@ class Normaliser:
                     return timestamp(value)
                 except ValueError:
                     return value
-            if value in self.versions:
-                return self.versions[value]
-            if "#" in value:  # a nodeId with a version: dataset:ns:name#uuid
-                head, _, tail = value.rpartition("#")
-                if tail in self.versions:
-                    return f"{head}#{self.versions[tail]}"
+            if self.versions is not None and key in _ROW_VERSION:
+                return self.versions.get(value, "<uuid>" if _UUID.match(value) else value)
+            if self.versions is not None and key == "version" and parent == "versions":  # a listed version
+                return self.versions.get(value, value)
         return value
 
 
@@ -120,7 +127,7 @@ class Report:
 
     def check(self, pair: Pair) -> None:
         started, ended = pair.marquez.window
-        left = unexplained(self.found, ingest_clock(timestamp(started), timestamp(ended)))
+        left = unexplained(self.found, marquez_clock(timestamp(started), timestamp(ended)))
         assert self.compared, "nothing was compared"
         if left:
             lines = [f"{p}: ours={_short(a)} marquez={_short(b)}" for p, a, b in left]

@@ -10,7 +10,7 @@ import pytest
 from ..services.lineage_server import Server
 from ..services.marquez import MarquezError, MarquezServer
 from ..services.postgres import PostgresServer
-from .session import Corpus, Loaded, Pair
+from .session import Corpus, Loaded, Pair, now
 
 _running: list[MarquezServer] = []
 _loaded: list[Loaded] = []
@@ -47,13 +47,14 @@ def _refresh_views(pg: PostgresServer, database: str) -> None:
 
 @pytest.fixture(scope="session")
 def marquez(pg_server: PostgresServer, corpus: Corpus) -> Iterator[Loaded]:
+    since = now()
     try:
         server = MarquezServer(pg_server).start()
     except MarquezError as e:
         pytest.fail(str(e), pytrace=False)
     _running.append(server)
     try:
-        loaded = Loaded.send("marquez", server.port, corpus)
+        loaded = Loaded.send("marquez", server.port, corpus, since)
         _loaded.append(loaded)
         _refresh_views(pg_server, server.database)
         yield loaded
@@ -68,9 +69,10 @@ def ours(request: pytest.FixtureRequest, corpus: Corpus, tmp_path_factory: pytes
     home = tmp_path_factory.mktemp(f"ours-{request.param}")
     url = f"sqlite:///{home / 'lineage.db'}" if request.param == "sqlite" else \
         request.getfixturevalue("pg_server").create_database()
+    since = now()
     server = Server({"LINEAGE_HOME": str(home), "LINEAGE_STORE_URL": url})
     try:
-        loaded = Loaded.send(f"ours-{request.param}", server.port, corpus)
+        loaded = Loaded.send(f"ours-{request.param}", server.port, corpus, since)
         _loaded.append(loaded)
         yield loaded
         loaded.client.close()

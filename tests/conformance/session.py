@@ -40,23 +40,25 @@ class Loaded:
     answers: dict[tuple[str, int], Answer]
     bad: dict[str, Answer]
     seconds: float
-    window: tuple[str, str]  # the wall-clock interval (ISO-8601 UTC) in which the corpus was sent
+    window: tuple[str, str]  # wall clock (ISO-8601 UTC): from the server's start to the end of the corpus
     client: Client = field(init=False)
 
     def __post_init__(self) -> None:
         self.client = Client(self.port)
 
     @classmethod
-    def send(cls, name: str, port: int, corpus: Corpus) -> Loaded:
-        t, started = time.perf_counter(), _now()
+    def send(cls, name: str, port: int, corpus: Corpus, since: str) -> Loaded:
+        """``since``: when the server was started (wall clock, ISO-8601 UTC)."""
+        t = time.perf_counter()
         answers = send_stories(port, corpus.stories)
         client = Client(port)
-        bad = {b.name: client.send("POST", LINEAGE, b.body, b.content_type) for b in corpus.bad}
+        bad = {b.name: client.send("POST", LINEAGE, b.body, b.content_type) for b in corpus.bad
+               if name != "marquez" or not b.marquez_stores}
         client.close()
-        return cls(name, port, answers, bad, time.perf_counter() - t, (started, _now()))
+        return cls(name, port, answers, bad, time.perf_counter() - t, (since, now()))
 
 
-def _now() -> str:
+def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat()
 
 

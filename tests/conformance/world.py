@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from .compare import ABSENT, Normaliser, Report, compare_ids, diff, timestamp
-from .differences import OWN_VERSION_UUIDS
+from .differences import VERSIONS_BY_PLACE
 from .session import Loaded, Pair
 
 Key = tuple[str, str]
@@ -60,22 +60,22 @@ def union(pair: Pair, of: Any) -> list[Any]:
     return sorted(set(of(pair.ours)) | set(of(pair.marquez)))
 
 
-def _history(s: Loaded, path: str, kind: str, key: Key) -> dict[str, str]:
+def _history(s: Loaded, ds: Key) -> dict[str, str]:
+    """Each listed version of a dataset -> ``dataset:<ns>:<name>#<n>``, n its place, oldest first."""
+    path = f"/namespaces/{q(ds[0])}/datasets/{q(ds[1])}/versions"
     listed = list(reversed(_items(s, path, "versions")))  # both list newest first
     listed.sort(key=lambda v: timestamp(v["createdAt"]) if v.get("createdAt") else "")
-    return {v["version"]: f"{kind}:{key[0]}:{key[1]}#{i}" for i, v in enumerate(listed) if v.get("version")}
+    return {v["version"]: f"dataset:{ds[0]}:{ds[1]}#{i}" for i, v in enumerate(listed) if v.get("version")}
 
 
 def normaliser(s: Loaded, pair: Pair) -> Normaliser:
-    """The server's normal form; with :data:`OWN_VERSION_UUIDS`, its version UUIDs by their place in history."""
-    if not OWN_VERSION_UUIDS:
+    """The server's normal form; with :data:`VERSIONS_BY_PLACE`, its version UUIDs by their place in history."""
+    if not VERSIONS_BY_PLACE:
         return Normaliser()
     if s.name not in _cache:
         versions: dict[str, str] = {}
         for ds in union(pair, datasets):
-            versions.update(_history(s, f"/namespaces/{q(ds[0])}/datasets/{q(ds[1])}/versions", "dataset", ds))
-        for job in union(pair, jobs):
-            versions.update(_history(s, f"/namespaces/{q(job[0])}/jobs/{q(job[1])}/versions", "job", job))
+            versions.update(_history(s, ds))
         _cache[s.name] = Normaliser(versions)
     return _cache[s.name]  # type: ignore[no-any-return]
 
