@@ -83,9 +83,11 @@ class MarquezServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def log_tail(self, lines: int = 80) -> str:
+    def log_tail(self, lines: int = 80, skip: str | None = "LoggingMdcFilter: status:") -> str:
+        """The end of the JVM's log, without the lines that contain ``skip`` (default: the one-line note of each
+        request's status)."""
         try:
-            text = self.log.read_text(errors="replace").splitlines()
+            text = [line for line in self.log.read_text(errors="replace").splitlines() if not skip or skip not in line]
         except OSError:
             return f"(no Marquez log at {self.log})"
         return f"--- last {lines} lines of {self.log} ---\n" + "\n".join(text[-lines:])
