@@ -133,6 +133,7 @@ class Batch:
     versions: dict[VKey, Row] = field(default_factory=dict)
     run_versions: dict[tuple[str, str, str, str, str], Row] = field(default_factory=dict)
     edges: dict[tuple[str, str, str, str, str], Row] = field(default_factory=dict)
+    job_edges: dict[Key, dict[tuple[str, str, str, str, str], Row]] = field(default_factory=dict)  # by job
     columns: dict[str, Row] = field(default_factory=dict)
     sources: dict[str, Row] = field(default_factory=dict)
     dirty: set[tuple[str, Any]] = field(default_factory=set)  # ("job", key), ("run", id), … rows to write
@@ -320,9 +321,7 @@ class Batch:
             self._run_version(rv)
             self.dirty.add(("run_version", rv_key))
         if p.job is not None:
-            edge = self.edges.setdefault((*p.job, *key, direction), {
-                "job_namespace": p.job[0], "job_name": p.job[1], "dataset_namespace": key[0], "dataset_name": key[1],
-                "direction": direction, "current": None})
+            edge = self._edge(p.job, key, direction, run_id, p.time)
             edge.update(last_run_id=run_id, updated_at=p.time)
             if self.jobs[p.job]["current_version"] is None:
                 edge["current"] = True  # no run of the job has finished: what its runs touch so far is drawn
@@ -348,15 +347,21 @@ class Batch:
             self.runs[run_id]["job_version"] = version
         row["current_version"] = version
         self.new_versions.add(job)
-        for k, edge in self.edges.items():
-            if k[:2] == job:
-                edge["current"] = False
+        for edge in self.job_edges.get(job, {}).values():
+            edge["current"] = False
         for direction, keys in (("in", inputs), ("out", outputs)):
             for ds in keys:
-                edge = self.edges.setdefault((*job, *ds, direction), {
-                    "job_namespace": job[0], "job_name": job[1], "dataset_namespace": ds[0], "dataset_name": ds[1],
-                    "direction": direction, "last_run_id": run_id, "updated_at": when})
-                edge["current"] = True
+                self._edge(job, ds, direction, run_id, when)["current"] = True
+
+    def _edge(self, job: Key, ds: Key, direction: str, run_id: str | None, when: float) -> Row:
+        key = (*job, *ds, direction)
+        edge = self.edges.get(key)
+        if edge is None:
+            edge = self.edges[key] = {"job_namespace": job[0], "job_name": job[1], "dataset_namespace": ds[0],
+                                      "dataset_name": ds[1], "direction": direction, "last_run_id": run_id,
+                                      "updated_at": when, "current": None}
+            self.job_edges.setdefault(job, {})[key] = edge
+        return edge
 
     # -- write --------------------------------------------------------------------------------
     def write(self, w: LineageWriter) -> None:

@@ -106,7 +106,7 @@ def lineage(store: Store, start: NodeId, depth: int = 20, direction: str = "both
             edges = _shared(g, start, depth)
         else:
             edges = _directed(g, start, depth, upstream=direction == "upstream")
-        return _graph(r, start, edges)
+        return _graph(r, start, edges, complete=direction == "both")
 
 
 def _shared(g: GraphReader, start: NodeId, depth: int) -> set[EdgeRow]:
@@ -120,7 +120,7 @@ def _shared(g: GraphReader, start: NodeId, depth: int) -> set[EdgeRow]:
     for _ in range(depth):
         if not frontier:
             break
-        found = [e for e in g.sharing(sorted(frontier)) if (e.job_namespace, e.job_name) not in jobs]
+        found = g.sharing(sorted(frontier), sorted(jobs))
         edges.update(found)
         jobs |= {(e.job_namespace, e.job_name) for e in found}
         reached = {(e.dataset_namespace, e.dataset_name) for e in found}
@@ -160,10 +160,13 @@ def _edge(e: EdgeRow) -> tuple[NodeId, NodeId]:
     return (ds, job) if e.direction == "in" else (job, ds)
 
 
-def _graph(r: LineageReader, start: NodeId, edges: set[EdgeRow]) -> dict[str, Any]:
+def _graph(r: LineageReader, start: NodeId, edges: set[EdgeRow], complete: bool) -> dict[str, Any]:
+    """The graph's nodes and edges with their data; ``complete``: ``edges`` hold every job's current edges (its
+    ``inputs`` and ``outputs``), so they are not read again."""
     pairs = sorted({_edge(e) for e in edges})
     nodes = {start} | {n for pair in pairs for n in pair}
-    jobs = jobs_by_key(r, sorted((n.namespace, n.name) for n in nodes if n.type == "job"), full=False)
+    jobs = jobs_by_key(r, sorted((n.namespace, n.name) for n in nodes if n.type == "job"), full=False,
+                       edges=list(edges) if complete else None)
     datasets = datasets_by_key(r, sorted((n.namespace, n.name) for n in nodes if n.type == "dataset"), full=False)
     ins: dict[NodeId, list[dict[str, str]]] = {}
     outs: dict[NodeId, list[dict[str, str]]] = {}

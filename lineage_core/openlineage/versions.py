@@ -136,7 +136,9 @@ def instant(ts: float | None) -> str | None:
     if ts is None:
         return None
     d = _utc(ts)
-    return d.strftime("%Y-%m-%dT%H:%M:%S") + _fraction(d.microsecond) + "Z"
+    micros = d.microsecond
+    spec = "seconds" if not micros else "milliseconds" if micros % 1000 == 0 else "microseconds"
+    return d.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
 def zoned_string(ts: float) -> str:

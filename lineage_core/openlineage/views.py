@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..store.ol_read import DatasetRow, Key, LineageReader, RunRow, read_lineage
+from ..store.ol_read import DatasetRow, EdgeRow, Key, LineageReader, RunRow, read_lineage
 from . import column_lineage
 from .derive import merge_facets
 from .versions import instant, parse_time, zoned_string
@@ -119,12 +119,16 @@ def _labels(facets: dict[str, Any]) -> list[str]:
     return [str(job_type[k]) for k in ("jobType", "integration") if job_type.get(k) is not None]
 
 
-def jobs_by_key(r: LineageReader, keys: list[Key], full: bool = True) -> dict[Key, dict[str, Any]]:
+def jobs_by_key(r: LineageReader, keys: list[Key], full: bool = True,
+                edges: list[EdgeRow] | None = None) -> dict[Key, dict[str, Any]]:
     """Jobs in Marquez's shape (``full=False``: the lineage graph's JobData, whose ``latestRun`` is the job's
-    current run — a child job's is its parent's — without latest runs, facets, version, labels or tags)."""
+    current run — a child job's is its parent's — without latest runs, facets, version, labels or tags).
+    ``edges``: the jobs' current edges, when the caller has them already."""
     rows = r.jobs(keys)
     io: dict[Key, dict[str, set[Key]]] = {}
-    for e in r.edges([(row.namespace, row.name) for row in rows], of="job"):
+    if edges is None:
+        edges = r.edges([(row.namespace, row.name) for row in rows], of="job")
+    for e in edges:
         io.setdefault((e.job_namespace, e.job_name), {"in": set(), "out": set()})[e.direction].add(
             (e.dataset_namespace, e.dataset_name))
     latest = r.latest_runs([(row.namespace, row.name) for row in rows]) if full else {}

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from . import schema as t
-from .ol_read import EdgeRow, Key, LineageReader, columns, in_keys
+from .ol_read import EdgeRow, Key, LineageReader, columns, encode, in_keys, statement
 
 
 class ColumnRow(NamedTuple):
@@ -55,27 +55,37 @@ class GraphReader:
         """The current edges of these jobs."""
         return self._r.edges(jobs, of="job")
 
-    def sharing(self, datasets: Sequence[Key]) -> list[EdgeRow]:
-        """Every current edge of every job that currently reads or writes one of ``datasets`` (one hop)."""
-        here, there = t.ol_edges.alias("here"), t.ol_edges.alias("there")
-        joined = here.join(there, sa.and_(there.c.job_namespace == here.c.job_namespace,
-                                          there.c.job_name == here.c.job_name, there.c.current))
-        q = _edges(there).select_from(joined).where(here.c.current).distinct()
-        cols = [here.c.dataset_namespace, here.c.dataset_name]
-        return [EdgeRow(*row) for row in self._r.keyed(q, cols, datasets)]
+    def sharing(self, datasets: Sequence[Key], seen: Sequence[Key]) -> list[EdgeRow]:
+        """Every current edge of every job not ``seen`` yet that currently reads or writes one of ``datasets``
+        (one hop, one statement)."""
+
+        def build(dialect: str) -> Any:
+            here, there = t.ol_edges.alias("here"), t.ol_edges.alias("there")
+            joined = here.join(there, sa.and_(there.c.job_namespace == here.c.job_namespace,
+                                              there.c.job_name == here.c.job_name, there.c.current))
+            return _edges(there).select_from(joined).where(
+                here.c.current, in_keys(dialect, [here.c.dataset_namespace, here.c.dataset_name]),
+                sa.not_(in_keys(dialect, [here.c.job_namespace, here.c.job_name], "seen"))).distinct()
+
+        if not datasets:
+            return []
+        q = statement(self._r.dialect, "sharing", build)
+        return [EdgeRow(*row) for row in self._r.execute(q, {**encode(datasets), **encode(seen, "seen")})]
 
     def touching(self, datasets: Sequence[Key], direction: str) -> list[EdgeRow]:
         """The current edges of ``datasets`` in one direction: their writers ("out") or readers ("in")."""
         ec = t.ol_edges.c
-        q = columns(t.ol_edges, EdgeRow).where(ec.current, ec.direction == direction)
-        return [EdgeRow(*row) for row in self._r.keyed(q, [ec.dataset_namespace, ec.dataset_name], datasets)]
+        return [EdgeRow(*row) for row in self._r.keyed(f"touching_{direction}", lambda d: columns(
+            t.ol_edges, EdgeRow).where(ec.current, ec.direction == direction,
+                                       in_keys(d, [ec.dataset_namespace, ec.dataset_name])), datasets)]
 
     # -- column lineage -----------------------------------------------------------------------------
     def column_rows(self, datasets: Sequence[Key], upstream: bool = True) -> list[ColumnRow]:
         """Column-lineage rows whose output (``upstream``) or input dataset is one of ``datasets``."""
         cc = t.ol_column_lineage.c
         cols = [cc.namespace, cc.name] if upstream else [cc.input_namespace, cc.input_name]
-        return [ColumnRow(*row) for row in self._r.keyed(columns(t.ol_column_lineage, ColumnRow), cols, datasets)]
+        return [ColumnRow(*row) for row in self._r.keyed(f"columns_{upstream}", lambda d: columns(
+            t.ol_column_lineage, ColumnRow).where(in_keys(d, cols)), datasets)]
 
     def has_dataset(self, key: Key) -> bool:
         dc = t.ol_datasets.c

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 
@@ -117,11 +117,16 @@ class Page(Generic[T]):
     items: list[T]
 
 
-def in_keys(dialect: str, cols: Sequence[Any], keys: Sequence[Sequence[Any]]) -> sa.ColumnElement[bool]:
+KEYS = "keys"  # the one bound parameter of a keyed statement: the keys, as JSON
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def in_keys(dialect: str, cols: Sequence[Any], name: str = KEYS) -> sa.ColumnElement[bool]:
     """``(cols) IN keys`` as one statement however many keys there are: the keys travel as one JSON parameter
-    (no bound-parameter limit, no OR chain), unpacked by ``json_each`` (SQLite) or ``jsonb_array_elements``
-    (PostgreSQL), and the planner probes the columns' index for each."""
-    param = sa.bindparam(None, json.dumps([list(k) for k in keys], ensure_ascii=False), type_=sa.Text)
+    (``name``, :data:`KEYS` unless told; see :func:`encode`; no bound-parameter limit, no OR chain), unpacked by
+    ``json_each`` (SQLite) or ``jsonb_array_elements`` (PostgreSQL), and the planner probes the columns' index
+    for each."""
+    param = sa.bindparam(name, type_=sa.Text)
     if dialect == "postgresql":
         rows = sa.func.jsonb_array_elements(sa.cast(param, JSONB)).table_valued("value").render_derived()
         parts: list[Any] = [rows.c.value.op("->>")(i) for i in range(len(cols))]
@@ -130,6 +135,20 @@ def in_keys(dialect: str, cols: Sequence[Any], keys: Sequence[Sequence[Any]]) ->
         parts = [sa.func.json_extract(rows.c.value, f"$[{i}]") for i in range(len(cols))]
     sub = sa.select(*parts).select_from(rows)
     return cols[0].in_(sub) if len(cols) == 1 else sa.tuple_(*cols).in_(sub)
+
+
+def encode(keys: Sequence[Sequence[Any]], name: str = KEYS) -> dict[str, str]:
+    """The parameters of a keyed statement."""
+    return {name: json.dumps([list(k) for k in keys], ensure_ascii=False)}
+
+
+def statement(dialect: str, name: str, build: Callable[[str], Any]) -> Any:
+    """The statement ``build(dialect)`` makes, built once per dialect: a query runs without rebuilding (or
+    re-deriving the cache key of) its SQL expression, which costs more than a keyed lookup itself."""
+    found = _STATEMENTS.get((dialect, name))
+    if found is None:
+        found = _STATEMENTS[(dialect, name)] = build(dialect)
+    return found
 
 
 def columns(table: sa.Table, row: type[tuple[Any, ...]]) -> sa.Select[Any]:
@@ -151,25 +170,30 @@ class LineageReader:
         self._c = conn
         self.dialect = conn.dialect.name
 
-    def keyed(self, query: sa.Select[Any], cols: Sequence[Any], keys: Sequence[Sequence[Any]]) -> list[Any]:
-        """The rows of ``query`` whose ``cols`` are one of ``keys``, in one statement (none for no keys)."""
+    def keyed(self, name: str, build: Callable[[str], Any], keys: Sequence[Sequence[Any]]) -> list[Any]:
+        """The rows of the statement ``build`` makes (with :func:`in_keys`) for ``keys``, in one statement (none
+        for no keys); ``name`` names the statement (see :func:`statement`)."""
         if not keys:
             return []
-        return list(self._c.execute(query.where(in_keys(self.dialect, cols, keys))))
+        return list(self._c.execute(statement(self.dialect, name, build), encode(keys)))
 
-    def execute(self, query: sa.Executable) -> Any:
+    def execute(self, query: sa.Executable, params: dict[str, Any] | None = None) -> Any:
         """One statement on this reader's connection (the graph's and column lineage's queries)."""
-        return self._c.execute(query)
+        return self._c.execute(query, params)
 
     # -- runs -------------------------------------------------------------------------------------
     def runs(self, run_ids: Sequence[str]) -> list[RunRow]:
-        return [RunRow(*r) for r in self.keyed(columns(t.ol_runs, RunRow), [t.ol_runs.c.run_id],
-                                               [(i,) for i in run_ids])]
+        rc = t.ol_runs.c
+        rows = self.keyed("runs", lambda d: columns(t.ol_runs, RunRow).where(in_keys(d, [rc.run_id])),
+                          [(i,) for i in run_ids])
+        return [RunRow(*r) for r in rows]
 
     def run_versions(self, run_ids: Sequence[str]) -> list[RunVersion]:
         """The dataset versions the given runs read and wrote."""
-        q = columns(t.ol_run_versions, RunVersion).order_by(t.ol_run_versions.c.created_at)
-        return [RunVersion(*r) for r in self.keyed(q, [t.ol_run_versions.c.run_id], [(i,) for i in run_ids])]
+        vc = t.ol_run_versions.c
+        rows = self.keyed("run_versions", lambda d: columns(t.ol_run_versions, RunVersion).where(
+            in_keys(d, [vc.run_id])).order_by(vc.created_at), [(i,) for i in run_ids])
+        return [RunVersion(*r) for r in rows]
 
     def job_runs(self, namespace: str, name: str, limit: int, offset: int) -> Page[str]:
         """Run ids of one job, most recently started first (never-started runs last), as Marquez lists them."""
@@ -184,13 +208,18 @@ class LineageReader:
         rc = t.ol_runs.c
         if not keys:
             return {}
-        rank = sa.func.row_number().over(partition_by=(rc.job_namespace, rc.job_name),
-                                         order_by=(rc.updated_at.desc(), rc.run_id.desc())).label("rank")
-        ranked = (sa.select(rc.job_namespace, rc.job_name, rc.run_id, rank)
-                  .where(in_keys(self.dialect, [rc.job_namespace, rc.job_name], keys)).subquery())
-        q = sa.select(ranked.c.job_namespace, ranked.c.job_name, ranked.c.run_id).where(ranked.c.rank <= n)
+
+        def build(dialect: str) -> Any:
+            rank = sa.func.row_number().over(partition_by=(rc.job_namespace, rc.job_name),
+                                             order_by=(rc.updated_at.desc(), rc.run_id.desc())).label("rank")
+            ranked = (sa.select(rc.job_namespace, rc.job_name, rc.run_id, rank)
+                      .where(in_keys(dialect, [rc.job_namespace, rc.job_name])).subquery())
+            return (sa.select(ranked.c.job_namespace, ranked.c.job_name, ranked.c.run_id)
+                    .where(ranked.c.rank <= sa.bindparam("n")).order_by(ranked.c.rank))
+
         out: dict[Key, list[str]] = {}
-        for ns, name, run_id in self._c.execute(q.order_by(ranked.c.rank)):
+        q = statement(self.dialect, "latest_runs", build)
+        for ns, name, run_id in self._c.execute(q, {**encode(keys), "n": n}):
             out.setdefault((ns, name), []).append(run_id)
         return out
 
@@ -203,13 +232,15 @@ class LineageReader:
     # -- jobs -------------------------------------------------------------------------------------
     def jobs(self, keys: Sequence[Key]) -> list[JobRow]:
         jc = t.ol_jobs.c
-        return [JobRow(*r) for r in self.keyed(columns(t.ol_jobs, JobRow), [jc.namespace, jc.name], keys)]
+        return [JobRow(*r) for r in self.keyed("jobs", lambda d: columns(t.ol_jobs, JobRow).where(
+            in_keys(d, [jc.namespace, jc.name])), keys)]
 
     def edges(self, keys: Sequence[Key], of: Literal["job", "dataset"]) -> list[EdgeRow]:
         """The current edges (those of each job's current version) that touch the given jobs (or datasets)."""
         ec = t.ol_edges.c
         cols = [ec.job_namespace, ec.job_name] if of == "job" else [ec.dataset_namespace, ec.dataset_name]
-        return [EdgeRow(*r) for r in self.keyed(columns(t.ol_edges, EdgeRow).where(ec.current), cols, keys)]
+        return [EdgeRow(*r) for r in self.keyed(f"edges_of_{of}", lambda d: columns(t.ol_edges, EdgeRow).where(
+            ec.current, in_keys(d, cols)), keys)]
 
     def job_keys(self, namespace: str | None, states: Sequence[str] | None, limit: int, offset: int) -> Page[Key]:
         """Jobs (of a namespace, or all), by name; ``states``: only those whose current run is in one of them
@@ -226,11 +257,15 @@ class LineageReader:
     def datasets(self, keys: Sequence[Key]) -> list[DatasetRow]:
         """Datasets with their current version's facets, writer, time and fields (one statement)."""
         dc, vc = t.ol_datasets.c, t.ol_dataset_versions.c
-        joined = t.ol_datasets.outerjoin(t.ol_dataset_versions, sa.and_(
-            vc.namespace == dc.namespace, vc.name == dc.name, vc.version == dc.current_version))
-        q = sa.select(dc.namespace, dc.name, dc.current_version, dc.created_at, dc.updated_at, vc.facets, vc.run_id,
-                      vc.created_at, vc.fields).select_from(joined)
-        return [DatasetRow(*r) for r in self.keyed(q, [dc.namespace, dc.name], keys)]
+
+        def build(dialect: str) -> Any:
+            joined = t.ol_datasets.outerjoin(t.ol_dataset_versions, sa.and_(
+                vc.namespace == dc.namespace, vc.name == dc.name, vc.version == dc.current_version))
+            return sa.select(dc.namespace, dc.name, dc.current_version, dc.created_at, dc.updated_at, vc.facets,
+                             vc.run_id, vc.created_at, vc.fields).select_from(joined).where(
+                in_keys(dialect, [dc.namespace, dc.name]))
+
+        return [DatasetRow(*r) for r in self.keyed("datasets", build, keys)]
 
     def dataset_keys(self, namespace: str, limit: int, offset: int) -> Page[Key]:
         dc = t.ol_datasets.c
@@ -249,8 +284,8 @@ class LineageReader:
     def versions(self, keys: Sequence[tuple[str, str, str]]) -> list[VersionRow]:
         """Dataset versions by (namespace, name, version)."""
         vc = t.ol_dataset_versions.c
-        return [VersionRow(*r) for r in self.keyed(columns(t.ol_dataset_versions, VersionRow),
-                                                   [vc.namespace, vc.name, vc.version], keys)]
+        return [VersionRow(*r) for r in self.keyed("versions", lambda d: columns(t.ol_dataset_versions, VersionRow)
+                                                   .where(in_keys(d, [vc.namespace, vc.name, vc.version])), keys)]
 
     # -- namespaces and search --------------------------------------------------------------------
     def namespaces(self, limit: int, offset: int, name: str | None = None) -> list[NamespaceRow]:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from . import schema as t
-from .ol_read import Key, in_keys
+from .ol_read import Key, encode, in_keys, statement
 
 if TYPE_CHECKING:
     from .metadata import Store
@@ -91,8 +91,8 @@ class LineageWriter:
         ec = t.ol_events.c
         if not ids:
             return []
-        return [r[0] for r in self._c.execute(sa.select(ec.id).where(in_keys(self.dialect, [ec.id],
-                                                                             [(i,) for i in ids])))]
+        q = statement(self.dialect, "stored_events", lambda d: sa.select(ec.id).where(in_keys(d, [ec.id])))
+        return [r[0] for r in self._c.execute(q, encode([(i,) for i in ids]))]
 
     def add_events(self, rows: list[Row]) -> None:
         """Store raw events (rows of ``ol_events``); one already stored is left as it is."""
@@ -109,8 +109,9 @@ class LineageWriter:
     def _keyed(self, table: sa.Table, cols: list[str], keys: Sequence[Sequence[Any]]) -> list[Row]:
         if not keys:
             return []
-        q = sa.select(table).where(in_keys(self.dialect, [table.c[c] for c in cols], keys))
-        return [dict(r._mapping) for r in self._c.execute(q)]
+        q = statement(self.dialect, f"fold_{table.name}",
+                      lambda d: sa.select(table).where(in_keys(d, [table.c[c] for c in cols])))
+        return [dict(r._mapping) for r in self._c.execute(q, encode(keys))]
 
     def jobs(self, keys: Sequence[Key]) -> dict[Key, Row]:
         return {(r["namespace"], r["name"]): r for r in self._keyed(t.ol_jobs, _KEY, keys)}
@@ -152,8 +153,9 @@ class LineageWriter:
         """These jobs have a new current version: none of their edges is current until it is written again."""
         ec = t.ol_edges.c
         if jobs:
-            where = sa.and_(ec.current, in_keys(self.dialect, [ec.job_namespace, ec.job_name], jobs))
-            self._c.execute(sa.update(t.ol_edges).where(where).values(current=False))
+            q = statement(self.dialect, "clear_current", lambda d: sa.update(t.ol_edges).where(
+                ec.current, in_keys(d, [ec.job_namespace, ec.job_name])).values(current=False))
+            self._c.execute(q, encode(jobs))
 
     def put_edges(self, rows: list[Row]) -> None:
         """Job<->dataset edges: ``current`` True or False sets it; None leaves an existing edge's as it is (an
