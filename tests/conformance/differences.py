@@ -37,7 +37,7 @@ class Difference:
 VERSIONS_BY_PLACE = True
 
 _AS_SENT = "facets are served as the producer sent them; Marquez re-serialises standard facets through its model, " \
-           "dropping null fields and the parts its model lacks (a parent facet's job facets)"
+           "dropping null fields and the parts its model lacks (a parent facet's job and run facets)"
 
 _TERMINAL = "COMPLETE, FAIL and ABORT are terminal (the spec); Marquez lets a later RUNNING reopen the run (state " \
             "RUNNING, startedAt the late event, a negative duration)"
