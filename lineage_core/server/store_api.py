@@ -34,6 +34,7 @@ from ..hashing.remote import RemoteStat
 from ..store import Store
 from ..store.artifacts import ArtifactRecord
 from ..store.metadata import HEAD_REVISION
+from ..store.protocol import RunDataset
 from .auth import CACHE, CacheCaller, not_audited
 from .validation import INT64, JobName, Namespace, error
 
@@ -41,6 +42,7 @@ _HASH = re.compile(r"^blake3:[0-9a-f]{64}$")
 _CHUNK = 1 << 20
 _INT32 = (1 << 31) - 1  # jobs.id is an INTEGER
 _MAX_URI = 2048  # bytes: remote_stat is keyed by the URI (PostgreSQL indexes at most 2,704 bytes a row)
+_MAX_LOCATION = 8192  # a dataset's path or URL (not indexed)
 
 
 # Bounds are the columns' (and, for keys, what PostgreSQL can index); strings are checked for NUL and lone
@@ -71,6 +73,29 @@ class EntryIn(BaseModel):
     value_hash: Hash | None = None
 
 
+class DatasetIn(BaseModel):
+    """A dataset a run read or wrote (lineage_core.store.protocol.RunDataset)."""
+
+    location: Annotated[str, Field(min_length=1, max_length=_MAX_LOCATION)] | None = None
+    version: Hash | None = None
+    content: Hash | None = None
+    fields: list[tuple[Annotated[str, Field(max_length=1024)], Annotated[str, Field(max_length=1024)]]] | None = (
+        Field(default=None, max_length=10000))
+    source_run: RunId | None = None
+
+    def dataset(self) -> RunDataset:
+        return RunDataset(self.location, self.version, self.content,
+                          tuple(self.fields) if self.fields else None, self.source_run)
+
+
+Datasets = Annotated[list[DatasetIn], Field(max_length=1000)]
+
+
+def _json(d: RunDataset) -> dict[str, Any]:
+    return {"location": d.location, "version": d.version, "content": d.content,
+            "fields": [list(f) for f in d.fields] if d.fields else None}
+
+
 class RunIn(BaseModel):
     id: RunId
     job_id: JobId
@@ -83,12 +108,14 @@ class RunIn(BaseModel):
     reasons: list[str] | None = None
     context: dict[str, Any] | None = None
     error: str | None = None
+    inputs: Datasets = []
 
 
 class RunEnd(BaseModel):
     status: Literal["COMPLETED", "CACHED", "FAILED", "ABORTED"]
     error: str | None = None
     environment_hash: Hash | None = None
+    outputs: Datasets = []
 
 
 class Abandon(BaseModel):
@@ -251,14 +278,18 @@ def store_router(store: Store) -> APIRouter:
     def insert_run(body: RunIn, caller: CacheCaller) -> Response:
         caller.require_job(body.job_id)
         try:
-            store.insert_run(**body.model_dump())
+            store.insert_run(**body.model_dump(exclude={"inputs"}), inputs=[d.dataset() for d in body.inputs])
         except StoreConflictError as e:
             return error(409, str(e))
         return Response(status_code=201)
 
     @api.patch("/runs/{run_id}", status_code=204)
     def finish_run(run_id: str, body: RunEnd) -> Response:
-        store.finish_run(run_id, **body.model_dump(exclude_none=True))
+        values = body.model_dump(exclude_none=True, exclude={"outputs"})
+        try:
+            store.finish_run(run_id, outputs=[d.dataset() for d in body.outputs], **values)
+        except StoreConflictError as e:
+            return error(409, str(e))
         return Response(status_code=204)
 
     @api.post("/runs/{run_id}/abandon", status_code=204)
@@ -268,10 +299,13 @@ def store_router(store: Store) -> APIRouter:
 
     @api.get("/runs/{run_id}", response_model=None)
     def get_run(run_id: str) -> Any:
+        """The run row and, under ``datasets``, what it read and wrote (Store.run_datasets)."""
         try:
-            return store.get_run(run_id)
+            run = store.get_run(run_id)
         except RunNotFoundError as e:
             return error(404, str(e))
+        inputs, outputs = store.run_datasets(run["id"])
+        return {**run, "datasets": {"inputs": [_json(d) for d in inputs], "outputs": [_json(d) for d in outputs]}}
 
     # -- leases ----------------------------------------------------------------------------------
     @api.post("/leases/{key}")

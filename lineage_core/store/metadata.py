@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from .artifacts import ArtifactRecord, ArtifactStore
 from .hashcache import HashCacheMixin
 from .integrity import IntegrityMixin
 from .leases import LeaseMixin
-from .protocol import CacheEntry
+from .protocol import CacheEntry, RunDataset
+from .run_datasets import RunDatasetsMixin
 
 HEAD_REVISION = "0009"
 _MIGRATION_LOCK = 0x11E4A6E  # advisory lock id serialising migrations on PostgreSQL
@@ -48,7 +50,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Store(HashCacheMixin, LeaseMixin, IntegrityMixin):
+class Store(HashCacheMixin, LeaseMixin, IntegrityMixin, RunDatasetsMixin):
     """Metadata (SQL) plus artifacts (fsspec). Open with :meth:`from_url` or :meth:`default`."""
 
     def __init__(self, engine: Engine, artifacts: ArtifactStore, home: Path) -> None:
@@ -284,9 +286,10 @@ class Store(HashCacheMixin, LeaseMixin, IntegrityMixin):
     _RUN_COLUMNS = tuple(c.name for c in t.runs.columns)
     _RUN_JSON = frozenset(c.name for c in t.runs.columns if isinstance(c.type, sa.JSON))
 
-    def insert_run(self, **row: Any) -> None:
-        """Insert one run. On the hit path this is the one write, so the statement is compiled once
-        for the dialect and executed at driver level (about half the cost of a Core insert)."""
+    def insert_run(self, *, inputs: Sequence[RunDataset] = (), **row: Any) -> None:
+        """Insert one run, with the datasets it reads (resolved, see RunDataset) in the same transaction. On the
+        hit path this is the one write, so the statement is compiled once for the dialect and executed at
+        driver level (about half the cost of a Core insert)."""
         sql = self.__dict__.get("_insert_run_sql")
         if sql is None:
             compiled = t.runs.insert().values({c: sa.bindparam(c) for c in self._RUN_COLUMNS}).compile(
@@ -300,8 +303,10 @@ class Store(HashCacheMixin, LeaseMixin, IntegrityMixin):
                 values[col] = json.dumps(values[col], default=str)
         params: Any = tuple(values[col] for col in positions) if positions else values
         try:
-            with self._statement() as conn:
+            with self.engine.begin() if inputs else self._statement() as conn:
                 conn.exec_driver_sql(text, params)
+                if inputs:
+                    self._write_datasets(conn, str(values["id"]), inputs, ())
         except sa.exc.IntegrityError:
             raise StoreConflictError(self._conflict(values)) from None
 
@@ -326,10 +331,13 @@ class Store(HashCacheMixin, LeaseMixin, IntegrityMixin):
                 .values(status=RunStatus.ABORTED.value, ended_at=time.time(), error=why)
             )
 
-    def finish_run(self, run_id: str, **values: Any) -> None:
+    def finish_run(self, run_id: str, *, outputs: Sequence[RunDataset] = (), **values: Any) -> None:
+        """The run's end, with the datasets it wrote, in one transaction."""
         try:
             with self.engine.begin() as c:
-                c.execute(t.runs.update().where(t.runs.c.id == run_id).values(ended_at=time.time(), **values))
+                done = c.execute(t.runs.update().where(t.runs.c.id == run_id).values(ended_at=time.time(), **values))
+                if outputs and done.rowcount:  # an unknown run has no rows to hang datasets on
+                    self._write_datasets(c, run_id, (), outputs)
         except sa.exc.IntegrityError:
             raise StoreConflictError(self._conflict({"id": None, **values})) from None
 

@@ -35,6 +35,25 @@ class CacheEntry:
     size: int | None = None  # the artifact's recorded size: a read stops there (None: unknown)
 
 
+@dataclass(frozen=True)
+class RunDataset:
+    """A dataset one run read or wrote, recorded with the run: what its events name, whatever happens to the
+    cache entries later (invalidate and gc never rewrite a past run's inputs and outputs).
+
+    As an input given to :meth:`CacheStore.insert_run` it is a request the store resolves against what earlier
+    runs wrote: with ``source_run``, that run's output of this ``version`` (an ``ArtifactRef``'s producer);
+    otherwise with ``content``, an output some run recorded with that content (a value handed on in memory).
+    An input that resolves to nothing keeps its own ``location``; one without a location is then no dataset
+    (an in-memory value nobody recorded) and is left out.
+    """
+
+    location: str | None  # absolute path or URL (None: an in-memory value, a dataset only if some run wrote it)
+    version: str | None = None  # content hash of the bytes (an artifact's hash)
+    content: str | None = None  # the hash an argument carrying this value has (how hand-offs link)
+    fields: tuple[tuple[str, str], ...] | None = None  # (name, type) of tabular data
+    source_run: str | None = None  # an input's producing run, when the argument names it (an ArtifactRef)
+
+
 class CacheStore(Protocol):
     artifacts: ArtifactStore
     home: Path  # local scratch for loaded values (directory trees are restored under it)
@@ -58,11 +77,20 @@ class CacheStore(Protocol):
     def previous_manifests(self, job_id: int, limit: int = 20) -> list[dict[str, Any]]: ...
     def manifest(self, key: str) -> dict[str, Any] | None: ...
 
-    # runs
-    def insert_run(self, **row: Any) -> None: ...
-    def finish_run(self, run_id: str, **values: Any) -> None: ...
+    # runs, and the datasets each read and wrote (written with the run row, in the same transaction or request)
+    def insert_run(self, *, inputs: Sequence[RunDataset] = (), **row: Any) -> None:
+        """The run row and the datasets it reads, resolved (see :class:`RunDataset`), all or nothing."""
+        ...
+    def finish_run(self, run_id: str, *, outputs: Sequence[RunDataset] = (), **values: Any) -> None:
+        """The run's end and the datasets it wrote, all or nothing (nothing for an unknown run)."""
+        ...
     def abandon_run(self, run_id: str, why: str) -> None: ...
     def get_run(self, run_id: str) -> dict[str, Any]: ...
+    def run_datasets(self, run_id: str) -> tuple[list[RunDataset], list[RunDataset]]:
+        """(inputs, outputs) recorded for the run (by full id), in order. Outputs are recorded once, by the run
+        that wrote them: a hit (a run with a source run) that recorded none has its source run's. Both empty
+        for an unknown run, or one written before datasets were recorded."""
+        ...
 
     # single-flight leases
     def try_acquire(self, key: str, owner: str, ttl: float) -> tuple[bool, str | None]: ...

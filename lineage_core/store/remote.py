@@ -30,7 +30,7 @@ from ..hashing.content import StatCache, StatKey, StreamingHasher, hash_stream_f
 from ..hashing.remote import RemoteStat
 from ..redact import redact_url
 from .artifacts import ArtifactRecord, ArtifactStore, chunks
-from .protocol import CacheEntry
+from .protocol import CacheEntry, RunDataset
 
 if TYPE_CHECKING:
     import mmap
@@ -263,20 +263,38 @@ class RemoteStore:
         return r.json() if r.status_code == 200 else None
 
     # -- runs ----------------------------------------------------------------------------------
-    def insert_run(self, **row: Any) -> None:
+    def insert_run(self, *, inputs: Sequence[RunDataset] = (), **row: Any) -> None:
+        """One request: the run and what it reads (the server resolves the inputs)."""
+        if inputs:
+            row = {**row, "inputs": [_dataset_json(d) for d in inputs]}
         self.client.call("POST", "/runs", json=row)
 
-    def finish_run(self, run_id: str, **values: Any) -> None:
+    def finish_run(self, run_id: str, *, outputs: Sequence[RunDataset] = (), **values: Any) -> None:
+        if outputs:
+            values = {**values, "outputs": [_dataset_json(d) for d in outputs]}
         self.client.call("PATCH", f"/runs/{run_id}", json=values)
 
     def abandon_run(self, run_id: str, why: str) -> None:
         self.client.call("POST", f"/runs/{run_id}/abandon", json={"why": why})
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
+    def _run(self, run_id: str) -> dict[str, Any]:
+        """The run as the server describes it: its row, and under ``datasets`` what it read and wrote."""
         r = self.client.call("GET", f"/runs/{run_id}", ok=(200, 404))
         if r.status_code == 404:
             raise RunNotFoundError(_message(r))
         return dict(r.json())
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        run = self._run(run_id)
+        run.pop("datasets", None)
+        return run
+
+    def run_datasets(self, run_id: str) -> tuple[list[RunDataset], list[RunDataset]]:
+        try:
+            d = self._run(run_id).get("datasets") or {}
+        except RunNotFoundError:
+            return [], []
+        return [_dataset(x) for x in d.get("inputs") or []], [_dataset(x) for x in d.get("outputs") or []]
 
     # -- leases (atomic on the server; its clock decides expiry for every worker) ---------------
     def try_acquire(self, key: str, owner: str, ttl: float) -> tuple[bool, str | None]:
@@ -321,6 +339,17 @@ class RemoteStore:
             self.client.call("PUT", "/remote-stat", json=[
                 {"uri": u, "size": s.size, "etag": s.etag, "version": s.version, "hash": h} for u, s, h in rows
             ])
+
+
+def _dataset_json(d: RunDataset) -> dict[str, Any]:
+    return {"location": d.location, "version": d.version, "content": d.content,
+            "fields": [list(f) for f in d.fields] if d.fields else None, "source_run": d.source_run}
+
+
+def _dataset(d: dict[str, Any]) -> RunDataset:
+    fields = d.get("fields")
+    return RunDataset(d["location"], d.get("version"), d.get("content"),
+                      tuple((str(n), str(t)) for n, t in fields) if fields else None)
 
 
 def _size(value: Any) -> int | None:

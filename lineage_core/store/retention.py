@@ -1,8 +1,9 @@
 """The SQL of retention: pins, a snapshot of what the rules are applied to, and the removal of what a
 plan named (see :mod:`lineage_core.retention`, which decides what goes).
 
-A removal is one transaction: entries, runs, the key manifests and environment snapshots nothing uses
-any more, and artifact rows go together or not at all. An artifact row is removed only if it is still
+A removal is one transaction: entries, runs (and the datasets recorded for them, a hit's outputs handed
+over first), the key manifests and environment snapshots nothing uses any more, and artifact rows go
+together or not at all. An artifact row is removed only if it is still
 older than the grace period when the transaction deletes it — a writer that reused it since the snapshot
 has touched it (``Store.put_entry``), so a concurrent hit never loses its row. The artifact rows that
 remain are read back in the same transaction, so the blob sweep that follows keeps what they name.
@@ -103,7 +104,9 @@ class RetentionTables:
         ce, rn, ar = t.cache_entries.c, t.runs.c, t.artifacts.c
         with self._store.engine.begin() as c:
             n_entries = self._delete(c, t.cache_entries, ce.key, entries)
+            self._hand_over_outputs(c, runs)
             n_runs = self._delete(c, t.runs, rn.id, runs)
+            self._delete(c, t.run_datasets, t.run_datasets.c.run_id, runs)  # no foreign key: gone with their runs
             used_keys = sa.union(sa.select(rn.cache_key).where(rn.cache_key.is_not(None)), sa.select(ce.key))
             manifests = c.execute(t.manifests.delete().where(t.manifests.c.key.not_in(used_keys))).rowcount
             used_envs = sa.select(rn.environment_hash).where(rn.environment_hash.is_not(None))
@@ -111,6 +114,24 @@ class RetentionTables:
             n_artifacts = self._delete(c, t.artifacts, ar.hash, artifacts, ar.created_at < artifacts_before)
             remaining = [(h, meta) for h, meta in c.execute(sa.select(ar.hash, ar.meta))]
         return Removed(n_entries, n_runs, manifests or 0, envs or 0, n_artifacts, remaining)
+
+    @staticmethod
+    def _hand_over_outputs(c: sa.Connection, runs: Sequence[str]) -> None:
+        """A hit's outputs are its source run's rows (recorded once): before a source run goes, its hits that
+        recorded none get a copy, so what they wrote stays what it was. (Hits share their source's cache key,
+        which is indexed.)"""
+        rd = t.run_datasets.c
+        source, hit, own = t.runs.alias("source"), t.runs.alias("hit"), t.run_datasets.alias("own")
+        for i in range(0, len(runs), _BATCH):
+            has_outputs = sa.exists().where(own.c.run_id == hit.c.id, own.c.direction == "out")
+            rows = (sa.select(hit.c.id, rd.direction, rd.position, rd.location, rd.version, rd.content, rd.fields,
+                              rd.created_at)
+                    .select_from(source.join(hit, sa.and_(hit.c.cache_key == source.c.cache_key,
+                                                          hit.c.source_run_id == source.c.id))
+                                 .join(t.run_datasets, rd.run_id == source.c.id))
+                    .where(source.c.id.in_(runs[i : i + _BATCH]), rd.direction == "out", ~has_outputs))
+            c.execute(t.run_datasets.insert().from_select(
+                ["run_id", "direction", "position", "location", "version", "content", "fields", "created_at"], rows))
 
     @staticmethod
     def _delete(c: sa.Connection, table: sa.Table, col: Any, ids: Sequence[str], *also: Any) -> int:
