@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import re
 import time
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["EVENT_TYPES", "MAX_DEPTH", "MAX_NAME", "MAX_NAMESPACE", "IngestError", "IngestResult", "Name",
            "Namespace", "Parsed", "check_json", "check_name", "ingest", "parse", "plain_text", "rebuild"]
 
+log = logging.getLogger(__name__)
 EVENT_TYPES = frozenset(e.value for e in EventType)
 MAX_NAME = 1023  # bytes of UTF-8: a name of 1,024 characters or more is refused
 MAX_NAMESPACE = 255  # bytes of UTF-8; an edge's key (two of each) stays within PostgreSQL's 2,704-byte index row
@@ -340,7 +342,7 @@ def rebuild(store: Store) -> int:
     return count
 
 
-def _rebuild(w: LineageWriter) -> int:
+def _rebuild(w: LineageWriter, skip_invalid: bool = False) -> int:
     events: list[Parsed] = []
     problems: list[str] = []
     for payload in w.event_payloads():
@@ -348,8 +350,11 @@ def _rebuild(w: LineageWriter) -> int:
             events.append(parse(payload))
         except (ValueError, TypeError) as e:
             problems.append(f"stored event {_event_id(payload)[:20]}…: {e}")
-    if problems:
+    if problems and not skip_invalid:
         raise IngestError(problems)
+    for problem in problems:
+        log.warning("%s: it stays in the raw events, out of the derived tables (today's validation refuses it)",
+                    problem)
     w.clear_derived()
     for i in range(0, len(events), 1000):
         derive(w, events[i : i + 1000], lock=False)
@@ -362,12 +367,14 @@ _current: set[str] = set()  # stores whose derived tables this process found cur
 
 def ensure_derived(store: Store) -> None:
     """Rebuild the derived tables if a migration asked for it (it changed what they hold); checked once per
-    store and process, and done by one process (the others wait for it, then find it done)."""
+    store and process, and done by one process (the others wait for it, then find it done). A stored event
+    today's validation refuses (an older version kept it) is left out and logged, so the store answers for the
+    rest; :func:`rebuild` by hand refuses it instead."""
     if store.url in _current:
         return
     with write_lineage(store) as w:
         if w.rebuild_pending():
             w.lock_everything()
             if w.rebuild_pending():  # still: nobody rebuilt it while we waited
-                _rebuild(w)
+                _rebuild(w, skip_invalid=True)
     _current.add(store.url)
