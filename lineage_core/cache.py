@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from . import settings
 from .errors import ArtifactError, ConfigError, MaterializerError
-from .function_key import StaticParts, call_manifest, static_parts, step_name
+from .function_key import StaticParts, call_manifest, input_datasets, output_dataset, static_parts, step_name
 from .hashing.values import ndarray_hash, remember_array_hash
 from .ids import new_run_id
 from .keys import KeyManifest, short
@@ -37,6 +37,7 @@ from .store.materializers import LoadContext, SaveContext, materializer_by_id, m
 
 if TYPE_CHECKING:
     from .store import CacheEntry, CacheStore
+    from .store.protocol import RunDataset
 
 log = logging.getLogger("lineage_core")
 _UNRESOLVED = object()
@@ -127,7 +128,7 @@ class CachedFunction(Generic[P, R]):
         store = default_store()
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        return self._manifest(bound.arguments, store)
+        return self._manifest(self.key_arguments(bound.arguments), store)
 
     # -- hooks an adapter may override (public: the integration surface, see lineage_core.integration) --
     def key_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -168,9 +169,10 @@ class CachedFunction(Generic[P, R]):
         return not settings.disabled() and (self.mode or settings.global_cache_mode()).writes
 
     def _manifest(self, arguments: dict[str, Any], store: CacheStore) -> KeyManifest:
+        """The manifest of a call whose arguments are as the key sees them (:meth:`key_arguments`)."""
         return call_manifest(
             self.fn, self._static_parts(), scope=settings.namespace(self.namespace), name=self.name,
-            signature=self.signature, arguments=self.key_arguments(arguments), exclude=self.exclude,
+            signature=self.signature, arguments=arguments, exclude=self.exclude,
             file_deps=self.file_deps, source_dir=self._source_dir, salt=self.version, store=store,
         )
 
@@ -204,9 +206,11 @@ class CachedFunction(Generic[P, R]):
         store = default_store()
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        manifest = self._manifest(bound.arguments, store)
+        arguments = self.key_arguments(bound.arguments)
+        manifest = self._manifest(arguments, store)
         key = manifest.key()
-        runs = RunRecorder(store, store.job_id(manifest.scope, self.name), key, self.name)
+        inputs = input_datasets(self.signature, arguments, self.exclude, manifest.components["inputs"])
+        runs = RunRecorder(store, store.job_id(manifest.scope, self.name), key, self.name, inputs)
         reasons: list[Reason] = []
         if mode is CacheMode.OFF:
             reasons.append(Reason.cache_off())
@@ -295,17 +299,21 @@ class CachedFunction(Generic[P, R]):
         runs.begin(run_id, reasons, environment_hash=store.put_environment(process_environment(self._source_dir)))
         self.last = Outcome(False, run_id, key, [str(r) for r in reasons], None, self.name)
         with lease or contextlib.nullcontext():
+            written: tuple[RunDataset, ...] = ()
             try:
                 value = self.invoke(store, args, kwargs)
                 if mode.writes:
-                    value = self._store_value(store, manifest, runs.job_id, run_id, value)
+                    value, output = self._store_value(store, manifest, runs.job_id, run_id, value)
+                    written = (output,)
             except BaseException as e:
                 runs.fail(run_id, e)
                 raise
-            runs.finish(run_id, RunStatus.COMPLETED)
+            runs.finish(run_id, RunStatus.COMPLETED, outputs=written)
         return value
 
-    def _store_value(self, store: CacheStore, manifest: KeyManifest, job_id: int, run_id: str, value: Any) -> Any:
+    def _store_value(self, store: CacheStore, manifest: KeyManifest, job_id: int, run_id: str,
+                     value: Any) -> tuple[Any, RunDataset]:
+        """The value as a hit would return it, stored, and the dataset it is (the run's output)."""
         m = materializer_for(value, self.allow_pickle, self.name)
         tmp = store.artifacts.new_temp_path()
         with store.artifacts.writing(tmp):  # removed on failure; a full disk is an ArtifactError with the fix
@@ -322,7 +330,7 @@ class CachedFunction(Generic[P, R]):
         if value_hash is not None:
             remember_array_hash(stored, value_hash, trusted=True)
         store.put_entry(manifest.key(), job_id, manifest.to_dict(), run_id, record, m.id, meta, value_hash)
-        return stored
+        return stored, output_dataset(store, record.hash, m.id, meta, stored, content=True)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         return self if obj is None else functools.partial(self.__call__, obj)

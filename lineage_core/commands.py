@@ -41,6 +41,7 @@ from .redact import looks_secret, redact_argv, redact_url, redact_value
 from .runs import Reason, RunRecorder, RunStatus, explain_miss
 from .settings import PLAN_ENV
 from .store.materializers import JsonMaterializer, LoadContext, SaveContext
+from .store.protocol import RunDataset
 
 if TYPE_CHECKING:
     from .store import CacheStore
@@ -155,7 +156,8 @@ class CommandStep:
         self.manifest = command_manifest(spec, self.store)
         self.key = self.manifest.key()
         self.job_id = self.store.job_id(self.manifest.scope, spec.name)
-        self.runs = RunRecorder(self.store, self.job_id, self.key, spec.name)
+        self.runs = RunRecorder(self.store, self.job_id, self.key, spec.name,
+                                uri_datasets(self.manifest.get("inputs", {})))
 
     def recorded_outputs(self, reasons: list[Reason]) -> tuple[str, dict[str, str]] | None:
         """(producing run, outputs as recorded) from the key's entry, its record verified byte for byte."""
@@ -226,7 +228,8 @@ def complete(store: CacheStore, plan: ExecPlan, result: CommandResult, *, emit: 
     if run is not None and run["ended_at"] is not None:
         return False
     env_hash = store.put_environment(EnvironmentSnapshot.from_dict(result.environment)) if result.environment else None
-    runs = RunRecorder(store, store.job_id(plan.namespace, plan.job), plan.key, plan.job)
+    runs = RunRecorder(store, store.job_id(plan.namespace, plan.job), plan.key, plan.job,
+                       uri_datasets(plan.manifest.get("inputs") or {}))
     if run is None:
         runs.begin(plan.run_id, plan.reasons, environment_hash=env_hash, context=plan.context,
                    started=result.started_at, emit=False)
@@ -239,8 +242,14 @@ def complete(store: CacheStore, plan: ExecPlan, result: CommandResult, *, emit: 
         meta = _JSON.save({"outputs": dict(sorted(result.outputs.items()))}, tmp, SaveContext(store.artifacts))
         record = store.artifacts.publish(tmp)
         store.put_entry(plan.key, runs.job_id, plan.manifest, plan.run_id, record, _JSON.id, meta, None)
-    runs.finish(plan.run_id, status, error=error, environment_hash=env_hash, emit=emit)
+    runs.finish(plan.run_id, status, error=error, environment_hash=env_hash, emit=emit,
+                outputs=uri_datasets(result.outputs))
     return True
+
+
+def uri_datasets(hashes: Mapping[str, str]) -> tuple[RunDataset, ...]:
+    """A command's declared inputs or outputs (URI -> content hash) as datasets: by name, versioned by content."""
+    return tuple(RunDataset(redact_url(u) if "://" in u else os.path.abspath(u), h) for u, h in hashes.items())
 
 
 def read_plan(environ: Mapping[str, str] | None = None) -> ExecPlan | None:

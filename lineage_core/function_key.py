@@ -1,10 +1,12 @@
-"""How a call of a cached function becomes its key manifest.
+"""How a call of a cached function becomes its key manifest, and the datasets it reads and writes.
 
 Fixed for the process (:class:`StaticParts`, computed once per step): the code fingerprint, the
 environment component under the step's ``env`` policy, the set of materializers that may store the result,
 and the computed components' context (image, hardware). Per call: each argument is hashed by content —
 data (paths, URIs, arrays, frames, upstream references) into ``inputs``, everything else into ``params`` —
-and rendered for explanations (secrets redacted).
+and rendered for explanations (secrets redacted). The data arguments are also the run's input datasets
+(:func:`input_datasets`: files and URLs by absolute name, every argument by the content hash it was keyed by,
+so the store can name the earlier output it is), and the stored value its output (:func:`output_dataset`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .code import CodeFingerprint, code_part_name, fingerprint_code, hash_file_deps, with_file_deps
 from .environment import distributions_for_modules, installed_distributions, normalize_dist_name
-from .errors import ConfigError
+from .errors import ConfigError, LineageError
 from .hashing.remote import Uri
 from .hashing.values import hash_value
 from .keys import KeyContext, KeyManifest, computed_components
@@ -28,6 +30,7 @@ from .redact import REDACTED, looks_secret, redact_data, redact_text, redact_url
 from .refs import ArtifactRef
 from .runtime import process_environment
 from .store.materializers import BUILTIN, PICKLE
+from .store.protocol import RunDataset
 
 if TYPE_CHECKING:
     from .store import CacheStore
@@ -138,6 +141,18 @@ def env_component(policy: str | Sequence[str], fp: CodeFingerprint, source_dir: 
     return {"policy": label, "python": snap.python_minor, "packages": pkgs}
 
 
+def _named(signature: inspect.Signature, arguments: dict[str, Any],
+           exclude: frozenset[str]) -> Iterator[tuple[str, Any]]:
+    """(name, value) of every argument the key sees: ``**kwargs`` flattened, excluded ones left out."""
+    for arg, value in arguments.items():
+        if arg in exclude:
+            continue
+        if signature.parameters[arg].kind is inspect.Parameter.VAR_KEYWORD:
+            yield from value.items()
+        else:
+            yield arg, value
+
+
 def call_manifest(fn: Callable[..., Any], static: StaticParts, *, scope: str, name: str,
                   signature: inspect.Signature, arguments: dict[str, Any], exclude: frozenset[str],
                   file_deps: Sequence[str], source_dir: str | None, salt: str | None,
@@ -148,13 +163,9 @@ def call_manifest(fn: Callable[..., Any], static: StaticParts, *, scope: str, na
     params: dict[str, str] = {}
     inputs: dict[str, str] = {}
     shown: dict[str, Any] = {}
-    for arg, value in arguments.items():
-        if arg in exclude:
-            continue
-        items = value.items() if signature.parameters[arg].kind is inspect.Parameter.VAR_KEYWORD else [(arg, value)]
-        for k, v in items:
-            (inputs if is_data(v) else params)[k] = hash_value(v, k, store)
-            shown[k] = v
+    for k, v in _named(signature, arguments, exclude):
+        (inputs if is_data(v) else params)[k] = hash_value(v, k, store)
+        shown[k] = v
     # KeyManifest.build's result, without re-validating names and recomputing the process-fixed components on
     # every call (this is the hit path); tests check the two agree.
     components = {"scope": scope, "step": name, "code": fp.parts, "params": params, "inputs": inputs,
@@ -162,3 +173,43 @@ def call_manifest(fn: Callable[..., Any], static: StaticParts, *, scope: str, na
     if salt is not None:
         components["salt"] = salt
     return KeyManifest(components, _Displays(shown), static.code_entry)
+
+
+def input_datasets(signature: inspect.Signature, arguments: dict[str, Any], exclude: frozenset[str],
+                   inputs: Mapping[str, str]) -> tuple[RunDataset, ...]:
+    """The datasets a call reads: one per data argument (``inputs``: name -> the hash it was keyed by), from
+    the call's actual value. A file or URL is named by its absolute location; an ``ArtifactRef`` names its
+    producing run and artifact; every argument carries its content hash, which the store matches against the
+    outputs earlier runs recorded (how a DataFrame handed on in memory links to the step that returned it)."""
+    if not inputs:
+        return ()
+    values = dict(_named(signature, arguments, exclude))
+    return tuple(_input(values[k], h) for k, h in inputs.items() if k in values)
+
+
+def _input(value: Any, digest: str) -> RunDataset:
+    if isinstance(value, ArtifactRef):
+        return RunDataset(value.uri, value.hash, digest, source_run=value.run_id)
+    if isinstance(value, PurePath):
+        return RunDataset(os.path.abspath(os.fspath(value)), digest, digest)
+    if isinstance(value, Uri):
+        where = redact_url(value.uri) if "://" in value.uri else os.path.abspath(value.uri)
+        return RunDataset(where, digest, digest)
+    return RunDataset(None, None, digest)  # in memory: a dataset only as some earlier run's output
+
+
+def output_dataset(store: CacheStore, artifact_hash: str, materializer: str, meta: dict[str, Any],
+                   value: Any = None, *, content: bool = False) -> RunDataset:
+    """The dataset a run wrote: the stored blob, versioned by its hash, with a table's columns. ``content``:
+    also the hash ``value`` has as a downstream step's data argument (what that step's input is matched by);
+    only for data (frames, arrays, paths), which are what steps key as inputs."""
+    fields = None
+    if materializer.startswith("pandas"):
+        fields = tuple(zip(map(str, meta.get("columns", [])), map(str, meta.get("dtypes", [])), strict=False)) or None
+    digest = None
+    if content and is_data(value):
+        try:
+            digest = hash_value(value, "result", store)
+        except (LineageError, OSError, TypeError, ValueError):  # no argument could carry it: a dataset, unlinked
+            digest = None
+    return RunDataset(store.artifacts.uri_for(artifact_hash), artifact_hash, digest, fields)

@@ -23,6 +23,7 @@ from .status import EventType, Phase, RunStatus
 
 if TYPE_CHECKING:
     from .store import CacheStore
+    from .store.protocol import RunDataset
 
 log = logging.getLogger("lineage_core")
 __all__ = ["EventType", "Phase", "Reason", "ReasonKind", "RunRecorder", "RunStatus", "explain_miss"]
@@ -125,10 +126,16 @@ class RunRecorder:
     ``hit`` records a CACHED run (START and COMPLETE at once); ``begin`` a RUNNING one (START); ``finish``
     its end (the terminal event). The environment a run records is where it ran: a hit ran where it was
     asked for, so it records the asking process's environment, whoever produced the value.
+
+    Datasets are recorded with the run row, when it is written: ``inputs`` (the step's data arguments, which
+    the store resolves against earlier runs' outputs) with ``hit`` and ``begin``, and the outputs a completed
+    run wrote with ``finish``. A hit writes no outputs: they are its source run's, recorded once. The events
+    are built from these records alone.
     """
 
-    def __init__(self, store: CacheStore, job_id: int, key: str, job: str) -> None:
-        self.store, self.job_id, self.key, self.job = store, job_id, key, job
+    def __init__(self, store: CacheStore, job_id: int, key: str, job: str,
+                 inputs: Sequence[RunDataset] = ()) -> None:
+        self.store, self.job_id, self.key, self.job, self.inputs = store, job_id, key, job, inputs
 
     def hit(self, source_run_id: str, *, environment_hash: str | None, started: float, concurrent: bool = False,
             context: dict[str, Any] | None = None) -> tuple[str, Reason]:
@@ -138,6 +145,7 @@ class RunRecorder:
             id=run_id, job_id=self.job_id, status=RunStatus.CACHED.value, cache_key=self.key,
             source_run_id=source_run_id, environment_hash=environment_hash, started_at=started,
             ended_at=time.time(), reasons=[str(note)], context=current_run_context() if context is None else context,
+            inputs=self.inputs,
         )
         emit_run(self.store, run_id, Phase.ALL)
         if log.isEnabledFor(logging.INFO):
@@ -150,16 +158,17 @@ class RunRecorder:
             id=run_id, job_id=self.job_id, status=RunStatus.RUNNING.value, cache_key=self.key,
             environment_hash=environment_hash, started_at=time.time() if started is None else started,
             reasons=[str(r) for r in reasons], context=current_run_context() if context is None else context,
+            inputs=self.inputs,
         )
         if emit:
             emit_run(self.store, run_id, Phase.START)
 
     def finish(self, run_id: str, status: RunStatus, *, error: str | None = None,
-               environment_hash: str | None = None, emit: bool = True) -> None:
+               environment_hash: str | None = None, emit: bool = True, outputs: Sequence[RunDataset] = ()) -> None:
         values: dict[str, Any] = {"status": status.value, "error": None if error is None else redact_text(error)[:2000]}
         if environment_hash is not None:
             values["environment_hash"] = environment_hash
-        self.store.finish_run(run_id, **values)
+        self.store.finish_run(run_id, outputs=outputs if status is RunStatus.COMPLETED else (), **values)
         if emit:
             emit_run(self.store, run_id, Phase.END)
 
