@@ -11,7 +11,8 @@ same version UUIDs here and there (``marquez.common.Utils``, ``OpenLineageDao``,
 - A **parent run**'s UUID is its ``runId`` when that is a UUID, else a name-based UUID (RFC 4122's URL
   namespace) of ``namespace.parentJob.runId``, where an Airflow-style ``dag.task`` job name counts as ``dag``.
 - Times are Java's: an ``Instant`` as ``ISO_INSTANT`` prints it (fractions in groups of three digits), and a run's
-  ``args`` hold ``ZonedDateTime.toString()`` of the nominal times, in UTC (seconds dropped when zero).
+  ``args`` hold ``ZonedDateTime.toString()`` of the nominal times, in UTC (seconds dropped when zero, the zone
+  named: ``2026-11-22T08:00Z[UTC]``).
 
 Marquez hands out random row UUIDs for ``Dataset.currentVersion``, ``DatasetVersion.version`` and
 ``Job.currentVersion``, and these name-based ones in a run's ``jobVersion`` and dataset version ids; we serve
@@ -142,12 +143,13 @@ def instant(ts: float | None) -> str | None:
 
 
 def zoned_string(ts: float) -> str:
-    """``ZonedDateTime.toString()`` in UTC: ``2026-11-22T10:00Z``, ``…T10:00:30Z``, ``…T10:00:30.250Z``."""
+    """``ZonedDateTime.toString()`` of a time Marquez's JSON reader put in its ``UTC`` zone:
+    ``2026-11-22T10:00Z[UTC]``, ``…T10:00:30Z[UTC]``, ``…T10:00:30.250Z[UTC]``."""
     d = _utc(ts)
     text = d.strftime("%Y-%m-%dT%H:%M")
     if d.second or d.microsecond:
         text += f":{d.second:02d}" + _fraction(d.microsecond)
-    return text + "Z"
+    return text + "Z[UTC]"
 
 
 def parse_time(value: Any) -> float | None:

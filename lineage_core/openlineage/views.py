@@ -55,16 +55,14 @@ def _args(facets: dict[str, Any]) -> dict[str, str]:
 
 def _run(row: RunRow, versions: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     facets = row.facets or {}
-    nominal = _facet(facets, "nominalTime")
     duration = None
     if row.started_at is not None and row.ended_at is not None:
         duration = round((row.ended_at - row.started_at) * 1000)
     job_version = None if row.job_version is None else {
         "namespace": row.job_namespace, "name": row.job_name, "version": row.job_version}
-    return {
+    return {  # nominal times: in args only (Marquez's ingest never sets a run's nominalStartTime/EndTime)
         "id": row.run_id, "createdAt": iso(row.created_at), "updatedAt": iso(row.updated_at),
-        "nominalStartTime": iso(parse_time(nominal.get("nominalStartTime"))),
-        "nominalEndTime": iso(parse_time(nominal.get("nominalEndTime"))),
+        "nominalStartTime": None, "nominalEndTime": None,
         "state": row.state or "NEW", "startedAt": iso(row.started_at), "endedAt": iso(row.ended_at),
         "durationMs": duration, "args": _args(facets), "jobVersion": job_version,
         "inputDatasetVersions": versions.get(f"in:{row.run_id}", []),
@@ -203,6 +201,7 @@ def _lifecycle(facets: dict[str, Any] | None) -> str | None:
 
 def _current(row: DatasetRow) -> dict[str, Any]:
     ds = _dataset(row.namespace, row.name, row.version_facets, row.version_fields, row.created_at, row.updated_at)
+    ds["sourceName"] = _text(_facet(row.facets, "dataSource").get("name")) or "default"  # the latest, as Marquez
     written = row.version_created_at if row.version_run_id else None
     ds.update(lastModifiedAt=iso(written), lastLifecycleState=_lifecycle(row.version_facets))
     return ds

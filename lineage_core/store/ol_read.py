@@ -68,6 +68,7 @@ class DatasetRow(NamedTuple):
     version_run_id: str | None  # the run that wrote the current version
     version_created_at: float | None
     version_fields: list[dict[str, Any]] | None
+    facets: dict[str, Any]  # every event's facets for it, merged (the latest ``dataSource``, …)
 
 
 class RunVersion(NamedTuple):
@@ -262,7 +263,7 @@ class LineageReader:
             joined = t.ol_datasets.outerjoin(t.ol_dataset_versions, sa.and_(
                 vc.namespace == dc.namespace, vc.name == dc.name, vc.version == dc.current_version))
             return sa.select(dc.namespace, dc.name, dc.current_version, dc.created_at, dc.updated_at, vc.facets,
-                             vc.run_id, vc.created_at, vc.fields).select_from(joined).where(
+                             vc.run_id, vc.created_at, vc.fields, dc.facets).select_from(joined).where(
                 in_keys(dialect, [dc.namespace, dc.name]))
 
         return [DatasetRow(*r) for r in self.keyed("datasets", build, keys)]
