@@ -59,11 +59,22 @@ def test_pipeline_run_events_validate_and_connect(kfp_local: Path, events_file: 
     for downstream in ("sklearn.train", "sklearn.evaluate"):  # the KFP artifact links the tasks
         assert prepare_out["name"] in {d["name"] for d in completes[downstream]["inputs"]}
 
+    def stored(job: str, side: str) -> set[str]:  # the values in our store, handed on by reference
+        return {d["name"] for d in completes[job][side] if "/blobs/" in d["name"]}
+
+    (frame,), (model,) = stored("sklearn.prepare", "outputs"), stored("sklearn.train", "outputs")
+    assert stored("sklearn.train", "inputs") == {frame}  # each task read what the one before it wrote
+    assert stored("sklearn.evaluate", "inputs") == {frame, model}
+
     store = default_store()
     ingest(store, first)
     graph = lineage(store, NodeId("job", "default", "sklearn.prepare"), depth=10)
     jobs = {n["id"] for n in graph["graph"] if n["type"] == "JOB"}
     assert jobs == {f"job:default:sklearn.{s}" for s in STEPS}  # one connected graph
+    edges = {(e["origin"], e["destination"]) for n in graph["graph"] for e in n["outEdges"]}
+    train, evaluate = "job:default:sklearn.train", "job:default:sklearn.evaluate"
+    assert {(f"dataset:file:{frame}", train), (train, f"dataset:file:{model}"),
+            (f"dataset:file:{model}", evaluate)} <= edges
 
     train_pipeline()  # all hits: still a START/COMPLETE per task, under the new pipeline run
     second = read(events_file)[len(first):]
