@@ -27,6 +27,8 @@ from lineage_core.retention import GcPlan, apply_plan, collect_garbage
 from lineage_core.store import Store
 from lineage_core.store import schema as t
 
+from .conftest import StoreServer
+
 pytestmark = pytest.mark.usefixtures("backend")
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo_pipeline.py"
 
@@ -183,6 +185,23 @@ def test_an_in_memory_value_nobody_recorded_is_no_dataset(make_module: Callable[
     m.matrix(pd.DataFrame({"x": [1.0], "z": [2.0]}))
     assert datasets(m.matrix)[0] == []
     assert len(datasets(m.matrix)[1]) == 1
+
+
+def test_a_chain_on_the_lineage_servers_store_links_the_same_way(
+    make_module: Callable[..., ModuleType], store_server: StoreServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A task holding only the server's URL and token: the server resolves its inputs, one request per run."""
+    monkeypatch.setenv("LINEAGE_STORE_URL", store_server.url)
+    monkeypatch.setenv("LINEAGE_STORE_TOKEN", store_server.token)
+    m = make_module(CHAIN)
+    raw = pd.DataFrame({"x": np.random.default_rng().random(4)})  # new content: the server's store is shared
+    frame = m.features(raw)
+    m.matrix(frame)
+    m.matrix(frame)  # a hit: its own inputs, its source's outputs
+    assert datasets(m.features)[0] == []  # nobody recorded the raw frame
+    (written,) = datasets(m.features)[1]
+    assert datasets(m.matrix)[0] == [written]
+    assert explain(m.matrix).hit and len(datasets(m.matrix)[1]) == 1
 
 
 # -- history is never rewritten --------------------------------------------------------------------------------
