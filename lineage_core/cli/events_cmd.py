@@ -14,7 +14,7 @@ import typer
 from ..errors import LineageError
 from ..redact import redact_url
 from ..settings import Settings, namespace
-from .output import DelayedProgress, JsonOpt, console, open_store, print_json
+from .output import DelayedProgress, JsonOpt, console, no_lineage, open_store, print_json
 from .source import open_source
 
 commands = typer.Typer()
@@ -105,7 +105,7 @@ def lineage_cmd(
         return print_json(graph)
     by_id = {n["id"]: n for n in graph["graph"]}
     if not by_id.get(str(start), {}).get("inEdges") and not by_id.get(str(start), {}).get("outEdges"):
-        raise LineageError(f"no lineage recorded for {start}")
+        raise no_lineage(start)
     both = upstream == downstream
     console().print(lineage_tree(by_id, str(start), up=both or upstream, down=both or downstream))
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..errors import LineageError
+
 if TYPE_CHECKING:
     from ..store import Store
 
@@ -22,6 +24,11 @@ def open_store() -> Store:
     from ..store import Store
 
     return Store.default()
+
+
+def no_lineage(node: object) -> LineageError:
+    """What ``lineage lineage`` says of a node no event named (the server's 404), whoever answered."""
+    return LineageError(f"no lineage recorded for {node}")
 
 
 def console() -> Any:

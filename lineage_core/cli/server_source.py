@@ -11,12 +11,14 @@ the server does not have says so; any other refusal is a :class:`ConfigError` wi
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .. import settings
 from ..errors import ConfigError, LineageError, RunNotFoundError, StoreError
 from ..redact import redact_url
+from .output import no_lineage
 
 if TYPE_CHECKING:
     import requests
@@ -64,7 +66,8 @@ class ServerSource:
         return list(self._call("GET", f"/runs/{quote(run_id, safe='')}/events", missing=RunNotFoundError))
 
     def lineage(self, node: NodeId, depth: int) -> dict[str, Any]:
-        return dict(self._call("GET", "/lineage", params={"nodeId": str(node), "depth": depth}))
+        return dict(self._call("GET", "/lineage", params={"nodeId": str(node), "depth": depth},
+                               missing=lambda _: no_lineage(node)))
 
     # -- the admin API (scope admin) ---------------------------------------------------------------
     def audit(self, token: str | None, action: str | None, since: float | None, limit: int) -> list[dict[str, Any]]:
@@ -90,7 +93,7 @@ class ServerSource:
 
     # -- HTTP --------------------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
-              missing: type[LineageError] = ConfigError, timeout: tuple[float, float] = _TIMEOUT) -> Any:
+              missing: Callable[[str], LineageError] = ConfigError, timeout: tuple[float, float] = _TIMEOUT) -> Any:
         import requests
 
         where = redact_url(self.url)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import settings
+from .output import no_lineage
 
 if TYPE_CHECKING:
     from ..openlineage.graph import NodeId
@@ -36,7 +37,8 @@ class Source(Protocol):
         """The run's OpenLineage RunEvents."""
 
     def lineage(self, node: NodeId, depth: int) -> dict[str, Any]:
-        """The Marquez-shaped graph around ``node``, as ``GET /api/v1/lineage`` answers the UI."""
+        """The Marquez-shaped graph around ``node``, as ``GET /api/v1/lineage`` answers the UI;
+        :func:`~.output.no_lineage` when no event named the node."""
 
     def audit(self, token: str | None, action: str | None, since: float | None, limit: int) -> list[dict[str, Any]]:
         """Audit rows, newest first."""
@@ -93,10 +95,12 @@ class LocalSource:
         return run_events(self.store, run_id)
 
     def lineage(self, node: NodeId, depth: int) -> dict[str, Any]:
-        from ..openlineage.graph import lineage
+        from ..openlineage.graph import exists, lineage
         from ..openlineage.sync import sync_runs
 
         sync_runs(self.store)  # our runs join the lineage tables, as the server's read path does
+        if not exists(self.store, node):  # the server's 404
+            raise no_lineage(node)
         return lineage(self.store, node, depth=depth)
 
     def audit(self, token: str | None, action: str | None, since: float | None, limit: int) -> list[dict[str, Any]]:

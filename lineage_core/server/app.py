@@ -31,7 +31,7 @@ from .admin_api import admin_router
 from .audit_trail import AuditTrail
 from .auth import LINEAGE, AccessDenied, Caller, Guard, IngestCaller, every_namespace, parse_tokens
 from .cache_api import cache_router
-from .metrics import Metrics
+from .metrics import NOTE_ROUTE, Metrics
 from .metrics import install as install_metrics
 from .paths import EncodedSegments
 from .read_api import error as _error
@@ -47,7 +47,7 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
     ``anonymous_read``: the Marquez read API is open (default: ``LINEAGE_SERVER_ANONYMOUS_READ=lineage``)."""
     if anonymous_read is None:
         anonymous_read = Settings.current().server_anonymous_read == "lineage"
-    app = FastAPI(title="lineage-core", version="0.1.0")
+    app = FastAPI(title="lineage-core", version="0.1.0", dependencies=[NOTE_ROUTE])  # NOTE_ROUTE: metrics' route
     app.state.guard = Guard(parse_tokens(tokens or []), require_auth, anonymous_read, Owners(store))
     app.add_middleware(EncodedSegments)
     install(app)  # Marquez's error body for every refusal; paths and queries checked first

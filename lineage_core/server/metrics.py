@@ -42,6 +42,7 @@ from ..store import Store
 from .auth import LINEAGE, every_namespace
 from .validation import error
 
+ROUTE_KEY = "lineage.metrics.route"  # the request scope's RouteNote (copies of the scope share it)
 RUNS_PATH = "/api/v1/store/runs"  # where a task records its hits and misses (store_api.insert_run)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _REMEMBERED = 10_000  # producing runs' durations kept (a finished run's duration never changes)
@@ -151,6 +152,27 @@ class Metrics:
         return seconds
 
 
+class RouteNote:
+    """Where the route a request reached writes its template (:func:`note_route`)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+
+
+def note_route(request: Request) -> None:
+    """The app's first dependency (``FastAPI(dependencies=[NOTE_ROUTE])``): the reached route's template, for the
+    middleware outside the router, without matching the path again on every request."""
+    note = request.scope.get(ROUTE_KEY)
+    route = request.scope.get("route")
+    if isinstance(note, RouteNote) and route is not None:
+        note.path = str(getattr(route, "path", "")) or None
+
+
+NOTE_ROUTE = Depends(note_route)
+
+
 def store_failure(e: BaseException) -> bool:
     """The store could not answer: our StoreError (not a 404 or 409 one), or the database driver's own error."""
     if isinstance(e, StoreError):
@@ -200,6 +222,8 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        note = RouteNote()
+        scope = {**scope, ROUTE_KEY: note}
         status = 500  # an exception that escapes is answered 500 further out
         watched = scope["method"] == "POST" and scope["path"] == RUNS_PATH
         body = bytearray()
@@ -218,18 +242,20 @@ class MetricsMiddleware:
                     await run_in_threadpool(self.metrics.run_recorded, bytes(body))
             await send(message)
 
-        route = None
         try:
             await self.app(scope, receive_watched if watched else receive, send_counted)
         except Exception as e:
             if store_failure(e):  # answered 500 further out (validation's last handler)
-                route = route_template(self.routes, scope)
-                self.metrics.store_error(route)
+                self.metrics.store_error(self.template(scope, note))
             raise
         finally:
             method = scope["method"] if scope["method"] in _METHODS else "other"
-            self.metrics.latency.labels(route or route_template(self.routes, scope), method,
+            self.metrics.latency.labels(self.template(scope, note), method,
                                         f"{status // 100}xx").observe(time.perf_counter() - started)
+
+    def template(self, scope: dict[str, Any], note: RouteNote) -> str:
+        """The reached route's, else (refused before any route ran: no such path, a 405, a bad path) matched."""
+        return note.path or route_template(self.routes, scope)
 
 
 def install(app: FastAPI, metrics: Metrics) -> None:
