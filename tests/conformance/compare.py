@@ -72,8 +72,15 @@ class Normaliser:
 
 
 def _sort_key(v: Any) -> str:
-    if isinstance(v, dict) and "id" in v and isinstance(v["id"], str):
-        return v["id"]
+    """An item's identity where it has one (a node's id, a dataset's namespace and name, an edge's ends), so two
+    servers' lists sort alike even where the items differ; else its whole content."""
+    if isinstance(v, dict):
+        ref = v.get("datasetVersionId")
+        inner: dict[str, Any] = ref if isinstance(ref, dict) else v
+        for fields in (("id",), ("namespace", "name", "field"), ("namespace", "name"), ("origin", "destination"),
+                       ("name",)):
+            if all(isinstance(inner.get(f), str) for f in fields):
+                return json.dumps([inner[f] for f in fields])
     return json.dumps(v, sort_keys=True, default=str)
 
 

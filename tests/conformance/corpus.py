@@ -205,4 +205,5 @@ def static(c: Clock) -> Story:
 
 
 def synthetic(c: Clock) -> list[Story]:
-    return [spark(c), parents(c), changing_outputs(c), states(c), graph(c), static(c)]
+    stories = (spark, parents, changing_outputs, states, graph, static)
+    return [story(c.shifted(i + 1)) for i, story in enumerate(stories)]

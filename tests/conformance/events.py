@@ -39,6 +39,11 @@ class Clock:
         now = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
         return cls(now - dt.timedelta(hours=hours_ago))
 
+    def shifted(self, seconds: int) -> Clock:
+        """The same clock a few seconds later: each story gets its own, so no two events of different stories
+        share a time (the events page orders by time alone, and Marquez breaks ties in no defined order)."""
+        return Clock(self.base + dt.timedelta(seconds=seconds))
+
     def at(self, minutes: float) -> str:
         return (self.base + dt.timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
 

@@ -23,7 +23,7 @@ class Corpus:
     @classmethod
     def build(cls, own_home: Path) -> Corpus:
         clock = Clock.recent()
-        stories = [*synthetic(clock), airflow(clock), spec_examples(clock), own_runs(own_home)]
+        stories = [*synthetic(clock), airflow(clock.shifted(11)), spec_examples(clock.shifted(12)), own_runs(own_home)]
         return cls(clock, stories, bad_inputs(clock))
 
     @property

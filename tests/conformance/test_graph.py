@@ -6,7 +6,7 @@ from typing import Any
 
 from .compare import Report, compare_ids
 from .session import Pair
-from .world import compare_get, get, norms
+from .world import both, compare_get, norms
 
 SPARK_ETL = "job:spark-prod:orders_etl.execute_insert_into_hadoop_fs_relation_command.orders_clean"
 STARTS = ["job:graph:step0", "job:graph:step4", "dataset:s3://graph:d8", "dataset:s3://graph:d3", "job:reports:build",
@@ -24,7 +24,7 @@ def _shape(body: Any) -> tuple[list[str], list[list[str]]]:
 
 
 def _compare_graph(r: Report, pair: Pair, label: str, path: str, **query: Any) -> None:
-    (so, o), (sm, m) = get(pair.ours, path, **query), get(pair.marquez, path, **query)
+    (so, o), (sm, m) = both(pair, path, **query)
     r.compare(so, sm, f"{label}.status", (lambda v: v, lambda v: v))
     if so != 200 or sm != 200:
         return

@@ -6,7 +6,7 @@ from typing import Any
 
 from .compare import Report, compare_ids
 from .session import Pair
-from .world import compare_get, get, norms
+from .world import both, compare_get, norms
 
 
 def test_search(pair: Pair) -> None:
@@ -22,7 +22,7 @@ def test_search(pair: Pair) -> None:
     ]
     for query in queries:
         label = "search[" + "&".join(f"{k}={v}" for k, v in query.items()) + "]"
-        (so, o), (sm, m) = get(pair.ours, "/search", **query), get(pair.marquez, "/search", **query)
+        (so, o), (sm, m) = both(pair, "/search", **query)
         r.compare(so, sm, f"{label}.status", (lambda v: v, lambda v: v))
         if so == sm == 200 and len(m["results"]) >= query.get("limit", 10):
             r.compare([len(o["results"]), o["totalCount"]], [len(m["results"]), m["totalCount"]], f"{label}.count",
@@ -71,7 +71,7 @@ def test_events_page(pair: Pair) -> None:
         {"limit": 1000, "after": "2025-01-01T00:00:00Z", "before": "2030-01-01T00:00:00Z"}]
     for query in pages:
         label = "events[" + "&".join(f"{k}={v}" for k, v in query.items()) + "]"
-        (so, o), (sm, m) = get(pair.ours, "/events/lineage", **query), get(pair.marquez, "/events/lineage", **query)
+        (so, o), (sm, m) = both(pair, "/events/lineage", **query)
         r.compare(so, sm, f"{label}.status", (lambda v: v, lambda v: v))
         if so == sm == 200:
             n = norms(pair)
