@@ -85,3 +85,4 @@ def test_refusals_name_what_is_wrong(backend: str) -> None:
     with pytest.raises(ConfigError, match="not a known IANA time zone"):
         stats.totals(store, "jobs", "DAY", "Mars/Olympus")
     assert [b["count"] for b in stats.totals(store, "sources", "DAY", None)] == [0] * 24  # an empty store
+    assert len(stats.totals(store, "jobs", "week", "UTC")) == 7  # the period in any case, as Marquez reads it

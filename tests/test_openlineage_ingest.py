@@ -24,6 +24,7 @@ from lineage_core.openlineage.versions import dataset_version, job_version, name
 from lineage_core.store import Store
 from lineage_core.store import schema as t
 from lineage_core.store.metadata import _MIGRATIONS, HEAD_REVISION
+from lineage_core.store.ol_events import EventLog
 
 pytestmark = pytest.mark.usefixtures("backend")
 SPEC_TESTS = Path(__file__).resolve().parents[2] / "shared" / "openlineage-spec" / "spec" / "tests"
@@ -307,3 +308,41 @@ def test_an_upgraded_store_rebuilds_its_lineage_from_the_raw_events(backend: str
             assert c.execute(sa.select(t.ol_sync.c.source).where(t.ol_sync.c.source == "rebuild")).first() is None
     finally:
         store.close()
+
+
+def test_details_the_marquez_ui_shows_as_marquez_shows_them() -> None:
+    """Checked against a real Marquez 0.51.1 on the same events (tests/conformance compares the whole corpus)."""
+    store = default_store()
+    quality = {"_producer": "https://x", "_schemaURL": "https://x", "rowCount": 3, "columnMetrics": {}}
+    stats_ = {"_producer": "https://x", "_schemaURL": "https://x", "rowCount": 3}
+    src = {"_producer": "https://x", "_schemaURL": "https://x", "name": "warehouse", "uri": "postgres://db"}
+    read = table("t", "a")
+    read["facets"]["dataQualityMetrics"] = quality  # an input facet, wherever it is sent (Marquez files it so)
+    wrote = table("u", "x")
+    wrote["facets"].update(outputStatistics=stats_, dataSource=src)
+    design = {"eventTime": "2026-11-22T09:00:00Z", "producer": "https://x",
+              "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/JobEvent",
+              "job": {"namespace": "ns", "name": "designed"}, "inputs": [table("planned_in")], "outputs": []}
+    ingest(store, [design, run_event("START", "2026-11-22T10:00:00.0004Z", run_id(1), inputs=[read]),
+                   run_event("COMPLETE", "2026-11-22T10:00:00.0079Z", run_id(1), outputs=[wrote, table("v")])])
+    run = views.get_run(store, run_id(1))
+    assert run is not None and run["durationMs"] == 7  # truncated, as Java's Instant.until
+    assert run["inputDatasetVersions"][0]["facets"] == {"dataQualityMetrics": quality}
+    assert [v["facets"] for v in run["outputDatasetVersions"]] == [{"outputStatistics": stats_}, {}]
+    t_, u = views.get_dataset(store, "db", "t"), views.get_dataset(store, "db", "u")
+    assert t_ is not None and "dataQualityMetrics" in t_["facets"]
+    assert u is not None and "outputStatistics" not in u["facets"] and u["sourceName"] == "warehouse"
+    assert u["lastModifiedAt"] is None
+    (version,) = views.dataset_versions(store, "db", "u", 10, 0)["versions"]
+    assert version["currentSchemaVersion"] == name_uuid(b"db:u:x:int") and version["fields"][0]["name"] == "x"
+    planned = views.get_dataset(store, "db", "planned_in")
+    assert planned is not None and planned["currentVersion"] is None  # a JobEvent's read makes no version current
+    designed = views.get_job(store, "ns", "designed")
+    assert designed is not None and designed["latestRuns"] is None and designed["latestRun"] is None
+    # a job with no current run passes every lastRunStates filter; jobs are listed most recently changed first
+    assert [j["name"] for j in views.list_jobs(store, "ns", 10, 0, ["FAILED"])["jobs"]] == ["designed"]
+    assert [j["name"] for j in views.list_jobs(store, "ns", 10, 0)["jobs"]] == ["job", "designed"]
+    (ns,) = [n for n in views.namespaces(store, 10, 0)["namespaces"] if n["name"] == "ns"]
+    assert ns["updatedAt"] == ns["createdAt"] == "2026-11-22T09:00:00Z"  # never updated once made
+    page = EventLog(store).page(0, 4102444800.0, True, 10, 0)
+    assert page.total == 2 and all("run" in e for e in page.items)  # RunEvents only, as Marquez lists them

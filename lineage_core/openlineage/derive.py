@@ -32,6 +32,7 @@ from ..ids import run_uuid
 from ..runs import EventType, RunStatus
 from . import column_lineage
 from . import versions as v
+from .event_parts import datasets_of, facet, facet_sides, merge_facets, parent_of, touched, version_of
 
 if TYPE_CHECKING:
     from ..store.ol_write import LineageWriter
@@ -53,74 +54,6 @@ class Parsed:
     event_type: EventType | None = None
     run_id: str | None = None
     job: tuple[str, str] | None = None
-
-
-def merge_facets(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
-    """Facets accumulate; a facet sent again replaces the old one; ``_deleted: true`` removes it."""
-    merged = dict(old or {})
-    for key, facet in (new or {}).items():
-        if isinstance(facet, dict) and facet.get("_deleted") is True:
-            merged.pop(key, None)
-        else:
-            merged[key] = facet
-    return merged
-
-
-def _facet(facets: Any, name: str) -> dict[str, Any]:
-    found = facets.get(name) if isinstance(facets, dict) else None
-    return found if isinstance(found, dict) else {}
-
-
-def _parent(p: Parsed) -> tuple[Key, str, str] | None:
-    """(parent job, parent job's name as the facet gives it, parent run id) of a RunEvent's ``parent`` facet."""
-    if p.kind != "RunEvent" or p.job is None:
-        return None
-    facet = _facet((p.payload.get("run") or {}).get("facets"), "parent")
-    job, run = facet.get("job"), facet.get("run")
-    if not (isinstance(job, dict) and isinstance(run, dict) and isinstance(job.get("namespace"), str)
-            and isinstance(job.get("name"), str) and isinstance(run.get("runId"), str)):
-        return None
-    return (job["namespace"], v.parent_job_name(job["name"], p.job[1])), job["name"], run["runId"]
-
-
-def touched(events: list[Parsed]) -> tuple[set[Key], set[Key], set[str]]:
-    """The jobs (with parents), datasets and runs (with parents) a batch of events touches."""
-    jobs: set[Key] = set()
-    datasets: set[Key] = set()
-    runs: set[str] = set()
-    for p in events:
-        e = p.payload
-        if p.kind == "DatasetEvent":
-            datasets.add((e["dataset"]["namespace"], e["dataset"]["name"]))
-            continue
-        assert p.job is not None
-        jobs.add(p.job)
-        if p.run_id:
-            runs.add(p.run_id)
-        parent = _parent(p)
-        if parent:
-            jobs.add(parent[0])
-            runs.add(v.parent_run_uuid(parent[0][0], parent[1], parent[2]))
-        datasets.update((ds["namespace"], ds["name"]) for side in ("inputs", "outputs") for ds in _io(e, side))
-    return jobs, datasets, runs
-
-
-def _version_of(ds: dict[str, Any], run_id: str | None) -> tuple[str, str]:
-    """(source name, version) of one write of a dataset, from its facets in the event."""
-    facets = ds["facets"] if isinstance(ds.get("facets"), dict) else {}
-    source = _facet(facets, "dataSource").get("name")
-    source = source if isinstance(source, str) else "default"
-    lifecycle = _facet(facets, "lifecycleStateChange").get("lifecycleStateChange")
-    return source, v.dataset_version(ds["namespace"], source, ds["name"], v.schema_fields(facets),
-                                   lifecycle if isinstance(lifecycle, str) else "", run_id)
-
-
-def _valid(ds: Any) -> bool:
-    return isinstance(ds, dict) and isinstance(ds.get("namespace"), str) and isinstance(ds.get("name"), str)
-
-
-def _io(e: dict[str, Any], side: str) -> list[dict[str, Any]]:
-    return [ds for ds in e.get(side) or [] if _valid(ds)]
 
 
 @dataclass
@@ -158,8 +91,8 @@ class Batch:
         for p in events:  # the versions the events write (a version's facets merge over its writes)
             run_id = p.run_id if p.kind == "RunEvent" else None
             writes = [p.payload["dataset"]] if p.kind == "DatasetEvent" else [
-                ds for side in ("inputs", "outputs") for ds in _io(p.payload, side)]
-            wanted |= {(ds["namespace"], ds["name"], _version_of(ds, run_id)[1]) for ds in writes}
+                ds for side in ("inputs", "outputs") for ds in datasets_of(p.payload, side)]
+            wanted |= {(ds["namespace"], ds["name"], version_of(ds, run_id)[1]) for ds in writes}
         self.versions.update({(r["namespace"], r["name"], r["version"]): r for r in w.versions(sorted(wanted))})
 
     def _run_version(self, rv: Row) -> None:
@@ -185,12 +118,12 @@ class Batch:
         run_id = p.run_id if p.kind == "RunEvent" else None
         if run_id:
             self._run(p, job)
-        inputs, outputs = _io(e, "inputs"), _io(e, "outputs")
+        inputs, outputs = datasets_of(e, "inputs"), datasets_of(e, "outputs")
         for ds in inputs:
             self._dataset(ds, p, run_id, "in")
         for ds in outputs:
             self._dataset(ds, p, run_id, "out", made_current=streaming)
-        location = _facet((e.get("job") or {}).get("facets"), "sourceCodeLocation").get("url")
+        location = facet((e.get("job") or {}).get("facets"), "sourceCodeLocation").get("url")
         location = location if isinstance(location, str) else None
         if run_id is None:  # a JobEvent describes the job: its datasets are the job's version
             self._version(p.job, None, [(d["namespace"], d["name"]) for d in inputs],
@@ -209,7 +142,7 @@ class Batch:
         newest = p.time >= row["updated_at"] or row["latest_run_id"] is None
         row["updated_at"] = max(row["updated_at"], p.time)
         facets = (e.get("job") or {}).get("facets")
-        parent = _parent(p)
+        parent = parent_of(p)
         if p.run_id is None:  # a JobEvent: its facets are the job's; it has no run
             row["facets"] = merge_facets({}, facets)
             row["current_run_id"] = None
@@ -220,7 +153,7 @@ class Batch:
                 row["latest_run_id"] = p.run_id
                 row["facets"] = run_facets
                 row["current_run_id"] = p.run_id
-        job_type = _facet(row["facets"], "jobType").get("processingType")
+        job_type = facet(row["facets"], "jobType").get("processingType")
         row["type"] = "STREAM" if job_type == "STREAMING" else "BATCH"
         if parent:
             self._parent_run(p, parent, row, newest)
@@ -276,7 +209,7 @@ class Batch:
         if job["latest_run_id"] == p.run_id:
             job["facets"] = row["job_facets"]
         self.runs[p.run_id] = row
-        parent = _parent(p)
+        parent = parent_of(p)
         if parent:
             row["parent_run_id"] = v.parent_run_uuid(parent[0][0], parent[1], parent[2])
         self.dirty.add(("run", p.run_id))
@@ -285,39 +218,42 @@ class Batch:
                  made_current: bool = False) -> None:
         key = (ds["namespace"], ds["name"])
         facets: dict[str, Any] = ds["facets"] if isinstance(ds.get("facets"), dict) else {}
+        source, written = version_of(ds, run_id)
         row = self.datasets.get(key)
         if row is None:
             row = self.datasets[key] = {"namespace": key[0], "name": key[1], "facets": {}, "current_version": None,
-                                        "created_at": p.time, "updated_at": p.time}
+                                        "created_at": p.time, "updated_at": p.time, "source_name": source}
         row["facets"] = merge_facets(row["facets"], facets)
         row["updated_at"] = max(row["updated_at"], p.time)
+        row["source_name"] = row.get("source_name") or source  # as Marquez: the first event's source stays
         self.current_only.discard(key)
         self.dirty.add(("dataset", key))
-        source, written = _version_of(ds, run_id)
         if source not in self.sources:
             self.sources[source] = {"id": v.row_id("source", source), "name": source, "created_at": p.time}
         if direction == "in" and row["current_version"]:
             version = row["current_version"]
         else:
             version = written
-            if direction == "in" or made_current:
+            if (direction == "in" and run_id is not None) or made_current:  # a JobEvent's read makes none current
                 row["current_version"] = version
         vkey = (*key, version)
         vrow = self.versions.get(vkey)
+        fields = v.union_fields(None, v.schema_fields(facets))
         if vrow is None:
             vrow = self.versions[vkey] = {"namespace": key[0], "name": key[1], "version": version, "run_id": None,
-                                          "facets": {}, "created_at": p.time, "fields": []}
+                                          "facets": {}, "created_at": p.time, "fields": [], "first_fields": fields}
         if direction == "out":
             vrow["run_id"] = run_id
-        vrow["facets"] = merge_facets(vrow["facets"], facets)
-        vrow["fields"] = v.union_fields(vrow.get("fields"), v.schema_fields(facets))
+        shown, run_facets = facet_sides(ds, facets, direction)
+        vrow["facets"] = merge_facets(vrow["facets"], shown)
+        vrow["fields"] = v.union_fields(vrow.get("fields"), fields)
         self.dirty.add(("version", vkey))
         if run_id is not None:
             rv_key = (run_id, direction, key[0], key[1], version)
             rv = self.run_versions.get(rv_key) or {"run_id": run_id, "direction": direction, "namespace": key[0],
                                                    "name": key[1], "version": version, "facets": {},
                                                    "created_at": p.time}
-            rv["facets"] = merge_facets(rv["facets"], ds.get("inputFacets" if direction == "in" else "outputFacets"))
+            rv["facets"] = merge_facets(rv["facets"], run_facets)
             self._run_version(rv)
             self.dirty.add(("run_version", rv_key))
         if p.job is not None:
@@ -392,4 +328,4 @@ def derive(w: LineageWriter, events: list[Parsed], lock: bool = True) -> None:
     batch.write(w)
 
 
-__all__ = ["Batch", "Parsed", "derive", "merge_facets", "run_uuid"]
+__all__ = ["Batch", "Parsed", "derive", "merge_facets", "run_uuid", "touched"]

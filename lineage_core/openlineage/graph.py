@@ -4,8 +4,8 @@ As Marquez 0.51 (``LineageDao.getLineage``, ``LineageService``): the graph is th
 hops of the start — a hop joins two jobs that share a dataset, read or written — with every dataset those
 jobs read or write. Only each job's current version counts (its latest finished run's inputs and outputs),
 so an edge a job stopped writing is gone. A dataset's graph is that of the job that last wrote it (else one
-that read it); a dataset no job currently touches is drawn alone. A job's node shows its current run (a
-child job's is its parent's), as ``latestRun``.
+that read it), whether or not that job still does; when that graph does not hold the dataset, it is drawn
+alone. A job's node shows its current run (a child job's is its parent's), as ``latestRun``.
 
 Unlike Marquez's recursive query over every job version, each hop is one indexed statement over the current
 edges (:mod:`lineage_core.store.ol_graph`), and the nodes' data a fixed handful more, so a query costs
@@ -104,6 +104,9 @@ def lineage(store: Store, start: NodeId, depth: int = 20, direction: str = "both
         g = GraphReader(r)
         if direction == "both":
             edges = _shared(g, start, depth)
+            if start.type == "dataset" and not any(
+                    (e.dataset_namespace, e.dataset_name) == (start.namespace, start.name) for e in edges):
+                edges = set()  # as Marquez: that job's graph no longer holds it, so it is drawn alone
         else:
             edges = _directed(g, start, depth, upstream=direction == "upstream")
         return _graph(r, start, edges, complete=direction == "both")

@@ -44,6 +44,7 @@ def zone(name: str | None) -> dt.tzinfo:
 def intervals(period: str, tz: dt.tzinfo, now: float | None = None) -> tuple[list[float], list[tuple[str, str]]]:
     """The interval bounds (epoch seconds) and their labels as Marquez prints them."""
     local = dt.datetime.fromtimestamp(time.time() if now is None else now, tz)
+    period = period.upper()  # as Marquez (Jersey reads the enum's name in any case)
     if period == "DAY":
         hour = local.replace(minute=0, second=0, microsecond=0).timestamp()
         bounds = [hour - 3600 * (23 - i) for i in range(25)]
@@ -62,7 +63,7 @@ def _label(ts: float) -> str:
 
 
 def lineage_events(store: Store, period: str, timezone: str | None, now: float | None = None) -> list[dict[str, Any]]:
-    if period == "WEEK" and not timezone:
+    if period.upper() == "WEEK" and not timezone:
         raise ConfigError("Timezone must be specified for period 'WEEK'")
     bounds, labels = intervals(period, zone(timezone), now)
     counts = event_counts(store, bounds)

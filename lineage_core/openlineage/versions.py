@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -88,6 +89,15 @@ def dataset_version(namespace: str, source: str, name: str, fields: list[dict[st
                 _text(f.get("description"))) for f in fields or []}
     ordered = sorted(triples, key=lambda t: tuple(_java(x) for x in t))
     text = _join(namespace, source, name, name, ":".join(_join(*t) for t in ordered), lifecycle, run_id)
+    return name_uuid(text.encode("utf-8"))
+
+
+def schema_version(namespace: str, name: str, fields: list[dict[str, Any]] | None) -> str:
+    """A version's schema version (``currentSchemaVersion``): the fields' names and types, sorted, with the
+    dataset's namespace (``[^a-z:/A-Z0-9\\-_.@+]`` made ``_``, as Marquez names namespaces) and name."""
+    pairs = {(_text(f.get("name")), _text(f.get("type"))) for f in fields or []}
+    ordered = sorted(pairs, key=lambda p: (_java(p[0]), _java(p[1])))
+    text = _join(re.sub(r"[^a-z:/A-Z0-9\-_.@+]", "_", namespace), name, ":".join(_join(*p) for p in ordered))
     return name_uuid(text.encode("utf-8"))
 
 

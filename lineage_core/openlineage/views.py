@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..store.ol_read import DatasetRow, EdgeRow, Key, LineageReader, RunRow, read_lineage
 from . import column_lineage
 from .derive import merge_facets
-from .versions import instant, parse_time, zoned_string
+from .versions import instant, name_uuid, parse_time, schema_version, zoned_string
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -56,8 +56,8 @@ def _args(facets: dict[str, Any]) -> dict[str, str]:
 def _run(row: RunRow, versions: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     facets = row.facets or {}
     duration = None
-    if row.started_at is not None and row.ended_at is not None:
-        duration = round((row.ended_at - row.started_at) * 1000)
+    if row.started_at is not None and row.ended_at is not None:  # Java's Instant.until(…, MILLIS): truncated
+        duration = int((round(row.ended_at * 1e6) - round(row.started_at * 1e6)) / 1000)
     job_version = None if row.job_version is None else {
         "namespace": row.job_namespace, "name": row.job_name, "version": row.job_version}
     return {  # nominal times: in args only (Marquez's ingest never sets a run's nominalStartTime/EndTime)
@@ -111,6 +111,11 @@ def _refs(refs: set[Key]) -> list[dict[str, str]]:
     return [{"namespace": ns, "name": name} for ns, name in sorted(refs)]
 
 
+def _job_uuid(namespace: str | None, name: str | None) -> str | None:
+    """A job's UUID (we keep none: name-based, so a parent's reads the same wherever it is named)."""
+    return None if namespace is None or name is None else name_uuid(f"job:{namespace}:{name}".encode())
+
+
 def _labels(facets: dict[str, Any]) -> list[str]:
     """Marquez's job labels: the ``jobType`` facet's ``jobType`` and ``integration`` (``["DAG", "AIRFLOW"]``)."""
     job_type = _facet(facets, "jobType")
@@ -145,14 +150,15 @@ def jobs_by_key(r: LineageReader, keys: list[Key], full: bool = True,
         sides = sides or {"in": set(), "out": set()}
         job: dict[str, Any] = {
             "id": {"namespace": row.namespace, "name": row.name}, "type": row.type, "name": row.name,
-            "simpleName": simple, "parentJobName": row.parent_name, "parentJobUuid": None,
+            "simpleName": simple, "parentJobName": row.parent_name, "parentJobUuid": _job_uuid(
+                row.parent_namespace, row.parent_name),
             "createdAt": iso(row.created_at), "updatedAt": iso(row.updated_at), "namespace": row.namespace,
             "inputs": _refs(sides["in"]), "outputs": _refs(sides["out"]),
             "location": _text(_facet(facets, "sourceCodeLocation").get("url")),
             "description": _text(_facet(facets, "documentation").get("description")),
         }
-        if full:
-            job.update(latestRun=recent[0] if recent else None, latestRuns=recent, facets=facets,
+        if full:  # latestRuns: null when there is none, as Marquez leaves it
+            job.update(latestRun=recent[0] if recent else None, latestRuns=recent or None, facets=facets,
                        currentVersion=row.current_version, labels=_labels(facets), tags=[])
         else:
             job["currentRunUuid"] = row.current_run_id
@@ -199,11 +205,13 @@ def _lifecycle(facets: dict[str, Any] | None) -> str | None:
     return _text(_facet(facets, "lifecycleStateChange").get("lifecycleStateChange")) or ""
 
 
-def _current(row: DatasetRow) -> dict[str, Any]:
-    ds = _dataset(row.namespace, row.name, row.version_facets, row.version_fields, row.created_at, row.updated_at)
-    ds["sourceName"] = _text(_facet(row.facets, "dataSource").get("name")) or "default"  # the latest, as Marquez
-    written = row.version_created_at if row.version_run_id else None
-    ds.update(lastModifiedAt=iso(written), lastLifecycleState=_lifecycle(row.version_facets))
+def _current(row: DatasetRow, full: bool) -> dict[str, Any]:
+    """A Dataset (``full``: its fields every field of the current version) or a DatasetData (the fields of the
+    event that made it, as Marquez's graph shows them)."""
+    fields = row.version_fields if full else row.version_first_fields
+    ds = _dataset(row.namespace, row.name, row.version_facets, fields, row.created_at, row.updated_at)
+    ds.update(sourceName=row.source_name or "default", lastModifiedAt=None,  # Marquez's ingest never sets it
+              lastLifecycleState=_lifecycle(row.version_facets))
     return ds
 
 
@@ -213,7 +221,7 @@ def datasets_by_key(r: LineageReader, keys: list[Key], full: bool = True) -> dic
     columns = column_lineage.of_datasets(r, [(row.namespace, row.name) for row in rows]) if full else {}
     out: dict[Key, dict[str, Any]] = {}
     for row in rows:
-        ds = _current(row)
+        ds = _current(row, full)
         if full:
             ds.update(currentVersion=row.current_version, columnLineage=columns.get((row.namespace, row.name)),
                       facets=row.version_facets or {}, deleted=ds["lastLifecycleState"] == "DROP")
@@ -237,11 +245,13 @@ def dataset_versions(store: Store, namespace: str, name: str, limit: int, offset
     with read_lineage(store) as r:
         page = r.dataset_versions(namespace, name, limit, offset)
         runs = runs_by_id(r, sorted({v.run_id for v in page.items if v.run_id}))
+        source = next((d.source_name for d in r.datasets([(namespace, name)])), None) or "default"
     versions = []
-    for row in page.items:
-        v = _dataset(namespace, name, row.facets or {}, row.fields, row.created_at, row.created_at)
+    for row in page.items:  # as Marquez: a version's fields are those of the event that made it
+        v = _dataset(namespace, name, row.facets or {}, row.first_fields, row.created_at, row.created_at)
         del v["updatedAt"]
-        v.update(version=row.version, lifecycleState=_lifecycle(row.facets or {}),
+        v.update(sourceName=source, version=row.version, lifecycleState=_lifecycle(row.facets or {}),
+                 currentSchemaVersion=schema_version(namespace, name, row.first_fields),
                  createdByRun=runs.get(row.run_id) if row.run_id else None, facets=row.facets or {})
         versions.append(v)
     return {"versions": versions, "totalCount": page.total}
@@ -249,7 +259,8 @@ def dataset_versions(store: Store, namespace: str, name: str, limit: int, offset
 
 # -- namespaces and search ----------------------------------------------------------------------
 def _namespace(name: str, created: float, updated: float) -> dict[str, Any]:
-    return {"name": name, "createdAt": iso(created), "updatedAt": iso(updated), "ownerName": "anonymous",
+    """A namespace; as Marquez's ingest writes them, it is never updated once made (``updatedAt`` = ``createdAt``)."""
+    return {"name": name, "createdAt": iso(created), "updatedAt": iso(created), "ownerName": "anonymous",
             "description": _DEFAULT_DESCRIPTION if name == DEFAULT_NAMESPACE else None, "isHidden": False}
 
 

@@ -38,9 +38,10 @@ class EventLog:
             return int(c.execute(q.where(ec.event_time >= after) if after is not None else q).scalar_one())
 
     def page(self, after: float, before: float, ascending: bool, limit: int, offset: int) -> Page[dict[str, Any]]:
-        """Payloads with ``after <= event time < before``, oldest or newest first, and how many there are."""
+        """RunEvent payloads with ``after <= event time < before``, oldest or newest first, and how many there are
+        (as Marquez's events API lists them: JobEvents and DatasetEvents are kept, and replayed, not listed)."""
         ec = t.ol_events.c
-        where = sa.and_(ec.event_time >= after, ec.event_time < before)
+        where = sa.and_(ec.event_time >= after, ec.event_time < before, ec.kind == "RunEvent")
         order = ec.event_time.asc() if ascending else ec.event_time.desc()
         with self._store.engine.connect() as c:
             total = c.execute(sa.select(sa.func.count()).select_from(t.ol_events).where(where)).scalar_one()

@@ -43,10 +43,11 @@ class GraphReader:
         self._r = r
 
     def job_for_dataset(self, key: Key) -> Key | None:
-        """The job Marquez starts a dataset's graph from: its latest current writer, else its latest reader."""
+        """The job Marquez starts a dataset's graph from: the one that last wrote it (whether or not its current
+        version still does), else the last that read it."""
         ec = t.ol_edges.c
         q = (sa.select(ec.job_namespace, ec.job_name)
-             .where(ec.current, ec.dataset_namespace == key[0], ec.dataset_name == key[1])
+             .where(ec.dataset_namespace == key[0], ec.dataset_name == key[1])
              .order_by(ec.direction.desc(), ec.updated_at.desc(), ec.job_namespace, ec.job_name).limit(1))
         row = self._r.execute(q).first()
         return None if row is None else (row[0], row[1])

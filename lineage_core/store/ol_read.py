@@ -67,8 +67,9 @@ class DatasetRow(NamedTuple):
     version_facets: dict[str, Any] | None  # the current version's (None: no current version)
     version_run_id: str | None  # the run that wrote the current version
     version_created_at: float | None
-    version_fields: list[dict[str, Any]] | None
-    facets: dict[str, Any]  # every event's facets for it, merged (the latest ``dataSource``, …)
+    version_fields: list[dict[str, Any]] | None  # every field the current version's events named
+    version_first_fields: list[dict[str, Any]] | None  # those of the event that made it
+    source_name: str | None  # the source the first event that named it gave
 
 
 class RunVersion(NamedTuple):
@@ -87,7 +88,8 @@ class VersionRow(NamedTuple):
     run_id: str | None
     facets: dict[str, Any]
     created_at: float
-    fields: list[dict[str, Any]] | None  # [{name, type, description}]
+    fields: list[dict[str, Any]] | None  # [{name, type, description}]: every field its events named
+    first_fields: list[dict[str, Any]] | None  # those of the event that made it
 
 
 class EdgeRow(NamedTuple):
@@ -244,14 +246,15 @@ class LineageReader:
             ec.current, in_keys(d, cols)), keys)]
 
     def job_keys(self, namespace: str | None, states: Sequence[str] | None, limit: int, offset: int) -> Page[Key]:
-        """Jobs (of a namespace, or all), by name; ``states``: only those whose current run is in one of them
-        (Marquez's ``lastRunStates``: a child job's current run is its parent's)."""
+        """Jobs (of a namespace, or all), most recently changed first; ``states``: only those whose current run is
+        in one of them (Marquez's ``lastRunStates``: a child job's current run is its parent's)."""
         jc, rc = t.ol_jobs.c, t.ol_runs.c
         where: Any = sa.true() if namespace is None else jc.namespace == namespace
-        if states:
+        if states:  # as Marquez: a job with no current run passes every filter
             current = sa.select(rc.run_id).where(rc.run_id == jc.current_run_id, rc.state.in_(states))
-            where = sa.and_(where, current.exists())
-        q = sa.select(jc.namespace, jc.name).where(where).order_by(jc.namespace, jc.name).limit(limit).offset(offset)
+            where = sa.and_(where, sa.or_(jc.current_run_id.is_(None), current.exists()))
+        order = (jc.updated_at.desc(), jc.namespace, jc.name)  # Marquez's: most recently changed first
+        q = sa.select(jc.namespace, jc.name).where(where).order_by(*order).limit(limit).offset(offset)
         return Page(self._count(t.ol_jobs, where), [(r[0], r[1]) for r in self._c.execute(q)])
 
     # -- datasets ---------------------------------------------------------------------------------
@@ -263,7 +266,8 @@ class LineageReader:
             joined = t.ol_datasets.outerjoin(t.ol_dataset_versions, sa.and_(
                 vc.namespace == dc.namespace, vc.name == dc.name, vc.version == dc.current_version))
             return sa.select(dc.namespace, dc.name, dc.current_version, dc.created_at, dc.updated_at, vc.facets,
-                             vc.run_id, vc.created_at, vc.fields, dc.facets).select_from(joined).where(
+                             vc.run_id, vc.created_at, vc.fields, vc.first_fields, dc.source_name).select_from(
+                joined).where(
                 in_keys(dialect, [dc.namespace, dc.name]))
 
         return [DatasetRow(*r) for r in self.keyed("datasets", build, keys)]

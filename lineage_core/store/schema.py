@@ -182,6 +182,7 @@ ol_datasets = sa.Table(
     sa.Column("current_version", sa.String(255)),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("source_name", sa.Text),  # the data source the first event that named it gave (Marquez's sourceName)
     sa.Index("ix_ol_datasets_created", "created_at"),
 )
 
@@ -195,6 +196,7 @@ ol_dataset_versions = sa.Table(
     sa.Column("facets", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("fields", sa.JSON),  # every schema field any event of this version named, first seen first
+    sa.Column("first_fields", sa.JSON),  # the fields of the event that made it (Marquez's dataset_versions.fields)
 )
 
 ol_edges = sa.Table(

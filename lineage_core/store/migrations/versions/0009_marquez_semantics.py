@@ -1,6 +1,7 @@
 """Marquez's read semantics over the lineage tables: job versions and the run each job's graph node shows,
-the job facets of each run, the edges of each job's current version, each dataset version's fields, the dataset
-versions each run read and wrote, column lineage, data sources, and the indexes the dashboard's counts use.
+the job facets of each run, the edges of each job's current version, each dataset's source and each version's
+fields, the dataset versions each run read and wrote, column lineage, data sources, and the indexes the
+dashboard's counts use.
 
 The derived rows of earlier revisions follow older semantics (a version only where a ``version`` facet said so,
 edges as the union over every run), so this revision deletes them and marks the store for a rebuild: the raw
@@ -31,6 +32,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("current", sa.Boolean, nullable=False, server_default=sa.false()))
     with op.batch_alter_table("ol_dataset_versions") as batch:
         batch.add_column(sa.Column("fields", sa.JSON))
+        batch.add_column(sa.Column("first_fields", sa.JSON))
+    with op.batch_alter_table("ol_datasets") as batch:
+        batch.add_column(sa.Column("source_name", sa.Text))
     op.create_index("ix_ol_jobs_created", "ol_jobs", ["created_at"])
     op.create_index("ix_ol_datasets_created", "ol_datasets", ["created_at"])
     op.create_index("ix_ol_runs_job_updated", "ol_runs", ["job_namespace", "job_name", "updated_at"])
@@ -84,7 +88,10 @@ def downgrade() -> None:
     op.drop_index("ix_ol_runs_job_updated", "ol_runs")
     op.drop_index("ix_ol_datasets_created", "ol_datasets")
     op.drop_index("ix_ol_jobs_created", "ol_jobs")
+    with op.batch_alter_table("ol_datasets") as batch:
+        batch.drop_column("source_name")
     with op.batch_alter_table("ol_dataset_versions") as batch:
+        batch.drop_column("first_fields")
         batch.drop_column("fields")
     with op.batch_alter_table("ol_edges") as batch:
         batch.drop_column("current")
