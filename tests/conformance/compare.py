@@ -40,6 +40,8 @@ def timestamp(text: str) -> str:
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # where Marquez shows a dataset version's row UUID (random: not the name-based one a run's dataset versions carry)
 _ROW_VERSION = {"currentVersion", "datasetVersion"}
+# a job's row UUID (random in Marquez, shown nowhere else): compared as present or not
+_ROW_UUID = {"parentJobUuid"}
 
 
 @dataclass
@@ -47,8 +49,9 @@ class Normaliser:
     """One server's normal form. ``versions`` maps the UUIDs its dataset version listings show to the version's
     place in its dataset's history; with them, a row-UUID field (a dataset's or job's ``currentVersion``, a
     listed version's ``version``, a column-lineage node's ``datasetVersion``) holds that place, or ``<uuid>`` when
-    it names no listed version (a job's ``currentVersion``: Marquez shows that row UUID nowhere else). A run's
-    ``jobVersion`` and dataset versions are name-based UUIDs in Marquez: compared as they are."""
+    it names no listed version (a job's ``currentVersion``: Marquez shows that row UUID nowhere else); a
+    ``parentJobUuid`` (a job's random row UUID in Marquez) is ``<uuid>``. A run's ``jobVersion`` and dataset
+    versions are name-based UUIDs in Marquez: compared as they are."""
 
     versions: dict[str, str] | None = None
 
@@ -64,6 +67,8 @@ class Normaliser:
                     return timestamp(value)
                 except ValueError:
                     return value
+            if key in _ROW_UUID and _UUID.match(value):
+                return "<uuid>"
             if self.versions is not None and key in _ROW_VERSION:
                 return self.versions.get(value, "<uuid>" if _UUID.match(value) else value)
             if self.versions is not None and key == "version" and parent == "versions":  # a listed version

@@ -5,6 +5,7 @@ where a Marquez user sees something else from us."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +67,27 @@ DIFFERENCES: list[Difference] = [
                "re-serialises it, adding every field its model knows as null", ours=ABSENT_VALUE, marquez=None),
     *[Difference("a late RUNNING never reopens a finished run", f"*states:late_running*.{field}", _TERMINAL)
       for field in ("state", "startedAt", "durationMs")],
+]
+
+
+# The corpus's jobs whose last event is a RUNNING: Marquez stamps their updatedAt with its wall clock, so it lists
+# them first among jobs (most recently changed first), and reopens late_running's run
+RUNNING_LAST = [["states", "late_running"], ["states", "running_only"]]
+_LATE = [json.dumps(RUNNING_LAST[0])]
+
+
+def _same_order_but_running_last(ours: Any, marquez: Any) -> bool:
+    return [j for j in ours if j not in RUNNING_LAST] == [j for j in marquez if j not in RUNNING_LAST]
+
+
+DIFFERENCES += [
+    Difference("times are event times: job order", "*jobs.order", "jobs are listed most recently changed first; "
+               "Marquez's wall-clock updatedAt of RUNNING_LAST's jobs puts them first",
+               when=_same_order_but_running_last),
+    Difference("a late RUNNING never reopens a finished run: listings", "jobs?lastRunStates=RUNNING.only", _TERMINAL,
+               ours=[], marquez=_LATE),
+    Difference("a late RUNNING never reopens a finished run: listings", "jobs?lastRunStates=COMPLETED.only", _TERMINAL,
+               ours=_LATE, marquez=[]),
 ]
 
 
