@@ -49,9 +49,14 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, ...]] = {
     ("GET", "/api/v1/namespaces/{namespace}/datasets/{dataset}"): (L,),
     ("GET", "/api/v1/namespaces/{namespace}/datasets/{dataset}/versions"): (L,),
     ("GET", "/api/v1/lineage"): (L, SPANS), ("GET", "/api/v1/search"): (L, SPANS), ("GET", "/api/v1/tags"): (L,),
+    ("GET", "/api/v1/column-lineage"): (L, SPANS), ("GET", "/api/v1/stats/lineage-events"): (L, SPANS),
+    ("GET", "/api/v1/stats/{what}"): (L, SPANS),
+    # the server's metrics (Prometheus): read, open anonymously where reads are
+    ("GET", "/metrics"): (L, SPANS),
     # our cache and run views
     ("GET", "/api/v1/cache/{key}"): (C,), ("GET", "/api/v1/runs/diff"): (R, SPANS),
-    ("GET", "/api/v1/runs/{run_id}/environment"): (R,),
+    ("GET", "/api/v1/runs/{run_id}/environment"): (R,), ("GET", "/api/v1/cache"): (R,), ("GET", "/api/v1/runs"): (R,),
+    ("GET", "/api/v1/runs/{run_id}"): (R,), ("GET", "/api/v1/runs/{run_id}/events"): (R,),
     # the store API
     ("GET", "/api/v1/store"): (C,), ("POST", "/api/v1/store/jobs"): (C,),
     ("PUT", "/api/v1/store/environments/{env_hash}"): (C,), ("GET", "/api/v1/store/environments/{env_hash}"): (C,),
@@ -81,7 +86,7 @@ TOKEN_FILE = "\n".join([f"{NAMES[scope]}:{secret}:{scope}" for scope, secret in 
                        + ["# a comment", BARE, f"team-a:{LIMITED}:read,ingest,cache,admin:team-a,team-a.*"]) + "\n"
 ZERO = "blake3:" + "0" * 64
 VALUES = {"key": ZERO, "digest": ZERO, "env_hash": ZERO, "run_id": "01930000-0000-7000-8000-00000000abcd",
-          "job_id": "999", "namespace": "team-a", "job": "j", "dataset": "d"}
+          "job_id": "999", "namespace": "team-a", "job": "j", "dataset": "d", "what": "jobs"}
 
 
 def bearer(secret: str) -> dict[str, str]:

@@ -45,13 +45,21 @@ class Server:
 
 def request(port: int, method: str, path: str, body: bytes | None = None,
             headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    """One request to a lineage server on loopback: (status, decoded JSON body or None)."""
+    """One request to a lineage server on loopback: (status, decoded JSON body, the text of any other body, or
+    None)."""
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method,
                                  headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
-            raw = r.read()
-            return r.status, json.loads(raw) if raw else None
+            return r.status, _decoded(r.read())
     except urllib.error.HTTPError as e:
-        raw = e.read()
-        return e.code, json.loads(raw) if raw else None
+        return e.code, _decoded(e.read())
+
+
+def _decoded(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:  # /metrics answers Prometheus's text format
+        return raw.decode("utf-8", "replace")
