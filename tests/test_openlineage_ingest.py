@@ -323,10 +323,10 @@ def test_details_the_marquez_ui_shows_as_marquez_shows_them() -> None:
     design = {"eventTime": "2026-11-22T09:00:00Z", "producer": "https://x",
               "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/JobEvent",
               "job": {"namespace": "ns", "name": "designed"}, "inputs": [table("planned_in")], "outputs": []}
-    ingest(store, [design, run_event("START", "2026-11-22T10:00:00.0004Z", run_id(1), inputs=[read]),
-                   run_event("COMPLETE", "2026-11-22T10:00:00.0079Z", run_id(1), outputs=[wrote, table("v")])])
+    ingest(store, [design, run_event("START", "2026-11-22T10:00:00.0006Z", run_id(1), inputs=[read]),
+                   run_event("COMPLETE", "2026-11-22T10:00:00.0081Z", run_id(1), outputs=[wrote, table("v")])])
     run = views.get_run(store, run_id(1))
-    assert run is not None and run["durationMs"] == 7  # truncated, as Java's Instant.until
+    assert run is not None and run["durationMs"] == 8  # 7.5 ms: 8.1 - 0.6, each floored first (Instant.until)
     assert run["inputDatasetVersions"][0]["facets"] == {"dataQualityMetrics": quality}
     assert [v["facets"] for v in run["outputDatasetVersions"]] == [{"outputStatistics": stats_}, {}]
     t_, u = views.get_dataset(store, "db", "t"), views.get_dataset(store, "db", "u")
@@ -345,4 +345,7 @@ def test_details_the_marquez_ui_shows_as_marquez_shows_them() -> None:
     (ns,) = [n for n in views.namespaces(store, 10, 0)["namespaces"] if n["name"] == "ns"]
     assert ns["updatedAt"] == ns["createdAt"] == "2026-11-22T09:00:00Z"  # never updated once made
     page = EventLog(store).page(0, 4102444800.0, True, 10, 0)
-    assert page.total == 2 and all("run" in e for e in page.items)  # RunEvents only, as Marquez lists them
+    assert len(page.items) == 2 and all("run" in e for e in page.items)  # RunEvents only, as Marquez lists them
+    assert page.total == 3  # and counts every event
+    assert views.run_facets(store, run_id(1), "job") == (True, None)  # no job facet sent: nothing, as Marquez
+    assert views.run_facets(store, run_id(9), "run") == (False, None)

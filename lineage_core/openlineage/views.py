@@ -53,11 +53,17 @@ def _args(facets: dict[str, Any]) -> dict[str, str]:
     return args
 
 
+def _millis_until(start: float, end: float) -> int:
+    """Java's ``Instant.until(end, MILLIS)`` on times stored to the microsecond: ``end.toEpochMilli() -
+    start.toEpochMilli()``, each time floored to its millisecond first (so 7.9 ms can read 8), as Marquez's is."""
+    return round(end * 1e6) // 1000 - round(start * 1e6) // 1000
+
+
 def _run(row: RunRow, versions: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     facets = row.facets or {}
     duration = None
-    if row.started_at is not None and row.ended_at is not None:  # Java's Instant.until(…, MILLIS): truncated
-        duration = int((round(row.ended_at * 1e6) - round(row.started_at * 1e6)) / 1000)
+    if row.started_at is not None and row.ended_at is not None:
+        duration = _millis_until(row.started_at, row.ended_at)
     job_version = None if row.job_version is None else {
         "namespace": row.job_namespace, "name": row.job_name, "version": row.job_version}
     return {  # nominal times: in args only (Marquez's ingest never sets a run's nominalStartTime/EndTime)
@@ -94,16 +100,17 @@ def job_runs(store: Store, namespace: str, name: str, limit: int, offset: int) -
     return {"runs": [found[i] for i in page.items if i in found], "totalCount": page.total}
 
 
-def run_facets(store: Store, run_id: str, kind: str) -> dict[str, Any] | None:
-    """Facets merged over a run's events (``kind`` = ``run`` or ``job``), as Marquez's facets call."""
+def run_facets(store: Store, run_id: str, kind: str) -> tuple[bool, dict[str, Any] | None]:
+    """(whether the run exists, its facets merged over its events: ``kind`` = ``run`` or ``job``), as Marquez's
+    facets call answers them — nothing (``None``) for a run whose events carried no such facet."""
     with read_lineage(store) as r:
+        if not r.runs([run_id]):
+            return False, None
         payloads = r.run_event_payloads(run_id)
-    if not payloads:
-        return None
     facets: dict[str, Any] = {}
     for p in payloads:
         facets = merge_facets(facets, (p.get(kind) or {}).get("facets"))
-    return {"runId": run_id, "facets": facets}
+    return True, ({"runId": run_id, "facets": facets} if facets else None)
 
 
 # -- jobs ---------------------------------------------------------------------------------------

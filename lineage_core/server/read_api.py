@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ..errors import ConfigError
 from ..openlineage import column_lineage, stats, views
@@ -86,8 +86,10 @@ def read_router(store: Store) -> APIRouter:
     def get_run_facets(run_id: str, type: str) -> Any:
         if type not in ("run", "job"):
             return error(400, "type must be 'run' or 'job'")
-        found = views.run_facets(store, run_id, type)
-        return found or error(404, f"run '{run_id}' not found")
+        known, found = views.run_facets(store, run_id, type)
+        if not known:
+            return error(404, f"run '{run_id}' not found")
+        return _ok(found) if found is not None else Response(status_code=200)  # as Marquez: no facets, no body
 
     @api.get("/namespaces/{namespace}/datasets", response_model=None)
     def ns_datasets(namespace: str, limit: Limit = 100, offset: Offset = 0) -> Any:

@@ -38,14 +38,15 @@ class EventLog:
             return int(c.execute(q.where(ec.event_time >= after) if after is not None else q).scalar_one())
 
     def page(self, after: float, before: float, ascending: bool, limit: int, offset: int) -> Page[dict[str, Any]]:
-        """RunEvent payloads with ``after <= event time < before``, oldest or newest first, and how many there are
-        (as Marquez's events API lists them: JobEvents and DatasetEvents are kept, and replayed, not listed)."""
+        """RunEvent payloads with ``after <= event time < before``, oldest or newest first, and how many events of
+        any kind there are, as Marquez's events API answers (it lists RunEvents only and counts every event)."""
         ec = t.ol_events.c
-        where = sa.and_(ec.event_time >= after, ec.event_time < before, ec.kind == "RunEvent")
+        where = sa.and_(ec.event_time >= after, ec.event_time < before)
         order = ec.event_time.asc() if ascending else ec.event_time.desc()
         with self._store.engine.connect() as c:
             total = c.execute(sa.select(sa.func.count()).select_from(t.ol_events).where(where)).scalar_one()
-            rows = c.execute(sa.select(ec.payload).where(where).order_by(order, ec.id).limit(limit).offset(offset))
+            rows = c.execute(sa.select(ec.payload).where(where, ec.kind == "RunEvent").order_by(order, ec.id)
+                             .limit(limit).offset(offset))
             return Page(int(total), [r[0] for r in rows])
 
     def replay(self, after: float | None = None, page: int = 1000) -> Iterator[tuple[float, dict[str, Any]]]:
