@@ -18,6 +18,7 @@ from lineage_core import explain
 from lineage_core.cache import default_store
 from lineage_core.openlineage import views
 from lineage_core.openlineage.ingest import IngestError, ingest, rebuild
+from lineage_core.openlineage.job_versions import job_versions
 from lineage_core.openlineage.records import run_events
 from lineage_core.openlineage.sync import sync_runs
 from lineage_core.openlineage.versions import dataset_version, job_version, name_uuid, parent_run_uuid
@@ -248,6 +249,11 @@ def test_job_versions_follow_what_each_run_read_and_wrote() -> None:
     job = views.get_job(store, "ns", "job")
     assert job is not None and job["currentVersion"] == job_version("ns", "job", [("db", "a")], [("db", "c")], None)
     assert job["outputs"] == [{"namespace": "db", "name": "c"}]  # b is no longer an output
+    listed = job_versions(store, "ns", "job", 10, 0)
+    assert listed is not None and [(v["version"], v["outputs"], v["latestRun"]["id"]) for v in listed["versions"]] == [
+        (job["currentVersion"], [{"namespace": "db", "name": "c"}], run_id(2)),
+        (v1, [{"namespace": "db", "name": "b"}], run_id(1))]  # newest first, as Marquez lists them
+    assert job_versions(store, "ns", "nothing", 10, 0) is None
 
 
 def test_start_is_the_last_running_event_and_a_late_one_never_reopens() -> None:

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from ..errors import ConfigError
 from ..openlineage import column_lineage, stats, views
 from ..openlineage.graph import MAX_DEPTH, exists, lineage, parse_field_node_id, parse_node_id
+from ..openlineage.job_versions import job_versions
 from ..openlineage.sync import sync_runs_throttled
 from ..store import Store
 from .auth import LINEAGE, every_namespace
@@ -77,6 +78,11 @@ def read_router(store: Store) -> APIRouter:
         if views.get_job(store, segment(namespace), segment(job)) is None:
             return _missing("job", namespace, job)
         return _ok(views.job_runs(store, segment(namespace), segment(job), limit, offset))
+
+    @api.get("/namespaces/{namespace}/jobs/{job}/versions", response_model=None)
+    def get_job_versions(namespace: str, job: str, limit: Limit = 100, offset: Offset = 0) -> Any:
+        found = job_versions(store, segment(namespace), segment(job), limit, offset)
+        return _ok(found if found is not None else _missing("job", namespace, job))
 
     @api.get("/jobs/runs/{run_id}", response_model=None)
     def get_run(run_id: str) -> Any:

@@ -226,6 +226,14 @@ class LineageReader:
             out.setdefault((ns, name), []).append(run_id)
         return out
 
+    def versioned_runs(self, namespace: str, name: str) -> list[tuple[str, str, float | None, dict[str, Any]]]:
+        """(run id, job version, end, job facets) of the job's runs that made a version, oldest end first."""
+        rc = t.ol_runs.c
+        q = (sa.select(rc.run_id, rc.job_version, rc.ended_at, rc.job_facets)
+             .where(rc.job_namespace == namespace, rc.job_name == name, rc.job_version.is_not(None))
+             .order_by(rc.ended_at, rc.run_id))
+        return [(r[0], r[1], r[2], r[3] or {}) for r in self._c.execute(q)]
+
     def run_event_payloads(self, run_id: str) -> list[dict[str, Any]]:
         """The raw events of one run, in event-time order."""
         ec = t.ol_events.c
