@@ -1,6 +1,7 @@
 """A job's versions, as Marquez 0.51's ``GET /api/v1/namespaces/{ns}/jobs/{job}/versions`` lists them: each version
-(:func:`.versions.job_version`) with when it was made (its first run's end), its source-code location, the
-datasets it reads and writes, and its latest run, newest first. Read from the runs that made them (two keyed
+(:func:`.versions.job_version`) with when it was made (its first run's end; a streaming run's last event), its source-code location, the
+datasets it reads and writes, and its latest run (whose ``facets`` are, as Marquez's query reads them, the
+run's job facets), newest first. Read from the runs that made them (two keyed
 statements more for the latest runs), plus the version a JobEvent made, which has no run."""
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def job_versions(store: Store, namespace: str, name: str, limit: int, offset: in
     versions = []
     for version, entry in made.items():
         run = runs.get(entry["run"]) if entry["run"] else None
+        if run is not None:  # as Marquez reads it for a version: the run's job facets as its facets, and its
+            run = {**run, "facets": entry["facets"] or {}, **{  # dataset versions without their facets
+                side: [{**dv, "facets": {}} for dv in run[side]] for side in ("inputDatasetVersions",
+                                                                              "outputDatasetVersions")}}
         io = entry.get("io") or {
             side: {(v["datasetVersionId"]["namespace"], v["datasetVersionId"]["name"]) for v in (run or {}).get(
                 f"{key}DatasetVersions", [])} for side, key in (("in", "input"), ("out", "output"))}

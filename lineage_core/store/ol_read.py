@@ -227,11 +227,12 @@ class LineageReader:
         return out
 
     def versioned_runs(self, namespace: str, name: str) -> list[tuple[str, str, float | None, dict[str, Any]]]:
-        """(run id, job version, end, job facets) of the job's runs that made a version, oldest end first."""
+        """(run id, job version, end, job facets) of the job's runs that made a version, oldest end first (a
+        streaming run, which need not end, by its last event)."""
         rc = t.ol_runs.c
-        q = (sa.select(rc.run_id, rc.job_version, rc.ended_at, rc.job_facets)
+        q = (sa.select(rc.run_id, rc.job_version, sa.func.coalesce(rc.ended_at, rc.updated_at), rc.job_facets)
              .where(rc.job_namespace == namespace, rc.job_name == name, rc.job_version.is_not(None))
-             .order_by(rc.ended_at, rc.run_id))
+             .order_by(sa.func.coalesce(rc.ended_at, rc.updated_at), rc.run_id))
         return [(r[0], r[1], r[2], r[3] or {}) for r in self._c.execute(q)]
 
     def run_event_payloads(self, run_id: str) -> list[dict[str, Any]]:
