@@ -1,7 +1,7 @@
-"""A job's versions, as Marquez 0.51's ``GET /api/v1/namespaces/{ns}/jobs/{job}/versions`` lists them: each version
-(:func:`.versions.job_version`) with when it was made (its first run's end; a streaming run's last event), its source-code location, the
-datasets it reads and writes, and its latest run (whose ``facets`` are, as Marquez's query reads them, the
-run's job facets), newest first. Read from the runs that made them (two keyed
+"""A job's versions, as Marquez 0.51's ``GET /api/v1/namespaces/{ns}/jobs/{job}/versions`` lists them: each
+version (:func:`.versions.job_version`) with when it was made (its first run's end; a streaming run's last
+event), its source-code location, the datasets it reads and writes, and its latest run (whose ``facets`` are, as
+Marquez's query reads them, the run's job facets), newest first. Read from the runs that made them (two keyed
 statements more for the latest runs), plus the version a JobEvent made, which has no run."""
 
 from __future__ import annotations
