@@ -32,7 +32,7 @@ from ..ids import run_uuid
 from ..runs import EventType, RunStatus
 from . import column_lineage
 from . import versions as v
-from .event_parts import datasets_of, facet, facet_sides, merge_facets, parent_of, touched, version_of
+from .event_parts import Parsed, datasets_of, facet, facet_sides, merge_facets, parent_of, touched, version_of
 
 if TYPE_CHECKING:
     from ..store.ol_write import LineageWriter
@@ -42,18 +42,6 @@ VKey = tuple[str, str, str]
 Row = dict[str, Any]
 _STATE = {EventType.COMPLETE: RunStatus.COMPLETED, EventType.FAIL: RunStatus.FAILED, EventType.ABORT: RunStatus.ABORTED}
 _FINISHED = set(_STATE.values())
-
-
-@dataclass
-class Parsed:
-    """One event that passed :func:`lineage_core.openlineage.ingest.parse`: what derivation folds."""
-
-    kind: str  # RunEvent | JobEvent | DatasetEvent
-    payload: dict[str, Any]
-    time: float
-    event_type: EventType | None = None
-    run_id: str | None = None
-    job: tuple[str, str] | None = None
 
 
 @dataclass

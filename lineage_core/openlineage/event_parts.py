@@ -3,14 +3,25 @@ source and version, which facets a dataset version shows and which are the run's
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
+from ..runs import EventType
 from . import versions as v
 
-if TYPE_CHECKING:
-    from .derive import Parsed
-
 Key = tuple[str, str]
+
+
+@dataclass
+class Parsed:
+    """One event that passed :func:`lineage_core.openlineage.ingest.parse`: what derivation folds."""
+
+    kind: str  # RunEvent | JobEvent | DatasetEvent
+    payload: dict[str, Any]
+    time: float
+    event_type: EventType | None = None
+    run_id: str | None = None
+    job: tuple[str, str] | None = None
 
 
 def merge_facets(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
