@@ -101,6 +101,12 @@ def reaches(pairs: set[tuple[str, str]], start: NodeId, goal: NodeId) -> bool:
     return str(goal) in seen
 
 
+def rows_of(store: Store, run_id: str) -> int:
+    with store.engine.connect() as c:
+        return int(c.execute(sa.select(sa.func.count()).select_from(t.run_datasets)
+                             .where(t.run_datasets.c.run_id == run_id)).scalar_one())
+
+
 def job(name: str, namespace: str = "default") -> str:
     return f"job:{namespace}:{name}"
 
@@ -125,6 +131,8 @@ def test_the_demo_is_one_graph_load_preprocess_train_evaluate(demo: ModuleType) 
 
     demo.pipeline(1.0)  # all hits: each records the datasets its source run wrote, and resolves its own inputs
     assert all(explain(s).hit for s in (demo.load, demo.preprocess, demo.train, demo.evaluate))
+    assert rows_of(store, explain(demo.load).run_id) == 0  # no data arguments: the hit is its run row alone
+    assert rows_of(store, explain(demo.evaluate).run_id) == 2  # its two inputs; its outputs are its source's
     assert datasets(demo.evaluate) == ([prepared, model], [metrics])
     assert datasets(demo.train) == ([prepared], [model])
     assert reaches(downstream(store, raw), raw, metrics)
@@ -256,12 +264,10 @@ def test_gc_of_a_source_run_hands_its_outputs_to_its_hits_and_deletes_its_rows(
     before = run_events(store, hit)
     assert before[-1]["outputs"] == run_events(store, source)[-1]["outputs"] != []
     plan = GcPlan(at=0.0, sweep_before=0.0, entries=(), runs=(source,), artifacts=(), blobs=(), kept_pinned=0)
+    assert rows_of(store, hit) == 0
     assert apply_plan(store, plan).runs == 1
     assert run_events(store, hit) == before  # the hit still wrote what it wrote
-    with store.engine.connect() as c:
-        left = c.execute(sa.select(sa.func.count()).select_from(t.run_datasets)
-                         .where(t.run_datasets.c.run_id == source)).scalar()
-    assert left == 0
+    assert rows_of(store, source) == 0 and rows_of(store, hit) == 1  # handed over, then gone with its run
 
 
 def test_runs_recorded_before_datasets_still_emit(make_module: Callable[..., ModuleType], tmp_path: Path) -> None:
