@@ -13,12 +13,13 @@ from lineage_core.store import CacheStore, RemoteStore, Store
 
 from .conftest import StoreServer
 from .contracts.cache_store import CacheStoreContract, Opener, unique
+from .contracts.run_datasets import RunDatasetsContract
 from .services.postgres import PostgresServer
 
 PG_PASSWORD = "pg-secret-pw"  # the cluster trusts local connections, so any password opens it
 
 
-class TestSQLiteStore(CacheStoreContract):
+class TestSQLiteStore(CacheStoreContract, RunDatasetsContract):
     url_scheme = "sqlite"
 
     @pytest.fixture
@@ -27,7 +28,7 @@ class TestSQLiteStore(CacheStoreContract):
         return lambda: Store.from_url(url, (tmp_path / "artifacts").as_uri())
 
 
-class TestPostgresStore(CacheStoreContract):
+class TestPostgresStore(CacheStoreContract, RunDatasetsContract):
     url_scheme = "postgresql"
 
     @pytest.fixture
@@ -56,7 +57,7 @@ class TestPostgresStore(CacheStoreContract):
             store.close()
 
 
-class TestServerStore(CacheStoreContract):
+class TestServerStore(CacheStoreContract, RunDatasetsContract):
     url_scheme = "http"
 
     @pytest.fixture
