@@ -44,6 +44,8 @@ STORE_TOKEN_ENVS = ("LINEAGE_STORE_TOKEN", "OPENLINEAGE_API_KEY")  # a lineage s
 WAIT_TIMEOUT_ENV = "LINEAGE_WAIT_TIMEOUT"  # seconds a single-flight waiter waits for the leader
 LEASE_TTL_ENV = "LINEAGE_LEASE_TTL"  # seconds a single-flight lease lives without a heartbeat
 SPOOL_MAX_BYTES_ENV = "LINEAGE_SPOOL_MAX_BYTES"  # the OpenLineage spool file's bound
+BLOB_CACHE_ENV = "LINEAGE_BLOB_CACHE"  # a server store's node-local verified blob cache (a directory, or "off")
+BLOB_CACHE_MAX_BYTES_ENV = "LINEAGE_BLOB_CACHE_MAX_BYTES"  # … and its size bound (least recently used go first)
 IMAGE_DIGEST_ENV = "LINEAGE_IMAGE_DIGEST"  # the container image's digest, set by the orchestrator
 PODINFO_IMAGE_FILE_ENV = "LINEAGE_PODINFO_IMAGE_FILE"  # a downward-API file naming the pod's imageID
 ENV_ALLOWLIST_ENV = "LINEAGE_ENV_ALLOWLIST"  # more env var patterns to record (comma-separated)
@@ -165,12 +167,12 @@ def _read_options(env: Environ) -> dict[str, Any]:
     return value
 
 
-def _read_spool_max(env: Environ) -> int:
-    raw = _text(env, SPOOL_MAX_BYTES_ENV)
+def _read_bytes(env: Environ, name: str, default: int) -> int:
+    raw = _text(env, name)
     try:
-        return 64 << 20 if raw is None else int(raw)
+        return default if raw is None else int(raw)
     except ValueError:
-        raise ConfigError(f"{SPOOL_MAX_BYTES_ENV}={raw!r} is not a number of bytes") from None
+        raise ConfigError(f"{name}={raw!r} is not a number of bytes") from None
 
 
 def _read_list(env: Environ, name: str) -> tuple[str, ...]:
@@ -212,7 +214,9 @@ _READERS: dict[str, Callable[[Environ], Any]] = {
     "store_token": _read_token,
     "wait_timeout": lambda env: _positive(env, WAIT_TIMEOUT_ENV, 3600.0),
     "lease_ttl": lambda env: _positive(env, LEASE_TTL_ENV, 30.0),
-    "spool_max_bytes": _read_spool_max,
+    "spool_max_bytes": lambda env: _read_bytes(env, SPOOL_MAX_BYTES_ENV, 64 << 20),
+    "blob_cache": lambda env: _text(env, BLOB_CACHE_ENV),
+    "blob_cache_max_bytes": lambda env: _read_bytes(env, BLOB_CACHE_MAX_BYTES_ENV, 10 << 30),
     "image_digest": lambda env: _text(env, IMAGE_DIGEST_ENV),
     "podinfo_image_file": lambda env: env.get(PODINFO_IMAGE_FILE_ENV) or "/etc/podinfo/image",
     "env_allowlist": lambda env: _read_list(env, ENV_ALLOWLIST_ENV),
@@ -244,6 +248,8 @@ class Settings:
     wait_timeout: float = 3600.0
     lease_ttl: float = 30.0
     spool_max_bytes: int = 64 << 20
+    blob_cache: str | None = None  # None: $LINEAGE_HOME/blob-cache; "off": none (store.blob_cache.BlobCache)
+    blob_cache_max_bytes: int = 10 << 30
     image_digest: str | None = None
     podinfo_image_file: str = "/etc/podinfo/image"
     env_allowlist: tuple[str, ...] = ()
@@ -308,12 +314,8 @@ class Settings:
         from .redact import REDACTED, redact_url
 
         shown = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        for name in ("store_token", "export_token", "server_tokens"):
-            if shown[name]:
-                shown[name] = REDACTED
-        for name in ("store_url", "artifacts_url"):
-            if shown[name]:
-                shown[name] = redact_url(shown[name])
+        shown.update({n: REDACTED for n in ("store_token", "export_token", "server_tokens") if shown[n]})
+        shown.update({n: redact_url(shown[n]) for n in ("store_url", "artifacts_url") if shown[n]})
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
@@ -367,13 +369,11 @@ def namespace(explicit: str | None = None) -> str:
 
 
 def lineage_home() -> Path:
-    home: Path = _current("home")
-    return home
+    return _current("home")  # type: ignore[no-any-return]
 
 
 def store_token() -> str | None:
-    token: str | None = _current("store_token")
-    return token
+    return _current("store_token")  # type: ignore[no-any-return]
 
 
 def store_url() -> str:
