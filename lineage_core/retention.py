@@ -3,10 +3,17 @@
 Mark and sweep, in two steps: :func:`plan_garbage` applies the rules to a snapshot of the store and the
 artifact listing and returns a :class:`GcPlan` (``lineage cache gc --dry-run`` prints it);
 :func:`apply_plan` removes what the plan names. What is live: every entry that survives the rules,
-every pinned run (``lineage pin``), the run that produced a pinned hit, and every artifact a surviving
-entry references. Blobs are swept only when older than a grace period, so a writer that has published a
-blob but not yet recorded its entry is never robbed of it; the worst a race can leave is an entry whose
-blob is gone, which the read path turns into a miss (never a wrong value).
+every pinned or tagged run (``lineage pin``, ``lineage tag``), the run that produced a pinned or tagged
+hit, and every artifact a surviving entry references.
+
+The rules: an invalidated entry always goes (it can never be served again); ``older_than`` expires entries
+(and finished runs) created before the cutoff; ``keep_last`` protects the newest N valid entries of each job
+whatever the other rules say — given alone, it removes every valid entry beyond those N. A pin or a tag
+protects its run's entry from every rule but invalidation. The plan says why each entry goes (``GcPlan.why``).
+
+Blobs are swept only when older than a grace period, so a writer that has published a blob but not yet
+recorded its entry is never robbed of it; the worst a race can leave is an entry whose blob is gone, which
+the read path turns into a miss (never a wrong value).
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ class GcReport:
     blobs: int = 0
     bytes: int = 0
     kept_pinned: int = 0
+    kept_recent: int = 0  # expired entries kept because they are among the newest ``keep_last`` of their job
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,7 +81,9 @@ class GcPlan:
     runs: tuple[str, ...]  # run ids
     artifacts: tuple[str, ...]  # artifact rows (content hashes)
     blobs: tuple[BlobFile, ...]
-    kept_pinned: int  # expired entries kept because a pin protects their run
+    kept_pinned: int  # expired entries kept because a pin or a tag protects their run
+    why: dict[str, str] = field(default_factory=dict)  # cache key -> why the rules remove that entry
+    kept_recent: int = 0  # expired entries kept because they are among the newest ``keep_last`` of their job
 
     @property
     def bytes(self) -> int:
@@ -82,17 +92,28 @@ class GcPlan:
     def report(self) -> GcReport:
         """The plan's counts, as a dry run reports them."""
         return GcReport(True, entries=len(self.entries), runs=len(self.runs), artifacts=len(self.artifacts),
-                        blobs=len(self.blobs), bytes=self.bytes, kept_pinned=self.kept_pinned)
+                        blobs=len(self.blobs), bytes=self.bytes, kept_pinned=self.kept_pinned,
+                        kept_recent=self.kept_recent)
 
     def to_dict(self) -> dict[str, Any]:
         return {"entries": list(self.entries), "runs": list(self.runs), "artifacts": list(self.artifacts),
-                "blobs": [{"path": b.path, "size": b.size} for b in self.blobs]}
+                "blobs": [{"path": b.path, "size": b.size, "temp": b.temp} for b in self.blobs],
+                "why": {k: self.why.get(k, "") for k in self.entries}}
 
     def lines(self) -> list[str]:
-        """One line per thing the plan removes, for people."""
-        return ([f"entry    {k}" for k in self.entries] + [f"run      {r}" for r in self.runs]
-                + [f"artifact {a}" for a in self.artifacts]
-                + [f"blob     {b.path} ({b.size} bytes)" for b in self.blobs])
+        """One line per thing the plan removes and why, for people."""
+        return plan_lines(self.to_dict())
+
+
+def plan_lines(plan: dict[str, Any]) -> list[str]:
+    """One line per thing a plan (:meth:`GcPlan.to_dict`, as a server answers it too) removes, and why."""
+    why = plan.get("why") or {}
+    return ([f"entry    {k}: {why.get(k) or 'expired'}" for k in plan["entries"]]
+            + [f"run      {r}: finished before the cutoff; no surviving entry, pin or tag needs it"
+               for r in plan["runs"]]
+            + [f"artifact {a}: no surviving entry names it" for a in plan["artifacts"]]
+            + [f"blob     {b['path']} ({b['size']} bytes): "
+               + ("a stale temp file" if b.get("temp") else "no artifact left names it") for b in plan["blobs"]])
 
 
 def pin(store: Store, run_id: str, note: str | None = None) -> str:
@@ -122,9 +143,10 @@ def collect_garbage(
 
 def plan_garbage(store: Store, older_than: float | None = None, keep_last: int | None = None,
                  grace: float = 3600.0) -> GcPlan:
-    """What the rules remove now: entries expired (``older_than``), beyond the newest ``keep_last`` per job
-    or invalidated, unless pinned; finished runs older than ``older_than`` that no surviving entry or pin
-    needs; artifact rows and blobs older than ``grace`` that nothing surviving names."""
+    """What the rules remove now (see the module's docstring): invalidated entries; entries older than
+    ``older_than`` (or, with ``keep_last`` alone, beyond it) except the newest ``keep_last`` of each job and
+    those of pinned or tagged runs; finished runs older than ``older_than`` that no surviving entry, pin or
+    tag needs; artifact rows and blobs older than ``grace`` that nothing surviving names."""
     if keep_last is not None and keep_last < 0:
         raise ConfigError("--keep-last must be >= 0")
     now = time.time()
@@ -132,7 +154,7 @@ def plan_garbage(store: Store, older_than: float | None = None, keep_last: int |
     before = now - grace
     files = _old_files(store, before)  # listed first: the snapshot that judges them is then the newer
     snap = RetentionTables(store).snapshot(cutoff)
-    doomed, kept_pinned = _doomed_entries(snap, cutoff, keep_last)
+    doomed, kept_pinned, kept_recent = _doomed_entries(snap, now, older_than, keep_last)
     gone = set(doomed)
     runs: list[str] = []
     if cutoff is not None:
@@ -143,14 +165,15 @@ def plan_garbage(store: Store, older_than: float | None = None, keep_last: int |
     dead_set = set(dead)
     keep = _named((a.hash, a.meta) for a in snap.artifacts if a.hash not in dead_set)
     blobs = tuple(f for f in files if f.temp or f.digest not in keep)
-    return GcPlan(now, before, tuple(doomed), tuple(runs), tuple(dead), blobs, kept_pinned)
+    return GcPlan(now, before, tuple(doomed), tuple(runs), tuple(dead), blobs, kept_pinned, doomed, kept_recent)
 
 
 def apply_plan(store: Store, plan: GcPlan) -> GcReport:
     """Remove what ``plan`` names: the rows in one transaction, then the blob files nothing left names."""
     removed = RetentionTables(store).remove(plan.entries, plan.runs, plan.artifacts, plan.sweep_before)
     report = GcReport(False, entries=removed.entries, runs=removed.runs, manifests=removed.manifests,
-                      environments=removed.environments, artifacts=removed.artifacts, kept_pinned=plan.kept_pinned)
+                      environments=removed.environments, artifacts=removed.artifacts, kept_pinned=plan.kept_pinned,
+                      kept_recent=plan.kept_recent)
     keep = _named(removed.remaining)
     fs = store.artifacts.fs
     for blob in plan.blobs:
@@ -161,23 +184,42 @@ def apply_plan(store: Store, plan: GcPlan) -> GcReport:
     return report
 
 
-def _doomed_entries(snap: RetentionSnapshot, cutoff: float | None, keep_last: int | None) -> tuple[list[str], int]:
-    """Keys of the entries the rules remove, and how many expired ones a pin keeps."""
-    doomed: list[str] = []
-    kept_pinned = 0
+def _doomed_entries(snap: RetentionSnapshot, now: float, older_than: float | None,
+                    keep_last: int | None) -> tuple[dict[str, str], int, int]:
+    """The entries the rules remove (key -> why, in snapshot order), how many expired ones a pin or tag keeps,
+    and how many expired ones ``keep_last`` keeps."""
+    cutoff = now - older_than if older_than is not None else None
+    doomed: dict[str, str] = {}
+    kept_pinned = kept_recent = 0
     rank: dict[int, int] = {}
-    for e in snap.entries:  # by job, newest first: rank counts the live entries before this one
-        live_rank = rank.get(e.job_id, 0)
-        if e.tombstoned_at is None:
-            rank[e.job_id] = live_rank + 1
-        expired = e.tombstoned_at is not None
-        expired |= cutoff is not None and e.created_at < cutoff
-        expired |= keep_last is not None and e.tombstoned_at is None and live_rank >= keep_last
-        if expired and e.run_id in snap.protected and e.tombstoned_at is None:
+    for e in snap.entries:  # by job, newest first: rank counts the valid entries before this one
+        if e.tombstoned_at is not None:
+            doomed[e.key] = "invalidated (it can never be served again)"
+            continue
+        live_rank = rank[e.job_id] = rank.get(e.job_id, 0) + 1
+        why = None
+        if cutoff is not None and e.created_at < cutoff:
+            why = f"older than {_duration(older_than or 0)} (created {_duration(now - e.created_at)} ago)"
+        elif cutoff is None and keep_last is not None and live_rank > keep_last:
+            why = f"beyond the newest {keep_last} of its job (it is number {live_rank})"
+        if why is None:
+            continue
+        if keep_last is not None and live_rank <= keep_last:
+            kept_recent += 1
+        elif e.run_id in snap.protected:
             kept_pinned += 1
-        elif expired:
-            doomed.append(e.key)
-    return doomed, kept_pinned
+        else:
+            doomed[e.key] = why
+    return doomed, kept_pinned, kept_recent
+
+
+def _duration(seconds: float) -> str:
+    """A span as the options write it (``30d``, ``12h``, ``90m``, ``45s``), in its largest unit."""
+    for unit in ("d", "h", "m"):
+        if seconds >= _UNITS[unit]:
+            n = seconds / _UNITS[unit]
+            return f"{n:.0f}{unit}" if n == int(n) else f"{n:.1f}{unit}"
+    return f"{max(seconds, 0):.0f}s"
 
 
 def _named(rows: Iterable[tuple[str, dict[str, Any] | None]]) -> set[str]:

@@ -4,7 +4,7 @@ store's database or on a lineage server (:mod:`.source`; invalidate, gc and pins
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -57,19 +57,22 @@ def cache_invalidate(key: Annotated[str | None, typer.Argument(help="A key or ke
 @cache_app.command("gc")
 def cache_gc(
     older_than: Annotated[
-        str | None, typer.Option("--older-than", help="Remove entries and runs older than this (30d, 12h).")
+        str | None, typer.Option("--older-than", help="Expire entries and finished runs created before this "
+                                                      "(30d, 12h); --keep-last and pins still protect theirs.")
     ] = None,
     keep_last: Annotated[
-        int | None, typer.Option("--keep-last", help="Keep only the newest N entries per job.")
+        int | None, typer.Option("--keep-last", help="Protect the newest N valid entries of each job whatever the "
+                                                     "other rules say; given alone, remove every entry beyond them.")
     ] = None,
     grace: Annotated[
         str, typer.Option(help="Never sweep blobs younger than this (protects concurrent writers).")
     ] = "1h",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be removed.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be removed, and why.")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Remove expired entries, runs beyond retention and unreferenced blobs; pins are never removed."""
-    from ..retention import parse_duration
+    """Remove invalidated entries, entries and runs the rules expire, and unreferenced blobs. The newest
+    --keep-last entries of each job, pinned runs and tagged runs are never removed."""
+    from ..retention import parse_duration, plan_lines
 
     for text in (older_than, grace):  # refused here, in the same words, whoever collects
         if text:
@@ -79,17 +82,11 @@ def cache_gc(
         return print_json(report)
     verb = "would remove" if dry_run else "removed"
     typer.echo(f"{verb}: {report['entries']} entries, {report['runs']} runs, {report['artifacts']} artifacts, "
-               f"{report['blobs']} blobs ({report['bytes'] / 2**20:.1f} MiB); kept {report['kept_pinned']} pinned")
+               f"{report['blobs']} blobs ({report['bytes'] / 2**20:.1f} MiB); kept {report['kept_pinned']} pinned"
+               + (f", {report['kept_recent']} among the newest {keep_last}" if report.get("kept_recent") else ""))
     if dry_run:
-        for line in _plan_lines(report["plan"]):
+        for line in plan_lines(report["plan"]):
             typer.echo(f"  {line}")
-
-
-def _plan_lines(plan: dict[str, Any]) -> list[str]:
-    """One line per thing a plan (:meth:`~lineage_core.retention.GcPlan.to_dict`) removes, for people."""
-    return ([f"entry    {k}" for k in plan["entries"]] + [f"run      {r}" for r in plan["runs"]]
-            + [f"artifact {a}" for a in plan["artifacts"]]
-            + [f"blob     {b['path']} ({b['size']} bytes)" for b in plan["blobs"]])
 
 
 @cache_app.command("verify")
