@@ -51,7 +51,7 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, ...]] = {
     ("GET", "/api/v1/namespaces/{namespace}/datasets/{dataset}/versions"): (L,),
     ("GET", "/api/v1/lineage"): (L, SPANS), ("GET", "/api/v1/search"): (L, SPANS), ("GET", "/api/v1/tags"): (L,),
     ("GET", "/api/v1/column-lineage"): (L, SPANS), ("GET", "/api/v1/stats/lineage-events"): (L, SPANS),
-    ("GET", "/api/v1/stats/{what}"): (L, SPANS),
+    ("GET", "/api/v1/stats/{what}"): (L, SPANS), ("GET", "/api/v1/stats/savings"): (R,),
     # the server's metrics (Prometheus): read, open anonymously where reads are
     ("GET", "/metrics"): (L, SPANS),
     # our cache and run views

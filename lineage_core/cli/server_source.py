@@ -69,6 +69,10 @@ class ServerSource:
         return dict(self._call("GET", "/lineage", params={"nodeId": str(node), "depth": depth},
                                missing=lambda _: no_lineage(node)))
 
+    def savings(self, since: float | None, by: str) -> dict[str, Any]:
+        after = dt.datetime.fromtimestamp(since, dt.timezone.utc).isoformat() if since is not None else None
+        return dict(self._call("GET", "/stats/savings", params={"since": after, "by": by}))
+
     # -- the admin API (scope admin) ---------------------------------------------------------------
     def audit(self, token: str | None, action: str | None, since: float | None, limit: int) -> list[dict[str, Any]]:
         after = dt.datetime.fromtimestamp(since, dt.timezone.utc).isoformat() if since is not None else None

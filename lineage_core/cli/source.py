@@ -43,6 +43,10 @@ class Source(Protocol):
     def audit(self, token: str | None, action: str | None, since: float | None, limit: int) -> list[dict[str, Any]]:
         """Audit rows, newest first."""
 
+    def savings(self, since: float | None, by: str) -> dict[str, Any]:
+        """What the cache saved since then (epoch seconds; None: ever), grouped ``by`` job, namespace or model:
+        :class:`~lineage_core.store.savings.SavingsReport` as a dict."""
+
     def invalidate(self, key: str | None, job: str | None) -> int:
         """How many entries were invalidated."""
 
@@ -107,6 +111,11 @@ class LocalSource:
         from ..store.audit import AuditLog
 
         return [r.to_dict() for r in AuditLog(self.store).query(token, action, since, limit)]
+
+    def savings(self, since: float | None, by: str) -> dict[str, Any]:
+        from ..store.savings import savings
+
+        return savings(self.store, since=since, by=by).to_dict()
 
     def invalidate(self, key: str | None, job: str | None) -> int:
         return self.store.invalidate(key=key, job=job)

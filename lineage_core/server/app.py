@@ -37,6 +37,7 @@ from .paths import EncodedSegments
 from .read_api import error as _error
 from .read_api import read_router
 from .runs_api import runs_router
+from .savings_api import savings_router
 from .store_api import store_router
 from .validation import JSON_KEY, MAX_BODY, BadRequest, Limit, Offset, install, parse_json, timestamp
 
@@ -136,6 +137,7 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
             return _error(503, f"store migrations not current ({rev} != {HEAD_REVISION})")
         return JSONResponse({"status": "ready", "revision": rev})
 
+    app.include_router(savings_router(store))  # before read_router: its /stats/{what} would take "savings"
     app.include_router(read_router(store))
     app.include_router(cache_router(store))  # before runs_router: GET /runs/diff is not the run "diff"
     app.include_router(runs_router(store))

@@ -12,6 +12,11 @@
   when none), method and status class (``2xx``…), so the label sets stay bounded whatever paths clients send.
 - ``lineage_store_errors_total{route}``: requests the store could not answer: a :class:`StoreError` (503; not the
   404 of an unknown run or the 409 of a conflict), or the database driver's own error reaching no handler (500).
+- ``lineage_saved_*{namespace}`` (``runs``, ``hits``, ``compute_seconds``, ``gpu_hours``, ``tokens``,
+  ``cost_usd``, each ``_total``): what the cache saved over the store's whole history, per namespace, computed
+  from the store as ``GET /api/v1/stats/savings`` computes it (:mod:`lineage_core.store.savings`; every replica
+  reports the same store: take ``max()``, not ``sum()``). Recomputed at most every :data:`SAVINGS_TTL` seconds;
+  a garbage collection that deletes runs lowers them.
 
 prometheus-client comes with the ``server`` extra; a server run from a venv without it (an Airflow worker's, which
 has FastAPI of its own) counts nothing and answers ``/metrics`` 503 saying what to install.
@@ -48,6 +53,11 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _REMEMBERED = 10_000  # producing runs' durations kept (a finished run's duration never changes)
 _MAX_RECORDED = 1 << 20  # bytes of a run body looked at (a run row is far smaller; the route bounds it)
 _DRIVERS = frozenset({"sqlalchemy", "psycopg", "psycopg2", "sqlite3"})
+SAVINGS_TTL = 15.0  # seconds a scrape's savings report is reused (each one reads every hit of the store)
+_SAVED = (("runs", "lookups", "Runs of cached steps"), ("hits", "hits", "Cache hits"),
+          ("compute_seconds", "compute_seconds_saved", "Seconds of computation hits saved (producing runs' durations)"),
+          ("gpu_hours", "gpu_hours_saved", "GPU-hours hits saved (producing runs' GPUs times their durations)"),
+          ("tokens", "tokens_saved", "LLM tokens hits saved"), ("cost_usd", "cost_usd_saved", "LLM USD hits saved"))
 
 # The words of runs.Reason's constructors, one pattern each (tests/test_metrics.py holds them to runs.py);
 # anything else a miss starts with is a key difference (explain_difference's words).
@@ -99,6 +109,8 @@ class Metrics:
                 self.misses.labels(kind.value)
         for outcome in ("stored", "duplicate", "rejected"):
             self.ingested.labels(outcome)
+        self.savings = SavingsCollector(store)
+        r.register(self.savings)
 
     @property
     def counting(self) -> bool:
@@ -150,6 +162,43 @@ class Metrics:
             while len(self._durations) > _REMEMBERED:
                 self._durations.popitem(last=False)
         return seconds
+
+
+class SavingsCollector:
+    """The store's savings per namespace as counters (``lineage_saved_*_total``), read at scrape time."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._cached: tuple[float, dict[str, dict[str, Any]]] | None = None
+        self._lock = threading.Lock()
+
+    def per_namespace(self) -> dict[str, dict[str, Any]]:
+        from ..store.savings import savings
+
+        with self._lock:
+            now = time.monotonic()
+            if self._cached is None or now - self._cached[0] > SAVINGS_TTL:
+                try:
+                    groups = savings(self.store, by="namespace").to_dict()["groups"]
+                except Exception as e:  # a scrape never fails for the store: the last figures stay
+                    if not store_failure(e):
+                        raise
+                    return self._cached[1] if self._cached else {}
+                self._cached = (now, {g["group"]: g for g in groups})
+            return self._cached[1]
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily
+
+        groups = self.per_namespace()
+        for name, field, doc in _SAVED:
+            family = CounterMetricFamily(f"lineage_saved_{name}", f"{doc}, from the store", labels=["namespace"])
+            for namespace, group in sorted(groups.items()):
+                family.add_metric([namespace], float(group[field]))
+            yield family
+
+    def describe(self) -> list[Any]:
+        return []  # described at collection (registering must not read the store)
 
 
 class RouteNote:
