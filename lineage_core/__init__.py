@@ -16,6 +16,7 @@ __all__ = [
     "CachedFunction",
     "EnvironmentSnapshot",
     "LineageError",
+    "MetricError",
     "Outcome",
     "Store",
     "UnhashableInputError",
@@ -25,6 +26,7 @@ __all__ = [
     "capture_environment",
     "diff_environments",
     "explain",
+    "log_metric",
     "register_hasher",
     "register_materializer",
 ]
@@ -42,12 +44,15 @@ _LAZY = {
     "register_hasher": "hashing",
     "Uri": "hashing",
     "register_materializer": "store.materializers",
+    "log_metric": "metrics",
+    "MetricError": "metrics",
 }
 
 if TYPE_CHECKING:
     from .cache import CachedFunction, Outcome, cached, explain
     from .environment import EnvironmentSnapshot, capture_environment, diff_environments
     from .hashing import Uri, register_hasher
+    from .metrics import MetricError, log_metric
     from .refs import ArtifactRef
     from .store import Store
     from .store.materializers import register_materializer

@@ -28,6 +28,7 @@ from .function_key import StaticParts, call_manifest, input_datasets, output_dat
 from .hashing.values import ndarray_hash, remember_array_hash
 from .ids import new_run_id
 from .keys import KeyManifest, short
+from .metrics import collect
 from .refs import ArtifactRef, resolve
 from .runs import Reason, RunRecorder, RunStatus, explain_miss
 from .runtime import default_store, process_environment
@@ -78,6 +79,7 @@ class CachedFunction(Generic[P, R]):
         wait_timeout: float | None = None,
         hardware: bool = False,
         verify: str | None = None,
+        metrics: bool = False,
     ) -> None:
         if inspect.iscoroutinefunction(fn) or inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
             raise ConfigError(
@@ -101,7 +103,7 @@ class CachedFunction(Generic[P, R]):
         self.allow_pickle = pickle
         self.single_flight = single_flight
         self.wait_timeout = wait_timeout
-        self.hardware = hardware
+        self.hardware, self.metrics = hardware, metrics  # metrics: the result is also the run's metrics
         self.verify = None if verify is None else settings.parse_verify(verify, "verify")
         self.signature = inspect.signature(fn)
         self._refresh_kw = "refresh" not in self.signature.parameters
@@ -301,14 +303,14 @@ class CachedFunction(Generic[P, R]):
         with lease or contextlib.nullcontext():
             written: tuple[RunDataset, ...] = ()
             try:
-                value = self.invoke(store, args, kwargs)
+                value, metrics = collect(lambda: self.invoke(store, args, kwargs), self.name, self.metrics)
                 if mode.writes:
                     value, output = self._store_value(store, manifest, runs.job_id, run_id, value)
                     written = (output,)
             except BaseException as e:
                 runs.fail(run_id, e)
                 raise
-            runs.finish(run_id, RunStatus.COMPLETED, outputs=written)
+            runs.finish(run_id, RunStatus.COMPLETED, outputs=written, metrics=metrics)
         return value
 
     def _store_value(self, store: CacheStore, manifest: KeyManifest, job_id: int, run_id: str,
@@ -365,7 +367,7 @@ def cached(
     version: str | int | None = ..., max_age: float | None = ..., cache: str | CacheMode | bool | None = ...,
     code_deps: Iterable[Any] = ..., file_deps: Iterable[str] = ..., exclude: Iterable[str] = ...,
     pickle: bool = ..., single_flight: bool = ..., wait_timeout: float | None = ..., hardware: bool = ...,
-    verify: str | None = ...,
+    verify: str | None = ..., metrics: bool = ...,
 ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
 def cached(fn: Any = None, /, **options: Any) -> Any:
     """Cache a function on the content of its code, parameters, inputs and environment.
@@ -380,7 +382,8 @@ def cached(fn: Any = None, /, **options: Any) -> Any:
     ``wait_timeout`` seconds, default ``$LINEAGE_WAIT_TIMEOUT`` or 3600), ``hardware`` (the result depends
     on the GPU model and CUDA major: they become key material; a step in a GPU pod has them anyway),
     ``verify`` (``"stat"``, the default: a large local blob whose stat identity is unchanged is not hashed
-    again; ``"always"``: every hit hashes its blob in full; default ``$LINEAGE_VERIFY``).
+    again; ``"always"``: every hit hashes its blob in full; default ``$LINEAGE_VERIFY``), ``metrics`` (the result,
+    a ``dict[str, float]``, is also the run's metrics; ``lineage_core.log_metric`` records them from any step).
     """
     if fn is not None:
         return CachedFunction(fn, **options)

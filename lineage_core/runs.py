@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .context import current_run_context
 from .ids import new_run_id
 from .keys import KeyManifest, explain_difference, nearest, short
+from .metrics import with_metrics
 from .openlineage.emitter import emit_run
 from .redact import redact_text
 from .status import EventType, Phase, RunStatus
@@ -130,12 +131,14 @@ class RunRecorder:
     Datasets are recorded with the run row, when it is written: ``inputs`` (the step's data arguments, which
     the store resolves against earlier runs' outputs) with ``hit`` and ``begin``, and the outputs a completed
     run wrote with ``finish``. A hit writes no outputs: they are its source run's, recorded once. The events
-    are built from these records alone.
+    are built from these records alone. A completed run's metrics (:mod:`.metrics`) are written into its
+    context by ``finish``; a hit has none of its own (they are its source run's, read with it).
     """
 
     def __init__(self, store: CacheStore, job_id: int, key: str, job: str,
                  inputs: Sequence[RunDataset] = ()) -> None:
         self.store, self.job_id, self.key, self.job, self.inputs = store, job_id, key, job, inputs
+        self._contexts: dict[str, dict[str, Any]] = {}  # the context each run began with (finish adds metrics)
 
     def hit(self, source_run_id: str, *, environment_hash: str | None, started: float, concurrent: bool = False,
             context: dict[str, Any] | None = None) -> tuple[str, Reason]:
@@ -154,20 +157,25 @@ class RunRecorder:
 
     def begin(self, run_id: str, reasons: Sequence[str], *, environment_hash: str | None = None,
               context: dict[str, Any] | None = None, started: float | None = None, emit: bool = True) -> None:
+        context = self._contexts[run_id] = current_run_context() if context is None else context
         self.store.insert_run(
             id=run_id, job_id=self.job_id, status=RunStatus.RUNNING.value, cache_key=self.key,
             environment_hash=environment_hash, started_at=time.time() if started is None else started,
-            reasons=[str(r) for r in reasons], context=current_run_context() if context is None else context,
-            inputs=self.inputs,
+            reasons=[str(r) for r in reasons], context=context, inputs=self.inputs,
         )
         if emit:
             emit_run(self.store, run_id, Phase.START)
 
     def finish(self, run_id: str, status: RunStatus, *, error: str | None = None,
-               environment_hash: str | None = None, emit: bool = True, outputs: Sequence[RunDataset] = ()) -> None:
+               environment_hash: str | None = None, emit: bool = True, outputs: Sequence[RunDataset] = (),
+               metrics: dict[str, float] | None = None) -> None:
         values: dict[str, Any] = {"status": status.value, "error": None if error is None else redact_text(error)[:2000]}
         if environment_hash is not None:
             values["environment_hash"] = environment_hash
+        context = self._contexts.pop(run_id, None)
+        if metrics:  # written with the run's end (a run begun elsewhere: its context as stored)
+            begun = self.store.get_run(run_id)["context"] if context is None else context
+            values["context"] = with_metrics(begun, metrics)
         self.store.finish_run(run_id, outputs=outputs if status is RunStatus.COMPLETED else (), **values)
         if emit:
             emit_run(self.store, run_id, Phase.END)

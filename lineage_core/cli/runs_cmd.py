@@ -16,19 +16,29 @@ commands = typer.Typer()
 
 @commands.command()
 def runs(job: Annotated[str | None, typer.Option(help="Only runs of this job.")] = None,
-         limit: int = 50, json_: JsonOpt = False) -> None:
+         limit: int = 50, json_: JsonOpt = False,
+         metrics: Annotated[bool, typer.Option("--metrics", help="A column per metric (a hit shows its source "
+                                                                  "run's).")] = False) -> None:
     """List recent runs, newest first."""
     rows = open_source().runs(job, limit)
     if json_:
         return print_json(rows)
     from rich.table import Table
 
-    table = Table("run", "job", "status", "started", "duration", "key")
+    names = sorted({n for r in rows for n in r.get("metrics") or {}}) if metrics else []
+    table = Table("run", "job", "status", "started", "duration", *(() if metrics else ("key",)), *names)
     for r in rows:
         dur = f"{(r['ended_at'] - r['started_at']) * 1000:.0f} ms" if r["ended_at"] else "-"
         status = r["status"] + (f" ← {r['source_run_id'][:13]}…" if r["source_run_id"] else "")
-        table.add_row(r["id"], r["job"], status, when(r["started_at"]), dur, (r["cache_key"] or "")[:18])
+        last = [metric_text((r.get("metrics") or {}).get(n)) for n in names] if metrics else [
+            (r["cache_key"] or "")[:18]]
+        table.add_row(r["id"], r["job"], status, when(r["started_at"]), dur, *last)
     console().print(table)
+
+
+def metric_text(value: float | None) -> str:
+    """A metric as a table shows it: six significant digits, ``-`` where the run has none."""
+    return "-" if value is None else f"{value:.6g}"
 
 
 @commands.command()
@@ -47,6 +57,9 @@ def show(run_id: str, json_: JsonOpt = False) -> None:
         con.print(f"  • {reason}")
     if run["error"]:
         con.print(f"  [red]error[/] {run['error']}")
+    if run.get("metrics"):
+        source = " (from its source run)" if run["source_run_id"] else ""
+        con.print(f"  metrics{source} " + ", ".join(f"{k}={metric_text(v)}" for k, v in sorted(run["metrics"].items())))
     m = run["manifest"]
     if m:
         con.print(f"  params {m['display']}")

@@ -56,6 +56,13 @@ class ServerSource:
     def run(self, run_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/runs/{quote(run_id, safe='')}", missing=RunNotFoundError))
 
+    def environment(self, run_id: str) -> dict[str, Any] | None:
+        run = self.run(run_id)  # an unknown run is RunNotFoundError; a run without an environment is None
+        if not run["environment_hash"]:
+            return None
+        found = self._call("GET", f"/runs/{quote(run['id'], safe='')}/environment", missing=RunNotFoundError)
+        return dict(found["environment"])
+
     def diff(self, run_a: str, run_b: str) -> dict[str, Any]:
         return dict(self._call("GET", "/runs/diff", params={"a": run_a, "b": run_b}, missing=RunNotFoundError))
 

@@ -22,10 +22,15 @@ if TYPE_CHECKING:
 
 class Source(Protocol):
     def runs(self, job: str | None, limit: int) -> list[dict[str, Any]]:
-        """Run rows, newest first."""
+        """Run rows, newest first, each with its ``metrics`` (:func:`~lineage_core.metrics.run_metrics`)."""
 
     def run(self, run_id: str) -> dict[str, Any]:
-        """One run (id or unique prefix) with its key manifest under ``manifest``; RunNotFoundError if none."""
+        """One run (id or unique prefix) with its key manifest under ``manifest`` and its ``metrics``;
+        RunNotFoundError if none."""
+
+    def environment(self, run_id: str) -> dict[str, Any] | None:
+        """The environment snapshot the run recorded (``EnvironmentSnapshot.to_dict()``), None if it recorded none;
+        RunNotFoundError for an unknown run."""
 
     def diff(self, run_a: str, run_b: str) -> dict[str, Any]:
         """:class:`~lineage_core.diff.RunDiff` as a dict."""
@@ -79,11 +84,21 @@ class LocalSource:
         self.store = store
 
     def runs(self, job: str | None, limit: int) -> list[dict[str, Any]]:
-        return self.store.runs(job=job, limit=limit)
+        from ..metrics import with_run_metrics
+
+        return with_run_metrics(self.store, self.store.runs(job=job, limit=limit))
 
     def run(self, run_id: str) -> dict[str, Any]:
+        from ..metrics import run_metrics
+
         run = self.store.get_run(run_id)
-        return {**run, "manifest": self.store.manifest(run["cache_key"]) if run["cache_key"] else None}
+        return {**run, "manifest": self.store.manifest(run["cache_key"]) if run["cache_key"] else None,
+                "metrics": run_metrics(self.store, run)}
+
+    def environment(self, run_id: str) -> dict[str, Any] | None:
+        run = self.store.get_run(run_id)
+        env = self.store.get_environment(run["environment_hash"]) if run["environment_hash"] else None
+        return env.to_dict() if env is not None else None
 
     def diff(self, run_a: str, run_b: str) -> dict[str, Any]:
         from ..diff import diff_runs

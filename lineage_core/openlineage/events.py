@@ -30,7 +30,7 @@ from ..keys import KeyManifest
 from ..redact import redact_url
 from ..status import EventType
 from ..version import __version__
-from .facets import LineageCacheRunFacet, LineageEnvironmentRunFacet
+from .facets import LineageCacheRunFacet, LineageEnvironmentRunFacet, LineageMetricsRunFacet
 from .naming import dataset_name
 
 PRODUCER = f"https://github.com/lineage-core/lineage-core/tree/v{__version__}"
@@ -66,6 +66,7 @@ class RunRecord:
     error: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
     source_file: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)  # lineage_core.metrics.run_metrics
 
 
 def _own(facet: Any) -> Any:
@@ -105,6 +106,9 @@ def _run_facets(r: RunRecord) -> dict[str, Any]:
             components=KeyManifest.from_dict(r.manifest).component_hashes() if r.manifest else {},
             sourceRunId=r.source_run_id, missReasons=[] if r.hit else list(r.reasons),
         ))
+    if r.metrics and r.event_type == EventType.COMPLETE:
+        facets["lineage_metrics"] = _own(LineageMetricsRunFacet(
+            metrics=dict(r.metrics), sourceRunId=r.source_run_id if r.hit else None))
     if r.error and r.event_type in (EventType.FAIL, EventType.ABORT):
         facets["errorMessage"] = _own(error_message_run.ErrorMessageRunFacet(
             message=r.error, programmingLanguage="python"))

@@ -1,7 +1,7 @@
 """lineage-core's custom OpenLineage run facets, built on openlineage-python's facet base classes.
 
-Keys ``lineage_cache`` and ``lineage_environment``; each ``_schemaURL`` names a JSON Schema shipped in
-``lineage_core/openlineage/schemas/`` (same ``$id``), so consumers can validate them.
+Keys ``lineage_cache``, ``lineage_environment`` and ``lineage_metrics``; each ``_schemaURL`` names a JSON Schema
+shipped in ``lineage_core/openlineage/schemas/`` (same ``$id``), so consumers can validate them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ SCHEMAS = Path(__file__).with_name("schemas")
 _BASE = "https://lineage-core.io/spec/facets/1-0-0"
 CACHE_FACET_URL = f"{_BASE}/LineageCacheRunFacet.json#/$defs/LineageCacheRunFacet"
 ENVIRONMENT_FACET_URL = f"{_BASE}/LineageEnvironmentRunFacet.json#/$defs/LineageEnvironmentRunFacet"
+METRICS_FACET_URL = f"{_BASE}/LineageMetricsRunFacet.json#/$defs/LineageMetricsRunFacet"
 
 
 @attr.define
@@ -47,3 +48,15 @@ class LineageEnvironmentRunFacet(RunFacet):
     @staticmethod
     def _get_schema() -> str:
         return ENVIRONMENT_FACET_URL
+
+
+@attr.define
+class LineageMetricsRunFacet(RunFacet):
+    """The run's metrics (lineage_core.metrics), on its COMPLETE event; a hit's are its source run's."""
+
+    metrics: dict[str, float]
+    sourceRunId: str | None = attr.field(default=None)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return METRICS_FACET_URL

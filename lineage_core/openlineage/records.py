@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..metrics import run_metrics
 from ..status import EventType, RunStatus
 from .events import DatasetRef, RunRecord, event_dict
 from .naming import dataset_name
@@ -83,7 +84,9 @@ def run_records(store: CacheStore, run_id: str) -> list[RunRecord]:
         outputs = []
         if terminal is EventType.COMPLETE:
             outputs = _around(context, "outputs", _refs(wrote) if recorded else _legacy_outputs(store, run))
-        records.append(RunRecord(event_type=terminal, time=run["ended_at"], outputs=outputs, **common))
+        metrics = run_metrics(store, run) if terminal is EventType.COMPLETE else {}
+        records.append(RunRecord(event_type=terminal, time=run["ended_at"], outputs=outputs, metrics=metrics,
+                                 **common))
     return records
 
 

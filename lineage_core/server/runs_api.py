@@ -2,7 +2,8 @@
 when ``LINEAGE_STORE_URL`` names a lineage server (lineage_core/cli/server_source.py is the client).
 
 ``GET /api/v1/runs`` (``job``, ``limit`` 1..10,000): run rows, newest first, as the store lists them;
-``GET /api/v1/runs/{run_id}``: one run (by id or unique prefix of 6+ characters) with its key manifest;
+``GET /api/v1/runs/{run_id}``: one run (by id or unique prefix of 6+ characters) with its key manifest; both
+with each run's ``metrics`` (a CACHED run's are its source run's: :func:`..metrics.run_metrics`);
 ``GET /api/v1/runs/{run_id}/events``: its OpenLineage RunEvents as :mod:`..openlineage.records` builds them.
 
 A namespace-limited token sees only runs of its namespaces: a run outside them is 403 (the scope dependency
@@ -19,6 +20,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from ..errors import RunNotFoundError
+from ..metrics import run_metrics, with_run_metrics
 from ..openlineage.records import run_events
 from ..store import Store
 from .auth import READ, Caller
@@ -49,7 +51,7 @@ def runs_router(store: Store) -> APIRouter:
 
     @api.get("", response_model=None)
     def list_runs(caller: ReadCaller, job: JobFilter = None, limit: Limit = 50) -> Any:
-        return JSONResponse(visible(lambda n: store.runs(job=job, limit=n), limit, caller))
+        return JSONResponse(with_run_metrics(store, visible(lambda n: store.runs(job=job, limit=n), limit, caller)))
 
     @api.get("/{run_id}", response_model=None, dependencies=[Depends(READ)])
     def get_run(run_id: str) -> Any:
@@ -57,7 +59,8 @@ def runs_router(store: Store) -> APIRouter:
             run = store.get_run(run_id)
         except RunNotFoundError as e:
             return error(404, str(e))
-        return JSONResponse({**run, "manifest": store.manifest(run["cache_key"]) if run["cache_key"] else None})
+        return JSONResponse({**run, "manifest": store.manifest(run["cache_key"]) if run["cache_key"] else None,
+                             "metrics": run_metrics(store, run)})
 
     @api.get("/{run_id}/events", response_model=None, dependencies=[Depends(READ)])
     def get_run_events(run_id: str) -> Any:

@@ -115,6 +115,7 @@ class RunEnd(BaseModel):
     status: Literal["COMPLETED", "CACHED", "FAILED", "ABORTED"]
     error: str | None = None
     environment_hash: Hash | None = None
+    context: dict[str, Any] | None = None  # the run's context with its metrics (lineage_core.metrics)
     outputs: Datasets = []
 
 
