@@ -10,7 +10,7 @@ VENV ?= .venv
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
-CORE_EXTRAS := dev,s3,gcs,postgres,server,llm
+CORE_EXTRAS := dev,s3,gcs,postgres,server,llm,plot
 comma := ,
 
 .PHONY: demo test test-core test-fast test-airflow test-kfp lint venv host-venvs services services-k8s constraints bench clean
