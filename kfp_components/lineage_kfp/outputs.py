@@ -8,6 +8,9 @@ was downloaded there, by the remote object behind ``artifact.uri``), and the cac
 tree — one entry per output that was written, plus a JSON of the metadata and the return value — stored by the
 core's path materializer (one content-addressed blob per file, verified on read). On a hit the tree is
 restored into a private directory and moved into the task's output paths.
+
+An ``Output[Metrics]``'s entries are also the run's metrics (``lineage_core.log_metric``, each a finite number):
+``lineage runs --metrics`` and ``lineage compare`` show them, and a hit reports its source run's.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lineage_core import MetricError, log_metric
 from lineage_core.integration import CachedFunction, MaterializerError, Uri, hash_path
 
 if TYPE_CHECKING:
@@ -73,6 +77,7 @@ class OutputsStep(CachedFunction[..., Path]):
         except (TypeError, ValueError) as e:
             raise MaterializerError(f"{self.name} returned {type(value).__name__}: a KFP output parameter must "
                                     f"be JSON (int, float, str, bool, dict, list): {e}") from None
+        self._log_metrics()
         root = _private_bundle()
         root.mkdir()
         info: dict[str, Any] = {"return": value, "outputs": {}}
@@ -84,6 +89,17 @@ class OutputsStep(CachedFunction[..., Path]):
             info["outputs"][name] = entry
         (root / INFO).write_text(json.dumps(info, sort_keys=True), encoding="utf-8")
         return root
+
+    def _log_metrics(self) -> None:
+        """Each entry of a ``system.Metrics`` output becomes a metric of this run (the cached call collects them)."""
+        for name, artifact in self.kfp_outputs.items():
+            if artifact.schema_title != "system.Metrics":
+                continue
+            for metric, value in dict(artifact.metadata).items():
+                try:
+                    log_metric(metric, value)
+                except MetricError as e:
+                    raise MetricError(f"{self.name}: output {name!r} (Metrics): {e}") from None
 
     def restore_destination(self) -> Path:
         """A hit restores into a directory of our own, never where another task may still be writing."""
