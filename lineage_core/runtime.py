@@ -28,13 +28,19 @@ _active = _settings.active
 
 def open_store(settings: Settings) -> CacheStore:
     """A new store for ``settings``: a database URL opens the SQL store (with the artifact store at the
-    artifacts URL); an http(s) URL is a lineage server, which keeps runs and artifacts for tasks that hold
-    only its token. What the store reads while opening (its home, artifact options, token) is ``settings``'."""
+    artifacts URL; on a SQLite file the hit path runs on sqlite3, see store.fast_sqlite); an http(s) URL is a
+    lineage server, which keeps runs and artifacts for tasks that hold only its token. What the store reads while
+    opening (its home, artifact options, token) is ``settings``'."""
     with _settings.use(settings):
         if settings.server_store:
             from .store.remote import RemoteStore
 
             return RemoteStore.connect(settings.resolved_store_url, settings.store_token)
+        from .store.fast_sqlite import FastSqliteStore  # a SQLite file: the hit path without SQLAlchemy
+
+        fast = FastSqliteStore.open(settings.resolved_store_url, settings.resolved_artifacts_url)
+        if fast is not None:
+            return fast
         from .store import Store  # SQLAlchemy loads on first use, not on import
 
         return Store.from_url(settings.resolved_store_url, settings.resolved_artifacts_url)

@@ -10,6 +10,7 @@ import pytest
 
 from lineage_core.hashing import StatKey, hash_bytes
 from lineage_core.store import CacheStore, RemoteStore, Store
+from lineage_core.store.fast_sqlite import FastSqliteStore
 
 from .conftest import StoreServer
 from .contracts.cache_store import CacheStoreContract, Opener, unique
@@ -26,6 +27,24 @@ class TestSQLiteStore(CacheStoreContract, RunDatasetsContract):
     def open_store(self, tmp_path: Path) -> Opener:
         url = f"sqlite:///{tmp_path / 'store' / 'lineage.db'}"
         return lambda: Store.from_url(url, (tmp_path / "artifacts").as_uri())
+
+
+class TestFastSQLiteStore(CacheStoreContract, RunDatasetsContract):
+    """The SQLite store as the cache path opens it (runtime.open_store): its hit path on sqlite3, the rest on the
+    SQL store, opened on first need."""
+
+    url_scheme = "sqlite"
+
+    @pytest.fixture
+    def open_store(self, tmp_path: Path) -> Opener:
+        url = f"sqlite:///{tmp_path / 'store' / 'lineage.db'}"
+
+        def opener() -> CacheStore:
+            store = FastSqliteStore.open(url, (tmp_path / "artifacts").as_uri())
+            assert store is not None
+            return store
+
+        return opener
 
 
 class TestPostgresStore(CacheStoreContract, RunDatasetsContract):

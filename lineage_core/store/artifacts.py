@@ -20,6 +20,7 @@ import contextlib
 import errno
 import mmap
 import os
+import re
 import shutil
 import stat as stat_mod
 import tempfile
@@ -38,8 +39,34 @@ _TRANSFER_THREADS = 8
 _CHUNK = 8 << 20
 # Never follow a symlink at the blob's own name, never block (a FIFO), never leak the descriptor to a child.
 _OPEN_BLOB = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+# file:///an/absolute/path with nothing fsspec would read differently (no chaining, query, fragment or escapes).
+_PLAIN_FILE_URL = re.compile(r"file:///[^:?#%]*")
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _filesystem(url: str, options: dict[str, Any]) -> tuple[Any, str]:
+    """The fsspec filesystem of ``url`` and the root path in it."""
+    from fsspec.core import url_to_fs
+
+    try:
+        # fsspec caches one filesystem instance per (protocol, options): credentials and
+        # connection pools are set up once per process, not per artifact (ZenML #3721).
+        fs, root = url_to_fs(url, **options)
+    except ImportError as e:
+        extra = {"s3": "s3", "gs": "gcs", "gcs": "gcs"}.get(url.split("://", 1)[0], "")
+        hint = f" (pip install 'lineage-core[{extra}]')" if extra else ""
+        raise ConfigError(f"cannot open artifact store {redact_url(url)}: {e}{hint}") from None
+    except ValueError as e:
+        raise ConfigError(f"cannot open artifact store {redact_url(url)}: {e}") from None
+    return fs, root
+
+
+def _local_fs_class() -> type:
+    from fsspec.implementations.local import LocalFileSystem
+
+    local: type = LocalFileSystem
+    return local
 
 
 @dataclass(frozen=True)
@@ -53,31 +80,30 @@ class ArtifactStore:
     """Blobs under one fsspec URL (``file:///...`` by default; ``s3://``, ``gs://`` with their extras)."""
 
     def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
-        import fsspec
-        from fsspec.core import url_to_fs
-
         self.url = url.rstrip("/")
         if options is None:
             options = dict(settings.Settings.current().artifacts_options)
-        try:
-            # fsspec caches one filesystem instance per (protocol, options): credentials and
-            # connection pools are set up once per process, not per artifact (ZenML #3721).
-            self.fs, root = url_to_fs(self.url, **options)
-        except ImportError as e:
-            extra = {"s3": "s3", "gs": "gcs", "gcs": "gcs"}.get(self.url.split("://", 1)[0], "")
-            hint = f" (pip install 'lineage-core[{extra}]')" if extra else ""
-            raise ConfigError(f"cannot open artifact store {redact_url(url)}: {e}{hint}") from None
-        except ValueError as e:
-            raise ConfigError(f"cannot open artifact store {redact_url(url)}: {e}") from None
+        if not options and _PLAIN_FILE_URL.fullmatch(self.url):
+            # A plain local directory (the default): blobs are read and written with os, so fsspec (tens of ms to
+            # import) loads only when something asks for ``fs``. The root is the one fsspec makes of the URL.
+            root, self.protocol, self.local = self.url[len("file://"):], "file", True
+        else:
+            self.fs, root = _filesystem(self.url, options)
+            self.protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+            self.local = isinstance(self.fs, _local_fs_class())
         self.root = root.rstrip("/")
-        self.protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        self.local = isinstance(self.fs, fsspec.implementations.local.LocalFileSystem)
         self._scratch = os.path.join(self.root, "tmp") if self.local else tempfile.gettempdir()
         if self.local:
             try:
                 os.makedirs(self._scratch, exist_ok=True)
             except OSError as e:
                 raise self.write_error(e, self._scratch) from e
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "fs":  # a plain local directory's filesystem, made on first use
+            self.fs = _filesystem(self.url, {})[0]
+            return self.fs
+        raise AttributeError(name)
 
     def path_for(self, digest: str) -> str:
         hexd = digest.split(":", 1)[1]

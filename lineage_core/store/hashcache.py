@@ -18,6 +18,8 @@ from ..hashing.content import HASH_SCHEMA, StatKey
 from ..hashing.remote import RemoteStat
 from . import schema as t
 from .base import StoreBase
+from .stat_rows import signed as _signed
+from .stat_rows import stat_rows as _stat_rows
 
 
 class HashCacheMixin(StoreBase):
@@ -63,20 +65,3 @@ class HashCacheMixin(StoreBase):
 
 _STAT_COLUMNS = tuple(t.stat_cache.c[n] for n in ("size", "mtime_ns", "inode", "device", "ctime_ns", "hash"))
 
-
-def _signed(n: int) -> int:
-    """An unsigned 64-bit number as the signed BIGINT with the same bits (and back with :func:`_unsigned`)."""
-    return n - (1 << 64) if n >= 1 << 63 else n
-
-
-def _unsigned(n: int) -> int:
-    return n + (1 << 64) if n < 0 else n
-
-
-def _stat_rows(rows: Iterable[Any]) -> dict[str, tuple[StatKey, str]]:
-    """Path -> (stat key, hash), skipping rows from before migration 0006 (no device or ctime: a miss)."""
-    return {
-        p: (StatKey(size, mtime, _unsigned(ino), _unsigned(dev), ctime), h)
-        for p, size, mtime, ino, dev, ctime, h in rows
-        if dev is not None and ctime is not None
-    }

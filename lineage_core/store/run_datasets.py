@@ -24,12 +24,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from . import dataset_rows as rows
 from . import schema as t
 from .base import StoreBase
 from .protocol import RunDataset
 
 _rd = t.run_datasets.c
-_COLUMNS = ("run_id", "direction", "position", "location", "version", "content", "fields", "created_at")
+_COLUMNS = rows.COLUMNS
 
 
 def _fields(value: Any) -> tuple[tuple[str, str], ...] | None:
@@ -60,13 +61,12 @@ class RunDatasetsMixin(StoreBase):
         now = time.time()
         cur = conn.connection.cursor()
         try:
-            rows = self._resolved(cur, run_id, inputs, now) if inputs else []
-            rows += [(run_id, "out", n, d.location, d.version, d.content, _json(d.fields), now)
-                     for n, d in enumerate(outputs)]
-            if rows:
+            written = self._resolved(cur, run_id, inputs, now) if inputs else []
+            written += rows.output_rows(run_id, outputs, now)
+            if written:
                 text, positions = self._compiled("insert", lambda: t.run_datasets.insert().values(
                     {c: sa.bindparam(c) for c in _COLUMNS}))
-                params = rows if positions else [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
+                params = written if positions else [dict(zip(_COLUMNS, r, strict=True)) for r in written]
                 cur.execute(text, params[0]) if len(params) == 1 else cur.executemany(text, params)
         finally:
             cur.close()
@@ -74,27 +74,16 @@ class RunDatasetsMixin(StoreBase):
     def _resolved(self, cur: Any, run_id: str, inputs: Sequence[RunDataset], now: float) -> list[tuple[Any, ...]]:
         """The input rows: each resolved to the earlier output it names or carries (one statement for all),
         each location once, those without any location left out."""
-        probes = [(i, "r" if d.source_run else "c") for i, d in enumerate(inputs) if d.source_run or d.content]
+        probes = rows.probes(inputs)
         found: dict[int, tuple[Any, ...]] = {}
         if probes:
             shape = tuple(kind for _, kind in probes)
-            text, positions = self._compiled(("resolve", shape), lambda: _resolve_statement(shape))
-            params: dict[str, Any] = {}
-            for n, (i, kind) in enumerate(probes):
-                params[f"k{n}"] = inputs[i].version if kind == "r" else inputs[i].content
-                if kind == "r":
-                    params[f"r{n}"] = inputs[i].source_run
+            text, positions = self._compiled(("resolve", shape), lambda: sa.text(rows.resolve_sql(shape)))
+            params = rows.resolve_params(probes, inputs)
             cur.execute(text, tuple(params[k] for k in positions) if positions else params)
             for n, *row in cur.fetchall():
                 found.setdefault(probes[n][0], tuple(row))
-        rows: list[tuple[Any, ...]] = []
-        seen: set[str] = set()
-        for i, d in enumerate(inputs):
-            location, version, fields = found.get(i) or (d.location, d.version, _json(d.fields))
-            if location is not None and location not in seen:
-                seen.add(location)
-                rows.append((run_id, "in", len(rows), location, version, d.content, _text(fields), now))
-        return rows
+        return rows.input_rows(run_id, inputs, found, now)
 
     # -- reading -------------------------------------------------------------------------------
     def run_datasets(self, run_id: str) -> tuple[list[RunDataset], list[RunDataset]]:
@@ -114,23 +103,3 @@ class RunDatasetsMixin(StoreBase):
                 d = RunDataset(location, version, content, _fields(fields))
                 (inputs if direction == "in" else inherited_outputs if inherit else own_outputs).append(d)
         return inputs, own_outputs or inherited_outputs
-
-
-def _json(fields: tuple[tuple[str, str], ...] | None) -> str | None:
-    return json.dumps([list(f) for f in fields]) if fields else None
-
-
-def _text(fields: Any) -> str | None:
-    """The ``fields`` column as the driver returned it, as the JSON text a parameter carries."""
-    return fields if fields is None or isinstance(fields, str) else json.dumps(fields)
-
-
-def _resolve_statement(shape: tuple[str, ...]) -> Any:
-    """One ``LIMIT 1`` probe per argument (``c``: by content, ``r``: by producing run and version), as one
-    UNION ALL; each probe is an index seek (``ix_run_datasets_content``, or the primary key)."""
-    probes = []
-    for n, kind in enumerate(shape):
-        where = f"run_id = :r{n} AND version = :k{n}" if kind == "r" else f"content = :k{n}"
-        probes.append(f"SELECT * FROM (SELECT {n} AS n, location, version, fields FROM run_datasets "  # noqa: S608
-                      f"WHERE {where} AND direction = 'out' LIMIT 1) AS p{n}")  # (n: an int; values are bound)
-    return sa.text(" UNION ALL ".join(probes))

@@ -1,0 +1,365 @@
+"""The embedded SQLite store's hit path on the standard library's ``sqlite3``: the statements a cache hit runs (the
+job's id, one lookup, the environment row, one run insert, the stat caches) without importing SQLAlchemy.
+
+Why: a fresh process that only hits — every KFP task, a process-per-task Airflow worker — spent most of what
+lineage-core costs it importing SQLAlchemy (150–190 ms) to run four statements. :class:`FastSqliteStore` runs those
+itself, on one sqlite3 connection per thread with the SQL store's pragmas (WAL, ``synchronous=NORMAL``, a 30 s busy
+timeout, foreign keys), each statement in autocommit (the cheapest write SQLite offers: one implicit transaction,
+no fsync under WAL + NORMAL), with sqlite3's prepared-statement cache. Everything else — a miss's writes, leases,
+explanations, listings, what the CLI and tests ask — goes to the full :class:`~lineage_core.store.metadata.Store`,
+opened (and SQLAlchemy imported) on first need. Both read and write the same tables row for row (the contract suite
+runs on this class), and on any database error the fast path defers to the SQL store, whose errors are the store's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import settings as _settings
+from ..errors import StoreConflictError
+from ..hashing.content import HASH_SCHEMA, StatKey
+from ..hashing.remote import RemoteStat
+from ..redact import redact_url
+from . import dataset_rows
+from .artifacts import ArtifactStore
+from .protocol import CacheEntry, RunDataset
+from .stat_rows import signed, stat_rows
+
+if TYPE_CHECKING:
+    from ..environment import EnvironmentSnapshot
+    from .artifacts import ArtifactRecord
+    from .metadata import Store
+
+# A plain SQLite file URL (what the default store is); anything else (memory, URL options, escapes, ~) opens the
+# SQL store, which parses URLs the way SQLAlchemy does.
+_URL = re.compile(r"sqlite(?:\+pysqlite)?:///(?P<db>[^?#%~]+)")
+_VERSIONS = Path(__file__).with_name("migrations") / "versions"
+_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=30000",
+            "PRAGMA foreign_keys=ON")  # as metadata._sqlite_pragmas
+_BATCH = 900  # host parameters per IN (...), as hashcache
+
+# The runs table's columns (schema.runs) and which hold JSON; a row naming any other column goes to the SQL store.
+RUN_COLUMNS = ("id", "job_id", "status", "cache_key", "source_run_id", "environment_hash", "started_at",
+               "ended_at", "reasons", "context", "error")
+RUN_JSON = frozenset({"reasons", "context"})
+_RUN_SET = frozenset(RUN_COLUMNS)
+_INSERT_RUN = f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"  # noqa: S608
+_JOB = "SELECT id FROM jobs WHERE namespace = ? AND name = ?"
+_JOB_INSERT = "INSERT INTO jobs (namespace, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+_ENV = "SELECT 1 FROM environments WHERE hash = ?"
+_ENV_INSERT = "INSERT INTO environments (hash, snapshot, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+_LOOKUP = ("SELECT e.key, e.run_id, e.artifact_hash, e.value_hash, e.created_at, a.materializer, a.meta, a.size "
+           "FROM cache_entries AS e JOIN artifacts AS a ON a.hash = e.artifact_hash "
+           "WHERE e.key = ? AND e.tombstoned_at IS NULL")
+_STAT_UPSERT = ("INSERT INTO stat_cache (path, size, mtime_ns, inode, hash, schema, device, ctime_ns) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET size = excluded.size, "
+                "mtime_ns = excluded.mtime_ns, inode = excluded.inode, hash = excluded.hash, schema = excluded.schema, "
+                "device = excluded.device, ctime_ns = excluded.ctime_ns")
+_REMOTE_UPSERT = ("INSERT INTO remote_stat (uri, size, etag, version, hash, schema) VALUES (?, ?, ?, ?, ?, ?) "
+                  "ON CONFLICT (uri) DO UPDATE SET size = excluded.size, etag = excluded.etag, "
+                  "version = excluded.version, hash = excluded.hash, schema = excluded.schema")
+_STAT = "SELECT path, size, mtime_ns, inode, device, ctime_ns, hash FROM stat_cache WHERE schema = ? AND "
+_REMOTE = "SELECT uri, size, etag, version, hash FROM remote_stat WHERE schema = ? AND uri IN "
+
+
+def head_revision() -> str:
+    """The newest migration's revision, from the migration files' names (``0009_….py``): what the SQL store's
+    ``HEAD_REVISION`` says (a test keeps the two equal), read without importing the SQL store."""
+    return max(n[:4] for n in os.listdir(_VERSIONS) if n[:4].isdigit() and n.endswith(".py"))
+
+
+class FastSqliteStore:
+    """A :class:`~lineage_core.store.protocol.CacheStore` on an embedded SQLite database: the hit path on sqlite3,
+    everything else on the SQL store (opened on first use). Open with :meth:`open`."""
+
+    # A capability the cache path probes for (``getattr(store, name, None)``) that this store does not have: answered
+    # here, so that asking does not open the SQL store (and import SQLAlchemy) just to find it missing.
+    lookup_and_record = None
+
+    def __init__(self, store_url: str, db: str, artifacts: ArtifactStore, home: Path,
+                 opened_with: _settings.Settings, full: Store | None = None) -> None:
+        self.artifacts = artifacts
+        self.home = home
+        self._store_url, self._db, self._opened_with, self._full = store_url, db, opened_with, full
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[sqlite3.Connection] = []
+        self._jobs: dict[tuple[str, str], int] = {}
+        self._envs: set[str] = set()
+
+    @classmethod
+    def open(cls, store_url: str, artifacts_url: str | None = None) -> FastSqliteStore | None:
+        """The store on ``store_url`` (migrated to head first when behind, by the SQL store), or None when the URL
+        is not a plain SQLite file (the SQL store opens it). Reads the current settings as ``Store.from_url``."""
+        m = _URL.fullmatch(store_url)
+        if m is None or m["db"] == ":memory:":
+            return None
+        db = m["db"]
+        home = Path(db).parent
+        home.mkdir(parents=True, exist_ok=True)
+        current = _settings.Settings.current()
+        if artifacts_url is None:
+            artifacts_url = current.artifacts_url or (home / "artifacts").as_uri()
+        store = cls(store_url, db, ArtifactStore(artifacts_url), home, current)
+        if store._revision() != head_revision():
+            from .metadata import Store  # a new or older database: the SQL store migrates it (and stays open)
+
+            full = Store.from_url(store_url, artifacts_url)
+            full.artifacts = store.artifacts
+            store._full = full
+        return store
+
+    # -- connections ---------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection (a new one after a fork: a SQLite connection never crosses one)."""
+        local = self._local
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid():
+            conn = sqlite3.connect(self._db, timeout=30, isolation_level=None, check_same_thread=False)
+            for pragma in _PRAGMAS:
+                conn.execute(pragma)
+            local.conn, local.pid = conn, os.getpid()
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    def _revision(self) -> str | None:
+        try:
+            row = self._conn().execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.Error:  # no schema yet (or not a database: the SQL store says so)
+            return None
+        return None if row is None else str(row[0])
+
+    def _store(self) -> Store:
+        """The SQL store on the same database and artifacts, opened once, on first need."""
+        full = self._full
+        if full is None:
+            with self._lock:
+                full = self._full
+                if full is None:
+                    from .metadata import Store
+
+                    with _settings.use(self._opened_with):
+                        full = Store.from_url(self._store_url, self.artifacts.url, migrate=False)
+                    full.artifacts = self.artifacts
+                    self._full = full
+        return full
+
+    def __getattr__(self, name: str) -> Any:
+        """What is not the hit path (listings, ``engine``, retention's and the CLI's queries): the SQL store's."""
+        if name.startswith("__") or name in ("_full", "_local", "_lock"):
+            raise AttributeError(name)
+        return getattr(self._store(), name)
+
+    @property
+    def url(self) -> str:
+        return redact_url(self._store_url)
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._conns = self._conns, []
+            full, self._full = self._full, None
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+        if full is not None:
+            full.close()
+
+    # -- the hit path on sqlite3 ---------------------------------------------------------------
+    def job_id(self, namespace: str, name: str) -> int:
+        k = (namespace, name)
+        jid = self._jobs.get(k)
+        if jid is not None:
+            return jid
+        try:
+            conn = self._conn()
+            row = conn.execute(_JOB, k).fetchone()
+            if row is None:
+                conn.execute(_JOB_INSERT, (namespace, name, time.time()))
+                row = conn.execute(_JOB, k).fetchone()
+        except sqlite3.Error:
+            row = None
+        jid = int(row[0]) if row is not None else self._store().job_id(namespace, name)
+        self._jobs[k] = jid
+        return jid
+
+    def put_environment(self, env: EnvironmentSnapshot) -> str:
+        h = env.content_hash
+        if h in self._envs:
+            return h
+        try:
+            conn = self._conn()
+            if conn.execute(_ENV, (h,)).fetchone() is None:  # a read first: most processes find it stored
+                conn.execute(_ENV_INSERT, (h, json.dumps(env.to_dict()), time.time()))
+        except sqlite3.Error:
+            return self._store().put_environment(env)
+        self._envs.add(h)
+        return h
+
+    def lookup(self, key: str) -> CacheEntry | None:
+        try:
+            row = self._conn().execute(_LOOKUP, (key,)).fetchone()
+        except sqlite3.Error:
+            return self._store().lookup(key)
+        if row is None:
+            return None
+        meta: Any = None if row[6] is None else json.loads(row[6])  # as the SQL store's JSON column reads
+        return CacheEntry(row[0], row[1], row[2], row[3], row[4], row[5], meta, size=row[7])
+
+    def insert_run(self, *, inputs: Sequence[RunDataset] = (), **row: Any) -> None:
+        """The run row (one autocommit statement) or the row and the datasets it reads, resolved against earlier
+        runs' outputs as the SQL store resolves them, in one transaction. A row naming a column this module does
+        not know goes to the SQL store."""
+        if not row.keys() <= _RUN_SET:
+            return self._store().insert_run(inputs=inputs, **row)
+        values = [row.get(c) for c in RUN_COLUMNS]
+        for i, col in enumerate(RUN_COLUMNS):
+            if col in RUN_JSON and values[i] is not None:
+                values[i] = json.dumps(values[i], default=str)
+        conn = self._conn()
+        try:
+            if not inputs:
+                conn.execute(_INSERT_RUN, values)
+                return
+            conn.execute("BEGIN")
+            conn.execute(_INSERT_RUN, values)
+            self._write_inputs(conn, str(row.get("id")), inputs)
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            _rollback(conn)
+            raise StoreConflictError(self._store()._conflict(dict(zip(RUN_COLUMNS, values, strict=True)))) from None
+        except sqlite3.Error:  # nothing was written: the SQL store writes it, or raises the store's error
+            _rollback(conn)
+            self._store().insert_run(inputs=inputs, **row)
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    @staticmethod
+    def _write_inputs(conn: sqlite3.Connection, run_id: str, inputs: Sequence[RunDataset]) -> None:
+        probes = dataset_rows.probes(inputs)
+        found: dict[int, tuple[Any, ...]] = {}
+        if probes:
+            shape = tuple(kind for _, kind in probes)
+            params = dataset_rows.resolve_params(probes, inputs)
+            for n, *hit in conn.execute(dataset_rows.resolve_sql(shape), params).fetchall():
+                found.setdefault(probes[n][0], tuple(hit))
+        data = dataset_rows.input_rows(run_id, inputs, found, time.time())
+        if data:
+            conn.executemany(dataset_rows.INSERT, data)
+
+    def get_many(self, paths: Sequence[str]) -> dict[str, tuple[StatKey, str]]:
+        try:
+            return stat_rows(self._in(_STAT + "path IN ", paths))
+        except sqlite3.Error:
+            return self._store().get_many(paths)
+
+    def get_under(self, directory: str) -> dict[str, tuple[StatKey, str]]:
+        prefix = directory.rstrip(os.sep) + os.sep  # a byte-order range, as StoreBase._under on SQLite
+        hi = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        try:
+            rows = self._conn().execute(_STAT + "path >= ? AND path < ?", (HASH_SCHEMA, prefix, hi)).fetchall()
+        except sqlite3.Error:
+            return self._store().get_under(directory)
+        return stat_rows(rows)
+
+    def get_remote(self, uris: Sequence[str]) -> dict[str, tuple[RemoteStat, str]]:
+        try:
+            rows = list(self._in(_REMOTE, uris))
+        except sqlite3.Error:
+            return self._store().get_remote(uris)
+        return {uri: (RemoteStat(size, etag, version), h) for uri, size, etag, version, h in rows}
+
+    def put_many(self, rows: Iterable[tuple[str, StatKey, str]]) -> None:
+        """Stat identities of files just hashed (a hit's new input file is one): upserted in one transaction."""
+        rows = list(rows)
+        data = [(p, k.size, k.mtime_ns, signed(k.inode), h, HASH_SCHEMA, signed(k.device), k.ctime_ns)
+                for p, k, h in rows]
+        if data and not self._upsert(_STAT_UPSERT, data):
+            self._store().put_many(rows)
+
+    def put_remote(self, rows: Sequence[tuple[str, RemoteStat, str]]) -> None:
+        data = [(u, st.size, st.etag, st.version, h, HASH_SCHEMA) for u, st, h in rows]
+        if data and not self._upsert(_REMOTE_UPSERT, data):
+            self._store().put_remote(rows)
+
+    def _upsert(self, statement: str, data: list[tuple[Any, ...]]) -> bool:
+        """Rows upserted in one transaction; False (nothing written) on a database error."""
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN")
+            conn.executemany(statement, data)
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            _rollback(conn)
+            return False
+        except BaseException:
+            _rollback(conn)
+            raise
+        return True
+
+    def _in(self, query: str, keys: Sequence[str]) -> Iterator[Any]:
+        conn = self._conn()
+        for i in range(0, len(keys), _BATCH):
+            batch = keys[i : i + _BATCH]
+            yield from conn.execute(f"{query}({', '.join('?' * len(batch))})", (HASH_SCHEMA, *batch)).fetchall()
+
+    # -- everything else: the SQL store ----------------------------------------------------------
+    def get_environment(self, env_hash: str) -> EnvironmentSnapshot | None:
+        return self._store().get_environment(env_hash)
+
+    def put_entry(self, key: str, job_id: int, manifest: dict[str, Any], run_id: str, artifact: ArtifactRecord,
+                  materializer: str, meta: dict[str, Any], value_hash: str | None) -> None:
+        self._store().put_entry(key, job_id, manifest, run_id, artifact, materializer, meta, value_hash)
+
+    def artifact_meta(self, digest: str) -> dict[str, Any] | None:
+        return self._store().artifact_meta(digest)
+
+    def tombstone(self, key: str) -> None:
+        self._store().tombstone(key)
+
+    def previous_manifests(self, job_id: int, limit: int = 20) -> list[dict[str, Any]]:
+        return self._store().previous_manifests(job_id, limit)
+
+    def manifest(self, key: str) -> dict[str, Any] | None:
+        return self._store().manifest(key)
+
+    def finish_run(self, run_id: str, *, outputs: Sequence[RunDataset] = (), **values: Any) -> None:
+        self._store().finish_run(run_id, outputs=outputs, **values)
+
+    def abandon_run(self, run_id: str, why: str) -> None:
+        self._store().abandon_run(run_id, why)
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        return self._store().get_run(run_id)
+
+    def run_datasets(self, run_id: str) -> tuple[list[RunDataset], list[RunDataset]]:
+        return self._store().run_datasets(run_id)
+
+    def try_acquire(self, key: str, owner: str, ttl: float) -> tuple[bool, str | None]:
+        return self._store().try_acquire(key, owner, ttl)
+
+    def renew(self, key: str, owner: str, ttl: float) -> bool:
+        return self._store().renew(key, owner, ttl)
+
+    def release(self, key: str, owner: str) -> None:
+        self._store().release(key, owner)
+
+    def lease(self, key: str) -> tuple[str, float] | None:
+        return self._store().lease(key)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """End a failed transaction (COMMIT can fail on a busy database and leave it open), keeping the first error."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")

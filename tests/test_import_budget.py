@@ -1,0 +1,124 @@
+"""A cache hit in a fresh process (a KFP task, a process-per-task Airflow worker) imports only what a hit needs.
+
+Each case runs real processes: one computes and stores the value, a fresh one hits it and reports which heavy
+modules ended up in ``sys.modules``. SQLAlchemy (150–190 ms to import), fsspec, pandas, numpy (unless the value is
+an array), ``requests`` and the OpenLineage client (no transport configured) must not be among them. The control
+case opens the store the way it was opened before the sqlite3 hit path existed, and shows that the same check
+sees SQLAlchemy then: the assertion can fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lineage_core.store import metadata
+from lineage_core.store.fast_sqlite import head_revision
+
+HEAVY = ("sqlalchemy", "sqlalchemy.orm", "alembic", "fsspec", "pandas", "numpy", "requests", "openlineage",
+         "openlineage.client", "pydantic")
+
+STEPS = '''
+from pathlib import Path
+
+from lineage_core import cached
+
+
+@cached
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@cached
+def count_lines(path: Path) -> int:
+    return len(path.read_text().splitlines())
+
+
+@cached
+def ramp(n: int):
+    import numpy as np
+
+    return np.arange(n, dtype="float64")
+'''
+
+CALL = '''
+import json, sys
+from pathlib import Path
+{undo}
+import steps
+from lineage_core import explain
+
+value = {call}
+print(json.dumps({{"hit": explain({fn}).hit, "value": repr(value)[:40],
+                  "loaded": [m for m in {heavy!r} if m in sys.modules]}}))
+'''
+
+UNDO = '''
+from lineage_core import runtime, settings
+from lineage_core.store import Store
+
+
+def _sql_store(s):  # how runtime opened a SQLite store before store.fast_sqlite
+    with settings.use(s):
+        return Store.from_url(s.resolved_store_url, s.resolved_artifacts_url)
+
+
+runtime.open_store = _sql_store
+'''
+
+
+def _run(tmp_path: Path, call: str, fn: str, undo: bool = False) -> dict[str, object]:
+    code = textwrap.dedent(CALL.format(undo=UNDO if undo else "", call=call, fn=fn, heavy=HEAVY))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "LINEAGE_"))}
+    env.update(LINEAGE_HOME=str(tmp_path / "home"), PYTHONPATH=os.pathsep.join(
+        [str(tmp_path), str(Path(__file__).resolve().parents[1])]))
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def steps(tmp_path: Path) -> Path:
+    (tmp_path / "steps.py").write_text(STEPS)
+    (tmp_path / "data.txt").write_text("a\nb\nc\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(("call", "fn", "value"), [
+    ("steps.add(20, 22)", "steps.add", "42"),
+    ("steps.count_lines(Path('data.txt'))", "steps.count_lines", "3"),
+])
+def test_a_hit_in_a_fresh_process_imports_no_sql_layer_filesystem_or_data_library(
+    steps: Path, call: str, fn: str, value: str,
+) -> None:
+    first = _run(steps, call, fn)
+    assert first["hit"] is False and first["value"] == value
+    assert "sqlalchemy" in first["loaded"]  # a miss records through the SQL store (explanations, the entry)
+    hit = _run(steps, call, fn)
+    assert hit["hit"] is True and hit["value"] == value
+    assert hit["loaded"] == []
+
+
+def test_an_array_hit_imports_numpy_and_still_no_sql_layer(steps: Path) -> None:
+    assert _run(steps, "steps.ramp(1000)", "steps.ramp")["hit"] is False
+    hit = _run(steps, "steps.ramp(1000)", "steps.ramp")
+    assert hit["hit"] is True and hit["value"].startswith("array([")
+    assert hit["loaded"] == ["numpy"]
+
+
+def test_the_check_sees_sqlalchemy_when_the_store_opens_the_old_way(steps: Path) -> None:
+    assert _run(steps, "steps.add(1, 2)", "steps.add")["hit"] is False
+    control = _run(steps, "steps.add(1, 2)", "steps.add", undo=True)
+    assert control["hit"] is True
+    assert "sqlalchemy" in control["loaded"]
+
+
+def test_the_hit_path_knows_the_schema_head_without_importing_the_sql_store() -> None:
+    assert head_revision() == metadata.HEAD_REVISION
