@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..store import Store
 
 _PREFIX = re.compile(r"^(dataset|job|datasetField|run):")
+_MARQUEZ_NODE = re.compile(r"(dataset|datasetField|job|run):.*")  # Marquez's NodeId.ID_PATTERN
 _SPLIT = re.compile(r":(?!//|\d)")  # Marquez's rule: keep `s3://...` and `host:5432` whole
 _VERSION = re.compile(r"#[0-9a-fA-F-]{36}$")
 MAX_DEPTH = 100
@@ -59,6 +60,13 @@ def node_parts(text: str, expected: int) -> list[str]:
         out.append(text[prev : cut.start()])
         prev = cut.end()
     return [*out, text[prev:]]
+
+
+def is_node_id(text: str) -> bool:
+    """Whether Marquez reads ``text`` as a NodeId at all (its ``ID_PATTERN``): one that is not is a query parameter
+    JAX-RS cannot convert, which Marquez answers 404; one that is but cannot be split is the client's error (400
+    here, Marquez's 500)."""
+    return _MARQUEZ_NODE.fullmatch(text) is not None
 
 
 def parse_node_id(text: str) -> NodeId:
@@ -117,19 +125,7 @@ def _shared(g: GraphReader, start: NodeId, depth: int) -> set[EdgeRow]:
     first = (start.namespace, start.name) if start.type == "job" else g.job_for_dataset((start.namespace, start.name))
     if first is None:
         return set()
-    edges = set(g.job_edges([first]))
-    jobs, datasets = {first}, {(e.dataset_namespace, e.dataset_name) for e in edges}
-    frontier = set(datasets)
-    for _ in range(depth):
-        if not frontier:
-            break
-        found = g.sharing(sorted(frontier), sorted(jobs))
-        edges.update(found)
-        jobs |= {(e.job_namespace, e.job_name) for e in found}
-        reached = {(e.dataset_namespace, e.dataset_name) for e in found}
-        frontier = reached - datasets
-        datasets |= reached
-    return edges
+    return {e for _, e in g.reach(first, depth)}
 
 
 def _directed(g: GraphReader, start: NodeId, depth: int, upstream: bool) -> set[EdgeRow]:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ..errors import ConfigError
 from ..openlineage import column_lineage, stats, views
-from ..openlineage.graph import MAX_DEPTH, exists, lineage, parse_field_node_id, parse_node_id
+from ..openlineage.graph import MAX_DEPTH, exists, is_node_id, lineage, parse_field_node_id, parse_node_id
 from ..openlineage.job_versions import job_versions
 from ..openlineage.sync import sync_runs_throttled
 from ..store import Store
@@ -29,6 +29,11 @@ def _ok(found: Any) -> JSONResponse:
     """A view's JSON as it is: the views build JSON values only, so FastAPI's encoder need not walk them again
     (which, for a large graph, costs more than the query)."""
     return found if isinstance(found, JSONResponse) else JSONResponse(found)
+
+
+def _not_a_node(text: str) -> JSONResponse:
+    """Marquez's answer to a nodeId its NodeId cannot hold (a query parameter it cannot convert): 404."""
+    return error(404, f"node ID ({text[:200]}) must start with 'dataset', 'datasetField', 'job' or 'run'")
 
 
 def _missing(kind: str, namespace: str, name: str) -> JSONResponse:
@@ -114,6 +119,8 @@ def read_router(store: Store) -> APIRouter:
 
     @api.get("/lineage", response_model=None, dependencies=everywhere)
     def get_lineage(nodeId: str, depth: Depth = 20) -> Any:
+        if not is_node_id(nodeId):
+            return _not_a_node(nodeId)
         try:
             node = parse_node_id(nodeId)
         except ConfigError as e:
@@ -125,6 +132,8 @@ def read_router(store: Store) -> APIRouter:
 
     @api.get("/column-lineage", response_model=None, dependencies=everywhere)
     def get_column_lineage(nodeId: str, depth: Depth = 20, withDownstream: bool = False) -> Any:
+        if not is_node_id(nodeId):
+            return _not_a_node(nodeId)
         try:
             dataset, field, versioned = parse_field_node_id(nodeId)
         except ConfigError as e:

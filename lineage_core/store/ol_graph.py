@@ -73,6 +73,35 @@ class GraphReader:
         q = statement(self._r.dialect, "sharing", build)
         return [EdgeRow(*row) for row in self._r.execute(q, {**encode(datasets), **encode(seen, "seen")})]
 
+    def reach(self, start: Key, depth: int) -> list[tuple[int, EdgeRow]]:
+        """(hop, edge) for every current edge of the jobs within ``depth`` job hops of ``start`` (hop 0: its own),
+        in one statement per :data:`HOPS` hops (see :func:`_hops`); each edge under the hop that first reached its
+        job."""
+        out: list[tuple[int, EdgeRow]] = []
+        seen: list[Key] = [start]
+        known: list[Key] = []
+        frontier: list[Key] = []
+        done = 0
+        while True:
+            hops, first = min(HOPS.get(self._r.dialect, 1), depth - done), done == 0
+            q = statement(self._r.dialect, f"hops_{first}_{hops}", lambda d, n=hops, f=first: _hops(d, n, f))
+            params = encode(seen, "seen") if first else {
+                **encode(seen, "seen"), **encode(known, "known"), **encode(frontier, "frontier")}
+            rows = [(done + int(row[0]), EdgeRow(*row[1:])) for row in self._r.execute(q, params)]
+            out += rows
+            done += hops
+            if done >= depth or not rows:
+                return out
+            jobs, datasets, frontier_set = set(seen), set(known), set()
+            for hop in range(done - hops, done + 1):  # replay the chunk's hops: who was seen, what is new
+                reached = {(e.dataset_namespace, e.dataset_name) for h, e in rows if h == hop}
+                jobs |= {(e.job_namespace, e.job_name) for h, e in rows if h == hop}
+                frontier_set = reached - datasets
+                datasets |= reached
+            if not frontier_set:
+                return out
+            seen, known, frontier = sorted(jobs), sorted(datasets), sorted(frontier_set)
+
     def touching(self, datasets: Sequence[Key], direction: str) -> list[EdgeRow]:
         """The current edges of ``datasets`` in one direction: their writers ("out") or readers ("in")."""
         ec = t.ol_edges.c
@@ -92,6 +121,46 @@ class GraphReader:
         dc = t.ol_datasets.c
         q = sa.select(dc.name).where(dc.namespace == key[0], dc.name == key[1])
         return self._r.execute(q).first() is not None
+
+
+# Job hops per traversal statement: on PostgreSQL a statement is a round trip, and ten hops (the benchmark's depth)
+# in one cost about what one does; SQLite runs in-process, and counts a chain's nested references (each hop reads the
+# two before it: 2^n) against a limit of 65,535, so it takes one hop per statement.
+HOPS = {"postgresql": 10}
+_KEYS = {  # the (namespace, name) pairs of one JSON parameter (:func:`.ol_read.encode`) as rows
+    "postgresql": "SELECT k.value ->> 0, k.value ->> 1 FROM jsonb_array_elements(CAST(:{p} AS JSONB)) AS k(value)",
+    "sqlite": "SELECT json_extract(k.value, '$[0]'), json_extract(k.value, '$[1]') FROM json_each(:{p}) AS k"}
+_EDGES_OF = ("SELECT t.job_namespace, t.job_name, t.dataset_namespace, t.dataset_name, t.direction FROM ol_edges t "
+             "WHERE t.current AND (t.job_namespace, t.job_name) IN (SELECT ns, name FROM {jobs})")
+_START = ("e0 AS ({e0}), k0(ns, name) AS (SELECT DISTINCT dataset_namespace, dataset_name FROM e0), "
+          "f0 AS (SELECT * FROM k0)")
+_HOP = (  # hop i from hop p = i - 1: its jobs, their edges, the jobs seen, the datasets known, the new ones
+    "j{i}(ns, name) AS (SELECT DISTINCT h.job_namespace, h.job_name FROM ol_edges h WHERE h.current AND "
+    "(h.dataset_namespace, h.dataset_name) IN (SELECT ns, name FROM f{p}) AND "
+    "(h.job_namespace, h.job_name) NOT IN (SELECT ns, name FROM s{p})), e{i} AS ({edges}), "
+    "s{i}(ns, name) AS (SELECT ns, name FROM s{p} UNION SELECT ns, name FROM j{i}), "
+    "k{i}(ns, name) AS (SELECT ns, name FROM k{p} UNION SELECT dataset_namespace, dataset_name FROM e{i}), "
+    "f{i}(ns, name) AS (SELECT dataset_namespace, dataset_name FROM e{i} EXCEPT SELECT ns, name FROM k{p})")
+_ROWS = "SELECT {i} AS hop, job_namespace, job_name, dataset_namespace, dataset_name, direction FROM e{i}"
+
+
+def _hops(dialect: str, hops: int, first: bool) -> Any:
+    """``hops`` hops of the job-hop traversal in one statement: hop ``i``'s jobs are those not seen yet that
+    currently read or write a dataset first reached at hop ``i - 1`` (its frontier), and its edges those jobs'
+    current edges, exactly as one statement per hop would find them (so a dataset every job reads is expanded
+    once, not once per path to it). ``first``: start from the job ``seen`` names (hop 0: its own edges);
+    else from ``seen`` jobs, ``known`` datasets and the ``frontier`` of a previous chunk. Rows: (hop, edge).
+    Every name spliced in is one of this module's constants, never a request's. PostgreSQL materialises each
+    step once (all but the last are read twice), so the hops cost what separate statements would."""
+    keys = _KEYS["postgresql" if dialect == "postgresql" else "sqlite"]
+    ctes = [f"s0(ns, name) AS ({keys.format(p='seen')})"]
+    if first:
+        ctes.append(_START.format(e0=_EDGES_OF.format(jobs="s0")))
+    else:
+        ctes += [f"k0(ns, name) AS ({keys.format(p='known')})", f"f0(ns, name) AS ({keys.format(p='frontier')})"]
+    ctes += [_HOP.format(i=i, p=i - 1, edges=_EDGES_OF.format(jobs=f"j{i}")) for i in range(1, hops + 1)]
+    rows = " UNION ALL ".join(_ROWS.format(i=i) for i in range(0 if first else 1, hops + 1))
+    return sa.text("WITH " + ", ".join(ctes) + " " + rows)
 
 
 def latest(rows: list[ColumnRow]) -> list[ColumnRow]:

@@ -256,15 +256,18 @@ class LineageReader:
 
     def job_keys(self, namespace: str | None, states: Sequence[str] | None, limit: int, offset: int) -> Page[Key]:
         """Jobs (of a namespace, or all), most recently changed first; ``states``: only those whose current run is
-        in one of them (Marquez's ``lastRunStates``: a child job's current run is its parent's)."""
+        in one of them (Marquez's ``lastRunStates``: a child job's current run is its parent's). The total is every
+        job of the namespace whatever ``states`` says, as Marquez's (``JobDao.countFor`` ignores the filter), so
+        the web UI pages a filtered list as it pages it against Marquez."""
         jc, rc = t.ol_jobs.c, t.ol_runs.c
         where: Any = sa.true() if namespace is None else jc.namespace == namespace
+        every = where
         if states:  # as Marquez: a job with no current run passes every filter
             current = sa.select(rc.run_id).where(rc.run_id == jc.current_run_id, rc.state.in_(states))
             where = sa.and_(where, sa.or_(jc.current_run_id.is_(None), current.exists()))
         order = (jc.updated_at.desc(), jc.namespace, jc.name)  # Marquez's: most recently changed first
         q = sa.select(jc.namespace, jc.name).where(where).order_by(*order).limit(limit).offset(offset)
-        return Page(self._count(t.ol_jobs, where), [(r[0], r[1]) for r in self._c.execute(q)])
+        return Page(self._count(t.ol_jobs, every), [(r[0], r[1]) for r in self._c.execute(q)])
 
     # -- datasets ---------------------------------------------------------------------------------
     def datasets(self, keys: Sequence[Key]) -> list[DatasetRow]:

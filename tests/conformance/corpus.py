@@ -204,6 +204,15 @@ def static(c: Clock) -> Story:
     return Story("static", [job, ds])
 
 
+def sources(c: Clock) -> Story:
+    """The ``default`` source (of every dataset without a ``dataSource`` facet, in most stories) first named by a
+    DatasetEvent older than every other event, sent before them: a source's creation time is the first event
+    naming it that a server ingests, which with stories posted at once would be whichever story came first."""
+    ds = {"eventTime": c.at(-30), "producer": PRODUCER, "schemaURL": DATASET_EVENT,
+          "dataset": dataset("s3://sources", "first_without_a_source")}
+    return Story("sources", [ds], first=True)
+
+
 def synthetic(c: Clock) -> list[Story]:
     stories = (spark, parents, changing_outputs, states, graph, static)
-    return [story(c.shifted(i + 1)) for i, story in enumerate(stories)]
+    return [sources(c), *(story(c.shifted(i + 1)) for i, story in enumerate(stories))]

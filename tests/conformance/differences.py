@@ -54,6 +54,9 @@ DIFFERENCES: list[Difference] = [
     Difference("bad input is never a 5xx", "ingest[*].status", "Marquez answers 500 to a body it cannot read as an "
                "event (malformed JSON, an array, a string, an unparsable time); a client's error is a 4xx here",
                marquez=500, when=lambda ours, marquez: 400 <= ours < 500),
+    Difference("bad input is never a 5xx: a nodeId", "lineage[*].status", "a nodeId Marquez reads as a NodeId but "
+               "cannot split (`job:graph`, `run:nope`) is the client's error (400) here; Marquez throws (500)",
+               ours=400, marquez=500),
     Difference("an empty body is malformed JSON", "ingest[empty_body].status",
                "an empty body is not JSON (400); Marquez's validator calls it a missing event (422)", ours=400,
                marquez=422),
@@ -126,15 +129,6 @@ GAPS: list[Difference] = [
                ours=['"airflow"', '"dbt"'], marquez=['"/tmp/alter_test"']),
     Difference("not yet: the symlinks facet", "*alter_test*", "Marquez creates the datasets (and namespaces) a "
                "symlinks dataset facet names; we keep the facet on the dataset that carries it"),
-    Difference("not yet: the sources stat", "stats[sources*].count", "seen once on SQLite: one source fewer in an "
-               "hour than Marquez (and than our PostgreSQL on the same corpus); not explained yet",
-               when=lambda ours, marquez: isinstance(ours, int) and isinstance(marquez, int) and marquez - ours == 1),
-    Difference("lastRunStates totalCount", "jobs?lastRunStates=*.totalCount", "Marquez's totalCount counts every job "
-               "whatever the filter (its count query ignores lastRunStates); ours counts the filtered list",
-               when=lambda ours, marquez: isinstance(ours, int) and isinstance(marquez, int) and ours <= marquez),
-    Difference("an unparsable nodeId is a 400", "lineage[*].status", "a nodeId that is not job:/dataset:<ns>:<name> "
-               "is the client's error here (400); Marquez answers 404, or 500 for some", ours=400,
-               when=lambda ours, marquez: marquez in (404, 500)),
 ]
 
 

@@ -21,11 +21,14 @@ class Story:
     """Events that must arrive in this order (one job's runs, a chain that shares datasets). Stories touch
     disjoint jobs and datasets, so the sender may post different stories concurrently; a ``last`` story shares
     namespaces with others (whose creation time is the first event a server *ingests* in Marquez) and its events
-    are the newest, so it is sent after all the others."""
+    are the newest, so it is sent after all the others; a ``first`` story names what several stories share (the
+    ``default`` source, whose creation time is likewise the first event naming it a server ingests), so it is sent
+    before all the others."""
 
     name: str
     events: list[dict[str, Any]] = field(default_factory=list)
     last: bool = False
+    first: bool = False  # sent alone before every other story (what it names is first seen there on both servers)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from lineage_core import cached
 from lineage_core.openlineage.records import run_events
-from lineage_core.runtime import default_store
+from lineage_core.settings import Settings
 from lineage_core.store import Store
 from lineage_core.store.ol_sync import SyncLedger
 
@@ -64,8 +64,8 @@ def events() -> list[dict[str, Any]]:
     csv.write_text("x,y\n" + "".join(f"{i},{2 * i + i % 3}\n" for i in range(1, 40)))
     for C in (1.0, 1.0, 0.5):
         pipeline(csv, C)
-    store = default_store()
-    assert isinstance(store, Store)  # a database store, read by the sync as by `lineage serve`
+    settings = Settings.from_env()  # the runs' database, read through SQL by the sync as by `lineage serve`
+    store = Store.from_url(settings.resolved_store_url, settings.resolved_artifacts_url)
     out: list[dict[str, Any]] = []
     for run in SyncLedger(store).runs_changed(0.0):
         out += run_events(store, run.id)

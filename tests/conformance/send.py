@@ -53,10 +53,12 @@ class Client:
 
 
 def send_stories(port: int, stories: list[Story], threads: int = 4) -> dict[tuple[str, int], Answer]:
-    """Every event of every story (the ``last`` ones after the others); the answer to each, keyed (story name,
-    index in the story)."""
+    """Every event of every story (the ``first`` ones before the others, the ``last`` ones after them); the answer
+    to each, keyed (story name, index in the story)."""
     answers: dict[tuple[str, int], Answer] = {}
-    for wave in ([s for s in stories if not s.last], [s for s in stories if s.last]):
+    waves = ([s for s in stories if s.first], [s for s in stories if not s.first and not s.last],
+             [s for s in stories if s.last])
+    for wave in waves:
         _send(port, wave, threads, answers)
     return answers
 
