@@ -75,7 +75,8 @@ QUERY_VALUES = {"nul": "a%00b", "soh": "a%01b", "c1-nel": "a%C2%85b", "lone-surr
 QUERY_ROUTES = ["/api/v1/search?q={x}", "/api/v1/search?q=a&namespace={x}", f"/api/v1/lineage?nodeId=job:{NS}:{{x}}",
                 "/api/v1/runs/diff?a={x}&b=abcdefgh", "/api/v1/events/lineage?after={x}",
                 "/api/v1/events/lineage?before={x}", "/api/v1/audit?since={x}", "/api/v1/audit?token={x}",
-                "/api/v1/jobs?lastRunStates={x}", "/api/v1/jobs/runs/" + RUN + "/facets?type={x}"]
+                "/api/v1/jobs?lastRunStates={x}", "/api/v1/jobs/runs/" + RUN + "/facets?type={x}",
+                "/api/v1/run-tags?job={x}", "/api/v1/run-tags/history?job=j&name={x}"]
 QUERY_SEMANTICS = {  # one query value that is text, but not what the parameter means
     "after-garbage": "/api/v1/events/lineage?after=garbage", "before-garbage": "/api/v1/events/lineage?before=x",
     "after-no-such-day": "/api/v1/events/lineage?after=2026-02-30T00:00:00Z",
@@ -150,6 +151,7 @@ def _body_routes() -> list[BodyRoute]:
         BodyRoute("POST", "/api/v1/admin/invalidate", {"job": "no-such-job"}, ("job",), False, empty=400),
         BodyRoute("POST", "/api/v1/admin/gc", {"dryRun": True}, ("grace",), False, empty=None),
         BodyRoute("PUT", f"/api/v1/admin/pins/{RUN}", {"note": "x"}, ("note",), False, empty=None),
+        BodyRoute("PUT", "/api/v1/admin/run-tags", {"run": RUN, "name": "prod"}, ("name",), False),
     ]
 
 

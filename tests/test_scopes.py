@@ -75,6 +75,9 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, ...]] = {
     ("POST", "/api/v1/admin/invalidate"): (A, SPANS), ("POST", "/api/v1/admin/gc"): (A, SPANS),
     ("PUT", "/api/v1/admin/pins/{run_id}"): (A,), ("DELETE", "/api/v1/admin/pins/{run_id}"): (A,),
     ("GET", "/api/v1/audit"): (A, SPANS),
+    # tags: read them with a read token (filtered per namespace), move them with an admin one (like pins)
+    ("GET", "/api/v1/run-tags"): (R,), ("GET", "/api/v1/run-tags/history"): (R,),
+    ("PUT", "/api/v1/admin/run-tags"): (A,),
 }
 NOT_AUDITED = {("PUT", "/api/v1/store/leases/{key}"), ("POST", "/api/v1/store/remote-stat/lookup")}
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}  # the API's description, no data

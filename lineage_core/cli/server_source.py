@@ -102,6 +102,18 @@ class ServerSource:
         path = f"/admin/pins/{quote(run_id, safe='')}"
         return str(self._call("DELETE", path, missing=RunNotFoundError)["unpinned"])
 
+    # -- tags (reads: scope read; moves: scope admin) ----------------------------------------------
+    def tags(self, job: str | None, run_id: str | None) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/run-tags", params={"job": job, "run": run_id}, missing=RunNotFoundError))
+
+    def tag_history(self, job: str, name: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/run-tags/history", params={"job": job, "name": name},
+                               missing=RunNotFoundError))
+
+    def move_tag(self, run_id: str, name: str, job: str | None, action: str) -> dict[str, Any]:
+        body = {"run": run_id, "name": name, "job": job, "action": action}
+        return dict(self._call("PUT", "/admin/run-tags", json=body, missing=RunNotFoundError))
+
     # -- HTTP --------------------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
               missing: Callable[[str], LineageError] = ConfigError, timeout: tuple[float, float] = _TIMEOUT) -> Any:

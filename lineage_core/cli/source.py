@@ -64,6 +64,16 @@ class Source(Protocol):
     def unpin(self, run_id: str) -> str:
         """The full id of the unpinned run."""
 
+    def tags(self, job: str | None, run_id: str | None) -> list[dict[str, Any]]:
+        """Current tags (:class:`~lineage_core.store.tags.Tag` dicts), most recently moved first."""
+
+    def tag_history(self, job: str, name: str) -> list[dict[str, Any]]:
+        """Every move of a tag (:class:`~lineage_core.store.tags.TagMove` dicts), newest first; RunNotFoundError
+        for a tag never set."""
+
+    def move_tag(self, run_id: str, name: str, job: str | None, action: str) -> dict[str, Any]:
+        """Point a tag at a run (``action``: tag | rollback); the move as a TagMove dict."""
+
 
 def open_source() -> Source:
     """The source ``LINEAGE_STORE_URL`` names: a lineage server (with the store token), else the database."""
@@ -153,3 +163,18 @@ class LocalSource:
         from ..retention import unpin
 
         return unpin(self.store, run_id)
+
+    def tags(self, job: str | None, run_id: str | None) -> list[dict[str, Any]]:
+        from ..tags import tags
+
+        return [t.to_dict() for t in tags(self.store, job, run_id)]
+
+    def tag_history(self, job: str, name: str) -> list[dict[str, Any]]:
+        from ..tags import history
+
+        return [m.to_dict() for m in history(self.store, job, name)]
+
+    def move_tag(self, run_id: str, name: str, job: str | None, action: str) -> dict[str, Any]:
+        from ..tags import move_tag
+
+        return move_tag(self.store, run_id, name, job, action=action).to_dict()

@@ -30,7 +30,7 @@ from .leases import LeaseMixin
 from .protocol import CacheEntry, RunDataset
 from .run_datasets import RunDatasetsMixin
 
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 _MIGRATION_LOCK = 0x11E4A6E  # advisory lock id serialising migrations on PostgreSQL
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -354,7 +354,11 @@ class Store(HashCacheMixin, LeaseMixin, IntegrityMixin, RunDatasetsMixin):
             return [dict(r._mapping) for r in c.execute(q)]
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        """A run by id or unique id prefix (at least 6 characters)."""
+        """A run by id, unique id prefix (at least 6 characters) or tag (``JOB@NAME``, see lineage_core.tags)."""
+        if "@" in run_id:
+            from .tags import TagTables
+
+            run_id = TagTables(self).resolve(run_id)
         if len(run_id) < 6:
             raise RunNotFoundError(f"run id {run_id!r} is too short (give at least 6 characters)")
         q = self._run_select().where(t.runs.c.id.startswith(run_id, autoescape=True)).limit(2)

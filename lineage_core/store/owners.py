@@ -39,7 +39,16 @@ class Owners:
         return {ns}
 
     def of_run(self, run_id: str) -> set[str]:
-        """Our runs (by id or id prefix, as the store API finds them) and ingested OpenLineage runs."""
+        """Our runs (by id or id prefix, as the store API finds them, or by tag: ``JOB@NAME``) and ingested
+        OpenLineage runs."""
+        if "@" in run_id:
+            from ..errors import RunNotFoundError
+            from .tags import TagTables
+
+            try:
+                run_id = TagTables(self._store).resolve(run_id)
+            except RunNotFoundError:
+                return set()
         ours = (sa.select(t.jobs.c.namespace).join(t.runs, t.runs.c.job_id == t.jobs.c.id)
                 .where(t.runs.c.id.startswith(run_id, autoescape=True)).limit(2))
         theirs = sa.select(t.ol_runs.c.job_namespace).where(t.ol_runs.c.run_id == run_id)

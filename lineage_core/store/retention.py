@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from ..runs import RunStatus
 from . import schema as t
+from .tags import tagged_runs
 
 if TYPE_CHECKING:
     from .metadata import Store
@@ -47,7 +48,7 @@ class ArtifactRow(NamedTuple):
 class RetentionSnapshot:
     """What the retention rules are applied to, read on one connection."""
 
-    protected: frozenset[str]  # pinned runs and the runs that produced a pinned hit's value
+    protected: frozenset[str]  # pinned and tagged runs, and the runs that produced such a hit's value
     entries: list[EntryRow]  # by job, newest first
     artifacts: list[ArtifactRow]
     old_runs: list[str]  # finished runs that started before the cutoff (none without a cutoff)
@@ -84,7 +85,7 @@ class RetentionTables:
         """Pins, entries, artifact rows and (with ``runs_before``) the finished runs started before it."""
         ce, rn, ar = t.cache_entries.c, t.runs.c, t.artifacts.c
         with self._store.engine.connect() as c:
-            pinned = {r[0] for r in c.execute(sa.select(t.pins.c.run_id))}
+            pinned = {r[0] for r in c.execute(sa.select(t.pins.c.run_id))} | tagged_runs(c)
             sources = {r[0] for r in c.execute(sa.select(rn.source_run_id).where(rn.id.in_(pinned))) if r[0]}
             entries = [EntryRow(*r) for r in c.execute(
                 sa.select(ce.key, ce.job_id, ce.run_id, ce.artifact_hash, ce.created_at, ce.tombstoned_at)

@@ -297,3 +297,29 @@ run_datasets = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_run_datasets_content", "content", "direction"),
 )
+
+# -- tags: a named pointer per job (``prod``, ``baseline``) at one run, and every move of it ever made --------
+run_tags = sa.Table(
+    "run_tags",
+    metadata,
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("run_id", sa.String(36), nullable=False),  # the run it points at (pinned against gc while it does)
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("updated_by", sa.String(64), nullable=False),  # a token's name or the OS user, never a secret
+    sa.Index("ix_run_tags_run", "run_id"),
+)
+
+run_tag_history = sa.Table(
+    "run_tag_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("from_run_id", sa.String(36)),  # None: the tag's first move
+    sa.Column("to_run_id", sa.String(36), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("by", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # tag | rollback
+    sa.Index("ix_run_tag_history_tag", "job_id", "name", "id"),
+)
