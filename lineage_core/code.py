@@ -73,8 +73,6 @@ def is_user_module(module: types.ModuleType | None) -> bool:
 def _distribution_roots() -> tuple[tuple[str, frozenset[str]], ...]:
     """(sys.path entry + os.sep, the top-level names its distributions own) for each entry outside the
     system roots that holds installed distributions (``*.dist-info``): a ``--target`` directory, a layer."""
-    from importlib.metadata import distributions
-
     roots = []
     for entry in dict.fromkeys(os.path.realpath(p or os.getcwd()) for p in sys.path):
         root = entry + os.sep
@@ -85,6 +83,8 @@ def _distribution_roots() -> tuple[tuple[str, frozenset[str]], ...]:
                 continue
         except OSError:
             continue
+        from importlib.metadata import distributions  # only where distributions are (~15 ms to import)
+
         owned: set[str] = set()
         for dist in distributions(path=[entry]):
             owned.update((dist.read_text("top_level.txt") or "").split())

@@ -17,9 +17,11 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from .hashing.content import hash_bytes
@@ -90,10 +92,13 @@ class EnvironmentSnapshot:
 
 
 _DIST_RE = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+)\.(dist-info|egg-info)$")
+# A sys.path directory changed this recently is listed, not cached: a coarse file clock (a kernel tick, a second on
+# some file systems) could give a second change within the same tick the same mtime.
+SETTLED_NS = 2_000_000_000
+_installed_memo: dict[str, Any] = {}
 
 
-def installed_distributions() -> dict[str, str]:
-    """Normalised name -> version for every distribution on ``sys.path`` (first one wins)."""
+def _list_distributions() -> dict[str, str]:
     found: dict[str, str] = {}
     for entry in sys.path:
         if not entry or not os.path.isdir(entry):
@@ -109,27 +114,81 @@ def installed_distributions() -> dict[str, str]:
     return found
 
 
+def installed_fingerprint() -> list[Any] | None:
+    """What :func:`installed_distributions` reads, identified without reading it: each ``sys.path`` entry and its
+    directory's identity (device, inode, mtime_ns, ctime_ns). Installing, removing or upgrading a distribution adds,
+    removes or renames a ``*.dist-info`` entry in one of them, which changes that directory's mtime and ctime (and
+    ctime cannot be set back). None while any of them changed within :data:`SETTLED_NS`."""
+    now = time.time_ns()
+    out: list[Any] = []
+    for entry in sys.path:
+        if not entry:  # the current directory: never listed (see _list_distributions)
+            continue
+        where = os.path.abspath(entry)
+        try:
+            st = os.stat(where)
+        except OSError:
+            out.append([where])
+            continue
+        if now - max(st.st_mtime_ns, st.st_ctime_ns) < SETTLED_NS:
+            return None
+        out.append([where, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns])
+    return out
+
+
+def installed_distributions() -> dict[str, str]:
+    """Normalised name -> version for every distribution on ``sys.path`` (first one wins).
+
+    Listed once per installed set, not per process: the result is kept on disk (``LINEAGE_HOME/cache``, beside the
+    import-name map) under :func:`installed_fingerprint`, so a process-per-task worker or a pod reads one small
+    file; any change to what is installed changes the fingerprint and the directories are listed again."""
+    fp = installed_fingerprint()
+    if fp is None:
+        return _list_distributions()
+    memo = _installed_memo.get("packages")
+    if memo is not None and memo[0] == fp:
+        return dict(memo[1])
+    key = hash_bytes(json.dumps([e[0] for e in fp]).encode()).partition(":")[2][:24]
+    path = Settings.current().home / "cache" / f"installed-{key}.json"
+    try:
+        stored = json.loads(path.read_text())
+        found = dict(stored["packages"]) if stored["fingerprint"] == fp else None
+    except (OSError, ValueError, KeyError, TypeError):
+        found = None
+    if found is None:
+        found = _list_distributions()
+        _write_cache(path, {"fingerprint": fp, "packages": found})
+    _installed_memo["packages"] = (fp, found)
+    return dict(found)
+
+
+def _write_cache(path: Path, data: Any) -> None:
+    """Write a cache file atomically (a reader sees the old or the new one whole); a read-only home only costs
+    the rebuild next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 @cache
 def _packages_distributions() -> dict[str, list[str]]:
     """Import name -> distributions. Reading every distribution's RECORD takes ~0.5 s in a large venv (an
     Airflow worker), which a process-per-task worker would pay on every task; so the mapping is kept on
     disk, keyed by the installed set (names, versions, sys.path), and rebuilt only when that changes."""
-    from importlib.metadata import packages_distributions
-
     key = hash_bytes(json.dumps([sys.path, sorted(installed_distributions().items())]).encode())
     path = Settings.current().home / "cache" / f"import-names-{key.partition(':')[2][:24]}.json"
     try:
         return dict(json.loads(path.read_text()))
     except (OSError, ValueError):
         pass
+    from importlib.metadata import packages_distributions  # ~15 ms to import: only to build the map
+
     mapping = dict(packages_distributions())
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(mapping))
-        os.replace(tmp, path)
-    except OSError:  # a read-only home only costs the rebuild
-        pass
+    _write_cache(path, mapping)
     return mapping
 
 
@@ -205,11 +264,26 @@ def _gpu() -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(info.items()))
 
 
+def _may_be_in_git(directory: str) -> bool:
+    """False when git would find no repository here: no ``.git`` in the directory or any parent, and none named by
+    the environment. A pod's or a worker's source directory is rarely a checkout: this saves a subprocess."""
+    if any(k in os.environ for k in ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR")):
+        return True
+    d = os.path.abspath(directory)
+    while True:
+        if os.path.lexists(os.path.join(d, ".git")):
+            return True
+        parent = os.path.dirname(d)
+        if parent == d:
+            return False
+        d = parent
+
+
 @cache
 def git_state(directory: str) -> tuple[tuple[str, Any], ...]:
     """Commit and dirty flag of the repository containing ``directory`` (empty outside git)."""
     git = shutil.which("git")
-    if not git:
+    if not git or not _may_be_in_git(directory):
         return ()
     try:
         head = subprocess.run(
@@ -233,6 +307,9 @@ def git_state(directory: str) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(state.items()))
 
 
+_GLOB = re.compile(r"[*?\[]")
+
+
 def _allowlist() -> list[str]:
     return [*DEFAULT_ENV_ALLOWLIST, *Settings.current().env_allowlist]
 
@@ -241,11 +318,12 @@ def captured_env_vars(patterns: Iterable[str] | None = None) -> dict[str, str]:
     """The allowlisted variables, through the redactor (a secret name keeps only ``***``, a secret-looking
     value is redacted); ``*_OPTIONS`` (object-store credentials) are never recorded, whatever the allowlist."""
     pats = list(patterns) if patterns is not None else _allowlist()
-    return {
-        k: redact_value(k, v)
-        for k, v in sorted(os.environ.items())
-        if any(fnmatch.fnmatchcase(k, p) for p in pats) and not k.endswith("_OPTIONS")
-    }
+    env = os.environ
+    names = {p for p in pats if not _GLOB.search(p) and p in env}  # plain names: looked up, not matched
+    globs = [p for p in pats if _GLOB.search(p)]
+    if globs:
+        names.update(k for k in env if any(fnmatch.fnmatchcase(k, p) for p in globs))
+    return {k: redact_value(k, env[k]) for k in sorted(names) if not k.endswith("_OPTIONS")}
 
 
 def capture_environment(git_dir: str | None = None) -> EnvironmentSnapshot:

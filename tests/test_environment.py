@@ -98,3 +98,94 @@ def test_image_digest_from_env_and_downward_api(tmp_path: Path, monkeypatch: pyt
     assert capture_environment().image_digest == digest
     monkeypatch.setenv("LINEAGE_IMAGE_DIGEST", "sha256:" + "cd" * 32)
     assert capture_environment().image_digest == "sha256:" + "cd" * 32
+
+
+# -- the installed set, listed once per installed set (kept on disk under LINEAGE_HOME/cache) --------------------
+def _settle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Directories changed more than 50 ms ago count as settled (instead of 2 s), and this test waits that long."""
+    import time
+
+    from lineage_core import environment
+
+    monkeypatch.setattr(environment, "SETTLED_NS", 50_000_000)
+    environment._installed_memo.clear()
+    time.sleep(0.1)
+
+
+def test_the_installed_set_is_read_from_its_cache_until_a_distribution_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lineage_home: Path,
+) -> None:
+    from lineage_core import environment
+
+    site = tmp_path / "site"
+    (site / "fakepkg-1.0.dist-info").mkdir(parents=True)
+    monkeypatch.syspath_prepend(str(site))
+    _settle(monkeypatch)
+    assert environment.installed_distributions()["fakepkg"] == "1.0"
+    assert list((lineage_home / "cache").glob("installed-*.json"))  # kept for the next process
+
+    def listing_forbidden() -> dict[str, str]:
+        raise AssertionError("listed again although nothing changed")
+
+    with monkeypatch.context() as m:  # a new process (no memo) reads the file, and lists nothing
+        m.setattr(environment, "_list_distributions", listing_forbidden)
+        environment._installed_memo.clear()
+        assert environment.installed_distributions()["fakepkg"] == "1.0"
+        assert capture_environment().packages["fakepkg"] == "1.0"
+
+    (site / "fakepkg-1.0.dist-info").rename(site / "fakepkg-1.1.dist-info")  # an upgrade
+    (site / "otherpkg-0.3.dist-info").mkdir()  # an install
+    _settle(monkeypatch)
+    found = environment.installed_distributions()
+    assert found["fakepkg"] == "1.1" and found["otherpkg"] == "0.3"
+    (site / "otherpkg-0.3.dist-info").rmdir()  # an uninstall
+    _settle(monkeypatch)
+    assert "otherpkg" not in environment.installed_distributions()
+
+
+def test_a_directory_that_just_changed_is_listed_not_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Within the settle window a second change could carry the same mtime (a coarse file clock): no cache then."""
+    from lineage_core import environment
+
+    site = tmp_path / "site"
+    (site / "fresh-2.0.dist-info").mkdir(parents=True)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(environment, "SETTLED_NS", 3600 * 10**9)
+    assert environment.installed_fingerprint() is None
+    assert environment.installed_distributions()["fresh"] == "2.0"
+    (site / "fresh-2.0.dist-info").rename(site / "fresh-2.1.dist-info")
+    assert environment.installed_distributions()["fresh"] == "2.1"
+
+
+def test_git_state_outside_a_repository_runs_no_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage_core import environment
+
+    outside, repo = tmp_path / "plain", tmp_path / "repo"
+    outside.mkdir()
+    (repo / ".git").mkdir(parents=True)
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    assert environment._may_be_in_git(str(repo / "sub")) is True
+    assert environment._may_be_in_git(str(outside)) is any(
+        os.path.lexists(p / ".git") for p in [outside, *outside.parents])
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere.git"))
+    assert environment._may_be_in_git(str(outside)) is True
+
+
+def test_allowlisted_variables_by_name_and_by_pattern_are_the_same_as_matched_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import fnmatch
+
+    from lineage_core.environment import captured_env_vars
+
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.setenv("MY_X", "1")
+    monkeypatch.setenv("MY_Y_OPTIONS", "secret-ish")
+    pats = ["TZ", "MY_*", "NOT_SET_ANYWHERE", "LANG?"]
+    expected = {k: v for k, v in sorted(os.environ.items())
+                if any(fnmatch.fnmatchcase(k, p) for p in pats) and not k.endswith("_OPTIONS")}
+    got = captured_env_vars(pats)
+    assert got == expected and list(got) == sorted(got) and got["MY_X"] == "1" and "MY_Y_OPTIONS" not in got
