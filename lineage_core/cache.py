@@ -234,12 +234,11 @@ class CachedFunction(Generic[P, R]):
     def _try_hit(self, runs: RunRecorder, reasons: list[Reason], concurrent: bool = False,
                  as_ref: bool = False) -> Any:
         """The stored value with a CACHED run recorded, or MISS (with the reason appended)."""
-        store = runs.store
-        entry = store.lookup(runs.key)
+        store, started = runs.store, time.time()
+        entry, early = runs.find(started, self.max_age, concurrent, self._source_dir)  # early: the run it recorded
         if entry is None:
             return MISS
-        started = time.time()
-        if self.max_age is not None and started - entry.created_at > self.max_age:
+        if early is None and self.max_age is not None and started - entry.created_at > self.max_age:
             reasons.append(Reason.expired(started - entry.created_at, self.max_age))
             return MISS
         try:
@@ -250,12 +249,13 @@ class CachedFunction(Generic[P, R]):
                 value = self._load(store, entry.artifact_hash, entry.materializer, entry.meta, entry.value_hash,
                                    self.restore_destination(), entry.size)
         except (ArtifactError, MaterializerError) as e:
-            store.tombstone(runs.key)
+            runs.refuse(early, e)
             log.warning("cache entry %s for %s discarded, recomputing: %s", short(runs.key), self.name, e)
             reasons.append(Reason.damaged("artifact", e))
             return MISS
         env_hash = store.put_environment(process_environment(self._source_dir))
-        run_id, note = runs.hit(entry.run_id, environment_hash=env_hash, started=started, concurrent=concurrent)
+        run_id, note = runs.hit(entry.run_id, environment_hash=env_hash, started=started, concurrent=concurrent,
+                                recorded=early)
         self.last = Outcome(True, run_id, runs.key, [note], entry.run_id, self.name)
         return value
 

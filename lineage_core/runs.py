@@ -23,7 +23,7 @@ from .redact import redact_text
 from .status import EventType, Phase, RunStatus
 
 if TYPE_CHECKING:
-    from .store import CacheStore
+    from .store import CacheEntry, CacheStore
     from .store.protocol import RunDataset
 
 log = logging.getLogger("lineage_core")
@@ -141,19 +141,46 @@ class RunRecorder:
         self._contexts: dict[str, dict[str, Any]] = {}  # the context each run began with (finish adds metrics)
 
     def hit(self, source_run_id: str, *, environment_hash: str | None, started: float, concurrent: bool = False,
-            context: dict[str, Any] | None = None) -> tuple[str, Reason]:
-        run_id = new_run_id()
+            context: dict[str, Any] | None = None, recorded: str | None = None) -> tuple[str, Reason]:
+        """Record a CACHED run (``recorded``: the one :meth:`find` already wrote, which is only completed here)."""
+        run_id = recorded or new_run_id()
         note = Reason.hit(self.key, source_run_id, concurrent)
-        self.store.insert_run(
-            id=run_id, job_id=self.job_id, status=RunStatus.CACHED.value, cache_key=self.key,
-            source_run_id=source_run_id, environment_hash=environment_hash, started_at=started,
-            ended_at=time.time(), reasons=[str(note)], context=current_run_context() if context is None else context,
-            inputs=self.inputs,
-        )
+        if recorded is None:
+            self.store.insert_run(
+                id=run_id, job_id=self.job_id, status=RunStatus.CACHED.value, cache_key=self.key,
+                source_run_id=source_run_id, environment_hash=environment_hash, started_at=started,
+                ended_at=time.time(), reasons=[str(note)],
+                context=current_run_context() if context is None else context, inputs=self.inputs,
+            )
         emit_run(self.store, run_id, Phase.ALL)
         if log.isEnabledFor(logging.INFO):
             log.info("%s (%s)", note, self.job)
         return run_id, note
+
+    def find(self, started: float, max_age: float | None = None, concurrent: bool = False,
+             source_dir: str | None = None) -> tuple[CacheEntry | None, str | None]:
+        """The live entry and, on a store that records a hit with its lookup (``lookup_and_record``: the server
+        store, one request), the id of the CACHED run it recorded (else None): pass it to :meth:`hit` once the
+        value is accepted (events, log line), or to :meth:`refuse` (the run ends FAILED, saying why)."""
+        record = getattr(self.store, "lookup_and_record", None)
+        if record is None:
+            return self.store.lookup(self.key), None
+        from .runtime import process_environment
+        from .store.protocol import HitRequest
+
+        env_hash = self.store.put_environment(process_environment(source_dir))
+        run_id = new_run_id()
+        entry, recorded = record(self.key, HitRequest(run_id, self.job_id, env_hash, started, current_run_context(),
+                                                      self.inputs, concurrent, max_age))
+        return entry, run_id if entry is not None and recorded else None
+
+    def refuse(self, recorded: str | None, why: object) -> None:
+        """The client refused the entry's value (damaged, or not loadable under its policy): the entry is tombstoned
+        and a run :meth:`find` recorded for it ends FAILED; the call then computes under a run of its own."""
+        self.store.tombstone(self.key)
+        if recorded is not None:
+            self.store.finish_run(recorded, status=RunStatus.FAILED.value,
+                                  error=redact_text(f"the cached value was refused: {why}")[:2000])
 
     def begin(self, run_id: str, reasons: Sequence[str], *, environment_hash: str | None = None,
               context: dict[str, Any] | None = None, started: float | None = None, emit: bool = True) -> None:

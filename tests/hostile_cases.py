@@ -80,7 +80,7 @@ QUERY_ROUTES = ["/api/v1/search?q={x}", "/api/v1/search?q=a&namespace={x}", f"/a
 QUERY_SEMANTICS = {  # one query value that is text, but not what the parameter means
     "after-garbage": "/api/v1/events/lineage?after=garbage", "before-garbage": "/api/v1/events/lineage?before=x",
     "after-no-such-day": "/api/v1/events/lineage?after=2026-02-30T00:00:00Z",
-    "sort-sideways": "/api/v1/events/lineage?sortDirection=sideways", "nodeid-garbage": "/api/v1/lineage?nodeId=x",
+    "sort-sideways": "/api/v1/events/lineage?sortDirection=sideways", "nodeid-garbage": "/api/v1/lineage?nodeId=job:x",
     "nodeid-namespace-256-bytes": f"/api/v1/lineage?nodeId=job:{'n' * 256}:j",
     "nodeid-name-1024-bytes": f"/api/v1/lineage?nodeId=dataset:{NS}:{'n' * 1024}",
     "unknown-run-state": "/api/v1/jobs?lastRunStates=DONE", "search-filter": "/api/v1/search?q=a&filter=RUNS",
@@ -134,6 +134,7 @@ def _body_routes() -> list[BodyRoute]:
              "materializer": "bytes@1", "meta": {}, "value_hash": None}
     run = {"id": "{new_run}", "job_id": "{job_id}", "status": "RUNNING", "started_at": 1.0}
     stat = {"uri": "s3://b/k", "size": 1, "etag": "e", "version": "", "hash": "{digest}"}
+    hit = {"run_id": "{new_run}", "job_id": "{job_id}", "started_at": 1.0, "context": {}}
     return [
         BodyRoute("POST", "/api/v1/lineage", event(), ("job", "name"), True),
         BodyRoute("POST", "/api/v1/lineage/batch", [event()], (0, "outputs"), False, 400, 400),
@@ -148,6 +149,7 @@ def _body_routes() -> list[BodyRoute]:
         BodyRoute("PUT", "/api/v1/store/leases/{key}", {"owner": "o", "ttl": 1}, ("ttl",), False),
         BodyRoute("POST", "/api/v1/store/remote-stat/lookup", {"uris": ["s3://b/k"]}, ("uris", 0), False),
         BodyRoute("PUT", "/api/v1/store/remote-stat", [stat], (0, "etag"), False),
+        BodyRoute("POST", "/api/v1/store/hits/{key}", hit, ("run_id",), False),
         BodyRoute("POST", "/api/v1/admin/invalidate", {"job": "no-such-job"}, ("job",), False, empty=400),
         BodyRoute("POST", "/api/v1/admin/gc", {"dryRun": True}, ("grace",), False, empty=None),
         BodyRoute("PUT", f"/api/v1/admin/pins/{RUN}", {"note": "x"}, ("note",), False, empty=None),

@@ -81,13 +81,15 @@ class TestGcsArtifacts(BucketArtifacts):
 
 
 class TestServerArtifacts(ArtifactStoreContract):
-    """URIs name where the server keeps the blobs (its own artifact store on its disk), so they are file URIs."""
+    """URIs name where the server keeps the blobs (its own artifact store on its disk), so they are file URIs.
+    Without the client's blob cache: every read is the server's blob (TestServerArtifactsThroughTheBlobCache)."""
 
     uri_scheme = "file"
     protocol = "http"
 
     @pytest.fixture
-    def artifacts(self, store_server: StoreServer) -> Iterator[ArtifactStore]:
+    def artifacts(self, store_server: StoreServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArtifactStore]:
+        monkeypatch.setenv("LINEAGE_BLOB_CACHE", "off")
         store = RemoteStore.connect(store_server.url, store_server.token)
         yield store.artifacts
         store.close()
@@ -95,3 +97,33 @@ class TestServerArtifacts(ArtifactStoreContract):
     @pytest.fixture
     def damage(self, store_server: StoreServer) -> Damage:
         return overwrite_blob(ArtifactStore(store_server.artifacts_url))
+
+
+class TestServerArtifactsThroughTheBlobCache(TestServerArtifacts):
+    """The same, with the node-local verified blob cache (store.blob_cache) on: a damaged blob is damaged where the
+    server keeps it and in the client's cached copy (rewritten in place), and still never read as sound."""
+
+    @pytest.fixture
+    def artifacts(self, store_server: StoreServer, monkeypatch: pytest.MonkeyPatch,
+                  tmp_path: Path) -> Iterator[ArtifactStore]:
+        monkeypatch.setenv("LINEAGE_BLOB_CACHE", str(tmp_path / "blob-cache"))
+        store = RemoteStore.connect(store_server.url, store_server.token)
+        yield store.artifacts
+        store.close()
+
+    @pytest.fixture
+    def damage(self, store_server: StoreServer, artifacts: ArtifactStore) -> Damage:
+        on_server = overwrite_blob(ArtifactStore(store_server.artifacts_url))
+
+        def damage(digest: str, data: bytes) -> None:
+            on_server(digest, data)
+            cache = getattr(artifacts, "cache", None)
+            assert cache is not None
+            copy = Path(cache.path_for(digest))
+            if copy.exists():
+                copy.chmod(0o644)
+                with copy.open("r+b") as f:  # in place: same inode, a new ctime
+                    f.write(data)
+                    f.truncate()
+
+        return damage

@@ -141,7 +141,10 @@ def test_a_scrape_counts_exactly_what_went_through_the_server(
     assert {o: value(got, "lineage_ingest_events_total", outcome=o) for o in ("stored", "duplicate", "rejected")} == {
         "stored": 3, "duplicate": 2, "rejected": 4}
     latency = "lineage_http_request_duration_seconds_count"
-    assert value(got, latency, route="/api/v1/store/runs", method="POST", status="2xx") == 7  # 3 hits + 4 misses
+    assert value(got, latency, route="/api/v1/store/runs", method="POST", status="2xx") == 4  # the 4 misses
+    # a hit is one request (lookup and run together); each of the 2 misses that looked up asked twice (its lookup,
+    # and single-flight's look once it held the lease)
+    assert value(got, latency, route="/api/v1/store/hits/{key}", method="POST", status="2xx") == 3 + 2 * 2
     assert value(got, latency, route="/api/v1/runs/{run_id}", method="GET", status="2xx") == 3
     assert value(got, latency, route="/api/v1/runs/{run_id}", method="GET", status="4xx") == 1
     assert value(got, latency, route="/api/v1/lineage", method="POST", status="2xx") == 2

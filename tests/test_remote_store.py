@@ -264,3 +264,82 @@ def test_a_pod_with_only_the_server_url_and_token_registers_its_command(remote: 
         assert CommandStep(spec(tmp_path), db).check().hit
     finally:
         db.close()
+
+
+def store_requests(remote: Remote) -> dict[tuple[str, str], float]:
+    """Requests the server answered on its store routes, by (method, route template), from its /metrics."""
+    from .test_metrics import scrape
+
+    samples = scrape(remote.server, TOKEN).items()
+    return {(dict(labels)["method"], dict(labels)["route"]): v for (name, labels), v in samples
+            if name == "lineage_http_request_duration_seconds_count" and "/api/v1/store" in dict(labels)["route"]}
+
+
+def delta(after: dict[tuple[str, str], float], before: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k, 0.0)}
+
+
+ONE_REQUEST_STEPS = """
+    from lineage_core import cached
+
+    @cached
+    def small(n: int) -> dict:
+        return {"n": n}
+
+    @cached
+    def large(n: int) -> bytes:
+        return bytes(range(256)) * n  # far over what a hit's answer carries inline: read from the blob cache
+"""
+
+
+def test_a_warm_hit_is_one_request_counted_at_the_server(
+    remote: Remote, make_module: Callable[..., ModuleType],
+) -> None:
+    mod = make_module(ONE_REQUEST_STEPS)
+    assert mod.small(3) == {"n": 3} and mod.large(4000) == bytes(range(256)) * 4000  # misses: computed, stored
+    assert mod.small(3) == {"n": 3} and mod.large(4000) == bytes(range(256)) * 4000  # the first hits
+    for step, call in ((mod.small, lambda: mod.small(3)), (mod.large, lambda: mod.large(4000))):
+        before = store_requests(remote)
+        call()
+        assert explain(step).hit
+        assert delta(store_requests(remote), before) == {("POST", "/api/v1/store/hits/{key}"): 1}
+    # the CACHED runs are recorded as before: their source run, the reason, this process's environment
+    db = remote.db()
+    try:
+        run = db.get_run(explain(mod.large).run_id)
+        assert run["status"] == "CACHED" and run["source_run_id"] == explain(mod.large).source_run_id
+        assert run["reasons"] == explain(mod.large).reasons and run["environment_hash"]
+    finally:
+        db.close()
+    # a fresh process on the same node: the large blob comes from the node's cache, still one request
+    fresh_process()
+    mod.small(3)  # the process opens its store and registers its job and environment
+    before = store_requests(remote)
+    assert mod.large(4000) == bytes(range(256)) * 4000 and explain(mod.large).hit
+    changed = delta(store_requests(remote), before)
+    assert changed.pop(("POST", "/api/v1/store/jobs"), 0) <= 1  # the job id, once per process
+    assert changed == {("POST", "/api/v1/store/hits/{key}"): 1}
+
+
+def test_a_hit_the_client_refuses_ends_its_recorded_run_failed(
+    remote: Remote, make_module: Callable[..., ModuleType],
+) -> None:
+    """The server records the CACHED run with the lookup; a blob that fails verification on the client takes it
+    back (FAILED, saying why), tombstones the entry and recomputes: never the damaged value."""
+    mod = make_module(ONE_REQUEST_STEPS)
+    assert mod.large(1000) == bytes(range(256)) * 1000
+    (blob,) = remote.blobs()
+    blob.chmod(0o644)
+    blob.write_bytes(b"x" * blob.stat().st_size)
+    fresh_process()
+    for cached in (remote.client_home / "blob-cache" / "blobs").rglob("*"):  # another node: nothing cached
+        if cached.is_file():
+            cached.unlink()
+    assert mod.large(1000) == bytes(range(256)) * 1000 and not explain(mod.large).hit
+    db = remote.db()
+    try:
+        refused = [r for r in db.runs(job=explain(mod.large).job) if r["status"] == "FAILED"]
+        assert len(refused) == 1 and "refused" in refused[0]["error"] and "failed verification" in refused[0]["error"]
+        assert db.get_run(explain(mod.large).run_id)["status"] == "COMPLETED"
+    finally:
+        db.close()

@@ -70,7 +70,7 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, ...]] = {
     ("GET", "/api/v1/store/runs/{run_id}"): (C,), ("POST", "/api/v1/store/leases/{key}"): (C,),
     ("PUT", "/api/v1/store/leases/{key}"): (C,), ("DELETE", "/api/v1/store/leases/{key}"): (C,),
     ("GET", "/api/v1/store/leases/{key}"): (C,), ("POST", "/api/v1/store/remote-stat/lookup"): (C,),
-    ("PUT", "/api/v1/store/remote-stat"): (C,),
+    ("PUT", "/api/v1/store/remote-stat"): (C,), ("POST", "/api/v1/store/hits/{key}"): (C,),
     # the admin API
     ("POST", "/api/v1/admin/invalidate"): (A, SPANS), ("POST", "/api/v1/admin/gc"): (A, SPANS),
     ("PUT", "/api/v1/admin/pins/{run_id}"): (A,), ("DELETE", "/api/v1/admin/pins/{run_id}"): (A,),

@@ -39,6 +39,7 @@ from .read_api import read_router
 from .runs_api import runs_router
 from .savings_api import savings_router
 from .store_api import store_router
+from .store_hits import hits_router
 from .tags_api import tags_router
 from .validation import JSON_KEY, MAX_BODY, BadRequest, Limit, Offset, install, parse_json, timestamp
 
@@ -143,6 +144,7 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
     app.include_router(cache_router(store))  # before runs_router: GET /runs/diff is not the run "diff"
     app.include_router(runs_router(store))
     app.include_router(store_router(store))
+    app.include_router(hits_router(store))  # a hit in one request (store_hits)
     app.include_router(admin_router(store))
     app.include_router(tags_router(store))
     install_metrics(app, metrics)  # last: its middleware is the outermost, timing everything inside

@@ -137,11 +137,16 @@ class Metrics:
             return
         reasons = run.get("reasons") or []
         if run.get("status") == "CACHED":
-            self.hits.inc()
-            self.saved.inc(self._duration(run.get("source_run_id")))
+            self.hit_recorded(run.get("source_run_id"))
         elif run.get("status") == "RUNNING":
             first = reasons[0] if reasons and isinstance(reasons[0], str) else ""
             self.misses.labels(reason_kind(first).value).inc()
+
+    def hit_recorded(self, source_run_id: Any) -> None:
+        """A CACHED run the store API recorded (``RUNS_PATH``, or a hit's one request: server.store_hits)."""
+        if self.counting:
+            self.hits.inc()
+            self.saved.inc(self._duration(source_run_id))
 
     def _duration(self, run_id: Any) -> float:
         if not isinstance(run_id, str):

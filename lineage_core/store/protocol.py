@@ -54,6 +54,23 @@ class RunDataset:
     source_run: str | None = None  # an input's producing run, when the argument names it (an ArtifactRef)
 
 
+@dataclass(frozen=True)
+class HitRequest:
+    """The CACHED run a hit would record, as the client knows it before the lookup, for a store that looks up and
+    records in one step (``lookup_and_record``: the server store, one round trip). The store fills in what the entry
+    says (the source run, and the reason ``runs.Reason.hit`` words); the client still verifies and loads the value,
+    and takes the run back (:meth:`CacheStore.finish_run` as FAILED) if it refuses it."""
+
+    run_id: str
+    job_id: int
+    environment_hash: str | None
+    started_at: float
+    context: dict[str, Any]
+    inputs: Sequence[RunDataset] = ()
+    concurrent: bool = False  # the hit waited for a concurrent computation (single-flight)
+    max_age: float | None = None  # an entry older than this (the store's clock) is returned but not recorded
+
+
 class CacheStore(Protocol):
     artifacts: ArtifactStore
     home: Path  # local scratch for loaded values (directory trees are restored under it)

@@ -16,97 +16,59 @@ Remote-object hashes (``s3://…``) are shared through the server, so a large in
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import tempfile
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from .. import settings
 from ..environment import EnvironmentSnapshot
 from ..errors import ArtifactError, ConfigError, IntegrityError, RunNotFoundError, StoreError
-from ..hashing.content import StatCache, StatKey, StreamingHasher, hash_stream_file
+from ..hashing.content import StatCache, StatKey, StreamingHasher, hash_bytes, hash_stream_file
 from ..hashing.remote import RemoteStat
 from ..redact import redact_url
 from .artifacts import ArtifactRecord, ArtifactStore, chunks
-from .protocol import CacheEntry, RunDataset
+from .blob_cache import BlobCache
+from .http_client import ServerClient, _message
+from .protocol import CacheEntry, HitRequest, RunDataset
 
 if TYPE_CHECKING:
     import mmap
 
-    import requests
+__all__ = ["RemoteArtifacts", "RemoteStore", "ServerClient"]
 
-_JSON_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds
-_BLOB_TIMEOUT = (10.0, 600.0)
 _CHUNK = 1 << 20
-
-
-class ServerClient:
-    """HTTP plumbing: one keep-alive session, retries on connection failures and gateway errors, and
-    every failure turned into one of our errors that names the server (never the token)."""
-
-    def __init__(self, url: str, token: str | None) -> None:
-        import requests
-        from requests.adapters import HTTPAdapter
-        from urllib3.util.retry import Retry
-
-        self.url = url.rstrip("/")
-        self.base = f"{self.url}/api/v1/store"
-        self.session = requests.Session()
-        # Retried only when the request cannot have been processed: no connection, or a gateway that
-        # never reached the server. Read timeouts are not retried (a write may have happened).
-        retry = Retry(total=4, connect=4, read=0, status=3, backoff_factor=0.3, allowed_methods=None,
-                      status_forcelist=(502, 503, 504), raise_on_status=False)
-        self.session.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=16))
-        self.session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=16))
-        if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def call(self, method: str, path: str, *, ok: tuple[int, ...] = (200, 201, 204), json: Any = None,
-             data: Any = None, params: dict[str, Any] | None = None, stream: bool = False) -> requests.Response:
-        import requests
-
-        timeout = _BLOB_TIMEOUT if path.startswith("/blobs/") else _JSON_TIMEOUT
-        try:
-            r = self.session.request(method, self.base + path, json=json, data=data, params=params,
-                                     timeout=timeout, stream=stream)
-        except requests.RequestException as e:
-            raise StoreError(f"lineage server {redact_url(self.url)} is unreachable: {type(e).__name__}: "
-                             f"{redact_url(str(e))}") from None
-        if r.status_code in ok:
-            return r
-        message = _message(r)
-        if r.status_code in (401, 403):
-            raise ConfigError(f"lineage server {redact_url(self.url)} refused the request ({r.status_code}: "
-                              f"{message}); set its token in {' or '.join(settings.STORE_TOKEN_ENVS)}")
-        if r.status_code == 404 and path == "":
-            raise ConfigError(f"{redact_url(self.url)} has no store API (/api/v1/store): is it a lineage server?")
-        raise StoreError(f"lineage server {redact_url(self.url)}: {method} {path or '/'} failed "
-                         f"({r.status_code}: {message})")
-
-
-def _message(r: requests.Response) -> str:
-    try:
-        body = r.json()
-    except ValueError:
-        return r.text[:200] or r.reason
-    if isinstance(body, dict):
-        return str(body.get("message") or body.get("detail") or body)[:500]
-    return str(body)[:500]
+_INLINE_KEPT = 64  # blobs sent inline with a hit, kept until the hit reads them (a few KiB each)
 
 
 class RemoteArtifacts(ArtifactStore):
     """Blobs kept by the server. URIs name where the server stores them (its own artifact store), so events
-    and references say the same whichever side built them."""
+    and references say the same whichever side built them.
 
-    def __init__(self, client: ServerClient, root_uri: str) -> None:  # no super(): there is no filesystem here
+    Reads try, in order: the bytes a hit's answer carried inline (small blobs), the node-local verified blob cache
+    (:mod:`.blob_cache`), a download (which fills the cache). Every one of them is verified against the digest here.
+    """
+
+    def __init__(self, client: ServerClient, root_uri: str, cache: BlobCache | None = None) -> None:
+        # no super(): there is no filesystem here
         self.client = client
         self.url = client.url
         self.root = root_uri.rstrip("/")
         self.protocol = client.url.split("://", 1)[0]
         self.local = False
+        self.cache = cache
         self._scratch = tempfile.gettempdir()
+        if cache is not None:  # scratch beside the cache: an upload then moves into it (a rename)
+            with contextlib.suppress(OSError):
+                os.makedirs(cache.root / "tmp", exist_ok=True)
+                self._scratch = str(cache.root / "tmp")
+        self._inline: OrderedDict[str, bytes] = OrderedDict()
+        self._inline_lock = threading.Lock()
 
     @property
     def root_uri(self) -> str:
@@ -118,7 +80,9 @@ class RemoteArtifacts(ArtifactStore):
 
     def publish(self, tmp_path: str, digest: str | None = None) -> ArtifactRecord:
         try:
-            return self._upload(tmp_path, digest)
+            record = self._upload(tmp_path, digest)
+            self._keep(tmp_path, record)
+            return record
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_path)
@@ -137,29 +101,75 @@ class RemoteArtifacts(ArtifactStore):
             raise ArtifactError(f"could not upload artifact {digest}: {e}") from None
         return ArtifactRecord(digest, self.uri_for(digest), size)
 
+    def _keep(self, tmp_path: str, record: ArtifactRecord) -> None:
+        """An uploaded scratch file goes into the blob cache too (the next task on this node reads it there):
+        copied through a :class:`~.blob_cache.Fill`, so it is hashed again on the way and published by rename."""
+        if self.cache is None:
+            return
+        with contextlib.suppress(OSError, IntegrityError), open(tmp_path, "rb") as f, \
+                self.cache.filling(record.hash, record.size) as fill:
+            if fill is not None:
+                for chunk in chunks(f, record.size, _CHUNK):
+                    fill.write(chunk)
+                fill.publish(None)
+
+    def remember_inline(self, digest: str, data: bytes) -> None:
+        """Bytes a hit's answer carried for ``digest``: the next read of it uses them (and verifies them)."""
+        with self._inline_lock:
+            self._inline[digest] = data
+            while len(self._inline) > _INLINE_KEPT:
+                self._inline.popitem(last=False)
+
     def read_verified(self, digest: str, stat_cache: StatCache | None = None,
                       size: int | None = None) -> bytes | mmap.mmap:
-        """Downloaded and re-hashed here: what the server (or anything between) sends is not trusted, and no
-        more than the recorded ``size`` + 1 bytes are read (a server streaming without end is a miss)."""
-        hasher = StreamingHasher()
+        """What the server (or anything between, or the shared cache directory) holds is not trusted: the bytes are
+        hashed here, and no more than the recorded ``size`` + 1 bytes are read (a server streaming without end is a
+        miss). A large cached blob whose stat identity this process recorded is not hashed again (``stat_cache``,
+        absent under ``verify="always"``)."""
+        with self._inline_lock:
+            inline = self._inline.pop(digest, None)
+        if inline is not None:
+            self._check_size(digest, len(inline), size)
+            actual = hash_bytes(inline)
+            if actual != digest:
+                raise IntegrityError(f"artifact {digest} failed verification (content hash {actual})")
+            return inline
+        if self.cache is not None:
+            found = self.cache.get(digest, size, stat_cache)
+            if found is not None:
+                return found.data
+            with self.cache.filling(digest, size) as fill:
+                return self._download(digest, size, fill, stat_cache)
+        return self._download(digest, size, None, None)
+
+    def _download(self, digest: str, size: int | None, fill: Any, stat_cache: StatCache | None) -> bytes:
+        hasher = fill.hasher if fill is not None else StreamingHasher()
         parts = []
         try:
             with self.open_blob(digest, size) as f:
                 for chunk in chunks(f, size, _CHUNK):
-                    hasher.update(chunk)
+                    if fill is not None:
+                        fill.write(chunk)
+                    else:
+                        hasher.update(chunk)
                     parts.append(chunk)
         except ArtifactError:
             raise
         except Exception as e:  # noqa: BLE001 - a broken transfer is a miss, never a crash
             raise ArtifactError(f"artifact {digest} could not be read: {e}") from None
-        if size is not None and hasher.size != size:
-            got = "longer" if hasher.size > size else f"{hasher.size} bytes"
-            raise ArtifactError(f"artifact {digest} from lineage server {redact_url(self.url)} is {got}, not the "
-                                f"{size} bytes recorded for it")
+        self._check_size(digest, hasher.size, size)
         actual = hasher.hexdigest()
         if actual != digest:
             raise IntegrityError(f"artifact {digest} failed verification (content hash {actual})")
+        if fill is not None:
+            fill.publish(stat_cache)
         return b"".join(parts)
+
+    def _check_size(self, digest: str, got: int, size: int | None) -> None:
+        if size is not None and got != size:
+            what = "longer" if got > size else f"{got} bytes"
+            raise ArtifactError(f"artifact {digest} from lineage server {redact_url(self.url)} is {what}, not the "
+                                f"{size} bytes recorded for it")
 
     @contextlib.contextmanager
     def open_blob(self, digest: str, size: int | None = None) -> Iterator[IO[bytes]]:
@@ -169,8 +179,8 @@ class RemoteArtifacts(ArtifactStore):
             raise ArtifactError(f"artifact {digest} could not be read: {e}") from None
         with r:
             if r.status_code == 404:
+                r.content = r.raw.read(64 << 10)
                 raise ArtifactError(f"artifact {digest} is missing from lineage server {redact_url(self.url)}")
-            r.raw.decode_content = True
             yield r.raw
 
     def exists(self, digest: str) -> bool:
@@ -185,7 +195,8 @@ class RemoteStore:
 
     def __init__(self, client: ServerClient, info: dict[str, Any]) -> None:
         self.client = client
-        self.artifacts: ArtifactStore = RemoteArtifacts(client, info["artifacts"])
+        self.artifacts: ArtifactStore = RemoteArtifacts(client, info["artifacts"],
+                                                        BlobCache.from_settings(settings.Settings.current()))
         self.home = settings.lineage_home()
         self.revision = info.get("revision")
         self._jobs: dict[tuple[str, str], int] = {}
@@ -209,7 +220,7 @@ class RemoteStore:
         return redact_url(self.client.url)
 
     def close(self) -> None:
-        self.client.session.close()
+        self.client.close()
 
     # -- jobs and environments -----------------------------------------------------------------
     def job_id(self, namespace: str, name: str) -> int:
@@ -235,9 +246,31 @@ class RemoteStore:
         r = self.client.call("GET", f"/entries/{key}", ok=(200, 404))
         if r.status_code == 404:
             return None
-        d = r.json()
-        return CacheEntry(d["key"], d["run_id"], d["artifact_hash"], d["value_hash"], d["created_at"],
-                          d["materializer"], d["meta"] or {}, d.get("job", ""), _size(d.get("size")))
+        return _entry(r.json())
+
+    def lookup_and_record(self, key: str, hit: HitRequest) -> tuple[CacheEntry | None, bool]:
+        """One request: the live entry for ``key`` and, when there is one (no older than ``hit.max_age``), the
+        CACHED run ``hit`` recorded with it. A small blob comes back inline (read by the next ``read_verified``,
+        which verifies it); a larger one is read from the blob cache or downloaded then. (entry, recorded)."""
+        body: dict[str, Any] = {
+            "run_id": hit.run_id, "job_id": hit.job_id, "environment_hash": hit.environment_hash,
+            "started_at": hit.started_at, "ended_at": time.time(), "context": hit.context,
+            "concurrent": hit.concurrent,
+        }
+        if hit.max_age is not None:
+            body["max_age"] = hit.max_age
+        if hit.inputs:
+            body["inputs"] = [_dataset_json(d) for d in hit.inputs]
+        d = self.client.call("POST", f"/hits/{key}", json=body).json()
+        e = d.get("entry")
+        if e is None:
+            return None, False
+        entry = _entry(e)
+        blob = d.get("blob")
+        if isinstance(blob, str) and isinstance(self.artifacts, RemoteArtifacts):
+            with contextlib.suppress(ValueError):
+                self.artifacts.remember_inline(entry.artifact_hash, base64.b64decode(blob, validate=True))
+        return entry, bool(d.get("recorded"))
 
     def put_entry(
         self, key: str, job_id: int, manifest: dict[str, Any], run_id: str, artifact: ArtifactRecord,
@@ -350,6 +383,11 @@ def _dataset(d: dict[str, Any]) -> RunDataset:
     fields = d.get("fields")
     return RunDataset(d["location"], d.get("version"), d.get("content"),
                       tuple((str(n), str(t)) for n, t in fields) if fields else None)
+
+
+def _entry(d: dict[str, Any]) -> CacheEntry:
+    return CacheEntry(d["key"], d["run_id"], d["artifact_hash"], d["value_hash"], d["created_at"],
+                      d["materializer"], d["meta"] or {}, d.get("job", ""), _size(d.get("size")))
 
 
 def _size(value: Any) -> int | None:
