@@ -22,6 +22,7 @@ the name-based UUID everywhere, so a version reads the same wherever it appears 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import uuid
@@ -143,9 +144,13 @@ def _fraction(micros: int) -> str:
 
 
 def instant(ts: float | None) -> str | None:
-    """An ``Instant`` as Marquez's JSON prints it: ``2026-11-22T10:05:00Z``, ``…:00.500Z``."""
-    if ts is None:
-        return None
+    """An ``Instant`` as Marquez's JSON prints it: ``2026-11-22T10:05:00Z``, ``…:00.500Z``. (Cached: the same
+    times recur across a page's runs, jobs and datasets, and formatting is most of a graph node's cost.)"""
+    return None if ts is None else _instant(ts)
+
+
+@functools.lru_cache(maxsize=65536)
+def _instant(ts: float) -> str:
     d = _utc(ts)
     micros = d.microsecond
     spec = "seconds" if not micros else "milliseconds" if micros % 1000 == 0 else "microseconds"

@@ -224,7 +224,7 @@ def _current(row: DatasetRow, full: bool) -> dict[str, Any]:
 
 def datasets_by_key(r: LineageReader, keys: list[Key], full: bool = True) -> dict[Key, dict[str, Any]]:
     """Datasets in Marquez's shape (``full=False``: the lineage graph's DatasetData)."""
-    rows = r.datasets(keys)
+    rows = r.datasets(keys, every_field=full)
     columns = column_lineage.of_datasets(r, [(row.namespace, row.name) for row in rows]) if full else {}
     out: dict[Key, dict[str, Any]] = {}
     for row in rows:

@@ -21,14 +21,33 @@ from .paths import segment
 from .validation import INT64, Limit, Offset, check_name, check_node
 from .validation import error as error  # where routes have always found it
 
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the server extra installs it
+    _orjson = None  # type: ignore[assignment]
+
 RUN_STATES = {"NEW", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}  # Marquez's RunState: its API's words, not RunStatus
 Depth = Annotated[int, Query(ge=0, le=INT64[1])]
+
+
+class _Json(JSONResponse):
+    """JSON rendered by orjson where it is installed (the server extra pins it): a depth-10 graph's ~100 kB cost
+    ~8 ms in the standard library and under 1 ms there. The same bytes' meaning either way (compact, UTF-8); what
+    orjson refuses (an integer past 64 bits) is rendered by the standard library."""
+
+    def render(self, content: Any) -> bytes:
+        if _orjson is not None:
+            try:
+                return _orjson.dumps(content)
+            except TypeError:
+                pass
+        return super().render(content)
 
 
 def _ok(found: Any) -> JSONResponse:
     """A view's JSON as it is: the views build JSON values only, so FastAPI's encoder need not walk them again
     (which, for a large graph, costs more than the query)."""
-    return found if isinstance(found, JSONResponse) else JSONResponse(found)
+    return found if isinstance(found, JSONResponse) else _Json(found)
 
 
 def _not_a_node(text: str) -> JSONResponse:

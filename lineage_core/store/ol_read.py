@@ -270,19 +270,22 @@ class LineageReader:
         return Page(self._count(t.ol_jobs, every), [(r[0], r[1]) for r in self._c.execute(q)])
 
     # -- datasets ---------------------------------------------------------------------------------
-    def datasets(self, keys: Sequence[Key]) -> list[DatasetRow]:
-        """Datasets with their current version's facets, writer, time and fields (one statement)."""
+    def datasets(self, keys: Sequence[Key], every_field: bool = True) -> list[DatasetRow]:
+        """Datasets with their current version's facets, writer, time and fields (one statement); without
+        ``every_field``, ``version_fields`` is None (the lineage graph shows only the first event's fields, and a
+        large schema is most of a row to read and decode)."""
         dc, vc = t.ol_datasets.c, t.ol_dataset_versions.c
 
         def build(dialect: str) -> Any:
             joined = t.ol_datasets.outerjoin(t.ol_dataset_versions, sa.and_(
                 vc.namespace == dc.namespace, vc.name == dc.name, vc.version == dc.current_version))
+            fields = vc.fields if every_field else sa.null()
             return sa.select(dc.namespace, dc.name, dc.current_version, dc.created_at, dc.updated_at, vc.facets,
-                             vc.run_id, vc.created_at, vc.fields, vc.first_fields, dc.source_name).select_from(
+                             vc.run_id, vc.created_at, fields, vc.first_fields, dc.source_name).select_from(
                 joined).where(
                 in_keys(dialect, [dc.namespace, dc.name]))
 
-        return [DatasetRow(*r) for r in self.keyed("datasets", build, keys)]
+        return [DatasetRow(*r) for r in self.keyed(f"datasets_{every_field}", build, keys)]
 
     def dataset_keys(self, namespace: str, limit: int, offset: int) -> Page[Key]:
         dc = t.ol_datasets.c
