@@ -16,7 +16,7 @@ import os
 import reprlib
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from .environment import distributions_for_modules, installed_distributions, nor
 from .errors import ConfigError, LineageError
 from .hashing.remote import Uri
 from .hashing.values import hash_value
-from .keys import KeyContext, KeyManifest, computed_components
+from .keys import KeyContext, KeyManifest, canonical, computed_components
 from .redact import REDACTED, looks_secret, redact_data, redact_text, redact_url
 from .refs import ArtifactRef
 from .runtime import process_environment
@@ -104,6 +104,7 @@ class StaticParts:
     outputs: str
     computed: dict[str, Any]  # keys.computed_components of the step's context (image, hardware)
     code_entry: str  # which code part is the step itself
+    encoded: dict[str, str] = field(default_factory=dict)  # the fixed components in canonical JSON (KeyManifest)
 
 
 def static_parts(fn: Callable[..., Any], code_deps: Sequence[Any], env_policy: str | Sequence[str],
@@ -114,7 +115,9 @@ def static_parts(fn: Callable[..., Any], code_deps: Sequence[Any], env_policy: s
     outputs = ",".join([m.id for m in BUILTIN] + ([PICKLE.id] if allow_pickle else []))
     computed = computed_components(KeyContext(snap, image, hardware))
     entry = code_part_name(fn, sys.modules.get(fn.__module__))
-    return StaticParts(fp, env_component(env_policy, fp, source_dir), outputs, computed, entry)
+    env = env_component(env_policy, fp, source_dir)
+    fixed = {"code": fp.parts, "outputs": outputs, "env": env, **computed}
+    return StaticParts(fp, env, outputs, computed, entry, {k: canonical(v) for k, v in fixed.items() if v is not None})
 
 
 def env_component(policy: str | Sequence[str], fp: CodeFingerprint, source_dir: str | None) -> dict[str, Any]:
@@ -157,9 +160,10 @@ def call_manifest(fn: Callable[..., Any], static: StaticParts, *, scope: str, na
                   signature: inspect.Signature, arguments: dict[str, Any], exclude: frozenset[str],
                   file_deps: Sequence[str], source_dir: str | None, salt: str | None,
                   store: CacheStore) -> KeyManifest:
-    fp = static.code
-    if file_deps:
+    fp, encoded = static.code, static.encoded
+    if file_deps:  # the code component changes with the files: encoded per call
         fp = with_file_deps(fp, hash_file_deps(file_deps, source_dir or os.getcwd(), store))
+        encoded = {k: v for k, v in encoded.items() if k != "code"}
     params: dict[str, str] = {}
     inputs: dict[str, str] = {}
     shown: dict[str, Any] = {}
@@ -172,7 +176,7 @@ def call_manifest(fn: Callable[..., Any], static: StaticParts, *, scope: str, na
                   "outputs": static.outputs, "env": static.env, **static.computed}
     if salt is not None:
         components["salt"] = salt
-    return KeyManifest(components, _Displays(shown), static.code_entry)
+    return KeyManifest(components, _Displays(shown), static.code_entry, encoded=encoded)
 
 
 def input_datasets(signature: inspect.Signature, arguments: dict[str, Any], exclude: frozenset[str],

@@ -58,6 +58,10 @@ class KeyManifest:
     display: Mapping[str, str] = field(default_factory=dict)  # short renderings (secrets redacted), never hashed
     code_entry: str = ""  # which part of the ``code`` component is the step itself
     schema: int = KEY_SCHEMA
+    # Components already in canonical JSON (name -> encoded value of exactly ``components[name]``): a cached step's
+    # process-fixed components (code, env, outputs), so a call encodes only its own arguments. Never key material
+    # of its own: ``key()`` is the same with or without it.
+    encoded: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def build(cls, context: KeyContext | None = None, *, display: Mapping[str, str] | None = None,
@@ -86,8 +90,15 @@ class KeyManifest:
         return {"schema": self.schema, **self.components}
 
     def key(self) -> str:
-        data = json.dumps(self.key_material(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hash_bytes(data.encode())
+        material = self.key_material()
+        encoded = self.encoded
+        if not encoded:
+            return hash_bytes(canonical(material).encode())
+        # The same text json.dumps(material, sort_keys=True, ...) gives: members in key order, each value encoded
+        # with the same options (a nested value's encoding does not depend on where it stands).
+        members = [f"{canonical(k)}:{encoded[k] if k in encoded else canonical(v)}"
+                   for k, v in sorted(material.items())]
+        return hash_bytes(("{" + ",".join(members) + "}").encode())
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form: components at the top level (readers such as lineage views use ``inputs``)."""
@@ -103,6 +114,11 @@ class KeyManifest:
     def component_hashes(self) -> dict[str, str]:
         """Component -> hash of its value (the ``lineage_cache`` facet's ``components``)."""
         return {n: hash_bytes(json.dumps(v, sort_keys=True).encode()) for n, v in self.components.items()}
+
+
+def canonical(value: Any) -> str:
+    """The canonical JSON of key material (sorted keys, no spaces, UTF-8 as is)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def short(h: str | None) -> str:
