@@ -135,11 +135,12 @@ def metrics_of(run: Mapping[str, Any]) -> dict[str, float]:
 
 def run_metrics(store: CacheStore, run: Mapping[str, Any], sources: dict[str, dict[str, float]] | None = None
                 ) -> dict[str, float]:
-    """A run's metrics: its own, or a CACHED run's source run's (the run that computed the value it served);
-    ``{}`` when that run is gone. ``sources`` caches source runs' metrics across calls (a listing)."""
+    """A run's metrics: its own, or a CACHED run's source run's (the run that computed the value it served; gc
+    hands them to the hit before that run goes); ``sources`` caches source runs' metrics across calls (a listing)."""
     source = run.get("source_run_id")
-    if run.get("status") != RunStatus.CACHED.value or not source:
-        return metrics_of(run)
+    own = metrics_of(run)
+    if run.get("status") != RunStatus.CACHED.value or not source or own:
+        return own
     if sources is not None and source in sources:
         return dict(sources[source])
     try:

@@ -21,9 +21,11 @@ from jsonschema import ValidationError
 from referencing import Registry
 
 from lineage_core import LineageError, MetricError, explain, log_metric
+from lineage_core.errors import RunNotFoundError
 from lineage_core.metrics import run_metrics
 from lineage_core.openlineage.records import run_events
 from lineage_core.runtime import default_store
+from lineage_core.store.retention import RetentionTables
 
 from .services.lineage_server import Server
 from .services.olspec import check_event, spec_registry, validate
@@ -117,6 +119,19 @@ def test_returned_and_logged_metrics_are_the_runs_and_a_hit_shows_its_sources(
     for wrong in ({"accuracy": "high"}, {"": 1.0}):
         with pytest.raises(ValidationError):
             validate(registry, url, {**facet, "metrics": wrong})
+
+
+def test_a_hit_keeps_its_metrics_when_gc_removes_its_source_run(make_module: Callable[..., ModuleType]) -> None:
+    m = make_module(STEPS)
+    _, b, hit = three_runs(m)
+    store = default_store()
+    RetentionTables(store).remove([], [b], [], artifacts_before=0.0)  # what gc does with an expired source run
+    with pytest.raises(RunNotFoundError):
+        store.get_run(b)
+    run = store.get_run(hit)
+    assert run["context"]["metrics"] == {"accuracy": 0.75, "loss": 0.75}  # handed over before the source went
+    assert run_metrics(store, run) == {"accuracy": 0.75, "loss": 0.75}
+    assert run_events(store, hit)[-1]["run"]["facets"]["lineage_metrics"]["metrics"] == run["context"]["metrics"]
 
 
 def test_bad_metric_values_are_a_metric_error_and_fail_the_run(make_module: Callable[..., ModuleType]) -> None:

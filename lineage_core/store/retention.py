@@ -106,6 +106,7 @@ class RetentionTables:
         with self._store.engine.begin() as c:
             n_entries = self._delete(c, t.cache_entries, ce.key, entries)
             self._hand_over_outputs(c, runs)
+            self._hand_over_metrics(c, runs)
             n_runs = self._delete(c, t.runs, rn.id, runs)
             self._delete(c, t.run_datasets, t.run_datasets.c.run_id, runs)  # no foreign key: gone with their runs
             used_keys = sa.union(sa.select(rn.cache_key).where(rn.cache_key.is_not(None)), sa.select(ce.key))
@@ -133,6 +134,21 @@ class RetentionTables:
                     .where(source.c.id.in_(runs[i : i + _BATCH]), rd.direction == "out", ~has_outputs))
             c.execute(t.run_datasets.insert().from_select(
                 ["run_id", "direction", "position", "location", "version", "content", "fields", "created_at"], rows))
+
+    @staticmethod
+    def _hand_over_metrics(c: sa.Connection, runs: Sequence[str]) -> None:
+        """A hit's metrics are its source run's (read through ``source_run_id``, never copied on the hit path):
+        before a source run goes, its hits get them in their own context (lineage_core.metrics)."""
+        source, hit = t.runs.alias("source"), t.runs.alias("hit")
+        for i in range(0, len(runs), _BATCH):
+            q = (sa.select(hit.c.id, hit.c.context, source.c.context)
+                 .select_from(source.join(hit, hit.c.source_run_id == source.c.id))
+                 .where(source.c.id.in_(runs[i : i + _BATCH]), hit.c.status == RunStatus.CACHED.value))
+            for hit_id, context, given in c.execute(q).all():
+                metrics = (given or {}).get("metrics")
+                if metrics and not (context or {}).get("metrics"):
+                    c.execute(t.runs.update().where(t.runs.c.id == hit_id)
+                              .values(context={**(context or {}), "metrics": metrics}))
 
     @staticmethod
     def _delete(c: sa.Connection, table: sa.Table, col: Any, ids: Sequence[str], *also: Any) -> int:
