@@ -26,6 +26,7 @@ __all__ = [
     "capture_environment",
     "diff_environments",
     "explain",
+    "load",
     "log_metric",
     "register_hasher",
     "register_materializer",
@@ -44,6 +45,7 @@ _LAZY = {
     "register_hasher": "hashing",
     "Uri": "hashing",
     "register_materializer": "store.materializers",
+    "load": "load",
     "log_metric": "metrics",
     "MetricError": "metrics",
 }
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from .cache import CachedFunction, Outcome, cached, explain
     from .environment import EnvironmentSnapshot, capture_environment, diff_environments
     from .hashing import Uri, register_hasher
+    from .load import load
     from .metrics import MetricError, log_metric
     from .refs import ArtifactRef
     from .store import Store

@@ -10,6 +10,7 @@ per task, however large the data between them.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArtifactError, ConfigError
@@ -47,9 +48,11 @@ class ArtifactRef:
     def is_ref(value: Any) -> bool:
         return isinstance(value, dict) and value.get(MARKER) == 1
 
-    def load(self, store: CacheStore | None = None, allow_pickle: bool = False) -> Any:
+    def load(self, store: CacheStore | None = None, allow_pickle: bool = False,
+             destination: Path | None = None) -> Any:
         """The value, read back and verified against its content hash (IntegrityError if it differs), loaded the
-        way the receiving step allows: a pickled value only for a step that opted in to pickle."""
+        way the receiving step allows: a pickled value only for a step that opted in to pickle. ``destination``:
+        where a file or directory value is restored (the caller's choice; default: under the store's scratch)."""
         from .runtime import default_store
         from .store.materializers import LoadContext, materializer_by_id
 
@@ -59,7 +62,7 @@ class ArtifactRef:
             raise ArtifactError(f"artifact {self.hash} ({self.uri}) is not in store {store.url}")
         data = store.artifacts.read_verified(self.hash, store)
         m = materializer_by_id(self.materializer, allow_pickle)
-        return m.load(data, meta, LoadContext(store.home / "materialized", store.artifacts, None, self.hash))
+        return m.load(data, meta, LoadContext(store.home / "materialized", store.artifacts, destination, self.hash))
 
 
 def as_ref(value: Any) -> Any:

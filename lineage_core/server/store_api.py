@@ -224,8 +224,10 @@ def store_router(store: Store) -> APIRouter:
 
     @api.get("/artifacts/{digest}", response_model=None)
     def artifact(digest: str) -> Any:
-        meta = store.artifact_meta(_checked(digest, "digest"))
-        return {"hash": digest, "meta": meta} if meta is not None else error(404, f"no artifact {digest}")
+        found = store.stored_artifact(_checked(digest, "digest"))
+        if found is None:
+            return error(404, f"no artifact {digest}")
+        return {"hash": digest, "meta": found.meta, "materializer": found.materializer, "size": found.size}
 
     @api.put("/blobs/{digest}", status_code=201)
     async def put_blob(digest: str, request: Request) -> Any:

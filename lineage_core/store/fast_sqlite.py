@@ -31,7 +31,7 @@ from ..hashing.remote import RemoteStat
 from ..redact import redact_url
 from . import dataset_rows
 from .artifacts import ArtifactStore
-from .protocol import CacheEntry, RunDataset
+from .protocol import CacheEntry, RunDataset, StoredArtifact
 from .stat_rows import signed, stat_rows
 
 if TYPE_CHECKING:
@@ -323,6 +323,9 @@ class FastSqliteStore:
 
     def artifact_meta(self, digest: str) -> dict[str, Any] | None:
         return self._store().artifact_meta(digest)
+
+    def stored_artifact(self, digest: str) -> StoredArtifact | None:
+        return self._store().stored_artifact(digest)
 
     def tombstone(self, key: str) -> None:
         self._store().tombstone(key)

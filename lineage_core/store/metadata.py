@@ -27,7 +27,7 @@ from .artifacts import ArtifactRecord, ArtifactStore
 from .hashcache import HashCacheMixin
 from .integrity import IntegrityMixin
 from .leases import LeaseMixin
-from .protocol import CacheEntry, RunDataset
+from .protocol import CacheEntry, RunDataset, StoredArtifact
 from .run_datasets import RunDatasetsMixin
 
 HEAD_REVISION = "0010"
@@ -235,6 +235,13 @@ class Store(HashCacheMixin, LeaseMixin, IntegrityMixin, RunDatasetsMixin):
         with self.engine.connect() as c:
             row = c.execute(sa.select(t.artifacts.c.meta).where(t.artifacts.c.hash == digest)).first()
         return None if row is None else (row[0] or {})
+
+    def stored_artifact(self, digest: str) -> StoredArtifact | None:
+        """The artifact row (its materializer, meta and size), None when unknown."""
+        ar = t.artifacts.c
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(ar.materializer, ar.meta, ar.size).where(ar.hash == digest)).first()
+        return None if row is None else StoredArtifact(digest, row[0], row[1] or {}, row[2])
 
     def tombstone(self, key: str) -> None:
         with self.engine.begin() as c:

@@ -71,6 +71,16 @@ class HitRequest:
     max_age: float | None = None  # an entry older than this (the store's clock) is returned but not recorded
 
 
+@dataclass(frozen=True)
+class StoredArtifact:
+    """An artifact row: the blob's content hash, the exact materializer that wrote it, its meta and size."""
+
+    hash: str
+    materializer: str
+    meta: dict[str, Any]
+    size: int | None = None
+
+
 class CacheStore(Protocol):
     artifacts: ArtifactStore
     home: Path  # local scratch for loaded values (directory trees are restored under it)
@@ -90,6 +100,10 @@ class CacheStore(Protocol):
         materializer: str, meta: dict[str, Any], value_hash: str | None,
     ) -> None: ...
     def artifact_meta(self, digest: str) -> dict[str, Any] | None: ...
+    def stored_artifact(self, digest: str) -> StoredArtifact | None:
+        """How the artifact was stored (materializer, meta, size), whatever became of the entries naming it: what
+        reading a past run's result back needs (lineage_core.load). None when the store has no such artifact."""
+        ...
     def tombstone(self, key: str) -> None: ...
     def previous_manifests(self, job_id: int, limit: int = 20) -> list[dict[str, Any]]: ...
     def manifest(self, key: str) -> dict[str, Any] | None: ...

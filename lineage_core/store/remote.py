@@ -36,6 +36,7 @@ from .artifacts import ArtifactRecord, ArtifactStore, chunks
 from .blob_cache import BlobCache
 from .http_client import ServerClient, _message
 from .protocol import CacheEntry, HitRequest, RunDataset
+from .stored_over_http import StoredOverHttp
 
 if TYPE_CHECKING:
     import mmap
@@ -190,7 +191,7 @@ class RemoteArtifacts(ArtifactStore):
         return {"url": redact_url(self.url), "protocol": self.protocol, "root": redact_url(self.root)}
 
 
-class RemoteStore:
+class RemoteStore(StoredOverHttp):
     """:class:`~lineage_core.store.protocol.CacheStore` over the lineage server's store API."""
 
     def __init__(self, client: ServerClient, info: dict[str, Any]) -> None:

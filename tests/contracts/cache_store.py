@@ -26,6 +26,7 @@ from lineage_core.errors import RunNotFoundError, StoreError
 from lineage_core.hashing import StatKey, hash_bytes, hash_directory
 from lineage_core.hashing.remote import RemoteStat
 from lineage_core.store import ArtifactRecord, ArtifactStore, CacheStore
+from lineage_core.store.protocol import StoredArtifact
 
 Opener = Callable[[], CacheStore]
 
@@ -203,6 +204,13 @@ class CacheStoreContract:
         assert store.artifact_meta(with_meta.hash) == meta
         assert store.artifact_meta(without.hash) == {}  # known, no metadata
         assert store.artifact_meta(new_key()) is None  # unknown
+
+    def test_stored_artifact_is_known_whatever_became_of_the_entry(self, store: CacheStore, job: int) -> None:
+        key = new_key()
+        _, record = put_entry(store, job, key, meta={"rows": 3}, materializer="pandas-parquet@1")
+        store.tombstone(key)  # how a run's result was stored is still known: lineage_core.load reads it back
+        want = StoredArtifact(record.hash, "pandas-parquet@1", {"rows": 3}, record.size)
+        assert store.stored_artifact(record.hash) == want and store.stored_artifact(new_key()) is None
 
     def test_an_entry_for_an_unknown_job_is_refused(self, store: CacheStore) -> None:
         key = new_key()
