@@ -61,6 +61,8 @@ def run(module: str, qualname: str, options: dict[str, Any], info: dict[str, str
         refs: dict[str, Any], artifacts: dict[str, Any], outputs: dict[str, Any], result: Any) -> Any:
     """The body of every cached component (called by the generated wrapper with KFP's objects)."""
     settings = Settings.current()  # the task's environment, read once
+    options = dict(options)
+    resources = options.pop("resources", None)  # the task's GPUs (not key material): on its runs' context
     _warn_if_ephemeral(settings)
     func = _target(module, qualname)
     allow_pickle = bool(options.get("pickle", False))
@@ -69,6 +71,8 @@ def run(module: str, qualname: str, options: dict[str, Any], info: dict[str, str
     args.update(artifacts)
     written = [*outputs.values(), *([result] if result is not None else [])]
     context = _context(info, options, [*refs.values(), *artifacts.values()], written, settings)
+    if resources:
+        context["resources"] = resources
     with use_settings(settings), run_context(**context):
         if result is None:
             return _run_outputs(func, qualname, options, args, outputs, settings)
