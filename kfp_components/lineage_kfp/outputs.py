@@ -65,6 +65,7 @@ class OutputsStep(CachedFunction[..., Path]):
 
     def __init__(self, fn: Callable[..., Any], outputs: dict[str, Any], **options: Any) -> None:
         self.kfp_outputs = outputs
+        self.returns_metrics = bool(options.pop("metrics", False))  # the returned parameter: a metrics dict
         super().__init__(fn, exclude=[*options.pop("exclude", ()), *outputs], **options)
 
     def key_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +78,7 @@ class OutputsStep(CachedFunction[..., Path]):
         except (TypeError, ValueError) as e:
             raise MaterializerError(f"{self.name} returned {type(value).__name__}: a KFP output parameter must "
                                     f"be JSON (int, float, str, bool, dict, list): {e}") from None
-        self._log_metrics()
+        self._log_metrics(value)
         root = _private_bundle()
         root.mkdir()
         info: dict[str, Any] = {"return": value, "outputs": {}}
@@ -90,8 +91,15 @@ class OutputsStep(CachedFunction[..., Path]):
         (root / INFO).write_text(json.dumps(info, sort_keys=True), encoding="utf-8")
         return root
 
-    def _log_metrics(self) -> None:
-        """Each entry of a ``system.Metrics`` output becomes a metric of this run (the cached call collects them)."""
+    def _log_metrics(self, value: Any) -> None:
+        """Each entry of a ``system.Metrics`` output becomes a metric of this run (the cached call collects them),
+        and with ``metrics=True`` each entry of the returned dict (what is cached here is the bundle, not it)."""
+        if self.returns_metrics:
+            if not isinstance(value, dict):
+                raise MetricError(f"{self.name} is cached with metrics=True, so it must return a dict of metric "
+                                  f"name to number; it returned a {type(value).__qualname__}")
+            for metric, number in value.items():
+                log_metric(metric, number)
         for name, artifact in self.kfp_outputs.items():
             if artifact.schema_title != "system.Metrics":
                 continue

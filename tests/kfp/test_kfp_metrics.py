@@ -69,17 +69,17 @@ def test_a_metrics_output_is_the_runs_metrics_everywhere(kfp_local: Path) -> Non
         server.stop()
 
 
-def _outputs_step(tmp_path: Path, value: Any) -> Any:
+def _outputs_step(tmp_path: Path, value: Any, **options: Any) -> Any:
     from kfp import dsl
 
     from lineage_kfp.outputs import OutputsStep
 
-    def evaluate(metrics: dsl.Output[dsl.Metrics], n: int) -> int:
+    def evaluate(metrics: dsl.Output[dsl.Metrics], n: int) -> Any:
         metrics.metadata["score"] = value  # set by hand: KFP's own log_metric would refuse a non-number
-        return n
+        return {"n": n} if options.get("metrics") else n
 
     artifact = dsl.Metrics(name="metrics", uri=str(tmp_path / "metrics"), metadata={})
-    return OutputsStep(evaluate, {"metrics": artifact}, name="kfp.evaluate"), artifact
+    return OutputsStep(evaluate, {"metrics": artifact}, name="kfp.evaluate", **options), artifact
 
 
 @pytest.mark.parametrize(("value", "words"), [("high", "is a str"), (math.nan, "is nan"), ([1.0], "is a list")])
@@ -96,3 +96,10 @@ def test_a_metrics_entry_in_process_is_recorded(tmp_path: Path) -> None:
     step(n=2, metrics=artifact)
     (run,) = default_store().runs(job="kfp.evaluate")
     assert run["status"] == "COMPLETED" and run["context"]["metrics"] == {"score": 0.5}
+
+
+def test_a_returned_metrics_dict_beside_outputs_is_recorded(tmp_path: Path) -> None:
+    step, artifact = _outputs_step(tmp_path, 0.25, metrics=True)
+    step(n=3, metrics=artifact)
+    (run,) = default_store().runs(job="kfp.evaluate")
+    assert run["status"] == "COMPLETED" and run["context"]["metrics"] == {"score": 0.25, "n": 3.0}
