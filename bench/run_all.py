@@ -48,6 +48,24 @@ def marquez_rows(mq: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def server_store_rows(srv: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """A warm hit through the lineage server as the store (bench_server_store.py), one request per hit."""
+    three, off = srv["server_small_hit_three_requests_ms"], srv["server_array_64mib_hit_blob_cache_off_ms"]
+    rows = [
+        ("warm hit through the server store, small value",
+         f"{srv['server_small_hit_ms']:.2f} ms ({srv['requests_per_small_hit']} request)",
+         f"3 requests as before {three:.2f} ms; embedded SQLite {srv['embedded_small_hit_ms']:.3f} ms",
+         "≤ 1.5 ms (one request)"),
+        ("warm hit through the server store, 64 MiB array (blob cache warm)",
+         f"{srv['server_array_64mib_hit_ms']:.2f} ms",
+         f"blob cache off {off:.1f} ms; embedded {srv['embedded_array_64mib_hit_ms']:.3f} ms", "≤ 5 ms"),
+    ]
+    for peer in ("prefect", "zenml"):
+        if peer in srv:
+            rows.append((f"  {peer} {srv[peer]['version']} hit (same run)", f"{srv[peer]['hit_ms']:.2f} ms", "", ""))
+    return rows
+
+
 def main() -> None:
     r = {s: run(s) for s in SCRIPTS}
     mq = run("marquez_compare.py") if marquez_built() else None
@@ -83,6 +101,8 @@ def main() -> None:
         (f"environment capture ({env['distributions']} distributions, fresh process)", f"{env['capture_ms']:.1f} ms",
          f"again in-process {env['capture_again_ms']:.1f} ms", "≤ 100 ms"),
     ]
+    r["bench_server_store.py"] = srv = run("bench_server_store.py")
+    rows += server_store_rows(srv)
     if mq:
         rows += marquez_rows(mq)
         r["marquez_compare.py"] = mq
