@@ -14,6 +14,7 @@ import typer
 from ..errors import LineageError
 from ..redact import redact_url
 from . import audit_cmd, cache_cmd, compare_cmd, events_cmd, exec_cmd, runs_cmd, setup_cmd, stats_cmd
+from .env_cmd import commands as env_commands  # env
 from .get_cmd import commands as get_commands  # get
 from .server_source import ServerRefused
 from .tags_cmd import commands as tag_commands  # tag, tags, rollback
@@ -24,6 +25,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Cached, trac
 for group in (runs_cmd.commands, compare_cmd.commands, events_cmd.commands, cache_cmd.commands, stats_cmd.commands,
               audit_cmd.commands, setup_cmd.commands, exec_cmd.commands):
     app.add_typer(group)  # no name: the group's commands are the root's own
+app.add_typer(env_commands)
 app.add_typer(get_commands)
 app.add_typer(tag_commands)
 app.add_typer(cache_cmd.cache_app, name="cache")

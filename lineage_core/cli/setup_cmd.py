@@ -1,4 +1,4 @@
-"""``lineage env | doctor | hash``: this interpreter's environment, the store's health, content hashes."""
+"""``lineage doctor | hash``: the store's health, content hashes (``lineage env`` is :mod:`.env_cmd`)."""
 
 from __future__ import annotations
 
@@ -8,24 +8,9 @@ import typer
 
 from ..errors import LineageError
 from ..redact import redact_url
-from .output import DelayedProgress, JsonOpt, open_store, print_json
+from .output import DelayedProgress, open_store
 
 commands = typer.Typer()
-
-
-@commands.command()
-def env(json_: JsonOpt = False) -> None:
-    """The environment snapshot of this interpreter (secrets redacted)."""
-    from ..environment import capture_environment
-
-    snap = capture_environment()
-    if json_:
-        return print_json(snap.to_dict())
-    typer.echo(f"python {snap.python} ({snap.implementation}) on {snap.platform} {snap.machine}")
-    typer.echo(f"packages {len(snap.packages)} (set {snap.packages_hash[:20]}…)")
-    typer.echo(f"image {snap.image_digest or '-'}  gpu {snap.gpu or '-'}  git {snap.git or '-'}")
-    for k, v in snap.env_vars.items():
-        typer.echo(f"  {k}={v}")
 
 
 @commands.command()
