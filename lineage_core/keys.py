@@ -90,8 +90,8 @@ class KeyManifest:
         return {"schema": self.schema, **self.components}
 
     def key(self) -> str:
-        material = self.key_material()
         encoded = self.encoded
+        material = self.key_material()
         if not encoded:
             return hash_bytes(canonical(material).encode())
         # The same text json.dumps(material, sort_keys=True, ...) gives: members in key order, each value encoded
@@ -116,9 +116,13 @@ class KeyManifest:
         return {n: hash_bytes(json.dumps(v, sort_keys=True).encode()) for n, v in self.components.items()}
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode  # built once
+
+
 def canonical(value: Any) -> str:
-    """The canonical JSON of key material (sorted keys, no spaces, UTF-8 as is)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The canonical JSON of key material (sorted keys, no spaces, UTF-8 as is): ``json.dumps`` with those options,
+    on one encoder (``dumps`` with options builds a new one per call)."""
+    return _CANONICAL(value)
 
 
 def short(h: str | None) -> str:

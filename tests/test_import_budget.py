@@ -122,3 +122,62 @@ def test_the_check_sees_sqlalchemy_when_the_store_opens_the_old_way(steps: Path)
 
 def test_the_hit_path_knows_the_schema_head_without_importing_the_sql_store() -> None:
     assert head_revision() == metadata.HEAD_REVISION
+
+
+def test_the_hit_paths_binder_is_what_inspect_binds() -> None:
+    """CachedFunction binds a plain signature itself (no BoundArguments on the hit path): the same arguments, in
+    the same order, and the same refusals as ``signature.bind`` + ``apply_defaults``."""
+    import inspect
+
+    from lineage_core.cache import CachedFunction
+
+    def f(a, b=2, c=None):  # type: ignore[no-untyped-def]
+        return a
+
+    def g(a, b):  # type: ignore[no-untyped-def]
+        return a
+
+    def h(a, *args, k=1, **kw):  # type: ignore[no-untyped-def]
+        return a
+
+    calls = [((), {}), ((1,), {}), ((1, 2), {}), ((1, 2, 3), {}), ((1, 2, 3, 4), {}), ((), {"a": 1}),
+             ((1,), {"a": 1}), ((1,), {"c": 5}), ((1,), {"zz": 1}), ((), {"b": 1}), ((1,), {"b": 3}),
+             ((), {"b": 3, "a": 2}), ((1, 2), {"k": 3, "q": 4})]
+    for fn in (f, g, h):
+        step = CachedFunction(fn)
+        for args, kwargs in calls:
+            try:
+                bound = inspect.signature(fn).bind(*args, **kwargs)
+                bound.apply_defaults()
+                expected: object = list(bound.arguments.items())
+            except TypeError as e:
+                expected = str(e)
+            try:
+                got: object = list(step._bind(args, dict(kwargs)).items())
+            except TypeError as e:
+                got = str(e)
+            assert got == expected, (fn.__name__, args, kwargs)
+
+
+def test_a_key_spliced_from_fixed_components_encoded_once_is_the_reference_key() -> None:
+    """env="full" (every package) is encoded once per process and spliced into each call's key text: the key is
+    the one KeyManifest.build gives from the same components."""
+    import dataclasses
+
+    from lineage_core.cache import cached
+    from lineage_core.keys import KeyContext, KeyManifest
+    from lineage_core.runtime import process_environment
+
+    def scale(x: int, factor: float = 2.0) -> float:
+        return x * factor
+
+    step = cached(scale, env="full", version="v1")
+    fast = step.manifest(3, factor=0.5)
+    assert fast.encoded and "env" in fast.encoded  # the splicing path is the one under test
+    given = {k: v for k, v in fast.components.items() if k not in ("image", "hardware")}
+    ctx = KeyContext(process_environment(step._source_dir), process_environment(step._source_dir).image_digest)
+    reference = KeyManifest.build(ctx, display=fast.display, code_entry=fast.code_entry, **given)
+    assert reference.encoded is None and reference == fast
+    assert fast.key() == reference.key() == dataclasses.replace(fast, encoded=None).key()
+    other = step.manifest(4, factor=0.5)
+    assert other.key() != fast.key() and other.key() == dataclasses.replace(other, encoded=None).key()
