@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from . import settings
 from .errors import ArtifactError, ConfigError, MaterializerError
-from .function_key import StaticParts, call_manifest, input_datasets, output_dataset, static_parts, step_name
+from .function_key import Binder, StaticParts, call_manifest, input_datasets, output_dataset, static_parts, step_name
 from .hashing.values import ndarray_hash, remember_array_hash
 from .ids import new_run_id
 from .keys import KeyManifest, short
@@ -110,10 +110,7 @@ class CachedFunction(Generic[P, R]):
         source = inspect.getsourcefile(fn)
         self._source_dir = os.path.dirname(os.path.abspath(source)) if source else None
         self._static: StaticParts | None = None
-        params = self.signature.parameters
-        self._plain = (tuple(params), frozenset(params), {n: p.default for n, p in params.items()
-                                                           if p.default is not p.empty}
-                       ) if all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params.values()) else None
+        self._bind = Binder(self.signature)  # the hit path's signature.bind + apply_defaults
         self._returns: object = _UNRESOLVED
         self.last: Outcome | None = None
         unknown = self.exclude - set(self.signature.parameters)
@@ -122,27 +119,6 @@ class CachedFunction(Generic[P, R]):
         functools.update_wrapper(self, fn)
 
     # -- key ------------------------------------------------------------------------------------
-    def _bind(self, args: Any, kwargs: Any) -> dict[str, Any]:
-        """The call's arguments by name, defaults applied, in signature order: what ``signature.bind`` +
-        ``apply_defaults`` give. A plain signature (positional-or-keyword parameters only) is bound here without
-        building a BoundArguments (the hit path); anything else, or a call it would refuse, goes to bind."""
-        plain = self._plain
-        if plain is not None and len(args) <= len(plain[0]):
-            names, known, defaults = plain
-            got = dict(zip(names, args, strict=False))
-            for k, v in kwargs.items():
-                if k in got or k not in known:
-                    break
-                got[k] = v
-            else:
-                try:
-                    return {n: got[n] if n in got else defaults[n] for n in names}
-                except KeyError:  # a required argument is missing: bind says so
-                    pass
-        bound = self.signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        return bound.arguments
-
     def _static_parts(self) -> StaticParts:
         """Code fingerprint, env component, materializer set, image and hardware: fixed for the process."""
         if self._static is None:
@@ -294,7 +270,7 @@ class CachedFunction(Generic[P, R]):
         entry names how it was stored, never how the client must load it."""
         m = materializer_by_id(mid, self.allow_pickle)
         data = self._read(store, digest, size)
-        value = m.load(data, meta or {}, LoadContext(_materialized(store.home), store.artifacts, destination, digest))
+        value = m.load(data, meta or {}, LoadContext(store.home / "materialized", store.artifacts, destination, digest))
         expected = self.expected_type()
         if expected is not None and not _is_instance(value, expected):
             raise MaterializerError(f"the entry holds a {type(value).__qualname__} ({mid}), but {self.name} returns "
@@ -375,12 +351,6 @@ def _is_instance(value: Any, expected: type) -> bool:
 
 # The options ``cached`` takes (what adapters accept next to their own arguments), from the one signature.
 CACHE_OPTIONS = frozenset(inspect.signature(CachedFunction.__init__).parameters) - {"self", "fn"}
-
-
-@functools.lru_cache(maxsize=32)
-def _materialized(home: Path) -> Path:
-    """Where a store restores loaded trees (joined once per store home, not per hit)."""
-    return home / "materialized"
 
 
 def _ref(store: CacheStore, entry: CacheEntry) -> ArtifactRef:

@@ -101,6 +101,37 @@ def is_data(value: Any) -> bool:
     return mod in ("numpy", "pandas") and type(value).__name__ in ("ndarray", "DataFrame", "Series")
 
 
+class Binder:
+    """A function's ``signature.bind`` + ``apply_defaults``, as the arguments dict (by name, defaults applied, in
+    signature order). A plain signature (positional-or-keyword parameters only) is bound without building a
+    BoundArguments (the hit path); any other signature, or a call bind would refuse, goes to bind itself."""
+
+    def __init__(self, signature: inspect.Signature) -> None:
+        params = signature.parameters
+        self.signature = signature
+        self._plain = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params.values())
+        self._names, self._known = tuple(params), frozenset(params)
+        self._defaults = {n: p.default for n, p in params.items() if p.default is not p.empty}
+
+    def __call__(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        names = self._names
+        if self._plain and len(args) <= len(names):
+            got = dict(zip(names, args, strict=False))
+            for k, v in kwargs.items():
+                if k in got or k not in self._known:
+                    break
+                got[k] = v
+            else:
+                defaults = self._defaults
+                try:
+                    return {n: got[n] if n in got else defaults[n] for n in names}
+                except KeyError:  # a required argument is missing: bind says so
+                    pass
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return bound.arguments
+
+
 @dataclass(frozen=True)
 class StaticParts:
     code: CodeFingerprint
