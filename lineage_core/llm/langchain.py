@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import functools
 import json
 import threading
 import warnings
@@ -39,6 +40,10 @@ KIND = "langchain"  # the child runs' job: llm.langchain
 _MAX_PENDING = 64
 _LOADABLE: list[type[Serializable]] = [Generation, ChatGeneration, GenerationChunk, ChatGenerationChunk, AIMessage,
                                        AIMessageChunk]  # all a hit may load: generations and AI messages
+_FORMAT = "lineage.generations/1"
+_GENERATIONS: dict[str, type[Generation]] = {c.__name__: c for c in (ChatGenerationChunk, ChatGeneration, GenerationChunk,
+                                                        Generation)}
+_MESSAGES: dict[str, type[AIMessage]] = {c.__name__: c for c in (AIMessageChunk, AIMessage)}
 
 
 def llm_fields(llm_string: str) -> dict[str, Any]:
@@ -59,6 +64,9 @@ def llm_fields(llm_string: str) -> dict[str, Any]:
     except (ValueError, SyntaxError, TypeError):
         return {"llm_string": llm_string}
     return {k: v for k, v in fields.items() if v is not None}
+
+
+_fields_of = functools.lru_cache(maxsize=512)(llm_fields)  # a model's llm_string repeats: parsed once (read-only)
 
 
 def _nondeterministic(fields: Mapping[str, Any]) -> str | None:
@@ -93,6 +101,47 @@ def _produced(generations: Sequence[Generation]) -> dict[str, Any]:
     return {"usage": usage if seen else None, "model": model}
 
 
+def _stored(generations: Sequence[Generation]) -> bytes:
+    """The generations as stored: each one's class and fields (plain JSON, loaded by :func:`_generation` without
+    LangChain's reviver, ~10x faster), or LangChain's own serialisation when a field is not JSON."""
+    try:
+        return json.dumps({"format": _FORMAT, "generations": [_plain(g) for g in generations]},
+                          ensure_ascii=False, allow_nan=False).encode()
+    except (TypeError, ValueError):
+        return json.dumps([dumps(g) for g in generations]).encode()
+
+
+def _plain(generation: Generation) -> dict[str, Any]:
+    kind = type(generation).__name__
+    if kind not in _GENERATIONS:
+        raise TypeError(f"{kind} is not stored in the plain format")
+    out: dict[str, Any] = {"class": kind, "generation_info": generation.generation_info}
+    message = getattr(generation, "message", None)
+    if message is not None:
+        if type(message).__name__ not in _MESSAGES:
+            raise TypeError(f"{type(message).__name__} is not stored in the plain format")
+        out["message"] = {"class": type(message).__name__, **message.model_dump(mode="json")}
+    else:
+        out["text"] = generation.text
+    return out
+
+
+def _generation(doc: Any) -> Generation:
+    """A stored generation (ValueError for anything that is not one of the generation and AI message classes)."""
+    if not isinstance(doc, dict) or doc.get("class") not in _GENERATIONS:
+        raise ValueError("the entry holds something other than generations")
+    cls = _GENERATIONS[doc["class"]]
+    info = doc.get("generation_info")
+    if not issubclass(cls, ChatGeneration):
+        return cls(text=str(doc.get("text", "")), generation_info=info)
+    fields = dict(doc["message"]) if isinstance(doc.get("message"), dict) else {}
+    message_cls = _MESSAGES.get(fields.pop("class", None))
+    if message_cls is None:
+        raise ValueError("the entry holds a message other than an AI message")
+    fields.pop("type", None)
+    return cls(message=message_cls.model_validate(fields), generation_info=info)
+
+
 class LineageLLMCache(BaseCache):
     """LangChain's cache interface over the lineage store (the one ``LINEAGE_STORE_URL`` names).
 
@@ -108,7 +157,7 @@ class LineageLLMCache(BaseCache):
         self._lock = threading.Lock()
 
     def _call(self, prompt: str, llm_string: str) -> Call:
-        fields = llm_fields(llm_string)
+        fields = _fields_of(llm_string)
         return self.calls.prepare(KIND, {"prompt": prompt, **fields}, model=_model(fields),
                                   nondeterministic=_nondeterministic(fields))
 
@@ -130,9 +179,12 @@ class LineageLLMCache(BaseCache):
     @staticmethod
     def _load(record: StoredResponse) -> list[Generation]:
         """The stored generations, loaded as nothing but generations and messages (ValueError otherwise)."""
-        with warnings.catch_warnings():
+        doc = json.loads(record.body or b"[]")
+        if isinstance(doc, dict) and doc.get("format") == _FORMAT:
+            return [_generation(g) for g in doc.get("generations") or []]
+        with warnings.catch_warnings():  # an entry stored before the plain format: LangChain's own
             warnings.simplefilter("ignore")  # loads() is "beta" in langchain-core
-            items = [loads(text, allowed_objects=_LOADABLE) for text in json.loads(record.body or b"[]")]
+            items = [loads(text, allowed_objects=_LOADABLE) for text in doc]
         if not all(isinstance(g, Generation) for g in items):
             raise ValueError("the entry holds something other than generations")
         return items
@@ -152,7 +204,7 @@ class LineageLLMCache(BaseCache):
             miss = outcome
         if miss.store_it and settings.global_cache_mode().reads and miss.call.store.lookup(miss.call.runs.key):
             miss.store_it = False  # a concurrent writer of the same prompt stored first: its answer stays
-        body = json.dumps([dumps(g) for g in return_val]).encode()
+        body = _stored(return_val)
         self.calls.finish(miss, StoredResponse(200, "application/json", body, None, _produced(return_val)))
 
     def clear(self, **kwargs: Any) -> None:
