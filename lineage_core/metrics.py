@@ -154,7 +154,13 @@ def run_metrics(store: CacheStore, run: Mapping[str, Any], sources: dict[str, di
 
 def with_run_metrics(store: CacheStore, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Run rows (a listing or one run) each with ``metrics`` (:func:`run_metrics`); a source run listed among
-    them is not read again."""
+    them is not read again, the others are read together where the store can (``Store.runs_by_id``)."""
     rows = list(rows)
     sources = {r["id"]: metrics_of(r) for r in rows if r.get("status") != RunStatus.CACHED.value}
+    missing = {r["source_run_id"] for r in rows if r.get("status") == RunStatus.CACHED.value
+               and r.get("source_run_id") and r["source_run_id"] not in sources}
+    fetch = getattr(store, "runs_by_id", None)
+    if missing and fetch is not None:
+        sources.update({r["id"]: metrics_of(r) for r in fetch(sorted(missing))})
+        sources.update({m: {} for m in missing if m not in sources})  # gone (their hits may hold them themselves)
     return [{**r, KEY: run_metrics(store, r, sources)} for r in rows]

@@ -22,7 +22,7 @@ from referencing import Registry
 
 from lineage_core import LineageError, MetricError, explain, log_metric
 from lineage_core.errors import RunNotFoundError
-from lineage_core.metrics import run_metrics
+from lineage_core.metrics import run_metrics, with_run_metrics
 from lineage_core.openlineage.records import run_events
 from lineage_core.runtime import default_store
 from lineage_core.store.retention import RetentionTables
@@ -103,6 +103,8 @@ def test_returned_and_logged_metrics_are_the_runs_and_a_hit_shows_its_sources(
     assert store.get_run(a)["context"]["orchestrator"] == "python"  # the context it began with is kept
     assert "metrics" not in (store.get_run(hit)["context"] or {})  # a hit computed nothing: nothing copied
     assert run_metrics(store, store.get_run(hit)) == {"accuracy": 0.75, "loss": 0.75}  # its source run's
+    (newest,) = with_run_metrics(store, store.runs(job="m.evaluate", limit=1))  # its source is not listed
+    assert newest["source_run_id"] == b and newest["metrics"] == {"accuracy": 0.75, "loss": 0.75}
 
     m.train(0.0)
     logged = store.get_run(explain(m.train).run_id)["context"]["metrics"]

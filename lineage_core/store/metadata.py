@@ -360,6 +360,13 @@ class Store(HashCacheMixin, LeaseMixin, IntegrityMixin, RunDatasetsMixin):
         with self.engine.connect() as c:
             return [dict(r._mapping) for r in c.execute(q)]
 
+    def runs_by_id(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The runs with these exact ids (unknown ones left out): many runs in a few queries (a listing's sources)."""
+        ids = list(dict.fromkeys(run_ids))
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for i in range(0, len(ids), 500)
+                    for r in c.execute(self._run_select().where(t.runs.c.id.in_(ids[i : i + 500])))]
+
     def get_run(self, run_id: str) -> dict[str, Any]:
         """A run by id, unique id prefix (at least 6 characters) or tag (``JOB@NAME``, see lineage_core.tags)."""
         if "@" in run_id:
