@@ -189,3 +189,13 @@ def test_allowlisted_variables_by_name_and_by_pattern_are_the_same_as_matched_on
                 if any(fnmatch.fnmatchcase(k, p) for p in pats) and not k.endswith("_OPTIONS")}
     got = captured_env_vars(pats)
     assert got == expected and list(got) == sorted(got) and got["MY_X"] == "1" and "MY_Y_OPTIONS" not in got
+
+
+def test_the_platform_triple_is_what_the_platform_module_reports() -> None:
+    import platform
+
+    from lineage_core.environment import platform_triple
+
+    assert platform_triple() == (platform.python_version(), f"{platform.system().lower()}-{platform.release()}",
+                                 platform.machine())
+    assert capture_environment().python == platform.python_version()
