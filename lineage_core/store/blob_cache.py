@@ -16,9 +16,10 @@ Why it can never serve wrong bytes:
 - a damaged entry (wrong bytes, wrong size, not a regular file) is removed and the blob downloaded again, which
   repairs it.
 
-Size: ``LINEAGE_BLOB_CACHE_MAX_BYTES`` (default 10 GiB). After each fill the least recently used blobs are removed
-until the cache fits. Use is recorded on a marker beside the blob (``<hex>.used``, its mtime), not on the blob: touching
-the blob would move its ctime and cost the next read a full hash. A blob larger than the bound is not cached.
+Size: ``LINEAGE_BLOB_CACHE_MAX_BYTES`` (default 10 GiB). After a fill the least recently used blobs are removed
+until the cache fits (the directory is scanned at most every 30 s while this process's own fills keep within it).
+Use is recorded on a marker beside the blob (``<hex>.used``, its mtime), not on the blob: touching the blob would
+move its ctime and cost the next read a full hash. A blob larger than the bound is not cached.
 Removing a blob another process is reading is safe (an open file outlives its name).
 """
 
@@ -43,6 +44,9 @@ TRUST_STAT_ABOVE = 16 << 20  # as store.artifacts: below this a read is hashed e
 _OPEN = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 _TOUCH_EVERY = 60.0  # seconds: a blob's use is recorded at most this often per process
 _STALE_TEMP = 3600.0  # seconds: a temp file this old was left by a process that died while filling
+# seconds: after a scan, a fill that keeps this process's count within the bound skips the next scan for this long
+# (other processes' fills are seen at the next scan: the bound can be passed by what they add meanwhile)
+_RESCAN_EVERY = 30.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class BlobCache:
         self.root = Path(root)
         self.max_bytes = max_bytes
         self._touched: dict[str, float] = {}
+        self._known: tuple[float, int] | None = None  # (when, bytes) the last scan found, plus what we added since
 
     @classmethod
     def from_settings(cls, s: Settings) -> BlobCache | None:
@@ -148,6 +153,10 @@ class BlobCache:
                         written.st_ino, written.st_dev, written.st_size, written.st_mtime_ns):
                     stat_cache.put_many([(path, StatKey.of(now), digest)])
         self._touch(path, force=True)
+        if self._known is not None and time.monotonic() - self._known[0] < _RESCAN_EVERY and \
+                self._known[1] + written.st_size <= self.max_bytes:
+            self._known = (self._known[0], self._known[1] + written.st_size)  # surely within the bound: no scan
+            return
         self.evict()
 
     # -- size bound --------------------------------------------------------------------------------
@@ -185,6 +194,7 @@ class BlobCache:
             self._remove(path)
             self._remove(path + ".used")
             removed += size
+        self._known = (time.monotonic(), total - removed)
         return removed
 
     def _sweep_temp(self) -> None:

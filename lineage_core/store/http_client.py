@@ -31,6 +31,7 @@ _JSON_TIMEOUT = 60.0  # seconds per socket operation (connect and each read)
 _BLOB_TIMEOUT = 600.0
 _IDLE_REUSE = 4.0  # seconds: uvicorn closes a kept-alive connection after 5 idle seconds; open a new one before
 _CHUNK = 1 << 20  # bytes per send of an upload
+_MAX_IDLE = 8  # kept-alive connections kept (more only while that many threads call at once)
 _GATEWAY = (502, 503, 504)
 _RETRIES = 4
 _BACKOFF = 0.3
@@ -136,7 +137,10 @@ class ServerClient:
             conn.close()
             return
         with self._lock:
-            self._idle.append((conn, time.monotonic()))
+            if len(self._idle) < _MAX_IDLE:
+                self._idle.append((conn, time.monotonic()))
+                return
+        conn.close()
 
     def close(self) -> None:
         with self._lock:
