@@ -17,10 +17,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .. import settings
 from ..errors import ArtifactError, StoreError
@@ -79,6 +81,30 @@ def _shown(name: str, value: Any) -> str:
     return display(name, value)
 
 
+_MEMO_SIZE = 256  # requests whose manifest a client remembers (a replayed evaluation repeats its prompts)
+T = TypeVar("T")
+
+
+class _Memo(Generic[T]):
+    """A small thread-safe LRU map."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self._items, self._lock = size, OrderedDict[Hashable, T](), threading.Lock()
+
+    def get(self, key: Hashable) -> T | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: T) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 @dataclass
 class Call:
     """One LLM call being decided."""
@@ -134,11 +160,14 @@ class CallCache:
         self.single_flight = single_flight
         self.wait_timeout = wait_timeout
         self._samples = SampleCounter()
+        self._manifests: _Memo[tuple[KeyManifest, str]] = _Memo(_MEMO_SIZE)
 
     # -- the key ------------------------------------------------------------------------------------
     def prepare(self, kind: str, fields: dict[str, Any], *, model: str | None, nondeterministic: str | None,
-                bypass: str | None = None, stream: bool = False) -> Call:
-        """The call's manifest and run recorder; a sampled request under the ``sample`` policy claims its index."""
+                bypass: str | None = None, stream: bool = False, identity: Hashable | None = None) -> Call:
+        """The call's manifest and run recorder; a sampled request under the ``sample`` policy claims its index.
+        ``identity``: what determines ``fields`` wholly (the transport's endpoint, query and body bytes): a
+        request seen before reuses its manifest and key instead of hashing every field again."""
         store = default_store()
         scope = settings.namespace(self.namespace)
         job = f"llm.{kind}"
@@ -154,11 +183,18 @@ class CallCache:
             else:
                 bypass = (f"{nondeterministic}: not cached (llm_cache='sample' caches each sample; "
                           "temperature=0 or a seed makes it reproducible)")
-        components: dict[str, Any] = {"scope": scope, "step": job, "llm": self._hashes(fields)}
-        if self.salt is not None:
-            components["salt"] = self.salt
-        manifest = KeyManifest(components, _Displays(fields))
-        runs = RunRecorder(store, store.job_id(scope, job), manifest.key(), job)
+        memo = None if identity is None else (identity, scope, job, sample)
+        known = self._manifests.get(memo) if memo is not None else None
+        if known is None:
+            components: dict[str, Any] = {"scope": scope, "step": job, "llm": self._hashes(fields)}
+            if self.salt is not None:
+                components["salt"] = self.salt
+            manifest = KeyManifest(components, _Displays(fields))
+            known = (manifest, manifest.key())
+            if memo is not None:
+                self._manifests.put(memo, known)
+        manifest, key = known
+        runs = RunRecorder(store, store.job_id(scope, job), key, job)
         return Call(store, runs, manifest, model, kind, time.time(), policy, bypass, step, sample, stream)
 
     @staticmethod

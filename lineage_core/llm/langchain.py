@@ -41,8 +41,8 @@ _MAX_PENDING = 64
 _LOADABLE: list[type[Serializable]] = [Generation, ChatGeneration, GenerationChunk, ChatGenerationChunk, AIMessage,
                                        AIMessageChunk]  # all a hit may load: generations and AI messages
 _FORMAT = "lineage.generations/1"
-_GENERATIONS: dict[str, type[Generation]] = {c.__name__: c for c in (ChatGenerationChunk, ChatGeneration, GenerationChunk,
-                                                        Generation)}
+_GENERATIONS: dict[str, type[Generation]] = {
+    c.__name__: c for c in (ChatGenerationChunk, ChatGeneration, GenerationChunk, Generation)}
 _MESSAGES: dict[str, type[AIMessage]] = {c.__name__: c for c in (AIMessageChunk, AIMessage)}
 
 

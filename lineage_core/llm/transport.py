@@ -38,9 +38,13 @@ def _llm_request(request: httpx.Request) -> LLMRequest | None:
                          request.headers.get("content-type", ""), request.content)
 
 
-def _prepare(calls: CallCache, llm: LLMRequest) -> Call:
+_REMEMBERED_BODY = 64 * 1024  # bytes of a request body under which its manifest is remembered by the body
+
+
+def _prepare(calls: CallCache, llm: LLMRequest, content: bytes = b"") -> Call:
+    identity = (llm.endpoint, llm.query, content) if 0 < len(content) <= _REMEMBERED_BODY else None
     return calls.prepare(llm.kind, llm.fields(), model=llm.model, nondeterministic=llm.nondeterministic(),
-                         bypass=llm.passthrough, stream=llm.stream)
+                         bypass=llm.passthrough, stream=llm.stream, identity=identity)
 
 
 def _replay(request: httpx.Request, hit: Hit, llm: LLMRequest) -> httpx.Response:
@@ -175,7 +179,7 @@ class CachingTransport(httpx.BaseTransport):
         llm = None if settings.disabled() else _llm_request(request)
         if llm is None:
             return self.transport.handle_request(request)
-        outcome = self.calls.decide(_prepare(self.calls, llm))
+        outcome = self.calls.decide(_prepare(self.calls, llm, request.content))
         if isinstance(outcome, Hit):
             return _replay(request, outcome, llm)
         try:
@@ -218,7 +222,7 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
         llm = None if settings.disabled() else _llm_request(request)
         if llm is None:
             return await self.transport.handle_async_request(request)
-        call = _prepare(self.calls, llm)  # here: the current step is found on this thread
+        call = _prepare(self.calls, llm, request.content)  # here: the current step is found on this thread
         outcome = await self._decide(call)
         if isinstance(outcome, Hit):
             return _replay(request, outcome, llm)
