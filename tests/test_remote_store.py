@@ -343,3 +343,23 @@ def test_a_hit_the_client_refuses_ends_its_recorded_run_failed(
         assert db.get_run(explain(mod.large).run_id)["status"] == "COMPLETED"
     finally:
         db.close()
+
+
+def test_a_fresh_processs_hit_on_the_server_store_imports_no_heavy_client(
+    remote: Remote, make_module: Callable[..., ModuleType], tmp_path: Path,
+) -> None:
+    """The hit path of a pod on the server store is http.client: no requests (or urllib3), no SQLAlchemy, fsspec or
+    pydantic (the task's process never needs them for a hit)."""
+    import subprocess
+    import sys
+
+    mod = make_module(ONE_REQUEST_STEPS)
+    assert mod.small(5) == {"n": 5}
+    code = (f"import sys; sys.path.insert(0, {str(Path(mod.__file__).parent)!r}); import {mod.__name__} as m; "
+            "from lineage_core import explain; assert m.small(5) == {'n': 5}; "
+            "print(explain(m.small).hit, sorted(n for n in ('requests', 'urllib3', 'sqlalchemy', 'fsspec', 'pydantic', "
+            "'numpy', 'pandas', 'openlineage') if n in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "[]"]
