@@ -18,8 +18,8 @@ ENSURE_MARQUEZ = HERE.parent / "scripts" / "ensure-marquez.sh"
 SCRIPTS = ["bench_hit_path.py", "bench_startup.py", "bench_chain.py", "bench_hashing.py", "bench_env.py"]
 
 
-def run(script: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, str(HERE / script)], capture_output=True, text=True, timeout=1800)
+def run(script: str, python: str = sys.executable) -> dict[str, Any]:
+    out = subprocess.run([python, str(HERE / script)], capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise SystemExit(f"{script} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -66,12 +66,52 @@ def server_store_rows(srv: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def host_runs() -> dict[str, dict[str, Any]]:
+    """The cold-path benchmarks in their orchestrators' venvs (when built: make host-venvs)."""
+    out = {}
+    for script, venv in (("bench_kfp_hit.py", ".venv-kfp"), ("bench_airflow_hit.py", ".venv-airflow")):
+        py = HERE.parent / venv / "bin" / "python"
+        if py.exists():
+            out[script] = run(script, str(py))
+    return out
+
+
+def cold_rows(st: dict[str, Any], hosts: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """A hit in a fresh process (what every KFP task and process-per-task Airflow worker pays), before and after
+    the sqlite3 hit path, beside KFP's own cache on kfp.local, measured in the same run."""
+    rows = [("cache hit in a fresh process (import, open store, hit; SQLite)", f"{st['fresh_hit_ms']:.0f} ms",
+             f"store opened as before (SQLAlchemy) {st['fresh_hit_sql_store_ms']:.0f} ms → "
+             f"{st['fresh_hit_sql_store_ms'] / st['fresh_hit_ms']:.1f}x; imports {st['fresh_hit_imports'] or 'none'}"
+             " of sqlalchemy/fsspec/numpy/pandas/requests", "")]
+    k = hosts.get("bench_kfp_hit.py")
+    if k:
+        rows += [
+            (f"KFP {k['kfp']} task, hit, own SQLite store (kfp.local, fresh process)",
+             f"+{k['cached_hit_adds_ms']:.0f} ms",
+             f"plain component {k['plain_task_ms']:.0f} ms (×{k['ratio_cached_hit_vs_plain']}); KFP's own cache hit "
+             f"{k['kfp_cache_hit_task_ms']:.0f} ms (starts no task)", "≤ +30 ms"),
+            ("KFP task, hit, server store", f"+{k['cached_hit_server_store_adds_ms']:.0f} ms",
+             f"×{k['ratio_cached_hit_server_store_vs_plain']} of the plain component", "≤ +30 ms"),
+        ]
+    a = hosts.get("bench_airflow_hit.py")
+    if a:
+        rows.append((f"Airflow {a['airflow']}, first cached task in a fresh process (import at parse + hit)",
+                     f"{a['cold_first_hit_total_ms']:.1f} ms",
+                     f"import {a['cold_import_ms']:.1f} ms + execute {a['cold_execute_hit_ms']:.1f} ms (plain "
+                     f"{a['cold_execute_plain_ms']:.1f} ms); warm execute adds {a['hit_overhead_ms']:.1f} ms",
+                     "≤ 15 ms"))
+    return rows
+
+
 def main() -> None:
     r = {s: run(s) for s in SCRIPTS}
+    hosts = host_runs()
+    r.update(hosts)
     mq = run("marquez_compare.py") if marquez_built() else None
     hit, st, ch, hs, env = (r[s] for s in SCRIPTS)
     rows = [("cache-hit cost per call (median, in-process, SQLite)", f"{hit['ours_ms']:.3f} ms",
-             f"plain call {hit['plain_ms'] * 1000:.2f} µs", "≤ 0.5 ms")]
+             f"plain call {hit['plain_ms'] * 1000:.2f} µs; store opened as before {hit['ours_sql_store_ms']:.3f} ms → "
+             f"{hit['ours_sql_store_ms'] / hit['ours_ms']:.1f}x", "≤ 0.1 ms")]
     if "prefect" in hit:
         p = hit["prefect"]
         rows.append(("  Prefect " + p["version"] + " hit (INPUTS+TASK_SOURCE, persisted)", f"{p['hit_ms']:.2f} ms",
@@ -82,6 +122,7 @@ def main() -> None:
         rows.append(("  ZenML " + z["version"] + " cached step (10-step all-cached run / 10)", f"{z['hit_ms']:.1f} ms",
                      f"ours {z['hit_ms'] / hit['ours_ms']:.0f}x faster", ""))
         rows.append(("  ZenML pipeline run (1 cached step)", f"{z['run_s']:.2f} s", "", ""))
+    rows += cold_rows(st, hosts)
     rows += [
         ("`import lineage_core`", f"{st['import_lineage_core_ms']:.0f} ms", "", "≤ 150 ms"),
         ("`from lineage_core import cached`", f"{st['import_cached_ms']:.0f} ms",
