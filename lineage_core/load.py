@@ -131,10 +131,10 @@ def write(store: CacheStore, result: RunResult, path: Path, allow_pickle: bool =
 
     m = _about(result, lambda: materializer_by_id(art.materializer, allow_pickle))
     if m.name == "path":  # a file or a tree: restored by its materializer, every member verified
-        name = os.path.basename(str(art.meta.get("name") or "")) or f"{result.job}-{result.source_run_id[:8]}"
+        name = os.path.basename(str(art.meta.get("name") or "")) or f"{result.job}-{result.source_run_id}"
         target = path / name if path.is_dir() else path
         return [_about(result, lambda: _ref(store, result).load(store, allow_pickle, target))]
-    target = path / f"{result.job}-{result.source_run_id[:8]}{SUFFIX.get(m.name, getattr(m, 'suffix', ''))}" \
+    target = path / f"{result.job}-{result.source_run_id}{SUFFIX.get(m.name, getattr(m, 'suffix', ''))}" \
         if path.is_dir() else path
     data = _about(result, lambda: store.artifacts.read_verified(art.hash, None, art.size))  # hashed in full
     _replace(target, lambda tmp: tmp.write_bytes(bytes(data)))

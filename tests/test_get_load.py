@@ -29,16 +29,36 @@ from .services.lineage_server import Server
 
 pytestmark = pytest.mark.usefixtures("backend")
 
-STEPS = '''
+POINTS = '''
 from pathlib import Path
-import numpy as np, pandas as pd
-from lineage_core import cached
+from lineage_core import register_materializer
+from lineage_core.store.materializers import Materializer
 
 class Point:  # stored by a registered materializer (its file form: "x,y")
     def __init__(self, x, y):
         self.x, self.y = x, y
     def __eq__(self, other):
         return (self.x, self.y) == (other.x, other.y)
+
+class PointMaterializer(Materializer):
+    name, version, suffix = "point", 1, ".csv"
+    def can_save(self, value):
+        return isinstance(value, Point)
+    def save(self, value, path, ctx):
+        Path(path).write_text(f"{value.x},{value.y}")
+        return {}
+    def load(self, buf, meta, ctx):
+        return Point(*map(int, bytes(buf).decode().split(",")))
+
+MATERIALIZER = PointMaterializer()
+register_materializer(MATERIALIZER)
+'''
+
+STEPS = '''
+from pathlib import Path
+import numpy as np, pandas as pd
+from lineage_core import cached
+from lineage_points import Point
 
 class Opaque:  # only pickle stores it
     def __init__(self, v):
@@ -70,28 +90,14 @@ def as_opaque(n): return Opaque(n)
 
 @pytest.fixture
 def steps(make_module: Callable[..., ModuleType]) -> Iterator[ModuleType]:
-    from lineage_core.store.materializers import _BY_ID, _REGISTERED, Materializer, register_materializer
+    from lineage_core.store.materializers import _BY_ID, _REGISTERED
 
+    points = make_module(POINTS, name="lineage_points")  # registers its materializer on import
     m = make_module(STEPS)
-
-    class PointMaterializer(Materializer):
-        name, version, suffix = "point", 1, ".csv"
-
-        def can_save(self, value: object) -> bool:
-            return isinstance(value, m.Point)
-
-        def save(self, value: object, path: str, ctx: object) -> dict[str, object]:
-            Path(path).write_text(f"{value.x},{value.y}")  # type: ignore[attr-defined]
-            return {}
-
-        def load(self, buf: object, meta: object, ctx: object) -> object:
-            return m.Point(*map(int, bytes(buf).decode().split(",")))  # type: ignore[call-overload]
-
-    point = PointMaterializer()
-    register_materializer(point)
+    m.Point = points.Point
     yield m
-    _REGISTERED.remove(point)
-    _BY_ID.pop(point.id)
+    _REGISTERED.remove(points.MATERIALIZER)
+    _BY_ID.pop(points.MATERIALIZER.id)
 
 
 def run_of(fn: object) -> str:
@@ -148,6 +154,10 @@ def test_files_trees_registered_and_pickled_values(steps: ModuleType, tmp_path: 
     assert load(point_run) == steps.Point(4, 5)
     got = lineage("get", point_run, "-o", str(tmp_path))
     assert got.returncode == 2 and "not registered in this process" in got.stderr  # the CLI never registered it
+    usercode = str(tmp_path / "usercode")  # where make_module wrote lineage_points
+    got = lineage("get", point_run, "-o", str(tmp_path), "--import", "lineage_points", PYTHONPATH=usercode)
+    assert got.returncode == 0, got.stderr
+    assert Path(got.stdout.strip()).suffix == ".csv" and Path(got.stdout.strip()).read_text() == "4,5"
     # pickle: refused unless allowed, in Python and on disk
     pickled = run_of_call(steps.as_opaque, 7)
     with pytest.raises(MaterializerError, match=f"run {pickled}: .*allow_pickle=True"):
