@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from . import settings
+from .context import run_context
 from .errors import ArtifactError, ConfigError, MaterializerError
 from .function_key import Binder, StaticParts, call_manifest, input_datasets, output_dataset, static_parts, step_name
 from .hashing.values import ndarray_hash, remember_array_hash
@@ -302,7 +303,8 @@ class CachedFunction(Generic[P, R]):
         with lease or contextlib.nullcontext():
             written: tuple[RunDataset, ...] = ()
             try:
-                value, metrics = collect(lambda: self.invoke(store, args, kwargs), self.name, self.metrics)
+                with run_context(step={"run_id": run_id, "namespace": manifest.scope, "name": self.name}):
+                    value, metrics = collect(lambda: self.invoke(store, args, kwargs), self.name, self.metrics)
                 if mode.writes:
                     value, output = self._store_value(store, manifest, runs.job_id, run_id, value)
                     written = (output,)

@@ -30,7 +30,7 @@ from ..keys import KeyManifest
 from ..redact import redact_url
 from ..status import EventType
 from ..version import __version__
-from .facets import LineageCacheRunFacet, LineageEnvironmentRunFacet, LineageMetricsRunFacet
+from .facets import LineageCacheRunFacet, LineageEnvironmentRunFacet, LineageLLMRunFacet, LineageMetricsRunFacet
 from .naming import dataset_name
 
 PRODUCER = f"https://github.com/lineage-core/lineage-core/tree/v{__version__}"
@@ -109,6 +109,9 @@ def _run_facets(r: RunRecord) -> dict[str, Any]:
     if r.metrics and r.event_type == EventType.COMPLETE:
         facets["lineage_metrics"] = _own(LineageMetricsRunFacet(
             metrics=dict(r.metrics), sourceRunId=r.source_run_id if r.hit else None))
+    llm = r.context.get("llm")
+    if isinstance(llm, dict) and EventType(r.event_type).terminal:  # an LLM call (lineage_core.llm)
+        facets["lineage_llm"] = _own(LineageLLMRunFacet.from_context(llm))
     if r.error and r.event_type in (EventType.FAIL, EventType.ABORT):
         facets["errorMessage"] = _own(error_message_run.ErrorMessageRunFacet(
             message=r.error, programmingLanguage="python"))
