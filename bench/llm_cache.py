@@ -9,7 +9,10 @@
   child run per hit) and of LangChain's ``SQLiteCache`` (langchain_community) when installed — else of
   langchain_core's ``InMemoryCache`` (a dict, no persistence), which says so in the output.
 
-Run: ``.venv/bin/python bench/llm_cache.py`` (``BENCH_N`` calls per measurement, default 1000).
+Run: ``.venv/bin/python bench/llm_cache.py`` (``BENCH_N`` calls per measurement, default 1000); when
+``langchain_community`` is not installed here and bench/setup_peers.sh built ``.bench/venv-llm`` (the core's pins of
+langchain-core, openai and httpx, plus langchain_community), the script re-runs itself there, so every figure
+comes from one process. ``BENCH_PROFILE=1`` prints a cProfile of the SDK hits instead.
 """
 
 from __future__ import annotations
@@ -19,11 +22,20 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+PEER_VENV = ROOT / ".bench" / "venv-llm"  # bench/setup_peers.sh: the core's LLM pins + langchain_community
+try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # langchain_community announces its sunset on import
+        import langchain_community  # noqa: F401 - LangChain's SQLiteCache lives there
+except ImportError:
+    if (PEER_VENV / "bin" / "python").exists() and Path(sys.prefix).resolve() != PEER_VENV.resolve():
+        os.execv(str(PEER_VENV / "bin" / "python"), [str(PEER_VENV / "bin" / "python"), *sys.argv])
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["LINEAGE_HOME"] = tempfile.mkdtemp(prefix="bench-llm-")
@@ -103,6 +115,7 @@ def sdk(n: int) -> dict[str, float]:
 
 
 def langchain(n: int) -> dict[str, Any]:
+    warnings.filterwarnings("ignore")  # SQLiteCache's loads() warns on every hit: not what is measured
     from langchain_core.caches import BaseCache, InMemoryCache
     from langchain_core.globals import set_llm_cache
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -134,8 +147,31 @@ def langchain(n: int) -> dict[str, Any]:
     return {**out, "peer": peer_name}
 
 
+def profile(n: int) -> None:
+    """``BENCH_PROFILE=1``: cProfile of ``n`` SDK hits through CachingTransport, the functions by own time."""
+    import cProfile
+    import pstats
+
+    from lineage_core.llm import CachingTransport
+
+    stub = OpenAIStub().start()
+    try:
+        cached = sdk_client(stub, transport=CachingTransport())
+        cached.chat.completions.create(**REQUEST)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(n):
+            cached.chat.completions.create(**REQUEST)
+        profiler.disable()
+    finally:
+        stub.stop()
+    pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+
+
 def main() -> None:
     n = int(os.environ.get("BENCH_N", "1000"))
+    if os.environ.get("BENCH_PROFILE"):
+        return profile(n)
     s, lc, core = sdk(n), langchain(n), core_hit(n)
     rows = [
         ("openai SDK, direct call to the loopback server", s["direct_ms"], "–", ""),
@@ -145,7 +181,8 @@ def main() -> None:
          f"wall, {s['hit_overhead_cpu_ms']:.3f} ms CPU"),
         ("LangChain FakeListChatModel, no cache", lc["no_cache_ms"], lc["no_cache_cpu_ms"], ""),
         ("LangChain, LineageLLMCache hit", lc["ours_ms"], lc["ours_cpu_ms"],
-         f"{lc['peer_ms'] / lc['ours_ms']:.2f}× the speed of {lc['peer']}"),
+         f"{lc['peer_ms'] / lc['ours_ms']:.2f}× the speed of {lc['peer']} per call; the cache's own cost (over no "
+         f"cache) {(lc['peer_ms'] - lc['no_cache_ms']) / max(lc['ours_ms'] - lc['no_cache_ms'], 1e-9):.2f}× lower"),
         (f"LangChain, {lc['peer']} hit", lc["peer_ms"], lc["peer_cpu_ms"], ""),
         ("yardstick: the core's @cached hit in this run (bench_hit_path)", core, "–", ""),
     ]

@@ -13,3 +13,6 @@ make_venv prefect "prefect>=3.8,<3.9" "fastapi<0.155"   # Prefect 3.8's server d
 make_venv zenml "zenml[local]>=0.98,<0.99"
 make_venv dvc "dvc>=3.60"
 make_venv env300 -e ".[airflow,ml]"   # a realistic Airflow worker environment for the capture benchmark
+# bench/llm_cache.py: LangChain's SQLiteCache (langchain_community, a peer: not a dependency) beside our cache,
+# on the core's pins of langchain-core, openai and httpx, so both caches run on the same libraries in one process
+make_venv llm -c constraints/core.txt -e ".[llm]" "langchain-community>=0.4,<0.5"
