@@ -16,6 +16,7 @@ import ast
 import functools
 import glob
 import inspect
+import linecache
 import os
 import sys
 import sysconfig
@@ -125,7 +126,35 @@ def _normalise(node: ast.AST) -> str:
     return ast.dump(node, annotate_fields=False, include_attributes=False)
 
 
+def _function_ast(fn: types.FunctionType) -> ast.AST | None:
+    """A function's ``def``, found by its first line in its module's parsed source: the node parsing
+    ``inspect.getsource(fn)`` gives, without inspect's tokenizer (compiling its patterns costs a fresh process
+    5-10 ms). None when there is no single such ``def`` (lambdas, exec'd code): then inspect finds the source."""
+    try:
+        file = inspect.getsourcefile(fn)
+    except TypeError:
+        return None
+    if not file or fn.__name__ == "<lambda>":
+        return None
+    linecache.checkcache(file)  # as inspect.findsource: a file changed since it was read is read again
+    lines = linecache.getlines(file, fn.__globals__)
+    if not lines:
+        return None
+    try:
+        tree = ast.parse("".join(lines))
+    except (SyntaxError, ValueError):
+        return None
+    first, name = fn.__code__.co_firstlineno, fn.__name__
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == name
+             and min([n.lineno, *(d.lineno for d in n.decorator_list)]) == first]
+    return found[0] if len(found) == 1 else None
+
+
 def _source_ast(obj: Any) -> ast.AST | None:
+    if isinstance(obj, types.FunctionType):
+        node = _function_ast(obj)
+        if node is not None:
+            return node
     try:
         src = textwrap.dedent(inspect.getsource(obj))
     except (OSError, TypeError):

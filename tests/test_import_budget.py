@@ -181,3 +181,35 @@ def test_a_key_spliced_from_fixed_components_encoded_once_is_the_reference_key()
     assert fast.key() == reference.key() == dataclasses.replace(fast, encoded=None).key()
     other = step.manifest(4, factor=0.5)
     assert other.key() != fast.key() and other.key() == dataclasses.replace(other, encoded=None).key()
+
+
+def test_a_functions_ast_found_by_line_is_what_its_inspected_source_parses_to() -> None:
+    """code._function_ast (no tokenizer on the hit path) against inspect.getsource + ast.parse, over every function
+    and method of lineage_core's core modules: the same normalised AST, so no key changes."""
+    import ast
+    import importlib
+    import inspect
+    import pkgutil
+    import textwrap
+    import types
+
+    import lineage_core
+    from lineage_core import code
+
+    compared = 0
+    for info in pkgutil.walk_packages(lineage_core.__path__, "lineage_core."):
+        if info.name.startswith(("lineage_core.server", "lineage_core.llm", "lineage_core.cli")):
+            continue
+        module = importlib.import_module(info.name)
+        for obj in list(vars(module).values()):
+            if getattr(obj, "__module__", None) != module.__name__:
+                continue
+            members = vars(obj).values() if isinstance(obj, type) else [obj]
+            for fn in (inspect.unwrap(f) for f in members if isinstance(f, types.FunctionType)):
+                found = code._function_ast(fn)
+                if found is None:
+                    continue
+                tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+                assert code._normalise(found) == code._normalise(tree.body[0]), fn.__qualname__
+                compared += 1
+    assert compared > 500
