@@ -76,7 +76,8 @@ QUERY_ROUTES = ["/api/v1/search?q={x}", "/api/v1/search?q=a&namespace={x}", f"/a
                 "/api/v1/runs/diff?a={x}&b=abcdefgh", "/api/v1/events/lineage?after={x}",
                 "/api/v1/events/lineage?before={x}", "/api/v1/audit?since={x}", "/api/v1/audit?token={x}",
                 "/api/v1/jobs?lastRunStates={x}", "/api/v1/jobs/runs/" + RUN + "/facets?type={x}",
-                "/api/v1/run-tags?job={x}", "/api/v1/run-tags/history?job=j&name={x}"]
+                "/api/v1/run-tags?job={x}", "/api/v1/run-tags/history?job=j&name={x}",
+                "/api/v1/stats/savings?since={x}", "/api/v1/stats/savings?by={x}"]
 QUERY_SEMANTICS = {  # one query value that is text, but not what the parameter means
     "after-garbage": "/api/v1/events/lineage?after=garbage", "before-garbage": "/api/v1/events/lineage?before=x",
     "after-no-such-day": "/api/v1/events/lineage?after=2026-02-30T00:00:00Z",
@@ -86,6 +87,8 @@ QUERY_SEMANTICS = {  # one query value that is text, but not what the parameter 
     "unknown-run-state": "/api/v1/jobs?lastRunStates=DONE", "search-filter": "/api/v1/search?q=a&filter=RUNS",
     "search-blank": "/api/v1/search?q=%20%20", "facets-type": f"/api/v1/jobs/runs/{RUN}/facets?type=dataset",
     "audit-since": "/api/v1/audit?since=yesterday",
+    "savings-since": "/api/v1/stats/savings?since=yesterday", "savings-since-no-such-day":
+    "/api/v1/stats/savings?since=2026-02-30", "savings-by": "/api/v1/stats/savings?by=day",
 }
 
 INT_VALUES = {"negative": "-1", "2**63": str(2**63), "2**64": str(2**64), "below-int64": str(-(2**63) - 1),
