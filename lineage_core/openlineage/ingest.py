@@ -365,6 +365,11 @@ def _rebuild(w: LineageWriter, skip_invalid: bool = False) -> int:
 _current: set[str] = set()  # stores whose derived tables this process found current
 
 
+def derived_checked(store: Store) -> bool:
+    """Whether :func:`ensure_derived` already found this store's derived tables current in this process."""
+    return store.url in _current
+
+
 def ensure_derived(store: Store) -> None:
     """Rebuild the derived tables if a migration asked for it (it changed what they hold); checked once per
     store and process, and done by one process (the others wait for it, then find it done). A stored event

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..runs import RunStatus
 from ..store.ol_sync import SyncLedger
-from .ingest import ensure_derived, ingest
+from .ingest import derived_checked, ensure_derived, ingest
 from .records import run_events
 
 if TYPE_CHECKING:
@@ -60,6 +60,12 @@ def sync_runs(store: Store) -> int:
                                 run_id, problem)
         ledger.advance(SOURCE, max(max(r.started_at, r.ended_at or 0.0) for r in chunk))
     return synced
+
+
+def sync_due(store: Store, every: float = 1.0) -> bool:
+    """Whether :func:`sync_runs_throttled` would do anything now: a read path asks on the event loop (no I/O) and
+    only then hands the sync to a thread."""
+    return not derived_checked(store) or time.monotonic() - _last.get(store.url, -every) >= every
 
 
 def sync_runs_throttled(store: Store, every: float = 1.0) -> None:

@@ -285,7 +285,7 @@ CacheCaller = Annotated[Caller, Depends(CACHE)]
 AdminCaller = Annotated[Caller, Depends(ADMIN)]
 
 
-def every_namespace(request: Request) -> None:
+async def every_namespace(request: Request) -> None:
     """Declared after the scope on routes that answer across namespaces (lists, search, the graph, the event
     log, gc, the audit trail): a namespace-limited token is refused there (403)."""
     caller: Caller | None = request.scope.get(CALLER_KEY)

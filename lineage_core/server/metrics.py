@@ -215,7 +215,7 @@ class RouteNote:
         self.path: str | None = None
 
 
-def note_route(request: Request) -> None:
+async def note_route(request: Request) -> None:
     """The app's first dependency (``FastAPI(dependencies=[NOTE_ROUTE])``): the reached route's template, for the
     middleware outside the router, without matching the path again on every request."""
     note = request.scope.get(ROUTE_KEY)

@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from ..errors import ConfigError
 from ..openlineage import column_lineage, stats, views
 from ..openlineage.graph import MAX_DEPTH, exists, is_node_id, lineage, parse_field_node_id, parse_node_id
 from ..openlineage.job_versions import job_versions
-from ..openlineage.sync import sync_runs_throttled
+from ..openlineage.sync import sync_due, sync_runs_throttled
 from ..store import Store
 from .auth import LINEAGE, every_namespace
 from .paths import segment
@@ -60,8 +61,9 @@ def _missing(kind: str, namespace: str, name: str) -> JSONResponse:
 
 
 def read_router(store: Store) -> APIRouter:
-    def fresh() -> None:
-        sync_runs_throttled(store)
+    async def fresh() -> None:  # on the event loop: a thread hop only when a sync is due (~1 ms less per read)
+        if sync_due(store):
+            await run_in_threadpool(sync_runs_throttled, store)
 
     # read scope (open with LINEAGE_SERVER_ANONYMOUS_READ=lineage), checked before any sync work
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(LINEAGE), Depends(fresh)], tags=["Marquez read API"])

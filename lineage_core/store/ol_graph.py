@@ -8,6 +8,7 @@ writes one of them, and those jobs' own current edges, in one indexed query. Col
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -84,7 +85,7 @@ class GraphReader:
         done = 0
         while True:
             hops, first = min(HOPS.get(self._r.dialect, 1), depth - done), done == 0
-            q = statement(self._r.dialect, f"hops_{first}_{hops}", lambda d, n=hops, f=first: _hops(d, n, f))
+            q = statement(self._r.dialect, f"hops_{first}_{hops}", functools.partial(_hops, hops=hops, first=first))
             params = encode(seen, "seen") if first else {
                 **encode(seen, "seen"), **encode(known, "known"), **encode(frontier, "frontier")}
             rows = [(done + int(row[0]), EdgeRow(*row[1:])) for row in self._r.execute(q, params)]
