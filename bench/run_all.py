@@ -61,7 +61,7 @@ def server_store_rows(srv: dict[str, Any]) -> list[tuple[str, str, str, str]]:
          f"blob cache off {off:.1f} ms; embedded {srv['embedded_array_64mib_hit_ms']:.3f} ms", "≤ 5 ms"),
     ]
     for peer in ("prefect", "zenml"):
-        if peer in srv:
+        if "hit_ms" in srv.get(peer, {}):
             rows.append((f"  {peer} {srv[peer]['version']} hit (same run)", f"{srv[peer]['hit_ms']:.2f} ms", "", ""))
     return rows
 

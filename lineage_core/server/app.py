@@ -139,12 +139,12 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
             return _error(503, f"store migrations not current ({rev} != {HEAD_REVISION})")
         return JSONResponse({"status": "ready", "revision": rev})
 
+    app.include_router(hits_router(store))  # first: a task's hit matches its route without trying ~60 others
     app.include_router(savings_router(store))  # before read_router: its /stats/{what} would take "savings"
     app.include_router(read_router(store))
     app.include_router(cache_router(store))  # before runs_router: GET /runs/diff is not the run "diff"
     app.include_router(runs_router(store))
     app.include_router(store_router(store))
-    app.include_router(hits_router(store))  # a hit in one request (store_hits)
     app.include_router(admin_router(store))
     app.include_router(tags_router(store))
     install_metrics(app, metrics)  # last: its middleware is the outermost, timing everything inside

@@ -17,11 +17,13 @@ Scopes as for the other store routes: ``cache``; a namespace-limited token may o
 from __future__ import annotations
 
 import base64
+import json
 import time
 from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ..errors import ArtifactError, StoreConflictError
@@ -60,10 +62,10 @@ def hits_router(store: Store) -> APIRouter:
         caller.require_job(body.job_id)
         entry = store.lookup(key)
         if entry is None:
-            return {"entry": None, "recorded": False}
+            return _answer({"entry": None, "recorded": False})
         answer: dict[str, Any] = {"entry": asdict(entry), "recorded": False}
         if body.max_age is not None and time.time() - entry.created_at > body.max_age:
-            return answer  # expired: the client says so and computes
+            return _answer(answer)  # expired: the client says so and computes
         note = Reason.hit(key, entry.run_id, body.concurrent)
         try:
             store.insert_run(
@@ -84,6 +86,11 @@ def hits_router(store: Store) -> APIRouter:
                     answer["blob"] = base64.b64encode(f.read(entry.size + 1)).decode("ascii")
             except (ArtifactError, OSError):
                 pass  # the client downloads it (and finds out what is wrong with it)
-        return answer
+        return _answer(answer)
 
     return api
+
+
+def _answer(body: dict[str, Any]) -> Response:
+    """The answer as JSON, encoded once (entries are plain JSON already: no jsonable_encoder walk per hit)."""
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
