@@ -1,9 +1,10 @@
 """The lineage graph's queries: each a single statement however wide the frontier (the keys travel as one JSON
-parameter, :func:`.ol_read.in_keys`), so a traversal costs a fixed number of statements per hop.
+parameter, :func:`.ol_read.in_keys`), so a traversal costs a fixed number of statements per hop (one per hop on
+SQLite, one per ten on PostgreSQL: :data:`HOPS`).
 
 Only current edges count — those of each job's current version (Marquez's ``is_current_job_version``) — and a
-hop joins the edge table to itself once: from the frontier's datasets to every job that currently reads or
-writes one of them, and those jobs' own current edges, in one indexed query. Column lineage is read here too.
+hop joins the edge table to itself once: from the frontier's datasets to every job not seen yet that currently
+reads or writes one of them, and those jobs' own current edges, by index. Column lineage is read here too.
 """
 
 from __future__ import annotations
@@ -32,11 +33,6 @@ class ColumnRow(NamedTuple):
     updated_at: float
 
 
-def _edges(alias: Any) -> sa.Select[Any]:
-    return sa.select(alias.c.job_namespace, alias.c.job_name, alias.c.dataset_namespace, alias.c.dataset_name,
-                     alias.c.direction)
-
-
 class GraphReader:
     """Graph and column-lineage queries over one :class:`LineageReader`'s connection."""
 
@@ -56,23 +52,6 @@ class GraphReader:
     def job_edges(self, jobs: Sequence[Key]) -> list[EdgeRow]:
         """The current edges of these jobs."""
         return self._r.edges(jobs, of="job")
-
-    def sharing(self, datasets: Sequence[Key], seen: Sequence[Key]) -> list[EdgeRow]:
-        """Every current edge of every job not ``seen`` yet that currently reads or writes one of ``datasets``
-        (one hop, one statement)."""
-
-        def build(dialect: str) -> Any:
-            here, there = t.ol_edges.alias("here"), t.ol_edges.alias("there")
-            joined = here.join(there, sa.and_(there.c.job_namespace == here.c.job_namespace,
-                                              there.c.job_name == here.c.job_name, there.c.current))
-            return _edges(there).select_from(joined).where(
-                here.c.current, in_keys(dialect, [here.c.dataset_namespace, here.c.dataset_name]),
-                sa.not_(in_keys(dialect, [here.c.job_namespace, here.c.job_name], "seen"))).distinct()
-
-        if not datasets:
-            return []
-        q = statement(self._r.dialect, "sharing", build)
-        return [EdgeRow(*row) for row in self._r.execute(q, {**encode(datasets), **encode(seen, "seen")})]
 
     def reach(self, start: Key, depth: int) -> list[tuple[int, EdgeRow]]:
         """(hop, edge) for every current edge of the jobs within ``depth`` job hops of ``start`` (hop 0: its own),
