@@ -21,6 +21,7 @@ import os
 import sys
 import sysconfig
 import textwrap
+import threading
 import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -126,6 +127,16 @@ def _normalise(node: ast.AST) -> str:
     return ast.dump(node, annotate_fields=False, include_attributes=False)
 
 
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse(source: str) -> ast.Module:
+    """``ast.parse``, one thread at a time: CPython 3.11's AST converter keeps its recursion depth in shared state,
+    and two threads fingerprinting at once can fail with "AST constructor recursion depth mismatch"."""
+    with _PARSE_LOCK:
+        return ast.parse(source)
+
+
 def _function_ast(fn: types.FunctionType) -> ast.AST | None:
     """A function's ``def``, found by its first line in its module's parsed source: the node parsing
     ``inspect.getsource(fn)`` gives, without inspect's tokenizer (compiling its patterns costs a fresh process
@@ -141,7 +152,7 @@ def _function_ast(fn: types.FunctionType) -> ast.AST | None:
     if not lines:
         return None
     try:
-        tree = ast.parse("".join(lines))
+        tree = _parse("".join(lines))
     except (SyntaxError, ValueError):
         return None
     first, name = fn.__code__.co_firstlineno, fn.__name__
@@ -160,7 +171,7 @@ def _source_ast(obj: Any) -> ast.AST | None:
     except (OSError, TypeError):
         return None
     try:
-        tree = ast.parse(src)
+        tree = _parse(src)
     except SyntaxError:  # e.g. a lambda inside a larger expression
         return None
     return tree.body[0] if len(tree.body) == 1 else tree
