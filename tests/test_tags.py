@@ -89,6 +89,23 @@ def test_a_tag_moves_resolves_and_keeps_its_history(runs: tuple[ModuleType, list
             move_tag(store, a, bad)
 
 
+def test_a_tag_in_another_job_and_one_job_name_in_two_namespaces(runs: tuple[ModuleType, list[str]],
+                                                                 make_module: Callable[..., ModuleType]) -> None:
+    _, (a, b, _) = runs
+    store = default_store()
+    move_tag(store, a, "release", job="pipeline")  # --job: the tag lives in another job of the run's namespace
+    assert store.get_run("pipeline@release")["id"] == a and [t.job for t in tags(store, "pipeline")] == ["pipeline"]
+    other = make_module("from lineage_core import cached\n"
+                        "@cached(name='train', namespace='other')\ndef train(lr):\n    return lr\n")
+    other.train(1.0)
+    theirs = explain(other.train).run_id
+    move_tag(store, b, "prod")
+    move_tag(store, theirs, "prod")
+    with pytest.raises(RunNotFoundError, match="ambiguous: job 'train' has it in namespaces default, other"):
+        store.get_run("train@prod")
+    assert store.get_run("default:train@prod")["id"] == b and store.get_run("other:train@prod")["id"] == theirs
+
+
 def test_the_cli_tags_shows_and_diffs_by_tag(runs: tuple[ModuleType, list[str]]) -> None:
     _, (a, b, _) = runs
     assert ok(lineage("tag", a, "prod")) == f"tagged train@prod → {a}\n"
