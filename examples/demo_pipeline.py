@@ -2,7 +2,8 @@
 
 wine dataset (ships with scikit-learn) -> preprocess -> train -> evaluate, run three times:
 1. everything computes;  2. everything is a cache hit;  3. a parameter change re-runs only the steps
-that depend on it, and each miss says why. Then `lineage runs` lists what happened.
+that depend on it, and each miss says why. Then `lineage runs` lists what happened and `lineage stats` what the
+hits saved.
 
 The steps hand each other DataFrames in memory and the model by reference (``train.ref``: a fitted estimator
 has no canonical content to key on, its stored bytes do), and the lineage is one graph all the same: each
@@ -93,6 +94,8 @@ def main() -> None:
     report("parameter change: only train and evaluate re-run", 0.01)
     print("\n$ lineage runs --limit 12")
     subprocess.run([sys.executable, "-m", "lineage_core.cli", "runs", "--limit", "12"], check=True)
+    print("\n$ lineage stats   # what the hits saved: each one its producing run's time")
+    subprocess.run([sys.executable, "-m", "lineage_core.cli", "stats"], check=True)
 
 
 if __name__ == "__main__":
