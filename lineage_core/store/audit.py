@@ -63,8 +63,8 @@ class AuditLog:
             "route": _text(rec.route, 255), "target": _text(rec.target, 1024), "namespace": _text(rec.namespace, 1024),
             "status": rec.status, "outcome": rec.outcome or outcome_of(rec.status),
         }
-        with self._store.engine.begin() as c:
-            c.execute(t.audit.insert().values(**row))
+        with self._store.engine.begin() as c:  # the row as parameters: one cached compiled statement for every row
+            c.execute(t.audit.insert(), row)
 
     def query(self, token: str | None = None, action: str | None = None, since: float | None = None,
               limit: int = 100) -> list[AuditRecord]:
