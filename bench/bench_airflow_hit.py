@@ -78,23 +78,28 @@ def cold() -> None:
 def our_import_ms(importtime: str) -> float:
     """What importing our modules cost the process, from ``-X importtime``: the cumulative time of every
     ``lineage_*`` import that no other ``lineage_*`` import contains (Airflow may load the provider while it starts,
-    before the DAG file is parsed: wherever it happens, it is counted once)."""
+    before the DAG file is parsed: wherever it happens, it is counted once), less the Airflow modules first imported
+    from inside them."""
     rows = []
     for line in importtime.splitlines():
         if line.startswith("import time:") and "|" in line and "[us]" not in line:
             _, cumulative, name = line.split("|")
             rows.append((len(name) - len(name.lstrip()), int(cumulative), name.strip()))
-    total = 0
-    for i, (depth, cumulative, name) in enumerate(rows):
-        if not name.startswith("lineage_"):
-            continue
+    ancestry = []
+    for i, (depth, _, _) in enumerate(rows):
         ancestors, want = [], depth  # children come before their parent, which is the next shallower row
         for d, _, n in rows[i + 1:]:
             if d < want:
                 ancestors.append(n)
                 want = d
-        if not any(a.startswith("lineage_") for a in ancestors):
-            total += cumulative
+        ancestry.append(ancestors)
+    total = 0
+    for (_, cumulative, name), ancestors in zip(rows, ancestry, strict=True):
+        ours = name.startswith("lineage_") and not any(a.startswith("lineage_") for a in ancestors)
+        # Airflow's own modules first imported from ours (the DAG file would import them anyway) are not ours.
+        theirs = name.startswith("airflow") and not any(a.startswith("airflow") for a in ancestors) and any(
+            a.startswith("lineage_") for a in ancestors)
+        total += cumulative if ours else -cumulative if theirs else 0
     return total / 1000
 
 
