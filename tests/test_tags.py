@@ -104,6 +104,11 @@ def test_a_tag_in_another_job_and_one_job_name_in_two_namespaces(runs: tuple[Mod
     with pytest.raises(RunNotFoundError, match="ambiguous: job 'train' has it in namespaces default, other"):
         store.get_run("train@prod")
     assert store.get_run("default:train@prod")["id"] == b and store.get_run("other:train@prod")["id"] == theirs
+    p = lineage("rollback", "train@prod")
+    assert p.returncode == 2 and "is ambiguous" in p.stderr
+    move_tag(store, a, "prod")
+    out = ok(lineage("rollback", "default:train@prod"))  # walks default's history only
+    assert out.startswith(f"rolled back train@prod: {a} → {b}\n") and store.get_run("other:train@prod")["id"] == theirs
 
 
 def test_the_cli_tags_shows_and_diffs_by_tag(runs: tuple[ModuleType, list[str]]) -> None:

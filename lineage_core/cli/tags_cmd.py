@@ -78,7 +78,10 @@ def rollback(ref: Annotated[str, typer.Argument(help="The tag to move back: JOB@
         raise ConfigError("give --to RUN or --previous, not both")
     job, name = split_tag(ref)
     source = open_source()
-    moves = source.tag_history(job, name)
+    namespace = source.run(ref)["namespace"]  # the tag resolves (an ambiguous one is refused here)
+    if job.partition(":")[0] == namespace:  # NAMESPACE:JOB@NAME
+        job = job.partition(":")[2]
+    moves = [m for m in source.tag_history(job, name) if m["namespace"] == namespace]
     current = str(moves[0]["to_run_id"])
     target = str(source.run(to)["id"]) if to else previous_run(moves)
     if target == current:
