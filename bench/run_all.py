@@ -88,8 +88,9 @@ def cold_rows(st: dict[str, Any], hosts: dict[str, dict[str, Any]]) -> list[tupl
         rows += [
             (f"KFP {k['kfp']} task, hit, own SQLite store (kfp.local, fresh process)",
              f"+{k['cached_hit_adds_ms']:.0f} ms",
-             f"plain component {k['plain_task_ms']:.0f} ms (×{k['ratio_cached_hit_vs_plain']}); KFP's own cache hit "
-             f"{k['kfp_cache_hit_task_ms']:.0f} ms (starts no task)", "≤ +30 ms"),
+             f"plain component {k['plain_task_ms']:.0f} ms (×{k['ratio_cached_hit_vs_plain']}); store opened as before "
+             f"+{k['cached_hit_sql_store_adds_ms']:.0f} ms; KFP's own cache hit {k['kfp_cache_hit_task_ms']:.0f} ms "
+             "(starts no task)", "≤ +30 ms"),
             ("KFP task, hit, server store", f"+{k['cached_hit_server_store_adds_ms']:.0f} ms",
              f"×{k['ratio_cached_hit_server_store_vs_plain']} of the plain component", "≤ +30 ms"),
         ]
