@@ -200,6 +200,7 @@ class RemoteStore(StoredOverHttp):
                                                         BlobCache.from_settings(settings.Settings.current()))
         self.home = settings.lineage_home()
         self.revision = info.get("revision")
+        self._hits_route = True  # the server has POST /hits/{key} (a hit in one request); False once it said 404
         self._jobs: dict[tuple[str, str], int] = {}
         self._envs: set[str] = set()
         self._stat: dict[str, tuple[StatKey, str]] = {}
@@ -253,16 +254,18 @@ class RemoteStore(StoredOverHttp):
         """One request: the live entry for ``key`` and, when there is one (no older than ``hit.max_age``), the
         CACHED run ``hit`` recorded with it. A small blob comes back inline (read by the next ``read_verified``,
         which verifies it); a larger one is read from the blob cache or downloaded then. (entry, recorded)."""
-        body: dict[str, Any] = {
-            "run_id": hit.run_id, "job_id": hit.job_id, "environment_hash": hit.environment_hash,
-            "started_at": hit.started_at, "ended_at": time.time(), "context": hit.context,
-            "concurrent": hit.concurrent,
-        }
+        body: dict[str, Any] = {"run_id": hit.run_id, "job_id": hit.job_id, "environment_hash": hit.environment_hash,
+                                "started_at": hit.started_at, "ended_at": time.time(), "context": hit.context,
+                                "concurrent": hit.concurrent}
         if hit.max_age is not None:
             body["max_age"] = hit.max_age
         if hit.inputs:
             body["inputs"] = [_dataset_json(d) for d in hit.inputs]
-        d = self.client.call("POST", f"/hits/{key}", json=body).json()
+        r = self.client.call("POST", f"/hits/{key}", json=body, ok=(200, 404)) if self._hits_route else None
+        if r is None or r.status_code == 404:  # a server from before the route (which never answers 404): as then
+            self._hits_route = False
+            return self.lookup(key), False
+        d = r.json()
         e = d.get("entry")
         if e is None:
             return None, False
