@@ -13,7 +13,6 @@ choice of how to load); this module only finds what a run stored and says which 
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,7 +126,7 @@ def write(store: CacheStore, result: RunResult, path: Path, allow_pickle: bool =
     if output is not None:
         raise ConfigError(f"run {result.run_id} stored one value, not named outputs: leave out --output")
     art = result.artifact
-    from .store.materializers import materializer_by_id
+    from .store.materializers import materializer_by_id, replace_atomically
 
     m = _about(result, lambda: materializer_by_id(art.materializer, allow_pickle))
     if m.name == "path":  # a file or a tree: restored by its materializer, every member verified
@@ -137,7 +136,7 @@ def write(store: CacheStore, result: RunResult, path: Path, allow_pickle: bool =
     target = path / f"{result.job}-{result.source_run_id}{SUFFIX.get(m.name, getattr(m, 'suffix', ''))}" \
         if path.is_dir() else path
     data = _about(result, lambda: store.artifacts.read_verified(art.hash, None, art.size))  # hashed in full
-    _replace(target, lambda tmp: tmp.write_bytes(bytes(data)))
+    replace_atomically(target, lambda tmp: tmp.write_bytes(bytes(data)))
     return [target]
 
 
@@ -147,6 +146,7 @@ def fetch_output(result: RunResult, uri: str, digest: str, target: Path) -> Path
     from fsspec.core import url_to_fs
 
     from .hashing.remote import hash_uri
+    from .store.materializers import replace_atomically
 
     def copy(tmp: Path) -> None:
         fs, src = url_to_fs(uri)
@@ -159,24 +159,8 @@ def fetch_output(result: RunResult, uri: str, digest: str, target: Path) -> Path
             raise IntegrityError(f"run {result.run_id}: output {uri} is not what the run wrote (content hash {actual}"
                                  f", recorded {digest}): it was changed or overwritten since")
 
-    _replace(target, copy)
+    replace_atomically(target, copy)
     return target
-
-
-def _replace(target: Path, make: Any) -> None:
-    """Build ``target`` at a temporary name beside it with ``make(tmp)``, then move it into place (all or nothing)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.lineage-partial-{os.getpid()}")
-    try:
-        make(tmp)
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
 
 
 def _ref(store: CacheStore, result: RunResult) -> ArtifactRef:

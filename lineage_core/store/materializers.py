@@ -15,6 +15,7 @@ import os
 import pickle
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
@@ -205,22 +206,10 @@ class PathMaterializer(Materializer):
         dest = ctx.destination or ctx.scratch_dir / expected.partition(":")[2][:16] / _safe_name(meta.get("name"))
         if dest.exists() and hash_path(dest) == expected:
             return dest
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(f"{dest}.lineage-partial-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        try:
-            if manifest is None:
-                staging.write_bytes(bytes(buf))
-            else:
-                self._restore_tree(manifest, staging, ctx)
-            if dest.is_dir() and not dest.is_symlink():
-                shutil.rmtree(dest)
-            os.replace(staging, dest)
-        finally:
-            if staging.is_dir():
-                shutil.rmtree(staging, ignore_errors=True)
-            elif staging.exists():
-                staging.unlink()
+        if manifest is None:
+            replace_atomically(dest, lambda tmp: tmp.write_bytes(bytes(buf)))
+        else:
+            replace_atomically(dest, lambda tmp: self._restore_tree(manifest, tmp, ctx))
         return dest
 
     def _restore_tree(self, manifest: dict[str, Any], staging: Path, ctx: LoadContext) -> None:
@@ -312,3 +301,21 @@ def _safe_name(name: Any) -> str:
     """A restored path's last component: one plain name, whatever the entry's metadata says."""
     text = os.path.basename(str(name or "")) if isinstance(name, str) else ""
     return text if text not in ("", ".", "..") and "\0" not in text else "value"
+
+
+def replace_atomically(target: Path, make: Callable[[Path], object]) -> None:
+    """Build ``target`` at a temporary name beside it with ``make(tmp)``, then move it into place: a reader sees
+    the old file or tree or the whole new one, never a partial one (also after a crash mid-restore)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.lineage-partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        make(tmp)
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
