@@ -61,7 +61,7 @@ def test_a_tag_moves_resolves_and_keeps_its_history(runs: tuple[ModuleType, list
     first = move_tag(store, a, "prod", by="alice")
     assert (first.from_run_id, first.to_run_id, first.job, first.by) == (None, a, "train", "alice")
     assert store.get_run("train@prod")["id"] == a
-    move_tag(store, b[:12], "prod", by="bob")  # a prefix names the run
+    move_tag(store, b[:23], "prod", by="bob")  # a prefix names the run (past UUIDv7's millisecond bits)
     move_tag(store, "train@prod", "baseline")  # a tag names the run too
     assert store.get_run("train@prod")["id"] == b and store.get_run("train@baseline")["id"] == b
     moves = history(store, "train", "prod")
