@@ -62,10 +62,11 @@ K8S_DIR ?= ../shared/k8s
 services-k8s:
 	bash $(K8S_DIR)/control-plane.sh unpack >/dev/null
 
-# Each suite runs in the venv of the host it stands for: the core in .venv, Airflow in .venv-airflow.
+# Each suite runs in the venv of the host it stands for: the core in .venv, Airflow in .venv-airflow. Each prints
+# its slowest tests, so every CI log shows where the suite's time goes (the budget is ~25 minutes on 2 cores).
 test-core: venv host-venvs services
 	LINEAGE_TEST_HOST_VENVS=.venv-airflow:.venv-kfp $(VENV)/bin/python -m pytest tests -q -p no:cacheprovider \
-	  --ignore=tests/airflow --ignore=tests/kfp
+	  --ignore=tests/airflow --ignore=tests/kfp --durations=25
 
 # The inner loop: the core suite without the tests marked slow (worker processes, a server per test, the
 # host venvs, large blobs). `make test` still runs everything.
@@ -74,13 +75,13 @@ test-fast: venv services
 
 # The cross-orchestrator test runs the KFP twin of a DAG in .venv-kfp against the DAG's store.
 test-airflow: .venv-airflow/.installed .venv-kfp/.installed services-k8s
-	LINEAGE_K8S_DIR=$(abspath $(K8S_DIR)) .venv-airflow/bin/python -m pytest tests/airflow -q -p no:cacheprovider
+	LINEAGE_K8S_DIR=$(abspath $(K8S_DIR)) .venv-airflow/bin/python -m pytest tests/airflow -q -p no:cacheprovider --durations=15
 
 # kfp.local runs each task as `python -m pip install kfp==<installed> --no-deps` first: pip must be in the
 # venv (venvs are seeded); with the exact version installed that is a no-op, offline. The lineage server the
 # tasks use as their store runs from .venv, as it runs from its own image: a component image has no server.
 test-kfp: .venv-kfp/.installed $(VENV)/.installed
-	.venv-kfp/bin/python -m pytest tests/kfp -q -p no:cacheprovider
+	.venv-kfp/bin/python -m pytest tests/kfp -q -p no:cacheprovider --durations=15
 
 test: lint test-core test-airflow test-kfp
 
