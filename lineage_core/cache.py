@@ -80,7 +80,7 @@ class CachedFunction(Generic[P, R]):
         wait_timeout: float | None = None,
         hardware: bool = False,
         verify: str | None = None,
-        metrics: bool = False,
+        metrics: bool = False, llm_cache: str | None = None,
     ) -> None:
         if inspect.iscoroutinefunction(fn) or inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
             raise ConfigError(
@@ -93,19 +93,19 @@ class CachedFunction(Generic[P, R]):
             raise ConfigError(f"max_age={max_age!r} must be a positive number of seconds")
         self.fn = fn
         self.name = name or step_name(fn)
-        self.namespace = namespace
-        self.env_policy = env
+        self.namespace, self.env_policy = namespace, env
         self.version = None if version is None else str(version)
         self.max_age = max_age
         self.mode = None if cache is None else CacheMode.parse(cache, "cache")
-        self.code_deps = list(code_deps)
-        self.file_deps = list(file_deps)
+        self.code_deps, self.file_deps = list(code_deps), list(file_deps)
         self.exclude = frozenset(exclude)
         self.allow_pickle = pickle
-        self.single_flight = single_flight
-        self.wait_timeout = wait_timeout
+        self.single_flight, self.wait_timeout = single_flight, wait_timeout
         self.hardware, self.metrics = hardware, metrics  # metrics: the result is also the run's metrics
         self.verify = None if verify is None else settings.parse_verify(verify, "verify")
+        if llm_cache is not None:  # checked now; lineage_core.llm is imported only by a step that sets it
+            from .llm.policy import step_scope
+        self.llm_scope = contextlib.nullcontext if llm_cache is None else step_scope(llm_cache)  # a miss's body
         self.signature = inspect.signature(fn)
         self._refresh_kw = "refresh" not in self.signature.parameters
         source = inspect.getsourcefile(fn)
@@ -300,7 +300,7 @@ class CachedFunction(Generic[P, R]):
         log.info("cache miss: %s key %s: %s", self.name, short(key), "; ".join(reasons))
         runs.begin(run_id, reasons, environment_hash=store.put_environment(process_environment(self._source_dir)))
         self.last = Outcome(False, run_id, key, [str(r) for r in reasons], None, self.name)
-        with lease or contextlib.nullcontext():
+        with lease or contextlib.nullcontext(), self.llm_scope():
             written: tuple[RunDataset, ...] = ()
             try:
                 with run_context(step={"run_id": run_id, "namespace": manifest.scope, "name": self.name}):
@@ -368,23 +368,23 @@ def cached(
     version: str | int | None = ..., max_age: float | None = ..., cache: str | CacheMode | bool | None = ...,
     code_deps: Iterable[Any] = ..., file_deps: Iterable[str] = ..., exclude: Iterable[str] = ...,
     pickle: bool = ..., single_flight: bool = ..., wait_timeout: float | None = ..., hardware: bool = ...,
-    verify: str | None = ..., metrics: bool = ...,
+    verify: str | None = ..., metrics: bool = ..., llm_cache: str | None = ...,
 ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
 def cached(fn: Any = None, /, **options: Any) -> Any:
     """Cache a function on the content of its code, parameters, inputs and environment.
 
-    Options: ``name`` (job name, default ``module.qualname``), ``namespace`` (scope, default
-    ``$LINEAGE_NAMESPACE`` or ``default``), ``env`` (``"imports"`` | ``"full"`` | ``"none"`` | a list of
-    distribution names), ``version`` (a salt you bump by hand), ``max_age`` (seconds; a lookup rule,
-    not key material), ``cache`` (``off|read|write|readwrite``, overrides ``LINEAGE_CACHE``),
-    ``code_deps`` (extra functions/modules), ``file_deps`` (globs relative to the function's file),
-    ``exclude`` (parameters left out of the key), ``pickle`` (allow pickling results),
-    ``single_flight`` (default on: concurrent misses of one key compute once, the others wait up to
-    ``wait_timeout`` seconds, default ``$LINEAGE_WAIT_TIMEOUT`` or 3600), ``hardware`` (the result depends
-    on the GPU model and CUDA major: they become key material; a step in a GPU pod has them anyway),
-    ``verify`` (``"stat"``, the default: a large local blob whose stat identity is unchanged is not hashed
-    again; ``"always"``: every hit hashes its blob in full; default ``$LINEAGE_VERIFY``), ``metrics`` (the result,
-    a ``dict[str, float]``, is also the run's metrics; ``lineage_core.log_metric`` records them from any step).
+    Options: ``name`` (job name, default ``module.qualname``), ``namespace`` (scope, default ``$LINEAGE_NAMESPACE`` or
+    ``default``), ``env`` (``"imports"`` | ``"full"`` | ``"none"`` | a list of distribution names), ``version`` (a salt
+    you bump by hand), ``max_age`` (seconds; a lookup rule, not key material), ``cache`` (``off|read|write|readwrite``,
+    overrides ``LINEAGE_CACHE``), ``code_deps`` (extra functions/modules), ``file_deps`` (globs relative to the
+    function's file), ``exclude`` (parameters left out of the key), ``pickle`` (allow pickling results),
+    ``single_flight`` (default on: concurrent misses of one key compute once, the others wait up to ``wait_timeout``
+    seconds, default ``$LINEAGE_WAIT_TIMEOUT`` or 3600), ``hardware`` (the result depends on the GPU model and CUDA
+    major: they become key material; a step in a GPU pod has them anyway), ``verify`` (``"stat"``, the default: a large
+    local blob whose stat identity is unchanged is not hashed again; ``"always"``: every hit hashes its blob in full;
+    default ``$LINEAGE_VERIFY``), ``metrics`` (the result, a ``dict[str, float]``, is also the run's metrics;
+    ``lineage_core.log_metric`` records them from any step), ``llm_cache`` (the body's LLM cache policy,
+    lineage_core.llm.policy).
     """
     if fn is not None:
         return CachedFunction(fn, **options)

@@ -213,6 +213,45 @@ def test_a_step_sets_the_policy_and_is_the_sampling_scope(stub: OpenAIStub) -> N
     assert first == second and len(set(first)) == 2 and stub.count() == 2
 
 
+@pytest.mark.parametrize("policy", ["sample", None])
+def test_a_step_that_says_llm_cache_sample_replays_its_samples(stub: OpenAIStub, policy: str | None) -> None:
+    client = sdk_client(stub)  # the client's policy: the default, which sends every sample
+
+    @cached(name=f"t.samples.{policy}", exclude=["c"], llm_cache=policy)
+    def draw(c: Any, attempt: int) -> list[str]:
+        return [chat(c, temperature=0.7, seed=None).parse().choices[0].message.content for _ in range(3)]
+
+    first = draw(client, attempt=1)
+    assert len(set(first)) == 3 and stub.count() == 3
+    second = draw(client, attempt=2)  # another run of the step: a miss, so its body calls again
+    if policy == "sample":
+        assert second == first and stub.count() == 3  # the 3 stored samples, in order: no upstream call
+    else:
+        assert len(set(first + second)) == 6 and stub.count() == 6
+    calls = default_store().runs(job="llm.chat.completions")
+    assert sorted(r["status"] for r in calls) == (["CACHED"] * 3 + ["COMPLETED"] * 3 if policy else ["COMPLETED"] * 6)
+
+
+def test_the_step_policy_is_checked_when_decorated_and_a_block_inside_wins(stub: OpenAIStub) -> None:
+    from lineage_core.errors import ConfigError
+
+    for bad in ("sampled", 1, True):
+        with pytest.raises(ConfigError, match="llm_cache"):
+            cached(name="t.bad", llm_cache=bad)(lambda: None)  # type: ignore[arg-type]
+    client = sdk_client(stub, llm_cache="sample")
+
+    @cached(name="t.off", exclude=["c"], llm_cache="off")
+    def ask(c: Any, attempt: int) -> str:
+        with llm_cache("deterministic"):  # the innermost setting wins over the step's
+            chat(c), chat(c)
+        return str(chat(c).parse().choices[0].message.content)  # the step's 'off' over the client's 'sample'
+
+    ask(client, 1)
+    assert stub.count() == 2
+    assert [r["status"] for r in default_store().runs(job="llm.chat.completions")][::-1] == [
+        "COMPLETED", "CACHED", "COMPLETED"]
+
+
 def test_every_call_is_a_child_run_of_its_step_with_usage_latency_and_cost(stub: OpenAIStub) -> None:
     client = sdk_client(stub)
 

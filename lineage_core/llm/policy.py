@@ -11,17 +11,19 @@ experiment than the one the code describes. So the policy (``llm_cache``) decide
   answers, and a sixth call draws (and stores) a new one;
 - ``"off"``: nothing is looked up or stored; calls are still recorded.
 
-Set it on the transport or the LangChain cache (``llm_cache="sample"``), or for a block — a step's body —
-with :func:`llm_cache`; the block wins (the most specific setting does). A sampling scope is the block of
+Set it on the transport or the LangChain cache (``llm_cache="sample"``), on a step (``@cached(llm_cache="sample")``:
+the step's body runs under it, see :func:`step_scope`), or for a block with :func:`llm_cache`; the most specific
+setting wins (a block inside the body over the step, the step over the client). A sampling scope is the block of
 :func:`sampling`, else the current step's run, else the client (the transport or cache object).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from enum import Enum
 
@@ -56,6 +58,15 @@ def llm_cache(policy: str | LLMCachePolicy) -> Iterator[LLMCachePolicy]:
         yield _POLICY.get()  # type: ignore[misc]
     finally:
         _POLICY.reset(token)
+
+
+def step_scope(value: object) -> Callable[[], contextlib.AbstractContextManager[LLMCachePolicy]]:
+    """``@cached(llm_cache=value)``: checked when the step is decorated (a :class:`ConfigError` names the bad value),
+    it returns what a computing call's body runs under — :func:`llm_cache` of the policy. A hit runs no body, so it
+    never enters it (nor imports this package)."""
+    if not isinstance(value, str | LLMCachePolicy):
+        raise ConfigError(f"@cached: llm_cache={value!r} is not one of {'|'.join(m.value for m in LLMCachePolicy)}")
+    return functools.partial(llm_cache, LLMCachePolicy.parse(value, "@cached: llm_cache"))
 
 
 def effective_policy(client_default: LLMCachePolicy) -> LLMCachePolicy:
