@@ -106,38 +106,91 @@ def test_a_change_in_an_output_affecting_field_is_a_miss_that_names_it(
     assert len(reasons) == len(change), reasons  # only what changed
 
 
-def test_what_does_not_change_the_answer_is_not_in_the_key(stub: OpenAIStub) -> None:
+RESPONSES: dict[str, Any] = {"model": "gpt-4o-mini", "input": "What is 6 * 7?", "temperature": 0}
+EMBEDDINGS: dict[str, Any] = {"model": "text-embedding-3-small", "input": ["six", "seven"]}
+# The fields a chat request does not carry, each on the endpoint that has it: (id, endpoint, base, change, reason).
+OTHER_CHANGES = [
+    ("endpoint", "chat", BASE, {"base_url": "/v2"}, "endpoint POST /v1/chat/completions → POST /v2/chat/completions"),
+    ("responses input", "responses", RESPONSES, {"input": "What is 6 * 8?"},
+     "input changed: What is 6 * 7? → What is 6 * 8?"),
+    ("responses max_output_tokens", "responses", RESPONSES, {"max_output_tokens": 16}, "max_output_tokens 16 added"),
+    ("responses tools", "responses", RESPONSES,
+     {"tools": [{"type": "function", "name": "calculator", "parameters": TOOL["function"]["parameters"]}]},
+     "tools [{'name': 'calculator'"),
+    ("responses text format", "responses", RESPONSES, {"text": {"format": {"type": "json_object"}}},
+     "text {'format': {'type': 'json_object'}} added"),
+    ("embeddings input", "embeddings", EMBEDDINGS, {"input": ["six", "eight"]}, "input changed: ['six', 'seven'] →"),
+    ("embeddings dimensions", "embeddings", EMBEDDINGS, {"dimensions": 8}, "dimensions 8 added"),
+]
+
+
+def call(client: Any, endpoint: str, request: dict[str, Any]) -> Any:
+    request = dict(request)
+    if "base_url" in request:  # the same body to another endpoint path (a proxy's /v2, say)
+        client = client.with_options(base_url=client.base_url.copy_with(path=request.pop("base_url")))
+    api = {"chat": client.chat.completions, "responses": client.responses, "embeddings": client.embeddings}
+    return api[endpoint].with_raw_response.create(**request)
+
+
+@pytest.mark.parametrize(("field", "endpoint", "base", "change", "reason"), OTHER_CHANGES,
+                         ids=[c[0] for c in OTHER_CHANGES])
+def test_a_change_in_the_endpoint_or_another_endpoints_field_is_a_miss_that_names_it(
+        stub: OpenAIStub, field: str, endpoint: str, base: dict[str, Any], change: dict[str, Any],
+        reason: str) -> None:
+    client = sdk_client(stub)
+    call(client, endpoint, base)
+    raw = call(client, endpoint, {**base, **change})
+    assert raw.headers["x-lineage-cache"] == "miss" and stub.count() == 2
+    reasons = run_of(raw)["reasons"]
+    assert len(reasons) == 1 and reasons[0].startswith(reason), reasons
+    assert call(client, endpoint, {**base, **change}).headers["x-lineage-cache"] == "hit" and stub.count() == 2
+
+
+# What never changes the key: who asks (API key, organisation, project, user ids), the client's timeouts and
+# retries, and any header (idempotency, retry counts, tracing). Each alone, then all at once.
+NOT_KEY: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("api key", {"api_key": "sk-proj-ANOTHERkey9876543210zzzz"}, {}),
+    ("organization and project", {"organization": "org-other", "project": "proj_other"}, {}),
+    ("client timeout and retries", {"timeout": 3.0, "max_retries": 5}, {}),
+    ("user and caller ids", {}, {"user": "alice@example.com", "safety_identifier": "hash-of-alice"}),
+    ("provider bookkeeping", {}, {"metadata": {"run": "42"}, "store": True, "service_tier": "flex",
+                                  "prompt_cache_key": "eval-1"}),
+    ("per-call timeout", {}, {"timeout": 9.0}),
+    ("retry and idempotency headers", {}, {"extra_headers": {
+        "Idempotency-Key": "idem-1", "X-Stainless-Retry-Count": "3", "Retry-After": "2", "X-Trace": "t-1"}}),
+    ("a field sent as null", {}, {"seed": 7, "stop": None}),
+]
+
+
+@pytest.mark.parametrize(("client_options", "call_options"), [c[1:] for c in NOT_KEY], ids=[c[0] for c in NOT_KEY])
+def test_what_does_not_change_the_answer_is_not_in_the_key(stub: OpenAIStub, client_options: dict[str, Any],
+                                                           call_options: dict[str, Any]) -> None:
     chat(sdk_client(stub))
-    other = openai.OpenAI(api_key="sk-proj-ANOTHERkey9876543210zzzz", organization="org-other", project="proj_other",
-                          base_url=stub.base_url, max_retries=5, timeout=3.0,
-                          http_client=sdk_client(stub)._client)
-    raws = [
-        chat(other),
-        chat(other, user="alice@example.com", metadata={"run": "42"}, store=True, service_tier="flex",
-             safety_identifier="hash-of-alice", prompt_cache_key="eval-1"),
-        chat(other, extra_headers={"Idempotency-Key": "idem-1", "X-Trace": "t-1"}, timeout=9.0),
-        chat(other, seed=7, stop=None),  # a field sent as null is the field left out
-    ]
-    assert [r.headers["x-lineage-cache"] for r in raws] == ["hit"] * 4
+    other = sdk_client(stub).with_options(**client_options)
+    assert chat(other, **call_options).headers["x-lineage-cache"] == "hit"
+    everything = sdk_client(stub).with_options(**{k: v for _, c, _ in NOT_KEY for k, v in c.items()})
+    assert chat(everything, **{k: v for _, _, c in NOT_KEY for k, v in c.items()}).headers["x-lineage-cache"] == "hit"
     assert stub.count() == 1
 
 
 def test_the_api_key_headers_and_caller_ids_are_never_stored(stub: OpenAIStub, lineage_home: Path) -> None:
     client = sdk_client(stub)
-    user, marker = "user-7f3a9c", "X-Secret-Marker-5d1e"
+    user, marker, idem = "user-7f3a9c", "X-Secret-Marker-5d1e", "idem-key-93c2"
+    headers = {"X-Custom": marker, "Idempotency-Key": idem, "X-Stainless-Retry-Count": "4"}
     for stream in (False, True):
         for _ in range(2):
-            answer = chat(client, user=user, extra_headers={"X-Custom": marker}, stream=stream).parse()
+            answer = chat(client, user=user, extra_headers=headers, stream=stream).parse()
             response = client.responses.create(model="gpt-4o-mini", input="hi", temperature=0, user=user,
                                                metadata={"owner": user}, stream=stream,
-                                               extra_headers={"X-Custom": marker})
+                                               extra_headers=headers)
             if stream:  # read to the end: a stream holds its call's lease until then
                 list(answer), list(response)
             client.embeddings.create(model="text-embedding-3-small", input="hi", user=user)
     sent = {k.lower(): v for k, v in stub.received[0].headers.items()}
     assert sent["authorization"] == f"Bearer {API_KEY}" and sent["openai-organization"] == ORGANIZATION
     assert stub.count() == 5  # the secrets reached upstream; hits answered the rest
-    secrets = [API_KEY, ORGANIZATION, PROJECT, user, marker, "x-stainless", "X-Stainless", "Bearer", "authorization"]
+    secrets = [API_KEY, ORGANIZATION, PROJECT, user, marker, idem, "Idempotency", "x-stainless", "X-Stainless",
+               "Bearer", "authorization"]
     files = [p for p in lineage_home.rglob("*") if p.is_file()]
     assert any("blobs" in p.parts for p in files) and any(p.suffix == ".db" for p in files)
     found = {(p.name, s) for p in files for s in secrets if s.encode() in p.read_bytes()}
