@@ -124,11 +124,11 @@ def test_the_installed_set_is_read_from_its_cache_until_a_distribution_changes(
     assert environment.installed_distributions()["fakepkg"] == "1.0"
     assert list((lineage_home / "cache").glob("installed-*.json"))  # kept for the next process
 
-    def listing_forbidden() -> dict[str, str]:
-        raise AssertionError("listed again although nothing changed")
+    def listing_forbidden(where: str) -> tuple[dict[str, str], bool]:
+        raise AssertionError(f"{where} listed again although nothing changed")
 
     with monkeypatch.context() as m:  # a new process (no memo) reads the file, and lists nothing
-        m.setattr(environment, "_list_distributions", listing_forbidden)
+        m.setattr(environment, "_list_directory", listing_forbidden)
         environment._installed_memo.clear()
         assert environment.installed_distributions()["fakepkg"] == "1.0"
         assert capture_environment().packages["fakepkg"] == "1.0"
@@ -146,17 +146,75 @@ def test_the_installed_set_is_read_from_its_cache_until_a_distribution_changes(
 def test_a_directory_that_just_changed_is_listed_not_trusted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Within the settle window a second change could carry the same mtime (a coarse file clock): no cache then."""
+    """Within the settle window a second change could carry the same mtime (a coarse file clock): such a directory
+    is no part of the fingerprint, and is listed on every call."""
     from lineage_core import environment
 
     site = tmp_path / "site"
     (site / "fresh-2.0.dist-info").mkdir(parents=True)
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setattr(environment, "SETTLED_NS", 3600 * 10**9)
-    assert environment.installed_fingerprint() is None
+    assert all(entry[0] != str(site) for entry in environment.installed_fingerprint())
     assert environment.installed_distributions()["fresh"] == "2.0"
     (site / "fresh-2.0.dist-info").rename(site / "fresh-2.1.dist-info")
     assert environment.installed_distributions()["fresh"] == "2.1"
+
+
+def test_a_fresh_directory_on_sys_path_costs_one_listing_of_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lineage_home: Path,
+) -> None:
+    """A KFP task puts its own ``mktemp -d`` (the component's module) first on ``sys.path``: a new directory every
+    task. The settled directories are still read from their cache file, and the import-name map is not rebuilt
+    for a directory that holds no distribution."""
+    import importlib.metadata
+
+    from lineage_core import environment
+
+    site = tmp_path / "site"
+    (site / "fakepkg-1.0.dist-info").mkdir(parents=True)
+    (site / "fakepkg-1.0.dist-info" / "top_level.txt").write_text("fakemod\n")
+    (site / "fakepkg-1.0.dist-info" / "METADATA").write_text("Name: fakepkg\nVersion: 1.0\n")
+    monkeypatch.syspath_prepend(str(site))
+    _settle(monkeypatch)
+    environment._packages_distributions.cache_clear()
+    assert distributions_for_modules(["fakemod"]) == ["fakepkg"]
+    caches = sorted(p.name for p in (lineage_home / "cache").iterdir())
+
+    listed: list[str] = []
+    real_list = environment._list_directory
+
+    def listing(where: str) -> tuple[dict[str, str], bool]:
+        listed.append(where)
+        return real_list(where)
+
+    def map_forbidden() -> dict[str, list[str]]:
+        raise AssertionError("the import-name map was rebuilt for a directory with no distribution in it")
+
+    for task in range(2):  # two tasks, two fresh directories: each a new process (no memo, no cache)
+        fresh = tmp_path / f"task-{task}"
+        fresh.mkdir()
+        (fresh / "ephemeral_component.py").write_text("")
+        with monkeypatch.context() as m:
+            m.syspath_prepend(str(fresh))
+            m.setattr(environment, "_list_directory", listing)
+            m.setattr(importlib.metadata, "packages_distributions", map_forbidden)
+            environment._installed_memo.clear()
+            environment._packages_distributions.cache_clear()
+            listed.clear()
+            assert environment.installed_distributions()["fakepkg"] == "1.0"
+            assert distributions_for_modules(["fakemod"]) == ["fakepkg"]
+            assert set(listed) == {str(fresh)}  # itself only, the settled ones from the cache file
+    assert sorted(p.name for p in (lineage_home / "cache").iterdir()) == caches  # no new cache file either
+    environment._packages_distributions.cache_clear()
+
+    (site / "newpkg-0.1.dist-info").mkdir()  # a directory that does hold one, fresh: it counts at once
+    (site / "newpkg-0.1.dist-info" / "top_level.txt").write_text("newmod\n")
+    (site / "newpkg-0.1.dist-info" / "METADATA").write_text("Name: newpkg\nVersion: 0.1\n")
+    environment._installed_memo.clear()
+    environment._packages_distributions.cache_clear()
+    assert environment.installed_distributions()["newpkg"] == "0.1"
+    assert distributions_for_modules(["newmod"]) == ["newpkg"]
+    environment._packages_distributions.cache_clear()
 
 
 def test_git_state_outside_a_repository_runs_no_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
