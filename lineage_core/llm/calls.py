@@ -161,6 +161,7 @@ class CallCache:
         self.wait_timeout = wait_timeout
         self._samples = SampleCounter()
         self._manifests: _Memo[tuple[KeyManifest, str]] = _Memo(_MEMO_SIZE)
+        self._records: _Memo[StoredResponse] = _Memo(_MEMO_SIZE)  # artifact hash -> its parsed record
 
     # -- the key ------------------------------------------------------------------------------------
     def prepare(self, kind: str, fields: dict[str, Any], *, model: str | None, nondeterministic: str | None,
@@ -289,7 +290,11 @@ class CallCache:
         if entry is None:
             return MISS
         try:
-            record = StoredResponse.from_bytes(store.artifacts.read_verified(entry.artifact_hash, store, entry.size))
+            data = store.artifacts.read_verified(entry.artifact_hash, store, entry.size)  # every hit: verified
+            record = self._records.get(entry.artifact_hash)  # bytes that hash to it parse the same: parsed once
+            if record is None:
+                record = StoredResponse.from_bytes(data)
+                self._records.put(entry.artifact_hash, record)
             value = load(record) if load is not None else None
         except (ArtifactError, ValueError) as e:
             store.tombstone(key)

@@ -159,7 +159,7 @@ class LineageLLMCache(BaseCache):
     def _call(self, prompt: str, llm_string: str) -> Call:
         fields = _fields_of(llm_string)
         return self.calls.prepare(KIND, {"prompt": prompt, **fields}, model=_model(fields),
-                                  nondeterministic=_nondeterministic(fields))
+                                  nondeterministic=_nondeterministic(fields), identity=(prompt, llm_string))
 
     def lookup(self, prompt: str, llm_string: str) -> Sequence[Generation] | None:
         if settings.disabled():  # the null path: LangChain calls the model, nothing is recorded
