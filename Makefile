@@ -92,7 +92,9 @@ constraints: | $(UV)
 	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra airflow --extra dev -o constraints/airflow.txt
 	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra kfp --extra dev -o constraints/kfp.txt
 
-bench: venv
+# bench/llm_cache.py runs in .bench/venv-llm (the core's LLM pins + langchain-community for SQLiteCache): built here.
+bench: venv | $(UV)
+	UV=$(UV) bash bench/setup_peers.sh llm
 	$(VENV)/bin/python bench/run_all.py
 
 clean:

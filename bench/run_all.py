@@ -66,6 +66,25 @@ def server_store_rows(srv: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def llm_rows(llm: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The LLM call cache (bench/llm_cache.py, in .bench/venv-llm when built: LangChain's SQLiteCache beside ours)."""
+    peer = llm["langchain_peer"]
+    rows = [("openai SDK call through CachingTransport, hit: overhead over the SDK's own floor",
+             f"{llm['hit_overhead_ms']:.3f} ms ({llm['hit_overhead_cpu_ms']:.3f} ms CPU)",
+             f"direct call to the loopback server {llm['direct_ms']:.2f} ms; hit {llm['hit_ms']:.2f} ms", "≤ 1 ms")]
+    if peer != "SQLiteCache":
+        return [*rows, ("LangChain: LineageLLMCache vs SQLiteCache", "not measured",
+                        f"{peer}: bash bench/setup_peers.sh llm", "≥ 5x")]
+    ours, theirs = llm["langchain_ours_lookup_ms"], llm["langchain_peer_lookup_ms"]
+    return [*rows,
+            (f"LangChain cache lookup, hit (N={llm['n']}, verified, a CACHED child run recorded)", f"{ours:.3f} ms",
+             f"SQLiteCache.lookup {theirs:.3f} ms → {theirs / ours:.2f}x", "≥ 5x"),
+            ("LangChain invoke with the cache, hit", f"{llm['langchain_ours_ms']:.3f} ms",
+             f"SQLiteCache {llm['langchain_peer_ms']:.3f} ms → "
+             f"{llm['langchain_peer_ms'] / llm['langchain_ours_ms']:.2f}x; "
+             f"no cache {llm['langchain_no_cache_ms']:.3f} ms", "")]
+
+
 def host_runs() -> dict[str, dict[str, Any]]:
     """The cold-path benchmarks in their orchestrators' venvs (when built: make host-venvs)."""
     out = {}
@@ -145,6 +164,8 @@ def main() -> None:
     ]
     r["bench_server_store.py"] = srv = run("bench_server_store.py")
     rows += server_store_rows(srv)
+    r["llm_cache.py"] = llm = run("llm_cache.py")  # re-runs itself in .bench/venv-llm (make bench builds it)
+    rows += llm_rows(llm)
     if mq:
         rows += marquez_rows(mq)
         r["marquez_compare.py"] = mq
