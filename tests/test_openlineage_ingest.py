@@ -120,10 +120,58 @@ def test_spark_like_ids_failures_and_the_spec_example() -> None:
     example = json.loads(SPEC_EXAMPLE.read_text())
     assert ingest(default_store(), [spark, example]).stored == 2
     runs = {r["job_name"]: r for r in rows(t.ol_runs)}
-    assert runs["etl.write_table"]["state"] == "FAILED"
-    assert runs["etl.write_table"]["run_id"] != "application_1700000000_0042"  # a name-based UUID instead
+    # its parent facet names the job etl_dag: as Marquez, the child is etl_dag.<its name>, in its own namespace
+    assert runs["etl_dag.etl.write_table"]["state"] == "FAILED"
+    assert runs["etl_dag.etl.write_table"]["run_id"] != "application_1700000000_0042"  # a name-based UUID instead
     jobs = {j["name"]: j for j in rows(t.ol_jobs)}
-    assert jobs["etl.write_table"]["type"] == "STREAM" and jobs["dbt"]["facets"]["sql"]["query"] == "SELECT 1"
+    assert jobs["etl_dag.etl.write_table"]["type"] == "STREAM" and jobs["dbt"]["facets"]["sql"]["query"] == "SELECT 1"
+
+
+def _child(run_id: str, when: str, namespace: str, name: str, parent_ns: str, parent: str, parent_run: str,
+           event_type: str = "START", **run_facets: Any) -> dict[str, Any]:
+    facets = {"parent": {"_producer": "https://x", "_schemaURL": "https://x", "run": {"runId": parent_run},
+                         "job": {"namespace": parent_ns, "name": parent}}, **run_facets}
+    return {"eventType": event_type, "eventTime": when, "producer": "https://x", "schemaURL": RUN,
+            "run": {"runId": run_id, "facets": facets}, "job": {"namespace": namespace, "name": name}}
+
+
+def test_child_jobs_are_named_and_filed_as_marquez_files_them() -> None:
+    store = default_store()
+    kid, other, pr = (f"0190b1a0-0000-7000-8000-0000000000{i}" for i in ("c1", "c2", "f1"))
+    nominal = {"nominalTime": {"_producer": "https://x", "_schemaURL": "https://x",
+                               "nominalStartTime": "2026-11-22T08:00:00Z", "nominalEndTime": "2026-11-22T09:00:00Z"}}
+    sent = [_child(kid, "2026-11-22T10:00:00Z", "team", "load", "scheduler", "nightly", pr, **nominal),
+            _child(kid, "2026-11-22T10:01:00Z", "team", "load", "scheduler", "nightly", pr, "COMPLETE"),
+            # the same parent run id under another job: Marquez's "run UUID conflict", a run of its own
+            _child(other, "2026-11-22T10:02:00Z", "team", "nightly.other", "elsewhere", "weekly", pr, "COMPLETE")]
+    ingest(store, sent)
+    jobs = {(j["namespace"], j["name"]): j for j in rows(t.ol_jobs)}
+    # <parent>.<child> unless the name starts so already; the parent job Marquez makes is in the child's namespace
+    assert set(jobs) == {("team", "nightly"), ("team", "nightly.load"), ("team", "weekly"),
+                         ("team", "weekly.nightly.other")}
+    assert (jobs[("team", "nightly.load")]["parent_namespace"], jobs[("team", "nightly.load")]["parent_name"]) == (
+        "team", "nightly")
+    job = views.get_job(store, "team", "nightly.load")
+    assert job is not None and (job["simpleName"], job["parentJobName"]) == ("load", "nightly")
+    runs = {r["run_id"]: r for r in rows(t.ol_runs)}
+    assert (runs[kid]["job_name"], runs[pr]["job_name"]) == ("nightly.load", "nightly")
+    weekly = views.job_runs(store, "team", "weekly", 10, 0)["runs"]
+    assert [r["id"] for r in weekly] == [name_uuid_url("elsewhere", "weekly", pr)] and weekly[0]["state"] == "COMPLETED"
+    parent_run = views.get_run(store, pr)
+    assert parent_run is not None and parent_run["state"] == "RUNNING"  # the child's first event made it
+    # the parent run has the nominal times of the child's event that made it; a run's own stay in its args
+    assert (parent_run["nominalStartTime"], parent_run["nominalEndTime"]) == ("2026-11-22T08:00:00Z",
+                                                                              "2026-11-22T09:00:00Z")
+    own = views.get_run(store, kid)
+    assert own is not None and own["nominalStartTime"] is None and own["args"]["nominal_start_time"]
+    # the raw events are served as they were sent
+    assert sorted(e["job"]["name"] for e in EventLog(store).page(0, 2e9, True, 10, 0).items) == [
+        "load", "load", "nightly.other"]
+
+
+def name_uuid_url(*parts: str) -> str:
+    url_namespace = bytes.fromhex("6ba7b8119dad11d180b400c04fd430c8")
+    return name_uuid(url_namespace + ".".join(parts).encode())
 
 
 def test_job_and_dataset_events_dispatch_by_schema_url() -> None:

@@ -25,14 +25,25 @@ with one multi-row upsert per table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..ids import run_uuid
 from ..runs import EventType, RunStatus
 from . import column_lineage
 from . import versions as v
-from .event_parts import Parsed, datasets_of, facet, facet_sides, merge_facets, parent_of, touched, version_of
+from .event_parts import (
+    ParentRef,
+    Parsed,
+    datasets_of,
+    facet,
+    facet_sides,
+    merge_facets,
+    model_job,
+    parent_of,
+    touched,
+    version_of,
+)
 
 if TYPE_CHECKING:
     from ..store.ol_write import LineageWriter
@@ -101,18 +112,20 @@ class Batch:
             self._dataset(e["dataset"], p, None, "out", made_current=True)
             return
         assert p.job is not None
-        job = self._job(p)
+        parent = parent_of(p)  # read before the job is renamed: it compares the names the event gives
+        p = replace(p, job=model_job(p, parent))
+        assert p.job is not None
+        job = self._job(p, parent)
         streaming = job["type"] == "STREAM"
         run_id = p.run_id if p.kind == "RunEvent" else None
         if run_id:
-            self._run(p, job)
+            self._run(p, job, parent)
         inputs, outputs = datasets_of(e, "inputs"), datasets_of(e, "outputs")
         for ds in inputs:
             self._dataset(ds, p, run_id, "in")
         for ds in outputs:
             self._dataset(ds, p, run_id, "out", made_current=streaming)
-        location = facet((e.get("job") or {}).get("facets"), "sourceCodeLocation").get("url")
-        location = location if isinstance(location, str) else None
+        location = _location(p)
         if run_id is None:  # a JobEvent describes the job: its datasets are the job's version
             self._version(p.job, None, [(d["namespace"], d["name"]) for d in inputs],
                           [(d["namespace"], d["name"]) for d in outputs], location, p.time)
@@ -123,17 +136,16 @@ class Batch:
             self._version(p.job, run_id, list(self.reads.get(run_id, {})), list(self.writes.get(run_id, {})),
                           location, p.time)
 
-    def _job(self, p: Parsed) -> Row:
+    def _job(self, p: Parsed, parent: ParentRef | None) -> Row:
         assert p.job is not None
         e = p.payload
         row = self._job_row(p.job, p.time)
         newest = p.time >= row["updated_at"] or row["latest_run_id"] is None
         row["updated_at"] = max(row["updated_at"], p.time)
         facets = (e.get("job") or {}).get("facets")
-        parent = parent_of(p)
         if p.run_id is None:  # a JobEvent: its facets are the job's; it has no run
             row["facets"] = merge_facets({}, facets)
-            row["current_run_id"] = None
+            row["current_run_id"] = row["made_location"] = None
         else:
             run = self.runs.get(p.run_id)
             run_facets = merge_facets((run or {}).get("job_facets"), facets)
@@ -141,6 +153,7 @@ class Batch:
                 row["latest_run_id"] = p.run_id
                 row["facets"] = run_facets
                 row["current_run_id"] = p.run_id
+                row["made_location"] = None  # its own event describes it again
         job_type = facet(row["facets"], "jobType").get("processingType")
         row["type"] = "STREAM" if job_type == "STREAMING" else "BATCH"
         if parent:
@@ -153,43 +166,65 @@ class Batch:
         if row is None:
             row = self.jobs[key] = {"namespace": key[0], "name": key[1], "type": "BATCH", "parent_namespace": None,
                                     "parent_name": None, "facets": {}, "latest_run_id": None, "created_at": when,
-                                    "updated_at": when, "current_version": None, "current_run_id": None}
+                                    "updated_at": when, "current_version": None, "current_run_id": None,
+                                    "made_location": None}
             self.dirty.add(("job", key))
         return row
 
-    def _parent_run(self, p: Parsed, parent: tuple[Key, str, str], child: Row, newest: bool) -> None:
-        """As Marquez: the parent job and run exist from the first child's event on; the child's graph node
-        shows its parent's current run; a job's parent, once known, stays."""
-        pkey, facet_name, prun = parent
+    def _parent_run(self, p: Parsed, parent: ParentRef, child: Row, newest: bool) -> None:
+        """As Marquez (``OpenLineageDao.findParentJobRow``): the parent job is the job of the parent run when
+        that run exists and belongs to the job the facet names; otherwise the parent job is filed in the child's
+        namespace and the parent run made (or, when the facet's run id is a run of another job, a run with a
+        name-based UUID of its own made or updated by every such event), with the event's state and nominal
+        times. The child's graph node shows its parent's current run; a job's parent, once known, stays."""
+        assert p.job is not None
+        existing = self.runs.get(parent.run_id)
+        if existing is not None and (existing["job_namespace"], existing["job_name"]) == (parent.namespace,
+                                                                                        parent.name):
+            pjob = self._job_row((parent.namespace, parent.name), p.time)
+        else:
+            pkey = (p.job[0], parent.name)
+            pjob = self._job_row(pkey, p.time)
+            run_id = parent.run_id if existing is None else parent.other_run_id
+            if run_id != p.run_id:
+                old = self.runs.get(run_id) if existing is not None else None
+                row = old or self._new_run(run_id, p.time)
+                self._transition(row, p, finished=old is not None and old["state"] in _FINISHED)
+                start, end = _nominal(p)
+                row.update(job_namespace=pkey[0], job_name=pkey[1], updated_at=max(row["updated_at"], p.time),
+                           nominal_start_time=start if start is not None else row.get("nominal_start_time"),
+                           nominal_end_time=end if end is not None else row.get("nominal_end_time"))
+                self.runs[run_id] = row
+                pjob["current_run_id"] = pjob["latest_run_id"] = run_id
+                pjob["updated_at"] = max(pjob["updated_at"], p.time)
+                pjob["type"], pjob["made_location"] = child["type"], _location(p) or ""
+                self.dirty |= {("run", run_id), ("job", pkey)}
         if child["parent_name"] is None:
-            child["parent_namespace"], child["parent_name"] = pkey
-        puuid = v.parent_run_uuid(pkey[0], facet_name, prun)
-        pjob = self._job_row(pkey, p.time)
-        if puuid not in self.runs and puuid != p.run_id:
-            state = _STATE.get(p.event_type, RunStatus.RUNNING) if p.event_type else RunStatus.RUNNING
-            done = state in _FINISHED
-            self.runs[puuid] = {"run_id": puuid, "job_namespace": pkey[0], "job_name": pkey[1], "state": state,
-                                "started_at": None if done else p.time, "ended_at": p.time if done else None,
-                                "parent_run_id": None, "facets": {}, "created_at": p.time, "updated_at": p.time,
-                                "job_facets": {}, "job_version": None}
-            pjob["current_run_id"] = pjob["latest_run_id"] = puuid
-            pjob["updated_at"] = max(pjob["updated_at"], p.time)
-            self.dirty |= {("run", puuid), ("job", pkey)}
+            child["parent_namespace"], child["parent_name"] = pjob["namespace"], pjob["name"]
         if newest:
             child["current_run_id"] = pjob["current_run_id"]
 
-    def _run(self, p: Parsed, job: Row) -> None:
-        assert p.run_id is not None and p.job is not None and p.event_type is not None
-        old = self.runs.get(p.run_id)
-        row = old or {"run_id": p.run_id, "parent_run_id": None, "facets": {}, "created_at": p.time,
-                      "updated_at": p.time, "started_at": None, "ended_at": None, "state": RunStatus.RUNNING,
-                      "job_facets": {}, "job_version": None}
-        finished = old is not None and old["state"] in _FINISHED
-        state = _STATE.get(p.event_type)
+    @staticmethod
+    def _new_run(run_id: str, when: float) -> Row:
+        return {"run_id": run_id, "parent_run_id": None, "facets": {}, "created_at": when, "updated_at": when,
+                "started_at": None, "ended_at": None, "state": RunStatus.RUNNING, "job_facets": {},
+                "job_version": None, "nominal_start_time": None, "nominal_end_time": None}
+
+    @staticmethod
+    def _transition(row: Row, p: Parsed, finished: bool) -> None:
+        """A run's state after one more event: a terminal event ends it; any other sets its start, unless the
+        run has finished (the spec's terminal states: a late event never reopens it)."""
+        state = _STATE.get(p.event_type) if p.event_type else None
         if state is not None:
             row["state"], row["ended_at"] = state, p.time
         elif not finished or (row["ended_at"] is not None and p.time <= row["ended_at"]):
             row["started_at"] = p.time if row["started_at"] is None else max(row["started_at"], p.time)
+
+    def _run(self, p: Parsed, job: Row, parent: ParentRef | None) -> None:
+        assert p.run_id is not None and p.job is not None and p.event_type is not None
+        old = self.runs.get(p.run_id)
+        row = old or self._new_run(p.run_id, p.time)
+        self._transition(row, p, finished=old is not None and old["state"] in _FINISHED)
         e = p.payload
         row.update(job_namespace=p.job[0], job_name=p.job[1], updated_at=max(row["updated_at"], p.time),
                    facets=merge_facets(row["facets"], (e.get("run") or {}).get("facets")),
@@ -197,9 +232,8 @@ class Batch:
         if job["latest_run_id"] == p.run_id:
             job["facets"] = row["job_facets"]
         self.runs[p.run_id] = row
-        parent = parent_of(p)
         if parent:
-            row["parent_run_id"] = v.parent_run_uuid(parent[0][0], parent[1], parent[2])
+            row["parent_run_id"] = parent.run_id
         self.dirty.add(("run", p.run_id))
 
     def _dataset(self, ds: dict[str, Any], p: Parsed, run_id: str | None, direction: str,
@@ -302,6 +336,18 @@ class Batch:
         w.put_edges(list(self.edges.values()))
         w.put_column_lineage(list(self.columns.values()))
         w.add_sources(list(self.sources.values()))
+
+
+def _location(p: Parsed) -> str | None:
+    """The ``sourceCodeLocation`` job facet's URL of an event."""
+    url = facet((p.payload.get("job") or {}).get("facets"), "sourceCodeLocation").get("url")
+    return url if isinstance(url, str) else None
+
+
+def _nominal(p: Parsed) -> tuple[float | None, float | None]:
+    """The ``nominalTime`` facet's start and end of a RunEvent."""
+    nominal = facet((p.payload.get("run") or {}).get("facets"), "nominalTime")
+    return v.parse_time(nominal.get("nominalStartTime")), v.parse_time(nominal.get("nominalEndTime"))
 
 
 def derive(w: LineageWriter, events: list[Parsed], lock: bool = True) -> None:

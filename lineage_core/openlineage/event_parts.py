@@ -41,8 +41,22 @@ def facet(facets: Any, name: str) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def parent_of(p: Parsed) -> tuple[Key, str, str] | None:
-    """(parent job, parent job's name as the facet gives it, parent run id) of a RunEvent's ``parent`` facet."""
+@dataclass(frozen=True)
+class ParentRef:
+    """A RunEvent's ``parent`` facet as Marquez reads it (``OpenLineageDao.buildJobFromEvent``)."""
+
+    namespace: str  # the facet's job namespace
+    name: str  # the parent job's name: the facet's, unless it names the child itself (then ``dag`` of ``dag.task``)
+    run_id: str  # the parent run's UUID
+    other_run_id: str  # its UUID when ``run_id`` is a run of another job (Marquez's "run UUID conflict")
+
+    def child_name(self, name: str) -> str:
+        """The child job's name in the read model: ``<parent>.<child>``, unless it starts so already."""
+        return name if name.startswith(f"{self.name}.") else f"{self.name}.{name}"
+
+
+def parent_of(p: Parsed) -> ParentRef | None:
+    """The ``parent`` facet of a RunEvent (as sent: ``p.job`` must be the job name the event gives)."""
     if p.kind != "RunEvent" or p.job is None:
         return None
     found = facet((p.payload.get("run") or {}).get("facets"), "parent")
@@ -50,11 +64,22 @@ def parent_of(p: Parsed) -> tuple[Key, str, str] | None:
     if not (isinstance(job, dict) and isinstance(run, dict) and isinstance(job.get("namespace"), str)
             and isinstance(job.get("name"), str) and isinstance(run.get("runId"), str)):
         return None
-    return (job["namespace"], v.parent_job_name(job["name"], p.job[1])), job["name"], run["runId"]
+    name = v.parent_job_name(job["name"], p.job[1])
+    run_id = v.parent_run_uuid(job["namespace"], job["name"], run["runId"])
+    return ParentRef(job["namespace"], name, run_id, v.name_based_uuid(job["namespace"], name, run_id))
+
+
+def model_job(p: Parsed, parent: ParentRef | None) -> Key | None:
+    """The job an event's run belongs to in the read model: Marquez files a child job under
+    ``<parent>.<child>`` in the child's namespace (the raw event keeps the name it was sent with)."""
+    if p.job is None or parent is None:
+        return p.job
+    return p.job[0], parent.child_name(p.job[1])
 
 
 def touched(events: list[Parsed]) -> tuple[set[Key], set[Key], set[str]]:
-    """The jobs (with parents), datasets and runs (with parents) a batch of events touches."""
+    """The jobs (with parents, wherever Marquez may file them), datasets and runs (with parents) a batch of
+    events touches."""
     jobs: set[Key] = set()
     datasets: set[Key] = set()
     runs: set[str] = set()
@@ -64,15 +89,24 @@ def touched(events: list[Parsed]) -> tuple[set[Key], set[Key], set[str]]:
             datasets.add((e["dataset"]["namespace"], e["dataset"]["name"]))
             continue
         assert p.job is not None
-        jobs.add(p.job)
+        parent = parent_of(p)
+        jobs.add(model_job(p, parent) or p.job)
         if p.run_id:
             runs.add(p.run_id)
-        parent = parent_of(p)
         if parent:
-            jobs.add(parent[0])
-            runs.add(v.parent_run_uuid(parent[0][0], parent[1], parent[2]))
-        datasets.update((ds["namespace"], ds["name"]) for side in ("inputs", "outputs") for ds in datasets_of(e, side))
+            jobs |= {(parent.namespace, parent.name), (p.job[0], parent.name)}
+            runs |= {parent.run_id, parent.other_run_id}
+        for side in ("inputs", "outputs"):
+            for ds in datasets_of(e, side):
+                datasets.add((ds["namespace"], ds["name"]))
+                datasets.update(symlinks_of(ds))
     return jobs, datasets, runs
+
+
+def symlinks_of(ds: dict[str, Any]) -> list[Key]:
+    """The datasets a dataset's ``symlinks`` facet names (each identifier's namespace and name)."""
+    found = facet(ds.get("facets"), "symlinks").get("identifiers")
+    return [(i["namespace"], i["name"]) for i in found if valid(i)] if isinstance(found, list) else []
 
 
 _INPUT_NAMED = {"dataqualitymetrics", "dataqualityassertions"}  # Marquez files these dataset facets as input

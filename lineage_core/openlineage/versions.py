@@ -124,7 +124,12 @@ def parent_run_uuid(namespace: str, job_name: str, run_id: str) -> str:
 
 def _name_based(namespace: str, job_name: str, run_id: str) -> str:
     dag = job_name.rsplit(".", 1)[0] if "." in job_name else job_name
-    return name_uuid(NAMESPACE_URL.bytes + ".".join((namespace, dag, run_id)).encode("utf-8"))
+    return name_based_uuid(namespace, dag, run_id)
+
+
+def name_based_uuid(*parts: str) -> str:
+    """Marquez's ``Utils.toNameBasedUuid``: a version-3 UUID of the dot-joined parts in RFC 4122's URL namespace."""
+    return name_uuid(NAMESPACE_URL.bytes + ".".join(parts).encode("utf-8"))
 
 
 def parent_job_name(parent: str, child: str) -> str:

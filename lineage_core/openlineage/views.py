@@ -66,9 +66,11 @@ def _run(row: RunRow, versions: dict[str, list[dict[str, Any]]]) -> dict[str, An
         duration = _millis_until(row.started_at, row.ended_at)
     job_version = None if row.job_version is None else {
         "namespace": row.job_namespace, "name": row.job_name, "version": row.job_version}
-    return {  # nominal times: in args only (Marquez's ingest never sets a run's nominalStartTime/EndTime)
+    # nominal times: a run's own are in its args only (Marquez's ingest never sets them), but a parent run made
+    # from a child's event has the child's
+    return {
         "id": row.run_id, "createdAt": iso(row.created_at), "updatedAt": iso(row.updated_at),
-        "nominalStartTime": None, "nominalEndTime": None,
+        "nominalStartTime": iso(row.nominal_start_time), "nominalEndTime": iso(row.nominal_end_time),
         "state": row.state or "NEW", "startedAt": iso(row.started_at), "endedAt": iso(row.ended_at),
         "durationMs": duration, "args": _args(facets), "jobVersion": job_version,
         "inputDatasetVersions": versions.get(f"in:{row.run_id}", []),
@@ -161,7 +163,8 @@ def jobs_by_key(r: LineageReader, keys: list[Key], full: bool = True,
                 row.parent_namespace, row.parent_name),
             "createdAt": iso(row.created_at), "updatedAt": iso(row.updated_at), "namespace": row.namespace,
             "inputs": _refs(sides["in"]), "outputs": _refs(sides["out"]),
-            "location": _text(_facet(facets, "sourceCodeLocation").get("url")),
+            "location": (row.made_location or None) if row.made_location is not None else _text(
+                _facet(facets, "sourceCodeLocation").get("url")),
             "description": _text(_facet(facets, "documentation").get("description")),
         }
         if full:  # latestRuns: null when there is none, as Marquez leaves it

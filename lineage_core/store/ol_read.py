@@ -42,6 +42,8 @@ class RunRow(NamedTuple):
     created_at: float
     updated_at: float
     job_version: str | None
+    nominal_start_time: float | None  # set only on a parent run made from a child's event, as Marquez sets them
+    nominal_end_time: float | None
 
 
 class JobRow(NamedTuple):
@@ -56,6 +58,7 @@ class JobRow(NamedTuple):
     updated_at: float
     current_version: str | None
     current_run_id: str | None
+    made_location: str | None  # a parent job a child's event wrote last: the child's location ("" for none)
 
 
 class DatasetRow(NamedTuple):

@@ -152,6 +152,8 @@ ol_jobs = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("current_version", sa.String(36)),  # Marquez's job version UUID of its latest finished run
     sa.Column("current_run_id", sa.String(36)),  # the run its graph node shows (a child job: its parent's run)
+    # set when a child's event last wrote the job (as Marquez makes a parent job): the child's location, "" for none
+    sa.Column("made_location", sa.Text),
     sa.Index("ix_ol_jobs_created", "created_at"),
 )
 
@@ -170,6 +172,8 @@ ol_runs = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("job_facets", sa.JSON),  # the job facets of this run's events, merged
     sa.Column("job_version", sa.String(36)),  # set when the run finishes (Marquez's job version UUID)
+    sa.Column("nominal_start_time", sa.Float),  # a parent run Marquez made from a child's event: its nominal times
+    sa.Column("nominal_end_time", sa.Float),
     sa.Index("ix_ol_runs_job_updated", "job_namespace", "job_name", "updated_at"),
 )
 

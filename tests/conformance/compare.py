@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,7 +92,7 @@ def _sort_key(v: Any) -> str:
 
 def _short(v: Any) -> str:
     text = json.dumps(v, sort_keys=True, default=str) if not isinstance(v, str) else repr(v)
-    return text if len(text) <= 400 else text[:400] + f"… ({len(text)} chars)"
+    return text if len(text) <= 400 or os.environ.get("FULL") else text[:400] + f"… ({len(text)} chars)"
 
 
 ABSENT = ABSENT_VALUE
