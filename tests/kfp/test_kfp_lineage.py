@@ -68,11 +68,12 @@ def test_pipeline_run_events_validate_and_connect(kfp_local: Path, events_file: 
 
     store = default_store()
     ingest(store, first)
-    graph = lineage(store, NodeId("job", "default", "sklearn.prepare"), depth=10)
+    # as Marquez names a child job: <parent>.<child> (the events keep the task's own name)
+    graph = lineage(store, NodeId("job", "default", "train-sklearn.sklearn.prepare"), depth=10)
     jobs = {n["id"] for n in graph["graph"] if n["type"] == "JOB"}
-    assert jobs == {f"job:default:sklearn.{s}" for s in STEPS}  # one connected graph
+    assert jobs == {f"job:default:train-sklearn.sklearn.{s}" for s in STEPS}  # one connected graph
     edges = {(e["origin"], e["destination"]) for n in graph["graph"] for e in n["outEdges"]}
-    train, evaluate = "job:default:sklearn.train", "job:default:sklearn.evaluate"
+    train, evaluate = "job:default:train-sklearn.sklearn.train", "job:default:train-sklearn.sklearn.evaluate"
     assert {(f"dataset:file:{frame}", train), (train, f"dataset:file:{model}"),
             (f"dataset:file:{model}", evaluate)} <= edges
 
