@@ -29,7 +29,8 @@ What an adapter may rely on:
   platform translates) and :class:`CacheSpec` (how a cached container step is keyed), both validated with
   ConfigError; :data:`GPU_PRODUCT_LABEL`.
 * **Run context and lineage** — :func:`run_context` (who runs the step; the OpenLineage parent),
-  :func:`run_events` (a run's OpenLineage events, built from the store), :func:`dataset_name`,
+  :func:`run_events` (a run's OpenLineage events, built from the store), :func:`run_summary` (a run's job and
+  context, what a hit's log line names, without opening the SQL store for it), :func:`dataset_name`,
   :func:`run_uuid`, :func:`new_run_id`, :func:`short` (a key as logs show it).
 * **Inputs by content** — :class:`Uri`, :func:`hash_path`.
 * **Errors** — :class:`LineageError` and the subclasses adapters raise or catch: :class:`ConfigError`,
@@ -91,6 +92,7 @@ __all__ = [
     "result_from_json",
     "run_context",
     "run_events",
+    "run_summary",
     "run_uuid",
     "short",
     "use_settings",
@@ -118,7 +120,7 @@ _FROM = {
     "store": ("CacheStore",),
 }
 _MODULE = {name: module for module, names in _FROM.items() for name in names}
-_MODULE.update(use_settings="settings", run_events="integration")
+_MODULE.update(use_settings="settings", run_events="integration", run_summary="integration")
 
 if TYPE_CHECKING:
     from .cache import CACHE_OPTIONS, CachedFunction, Outcome, cached, explain
@@ -159,6 +161,18 @@ def run_events(store: CacheStore, run_id: str) -> list[Any]:
     from .openlineage.records import run_records
 
     return [build_event(r) for r in run_records(store, run_id)]
+
+
+def run_summary(store: CacheStore, run_id: str) -> tuple[str, dict[str, Any]]:
+    """(job name, context) of the run with this id: on the embedded SQLite store's sqlite3 path where the store has
+    one (so a fresh worker's first hit does not open the SQL store, and import SQLAlchemy, to write its log line),
+    else from ``get_run``."""
+    fast = getattr(type(store), "run_summary", None)  # on the class: the store's __getattr__ would open the SQL store
+    if fast is not None:
+        job, context = fast(store, run_id)
+        return str(job), dict(context)
+    run = store.get_run(run_id)
+    return str(run["job"]), dict(run.get("context") or {})
 
 
 def __getattr__(name: str) -> Any:

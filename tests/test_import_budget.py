@@ -213,3 +213,24 @@ def test_a_functions_ast_found_by_line_is_what_its_inspected_source_parses_to() 
                 assert code._normalise(found) == code._normalise(tree.body[0]), fn.__qualname__
                 compared += 1
     assert compared > 500
+
+
+def test_a_hits_log_line_names_its_source_run_without_opening_the_sql_store(steps: Path) -> None:
+    """What the Airflow provider logs on a hit (``from run … (dag.task, date)``): the source run's job and context,
+    read on sqlite3 in the fresh process; the same as the SQL store's ``get_run`` says."""
+    from lineage_core.integration import run_summary
+    from lineage_core.store import Store
+
+    assert _run(steps, "steps.add(5, 6)", "steps.add")["hit"] is False
+    summary = ("\nfrom lineage_core.integration import default_store, run_summary\n"
+               "value = run_summary(default_store(), explain(steps.add).source_run_id)\n")
+    hit = _run(steps, "steps.add(5, 6)\n" + summary + "source = explain(steps.add).source_run_id", "steps.add")
+    assert hit["hit"] is True and hit["loaded"] == []
+    store = Store.from_url(f"sqlite:///{steps / 'home' / 'lineage.db'}")
+    try:
+        source = store.runs(job="steps.add", limit=10)[-1]  # the miss: the first run of the job
+        full = store.get_run(source["id"])
+        assert hit["value"] == repr((full["job"], full["context"] or {}))[:40]
+        assert run_summary(store, source["id"]) == (full["job"], full["context"] or {})  # the SQL store's way
+    finally:
+        store.close()

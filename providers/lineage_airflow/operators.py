@@ -144,13 +144,12 @@ def _describe_run(run_id: str | None, settings: Settings | None) -> str:
     """``dag.task, date`` of the run that produced a value (or its job name outside Airflow)."""
     if not run_id:
         return "?"
-    from lineage_core.integration import default_store
+    from lineage_core.integration import default_store, run_summary
 
-    run = default_store(settings).get_run(run_id)
-    ctx = run.get("context") or {}
+    job, ctx = run_summary(default_store(settings), run_id)
     if ctx.get("orchestrator") == "airflow":
         return f"{ctx.get('dag_id')}.{ctx.get('task_id')}, {ctx.get('logical_date')}"
-    return f"{run['job']}, {ctx.get('orchestrator', 'python')}"
+    return f"{job}, {ctx.get('orchestrator', 'python')}"
 
 
 class _CachedDecoratedOperator(DecoratedOperator, CachedPythonOperator):
