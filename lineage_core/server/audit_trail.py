@@ -5,8 +5,9 @@ namespaces, the status and its outcome, refusals (401/403/4xx) and failures (5xx
 The route's scope dependency (:class:`~.auth.Need`) and the route fill the request's
 :class:`~.auth.AuditNote`; the row is written before the answer leaves, so no client sees a write succeed
 that the trail does not hold. A route declaring :func:`~.auth.not_audited` records only its refusals and
-failures (lease heartbeats, a lookup sent as POST). A row that cannot be written is logged (never the token)
-and the answer still goes.
+failures (lease heartbeats, a lookup sent as POST). A route may write its own row, in the transaction of the
+change it records (the hit: server.store_hits), and mark the note ``recorded``. A row that cannot be written is
+logged (never the token) and the answer still goes.
 """
 
 from __future__ import annotations
@@ -50,12 +51,20 @@ class AuditTrail:
             raise
 
     async def _record(self, note: AuditNote, status: int) -> None:
-        if note.action is None or (note.skip and status < 400):
+        record = row_of(note, status)
+        if record is None:
             return
-        record = AuditRecord(note.token, note.action, note.route, status, note.target,
-                             ",".join(sorted(note.namespaces)) or None)
         try:
             await run_in_threadpool(self.trail.record, record)
         except Exception as e:  # noqa: BLE001 - the write is done; its answer must still go
             log.error("audit row not recorded for %s by %s (status %d): %s", note.route, note.token, status,
                       type(e).__name__)
+
+
+def row_of(note: AuditNote, status: int) -> AuditRecord | None:
+    """The row a request's note makes with this status; None when nothing is recorded (no route took the request,
+    a route that is not audited answered below 400, or the route wrote its row itself)."""
+    if note.action is None or note.recorded or (note.skip and status < 400):
+        return None
+    return AuditRecord(note.token, note.action, note.route, status, note.target,
+                       ",".join(sorted(note.namespaces)) or None)

@@ -148,6 +148,7 @@ class AuditNote:
     target: str | None = None
     namespaces: set[str] = field(default_factory=set)
     skip: bool = False
+    recorded: bool = False  # the route wrote its row itself (the hit: in the transaction of the run it records)
 
 
 @dataclass(frozen=True)

@@ -17,24 +17,31 @@ Scopes as for the other store routes: ``cache``; a namespace-limited token may o
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
-from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ..errors import ArtifactError, StoreConflictError
 from ..runs import Reason
 from ..status import RunStatus
-from ..store import Store
-from .auth import CACHE, CacheCaller
+from ..store import CacheEntry, Store
+from ..store.audit import AuditLog
+from .audit_trail import row_of
+from .auth import AUDIT_KEY, CACHE, AuditNote, CacheCaller, Caller
 from .store_api import Datasets, Hash, JobId, RunId, _checked
 from .validation import error
 
+if TYPE_CHECKING:
+    from .metrics import Metrics
+
 INLINE_MAX = 64 << 10  # bytes: a blob this small comes back in the answer (base64), saving the client a GET
+_ENTRY = tuple(f.name for f in dataclasses.fields(CacheEntry))  # the entry as the store routes answer it (asdict)
 
 
 class HitIn(BaseModel):
@@ -54,30 +61,39 @@ class HitIn(BaseModel):
 def hits_router(store: Store) -> APIRouter:
     api = APIRouter(prefix="/api/v1/store", tags=["store"], dependencies=[Depends(CACHE)])
     arts = store.artifacts
+    trail = AuditLog(store)
 
-    @api.post("/hits/{key}", response_model=None)
-    def hit(key: str, body: HitIn, caller: CacheCaller, request: Request) -> Any:
-        """The entry for ``key`` (or null) and whether the CACHED run was recorded with it; a small blob inline."""
-        _checked(key, "key")
+    def take(key: str, body: HitIn, caller: Caller, note: AuditNote | None, metrics: Metrics | None) -> Response:
+        """In a worker thread: the lookup, the CACHED run and the request's audit row, in one transaction (one
+        commit; the trail holds the row exactly when the run was recorded), then the small blob."""
         caller.require_job(body.job_id)
-        entry = store.lookup(key)
+        row = row_of(note, 200) if note is not None else None
+        recorded = False
+        try:
+            with store.engine.begin() as conn:
+                entry = store.lookup_in(conn, key)
+                live = entry is not None and (body.max_age is None or time.time() - entry.created_at <= body.max_age)
+                if entry is not None and live:  # else none, or expired: the client says so and computes
+                    note_ = Reason.hit(key, entry.run_id, body.concurrent)
+                    store.insert_run_in(conn, [d.dataset() for d in body.inputs], {
+                        "id": body.run_id, "job_id": body.job_id, "status": RunStatus.CACHED.value, "cache_key": key,
+                        "source_run_id": entry.run_id, "environment_hash": body.environment_hash,
+                        "started_at": body.started_at,
+                        "ended_at": body.ended_at if body.ended_at is not None else body.started_at,
+                        "reasons": [str(note_)], "context": body.context or {},
+                    })
+                    recorded = True
+                if row is not None:
+                    trail.record_in(conn, row)
+        except StoreConflictError as e:  # rolled back: the audit trail records the 409
+            return error(409, str(e))
+        if note is not None and row is not None:
+            note.recorded = True
         if entry is None:
             return _answer({"entry": None, "recorded": False})
-        answer: dict[str, Any] = {"entry": asdict(entry), "recorded": False}
-        if body.max_age is not None and time.time() - entry.created_at > body.max_age:
-            return _answer(answer)  # expired: the client says so and computes
-        note = Reason.hit(key, entry.run_id, body.concurrent)
-        try:
-            store.insert_run(
-                id=body.run_id, job_id=body.job_id, status=RunStatus.CACHED.value, cache_key=key,
-                source_run_id=entry.run_id, environment_hash=body.environment_hash, started_at=body.started_at,
-                ended_at=body.ended_at if body.ended_at is not None else body.started_at, reasons=[str(note)],
-                context=body.context or {}, inputs=[d.dataset() for d in body.inputs],
-            )
-        except StoreConflictError as e:
-            return error(409, str(e))
-        answer["recorded"] = True
-        metrics = getattr(request.app.state, "metrics", None)
+        answer: dict[str, Any] = {"entry": {f: getattr(entry, f) for f in _ENTRY}, "recorded": recorded}
+        if not recorded:
+            return _answer(answer)
         if metrics is not None:
             metrics.hit_recorded(entry.run_id)
         if arts.local and entry.size is not None and entry.size <= INLINE_MAX:
@@ -87,6 +103,13 @@ def hits_router(store: Store) -> APIRouter:
             except (ArtifactError, OSError):
                 pass  # the client downloads it (and finds out what is wrong with it)
         return _answer(answer)
+
+    @api.post("/hits/{key}", response_model=None)
+    async def hit(key: str, body: HitIn, caller: CacheCaller, request: Request) -> Response:
+        """The entry for ``key`` (or null) and whether the CACHED run was recorded with it; a small blob inline."""
+        _checked(key, "key")
+        return await run_in_threadpool(take, key, body, caller, request.scope.get(AUDIT_KEY),
+                                       getattr(request.app.state, "metrics", None))
 
     return api
 

@@ -187,7 +187,11 @@ class Store(HashCacheMixin, LeaseMixin, IntegrityMixin, RunDatasetsMixin):
 
     def lookup(self, key: str) -> CacheEntry | None:
         with (self._auto or self.engine).connect() as c:
-            row = c.execute(self._LOOKUP, {"k": key}).first()
+            return self.lookup_in(c, key)
+
+    def lookup_in(self, conn: sa.Connection, key: str) -> CacheEntry | None:
+        """:meth:`lookup` on the caller's connection (the server's hit: its lookup, run and audit row in one)."""
+        row = conn.execute(self._LOOKUP, {"k": key}).first()
         return CacheEntry(*row[:7], size=row[7]) if row else None
 
     def put_entry(
@@ -297,6 +301,11 @@ class Store(HashCacheMixin, LeaseMixin, IntegrityMixin, RunDatasetsMixin):
         """Insert one run, with the datasets it reads (resolved, see RunDataset) in the same transaction. On the
         hit path this is the one write, so the statement is compiled once for the dialect and executed at
         driver level (about half the cost of a Core insert)."""
+        with self.engine.begin() if inputs else self._statement() as conn:
+            self.insert_run_in(conn, inputs, row)
+
+    def insert_run_in(self, conn: sa.Connection, inputs: Sequence[RunDataset], row: dict[str, Any]) -> None:
+        """:meth:`insert_run` in the caller's transaction (StoreConflictError: roll it back)."""
         sql = self.__dict__.get("_insert_run_sql")
         if sql is None:
             compiled = t.runs.insert().values({c: sa.bindparam(c) for c in self._RUN_COLUMNS}).compile(
@@ -310,10 +319,9 @@ class Store(HashCacheMixin, LeaseMixin, IntegrityMixin, RunDatasetsMixin):
                 values[col] = json.dumps(values[col], default=str)
         params: Any = tuple(values[col] for col in positions) if positions else values
         try:
-            with self.engine.begin() if inputs else self._statement() as conn:
-                conn.exec_driver_sql(text, params)
-                if inputs:
-                    self._write_datasets(conn, str(values["id"]), inputs, ())
+            conn.exec_driver_sql(text, params)
+            if inputs:
+                self._write_datasets(conn, str(values["id"]), inputs, ())
         except sa.exc.IntegrityError:
             raise StoreConflictError(self._conflict(values)) from None
 
