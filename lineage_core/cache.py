@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from . import settings
+from . import function_key, settings
 from .context import run_context
 from .errors import ArtifactError, ConfigError, MaterializerError
 from .function_key import Binder, StaticParts, call_manifest, input_datasets, output_dataset, static_parts, step_name
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lineage_core")
 _UNRESOLVED = object()
+_scratch = functools.lru_cache(maxsize=64)(lambda home: home / "materialized")  # joined once per store home
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -112,6 +113,8 @@ class CachedFunction(Generic[P, R]):
         self._source_dir = os.path.dirname(os.path.abspath(source)) if source else None
         self._static: StaticParts | None = None
         self._bind = Binder(self.signature)  # the hit path's signature.bind + apply_defaults
+        plain_keys = type(self).key_arguments is CachedFunction.key_arguments  # no adapter maps the arguments
+        self._keys = function_key.KeyMemo(plain_keys and not self.file_deps)
         self._returns: object = _UNRESOLVED
         self.last: Outcome | None = None
         unknown = self.exclude - set(self.signature.parameters)
@@ -129,10 +132,7 @@ class CachedFunction(Generic[P, R]):
 
     def manifest(self, *args: Any, **kwargs: Any) -> KeyManifest:
         """The key manifest this call would have (without running or looking anything up)."""
-        store = default_store()
-        bound = self.signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        return self._manifest(self.key_arguments(bound.arguments), store)
+        return self._keyed(args, kwargs, default_store())[0]
 
     # -- hooks an adapter may override (public: the integration surface, see lineage_core.integration) --
     def key_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -172,13 +172,25 @@ class CachedFunction(Generic[P, R]):
         the plain value, as the orchestrator would without lineage-core."""
         return not settings.disabled() and (self.mode or settings.global_cache_mode()).writes
 
-    def _manifest(self, arguments: dict[str, Any], store: CacheStore) -> KeyManifest:
+    def _manifest(self, arguments: dict[str, Any], store: CacheStore, scope: str | None = None) -> KeyManifest:
         """The manifest of a call whose arguments are as the key sees them (:meth:`key_arguments`)."""
         return call_manifest(
-            self.fn, self._static_parts(), scope=settings.namespace(self.namespace), name=self.name,
+            self.fn, self._static_parts(), scope=scope or settings.namespace(self.namespace), name=self.name,
             signature=self.signature, arguments=arguments, exclude=self.exclude,
             file_deps=self.file_deps, source_dir=self._source_dir, salt=self.version, store=store,
         )
+
+    def _keyed(self, args: Any, kwargs: Any, store: CacheStore) -> tuple[KeyManifest, str, tuple[RunDataset, ...]]:
+        """The call's manifest, key and input datasets; remembered for a call whose arguments are all small
+        immutable scalars (nothing else can change its key in this process: no file deps, no adapter's mapping)."""
+        scope = settings.namespace(self.namespace)
+        known = None if (memo := self._keys.at(scope, args, kwargs)) is None else self._keys.get(memo)
+        if known is None:
+            arguments = self.key_arguments(self._bind(args, kwargs))
+            manifest = self._manifest(arguments, store, scope)
+            inputs = input_datasets(self.signature, arguments, self.exclude, manifest.components["inputs"])
+            known = self._keys.put(memo, (manifest, manifest.key(), inputs))
+        return known
 
     # -- call -----------------------------------------------------------------------------------
     def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -208,10 +220,7 @@ class CachedFunction(Generic[P, R]):
     def _call(self, args: Any, kwargs: Any, refresh: bool, as_ref: bool = False) -> R:
         mode = self.mode or settings.global_cache_mode()
         store = default_store()
-        arguments = self.key_arguments(self._bind(args, kwargs))
-        manifest = self._manifest(arguments, store)
-        key = manifest.key()
-        inputs = input_datasets(self.signature, arguments, self.exclude, manifest.components["inputs"])
+        manifest, key, inputs = self._keyed(args, kwargs, store)
         runs = RunRecorder(store, store.job_id(manifest.scope, self.name), key, self.name, inputs)
         reasons: list[Reason] = []
         if mode is CacheMode.OFF:
@@ -271,9 +280,9 @@ class CachedFunction(Generic[P, R]):
         entry names how it was stored, never how the client must load it."""
         m = materializer_by_id(mid, self.allow_pickle)
         data = self._read(store, digest, size)
-        value = m.load(data, meta or {}, LoadContext(store.home / "materialized", store.artifacts, destination, digest))
+        value = m.load(data, meta or {}, LoadContext(_scratch(store.home), store.artifacts, destination, digest))
         expected = self.expected_type()
-        if expected is not None and not _is_instance(value, expected):
+        if expected is not None and not function_key.is_instance(value, expected):
             raise MaterializerError(f"the entry holds a {type(value).__qualname__} ({mid}), but {self.name} returns "
                                     f"{expected.__qualname__}")
         if value_hash is not None and mid.startswith("numpy@"):
@@ -323,7 +332,7 @@ class CachedFunction(Generic[P, R]):
             meta = m.save(value, tmp, SaveContext(store.artifacts))
         record = store.artifacts.publish(tmp)
         expected = self.expected_type()
-        if expected is not None and not _is_instance(value, expected):
+        if expected is not None and not function_key.is_instance(value, expected):
             log.warning("%s returned a %s but is annotated to return %s: its hits will be refused until they agree",
                         self.name, type(value).__qualname__, expected.__qualname__)
         # Return what a hit would return (read back and verified): hit and miss are indistinguishable. A path
@@ -340,15 +349,6 @@ class CachedFunction(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<cached {self.name}>"
-
-
-def _is_instance(value: Any, expected: type) -> bool:
-    """``isinstance`` with the numeric tower of PEP 484 (an ``int`` is an acceptable ``float``)."""
-    if expected is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if expected is complex:
-        return isinstance(value, int | float | complex) and not isinstance(value, bool)
-    return isinstance(value, expected)
 
 
 # The options ``cached`` takes (what adapters accept next to their own arguments), from the one signature.

@@ -25,7 +25,7 @@ from .environment import distributions_for_modules, installed_distributions, nor
 from .errors import ConfigError, LineageError
 from .hashing.remote import Uri
 from .hashing.values import hash_value
-from .keys import KeyContext, KeyManifest, canonical, computed_components
+from .keys import KEY_SCHEMA, KeyContext, KeyManifest, KeyText, computed_components
 from .redact import REDACTED, looks_secret, redact_data, redact_text, redact_url
 from .refs import ArtifactRef
 from .runtime import process_environment
@@ -36,10 +36,6 @@ if TYPE_CHECKING:
     from .store import CacheStore
 
 _OWN_DIST = "lineage-core"
-# Fixed components longer than this (env="full" lists every package; a step reaching much user code) are encoded
-# once per process; below it, encoding the whole manifest per call costs less than splicing (measured: 8 vs 12 µs
-# for a small step, 128 vs 14 µs for env="full" with 170 packages).
-_ENCODE_ONCE_ABOVE = 2048
 _repr = reprlib.Repr()
 _repr.maxstring, _repr.maxother, _repr.maxlist, _repr.maxdict = 40, 40, 6, 6
 
@@ -94,6 +90,16 @@ class _Displays(Mapping[str, str]):
         return len(self._all())
 
 
+def is_instance(value: Any, expected: type) -> bool:
+    """``isinstance`` with the numeric tower of PEP 484 (an ``int`` is an acceptable ``float``): whether a loaded or
+    returned value is of a step's annotated return type."""
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if expected is complex:
+        return isinstance(value, int | float | complex) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
 def is_data(value: Any) -> bool:
     if isinstance(value, PurePath | Uri | ArtifactRef):
         return True
@@ -132,6 +138,41 @@ class Binder:
         return bound.arguments
 
 
+_SCALARS = frozenset({int, str, bool, bytes, type(None)})
+_MEMO_MAX, _SCALAR_MAX = 1024, 256  # calls remembered per step; the longest str/bytes argument remembered
+
+
+class KeyMemo(dict[tuple[Any, ...], tuple[Any, ...]]):
+    """A step's keyed calls (manifest, key, input datasets) by what decides them when every argument is a small
+    immutable scalar: the scope and each argument's exact type and value (a float by its ``repr``: ``0.0 == -0.0``,
+    but they key differently), positional or by name. Anything else (or a step whose key reads more than its
+    arguments: file deps, an adapter's :meth:`key_arguments`) is keyed afresh on every call."""
+
+    def __init__(self, enabled: bool) -> None:
+        super().__init__()
+        self.enabled = enabled
+
+    def at(self, scope: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        if not self.enabled:
+            return None
+        at: list[Any] = [scope, len(args), *kwargs]
+        for v in (*args, *kwargs.values()):
+            t = type(v)
+            if t is float:
+                v = repr(v)
+            elif t not in _SCALARS or ((t is str or t is bytes) and len(v) > _SCALAR_MAX):
+                return None
+            at += (t, v)
+        return tuple(at)
+
+    def put(self, at: tuple[Any, ...] | None, keyed: tuple[Any, ...]) -> Any:
+        if at is not None:
+            if len(self) >= _MEMO_MAX:
+                self.clear()
+            self[at] = keyed
+        return keyed
+
+
 @dataclass(frozen=True)
 class StaticParts:
     code: CodeFingerprint
@@ -139,7 +180,8 @@ class StaticParts:
     outputs: str
     computed: dict[str, Any]  # keys.computed_components of the step's context (image, hardware)
     code_entry: str  # which code part is the step itself
-    encoded: dict[str, str] = field(default_factory=dict)  # the fixed components in canonical JSON (KeyManifest)
+    # The key text around each call's own components, per (scope, step, salt, file deps): built on first use.
+    texts: dict[tuple[str, str, str | None, bool], KeyText] = field(default_factory=dict)
 
 
 def static_parts(fn: Callable[..., Any], code_deps: Sequence[Any], env_policy: str | Sequence[str],
@@ -151,11 +193,7 @@ def static_parts(fn: Callable[..., Any], code_deps: Sequence[Any], env_policy: s
     computed = computed_components(KeyContext(snap, image, hardware))
     entry = code_part_name(fn, sys.modules.get(fn.__module__))
     env = env_component(env_policy, fp, source_dir)
-    fixed = {"code": fp.parts, "outputs": outputs, "env": env, **computed}
-    encoded = {k: canonical(v) for k, v in fixed.items() if v is not None}
-    if sum(map(len, encoded.values())) < _ENCODE_ONCE_ABOVE:  # small: one json.dumps of everything is cheaper
-        encoded = {}
-    return StaticParts(fp, env, outputs, computed, entry, encoded)
+    return StaticParts(fp, env, outputs, computed, entry)
 
 
 def env_component(policy: str | Sequence[str], fp: CodeFingerprint, source_dir: str | None) -> dict[str, Any]:
@@ -198,10 +236,9 @@ def call_manifest(fn: Callable[..., Any], static: StaticParts, *, scope: str, na
                   signature: inspect.Signature, arguments: dict[str, Any], exclude: frozenset[str],
                   file_deps: Sequence[str], source_dir: str | None, salt: str | None,
                   store: CacheStore) -> KeyManifest:
-    fp, encoded = static.code, static.encoded
+    fp = static.code
     if file_deps:  # the code component changes with the files: encoded per call
         fp = with_file_deps(fp, hash_file_deps(file_deps, source_dir or os.getcwd(), store))
-        encoded = {k: v for k, v in encoded.items() if k != "code"}
     params: dict[str, str] = {}
     inputs: dict[str, str] = {}
     shown: dict[str, Any] = {}
@@ -214,7 +251,12 @@ def call_manifest(fn: Callable[..., Any], static: StaticParts, *, scope: str, na
                   "outputs": static.outputs, "env": static.env, **static.computed}
     if salt is not None:
         components["salt"] = salt
-    return KeyManifest(components, _Displays(shown), static.code_entry, encoded=encoded)
+    at = (scope, name, salt, bool(file_deps))
+    text = static.texts.get(at)
+    if text is None:  # the fixed components encoded once (env="full" lists every package): 128 -> 14 us a key
+        slots = ("code", "params", "inputs") if file_deps else ("params", "inputs")
+        text = static.texts[at] = KeyText({"schema": KEY_SCHEMA, **components}, slots)
+    return KeyManifest(components, _Displays(shown), static.code_entry, encoded=text)
 
 
 def input_datasets(signature: inspect.Signature, arguments: dict[str, Any], exclude: frozenset[str],

@@ -17,7 +17,8 @@ Not key material (lookup policy instead): ``max_age``, refresh, cache mode, the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +93,10 @@ class KeyManifest:
     def key(self) -> str:
         encoded = self.encoded
         material = self.key_material()
+        if isinstance(encoded, KeyText):
+            text = encoded.text(material)
+            if text is not None:
+                return hash_bytes(text.encode())
         if not encoded:
             return hash_bytes(canonical(material).encode())
         # The same text json.dumps(material, sort_keys=True, ...) gives: members in key order, each value encoded
@@ -123,6 +128,55 @@ def canonical(value: Any) -> str:
     """The canonical JSON of key material (sorted keys, no spaces, UTF-8 as is): ``json.dumps`` with those options,
     on one encoder (``dumps`` with options builds a new one per call)."""
     return _CANONICAL(value)
+
+
+_PLAIN = re.compile(r'[ !#-\[\]-~]*')  # printable ASCII but '"' and '\\': what JSON writes as it is
+
+
+def flat_json(d: Mapping[str, Any]) -> str:
+    """``canonical(d)``; for a dict of plain ASCII strings to such strings (a call's params and inputs: names to
+    hashes) written directly, without an encoder run."""
+    items = sorted(d.items())
+    try:
+        plain = _PLAIN.fullmatch("".join([k + v for k, v in items])) is not None
+    except TypeError:  # not all strings
+        plain = False
+    if not plain:
+        return canonical(d)
+    return "{" + ",".join(['"' + k + '":"' + v + '"' for k, v in items]) + "}"  # str's own +, as json writes them
+
+
+class KeyText(dict[str, str]):
+    """:attr:`KeyManifest.encoded` of a step whose key material is fixed for the process but for the components each
+    call fills in (``slots``: its params and inputs, and its code when it has file deps): the fixed components in
+    canonical JSON, and the key text around the slots, so a call's key is its slots spliced in and one hash. The
+    text is exactly ``canonical(material)`` (tests compare the keys); a manifest of other component names (or
+    another schema) than it was built for is keyed the general way."""
+
+    def __init__(self, material: Mapping[str, Any], slots: Collection[str]) -> None:
+        super().__init__({k: canonical(v) for k, v in material.items() if k not in slots and k != "schema"})
+        self.names, self.schema = frozenset(material), material.get("schema")
+        order = sorted(material)
+        self.slots = tuple(k for k in order if k in slots)
+        pieces: list[str] = []
+        text = "{"
+        for i, k in enumerate(order):
+            text += ("," if i else "") + canonical(k) + ":"
+            if k in slots:
+                pieces.append(text)
+                text = ""
+            else:
+                text += canonical(material[k])
+        self.pieces = (*pieces, text + "}")
+
+    def text(self, material: Mapping[str, Any]) -> str | None:
+        """The canonical JSON of ``material`` (None: not the material this text was built for)."""
+        if material.keys() != self.names or material.get("schema") != self.schema:
+            return None
+        out = [self.pieces[0]]
+        for name, piece in zip(self.slots, self.pieces[1:], strict=True):
+            out += (flat_json(material[name]), piece)
+        return "".join(out)
 
 
 def short(h: str | None) -> str:

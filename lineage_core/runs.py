@@ -65,8 +65,16 @@ class Reason(str):
     # The wording of every reason lives here, once.
     @classmethod
     def hit(cls, key: str, source_run_id: str, concurrent: bool = False) -> Reason:
-        note = f"cache hit: key {short(key)} from run {source_run_id}"
-        return cls(ReasonKind.HIT, note + (" (computed concurrently: this call waited for it)" if concurrent else ""))
+        said = _HITS.get((key, source_run_id, concurrent))  # every hit of an entry says the same: worded once
+        if said is None:
+            note = f"cache hit: key {short(key)} from run {source_run_id}"
+            if concurrent:
+                note += " (computed concurrently: this call waited for it)"
+            said = cls(ReasonKind.HIT, note)
+            if len(_HITS) >= 256:
+                _HITS.clear()
+            _HITS[key, source_run_id, concurrent] = said
+        return said
 
     @classmethod
     def first_run(cls, step: str, namespace: str) -> Reason:
@@ -103,6 +111,9 @@ class Reason(str):
     @classmethod
     def took_over(cls, run_id: str) -> Reason:
         return cls(ReasonKind.TOOK_OVER, f"took over from run {run_id}, whose worker stopped")
+
+
+_HITS: dict[tuple[str, str, bool], Reason] = {}
 
 
 def explain_miss(store: CacheStore, job_id: int, manifest: KeyManifest, reasons: list[Reason]) -> list[Reason]:

@@ -51,7 +51,8 @@ _BATCH = 900  # host parameters per IN (...), as hashcache
 RUN_COLUMNS = ("id", "job_id", "status", "cache_key", "source_run_id", "environment_hash", "started_at",
                "ended_at", "reasons", "context", "error")
 RUN_JSON = frozenset({"reasons", "context"})
-_RUN_SET = frozenset(RUN_COLUMNS)
+_RUN_SET, _RUN_JSON_AT = frozenset(RUN_COLUMNS), tuple(i for i, c in enumerate(RUN_COLUMNS) if c in RUN_JSON)
+_JSON_MEMO: dict[tuple[Any, ...], str] = {}  # what a hit repeats (its reason, its context): encoded once
 _INSERT_RUN = f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"  # noqa: S608
 _JOB = "SELECT id FROM jobs WHERE namespace = ? AND name = ?"
 _RUN_SUMMARY = "SELECT j.name, r.context FROM runs AS r JOIN jobs AS j ON j.id = r.job_id WHERE r.id = ?"
@@ -213,7 +214,7 @@ class FastSqliteStore:
             return self._store().lookup(key)
         if row is None:
             return None
-        meta: Any = None if row[6] is None else json.loads(row[6])  # as the SQL store's JSON column reads
+        meta: Any = None if row[6] is None else {} if row[6] == "{}" else json.loads(row[6])  # as the SQL store reads
         return CacheEntry(row[0], row[1], row[2], row[3], row[4], row[5], meta, size=row[7])
 
     def insert_run(self, *, inputs: Sequence[RunDataset] = (), **row: Any) -> None:
@@ -223,9 +224,9 @@ class FastSqliteStore:
         if not row.keys() <= _RUN_SET:
             return self._store().insert_run(inputs=inputs, **row)
         values = [row.get(c) for c in RUN_COLUMNS]
-        for i, col in enumerate(RUN_COLUMNS):
-            if col in RUN_JSON and values[i] is not None:
-                values[i] = json.dumps(values[i], default=str)
+        for i in _RUN_JSON_AT:
+            if values[i] is not None:
+                values[i] = _json(values[i])
         conn = self._conn()
         try:
             if not inputs:
@@ -372,6 +373,23 @@ class FastSqliteStore:
 
     def lease(self, key: str) -> tuple[str, float] | None:
         return self._store().lease(key)
+
+
+def _json(value: Any) -> str:
+    """``json.dumps(value, default=str)``, remembered for what every hit of a step writes again (its reason, its
+    context): a list of strings or a dict of strings to strings (other equal values may encode apart: 1, True)."""
+    if type(value) is list and all(type(m) is str for m in value):
+        memo_key: tuple[Any, ...] = (list, *value)
+    elif type(value) is dict and all(type(k) is str and type(v) is str for k, v in value.items()):
+        memo_key = (dict, *value.items())
+    else:
+        return json.dumps(value, default=str)
+    text = _JSON_MEMO.get(memo_key)
+    if text is None:
+        if len(_JSON_MEMO) >= 512:
+            _JSON_MEMO.clear()
+        text = _JSON_MEMO[memo_key] = json.dumps(value, default=str)
+    return text
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
