@@ -102,3 +102,45 @@ def test_every_kind_of_write_is_audited_and_shown(backend: str, tmp_path: Path) 
     listed = json.loads(audit_cli(tmp_path, backend, "--json", "--since", "1h", "--limit", "5"))
     assert [r["action"] for r in listed] == [r["action"] for r in rows[:5]]
     assert json.loads(audit_cli(tmp_path, backend, "--json", "--since", "2100-01-01T00:00:00")) == []
+
+
+def test_a_hit_is_one_audit_row_written_with_the_run_it_records(backend: str, tmp_path: Path) -> None:
+    """The hit route writes its own row, in the transaction of the CACHED run it records: one row per hit, found or
+    not; a hit whose run id is taken (409: nothing recorded) leaves its refusal and no run; a token outside the key's
+    namespace leaves a denial. No hit leaves two rows (the middleware does not write the route's row again)."""
+    from lineage_core.store import Store
+
+    (tmp_path / "tokens").write_text(TOKEN_FILE)
+    s = Server({"LINEAGE_HOME": str(tmp_path), "LINEAGE_STORE_URL": backend,
+                "LINEAGE_ARTIFACTS_URL": (tmp_path / "artifacts").as_uri(),
+                "LINEAGE_SERVER_TOKEN_FILE": str(tmp_path / "tokens")}, host="0.0.0.0")
+    try:
+        cache = TOKENS[C]
+        p, other = Planted(s, cache, "team-a"), Planted(s, cache, "team-b")
+
+        def hit(run_id: str, key: str = p.key, secret: str = cache, job_id: int = p.job_id) -> tuple[int, Any]:
+            return send(s, "POST", f"/api/v1/store/hits/{key}", secret,
+                        {"run_id": run_id, "job_id": job_id, "started_at": 2.0, "environment_hash": p.env_hash})
+
+        first, missing = str(uuid.uuid4()), "blake3:" + "1" * 64
+        status, body = hit(first)
+        assert status == 200 and body["recorded"] and body["entry"]["run_id"] == p.run_id, body
+        assert hit(first)[0] == 409  # the run id is taken: rolled back, row and all
+        assert hit(str(uuid.uuid4()), key=missing) == (200, {"entry": None, "recorded": False})
+        assert hit(str(uuid.uuid4()), key=other.key, secret=LIMITED, job_id=other.job_id)[0] == 403
+        status, answer = send(s, "GET", "/api/v1/audit?action=hit&limit=100", TOKENS[A])
+        assert status == 200, answer
+        rows = [(r["token"], r["outcome"], r["status"], r["target"], r["namespace"]) for r in reversed(answer["audit"])]
+        assert rows == [
+            ("cacher", "ok", 200, f"key={p.key}", "team-a"), ("cacher", "refused", 409, f"key={p.key}", "team-a"),
+            ("cacher", "ok", 200, f"key={missing}", "team-a"), ("team-a", "denied", 403, f"key={other.key}", "team-b"),
+        ]
+        assert all(r["route"] == "POST /api/v1/store/hits/{key}" for r in answer["audit"])
+    finally:
+        s.stop()
+    db = Store.from_url(backend, migrate=False)
+    try:
+        cached = [r for r in db.runs(limit=100) if r["status"] == "CACHED"]
+        assert [(r["id"], r["source_run_id"], r["cache_key"]) for r in cached] == [(first, p.run_id, p.key)]
+    finally:
+        db.close()
