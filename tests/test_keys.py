@@ -94,3 +94,38 @@ def test_nearest_is_the_fewest_differences_newest_first() -> None:
     chosen = nearest([two_off, one_off, same_distance], new)
     assert chosen is not None and chosen.key() == KeyManifest.from_dict(one_off).key()
     assert nearest([], new) is None
+
+
+ODD = ["", "plain", 'quo"te', "back\\slash", "tab\there", "nul\x00", "é-ünïcode", "emoji 🎉", "\u2028", "~!#[]{}"]
+
+
+def test_flat_json_is_the_canonical_json_whatever_the_strings() -> None:
+    """keys.flat_json writes a dict of plain strings itself; anything else (escapes, non-ASCII, non-strings) must
+    come out exactly as the canonical encoder writes it, since it is spliced into key text."""
+    from lineage_core.keys import canonical, flat_json
+
+    dicts: list[dict[str, Any]] = [{}, {"b": "2", "a": "1"}, {"x": 1}, {"x": None}, {"x": [1, "a"]}, {"x": {"y": "z"}}]
+    dicts += [{k: v} for k in ODD for v in ODD] + [{f"k{i}": v for i, v in enumerate(ODD)}]
+    for d in dicts:
+        assert flat_json(d) == canonical(d), d
+
+
+@pytest.mark.parametrize("slots", [("params", "inputs"), ("code", "params", "inputs")])
+def test_key_text_splices_the_calls_components_into_exactly_the_canonical_text(slots: tuple[str, ...]) -> None:
+    """KeyText: the fixed components encoded once and the call's own spliced in give canonical(material) (so the
+    key is KeyManifest.build's); a manifest of other component names or schema is keyed the general way."""
+    from dataclasses import replace
+
+    from lineage_core.keys import KeyText, canonical
+
+    base = manifest()
+    text = KeyText(base.key_material(), slots)
+    assert "env" in text and not set(slots) & set(text)
+    for n in ODD:
+        m = replace(manifest(params={n: hash_value(n), "n": n}, inputs={n: n} if n else {}), encoded=text)
+        assert text.text(m.key_material()) == canonical(m.key_material())
+        assert m.key() == replace(m, encoded=None).key()
+    other = replace(manifest(salt="2"), encoded=text)  # a component the text was not built with
+    assert text.text(other.key_material()) is None and other.key() == replace(other, encoded=None).key()
+    older = replace(base, schema=1, encoded=text)
+    assert text.text(older.key_material()) is None and older.key() == replace(older, encoded=None).key()
