@@ -397,3 +397,16 @@ def test_a_step_with_file_deps_is_keyed_afresh_on_every_call(make_module: Callab
     assert m.g(1) == m.g(1) == 1 and len(m.CALLS) == 1
     (tmp_path / "cfg.txt").write_text("two")
     assert m.g(1) == 1 and len(m.CALLS) == 2 and not explain(m.g).hit and not m.g._keys
+
+
+def test_the_run_rows_json_is_what_json_dumps_writes_remembered_or_not() -> None:
+    """fast_sqlite remembers the JSON of what every hit writes again (lists and dicts of strings); equal values of
+    other types (1, True, 1.0) encode apart and are never served another's text."""
+    import json
+
+    from lineage_core.store.fast_sqlite import _json
+
+    values: list[object] = [["a"], {"o": "python"}, {"o": 1}, {"o": True}, {"o": 1.0}, [1], [True], [1.0], {}, [],
+                            {"o": {"p": "q"}}, ["é", 'q"'], {"a": "1", "b": "2"}, {"b": "2", "a": "1"}]
+    for v in values * 2:
+        assert _json(v) == json.dumps(v, default=str), v
