@@ -3,10 +3,17 @@ producer's run id as a UUID, as Marquez derives one."""
 
 from __future__ import annotations
 
-import hashlib
 import os
+import re
 import time
-import uuid
+
+# The canonical text form, as str(uuid.UUID(...)) writes it (uuid itself imports platform: not on the hit path)
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _text(value: int) -> str:
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def new_run_id() -> str:
@@ -14,12 +21,18 @@ def new_run_id() -> str:
     rand = int.from_bytes(os.urandom(10), "big")
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62
     value |= rand & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+    return _text(value)
 
 
 def run_uuid(run_id: str) -> str:
     """A run id as a UUID: itself when it is one, else Marquez's ``UUID.nameUUIDFromBytes`` (MD5, version 3)."""
+    if _CANONICAL.fullmatch(run_id):
+        return run_id
+    import uuid  # any other form uuid.UUID accepts (upper case, braces, urn:uuid:, no hyphens), or a name
+
     try:
         return str(uuid.UUID(run_id))
     except ValueError:
+        import hashlib
+
         return str(uuid.UUID(bytes=hashlib.md5(run_id.encode()).digest(), version=3))  # noqa: S324

@@ -23,6 +23,10 @@ from lineage_core.store.fast_sqlite import head_revision
 
 HEAVY = ("sqlalchemy", "sqlalchemy.orm", "alembic", "fsspec", "pandas", "numpy", "requests", "openlineage",
          "openlineage.client", "pydantic")
+# Lighter, but a hit of a plain value needs none of them either (each costs a fresh process 1-4 ms): uuid (which
+# imports platform), OpenSSL's hashlib, pickle (only for a step that opted in), subprocess (no git, no nvidia-smi
+# without a repository or a GPU), importlib.metadata (the import-name map is read from its cache file).
+LEAN = ("uuid", "platform", "hashlib", "_hashlib", "pickle", "subprocess", "importlib.metadata", "email")
 
 STEPS = '''
 from pathlib import Path
@@ -56,7 +60,8 @@ from lineage_core import explain
 
 value = {call}
 print(json.dumps({{"hit": explain({fn}).hit, "value": repr(value)[:40],
-                  "loaded": [m for m in {heavy!r} if m in sys.modules]}}))
+                  "loaded": [m for m in {heavy!r} if m in sys.modules],
+                  "lean": [m for m in {lean!r} if m in sys.modules]}}))
 '''
 
 UNDO = '''
@@ -74,7 +79,7 @@ runtime.open_store = _sql_store
 
 
 def _run(tmp_path: Path, call: str, fn: str, undo: bool = False) -> dict[str, object]:
-    code = textwrap.dedent(CALL.format(undo=UNDO if undo else "", call=call, fn=fn, heavy=HEAVY))
+    code = textwrap.dedent(CALL.format(undo=UNDO if undo else "", call=call, fn=fn, heavy=HEAVY, lean=LEAN))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "LINEAGE_"))}
     env.update(LINEAGE_HOME=str(tmp_path / "home"), PYTHONPATH=os.pathsep.join(
         [str(tmp_path), str(Path(__file__).resolve().parents[1])]))
@@ -104,6 +109,7 @@ def test_a_hit_in_a_fresh_process_imports_no_sql_layer_filesystem_or_data_librar
     hit = _run(steps, call, fn)
     assert hit["hit"] is True and hit["value"] == value
     assert hit["loaded"] == []
+    assert hit["lean"] == []
 
 
 def test_an_array_hit_imports_numpy_and_still_no_sql_layer(steps: Path) -> None:
@@ -234,3 +240,23 @@ def test_a_hits_log_line_names_its_source_run_without_opening_the_sql_store(step
         assert run_summary(store, source["id"]) == (full["job"], full["context"] or {})  # the SQL store's way
     finally:
         store.close()
+
+
+def test_run_ids_without_the_uuid_module_are_what_uuid_writes() -> None:
+    """ids writes UUIDv7 text itself and reads a canonical UUID as it is (uuid imports platform): the same strings
+    as the uuid module's, and every other form still goes through it."""
+    import hashlib
+    import uuid
+
+    from lineage_core.ids import _text, new_run_id, run_uuid
+
+    for value in (0, 1, (1 << 128) - 1, 0x0123456789ABCDEF0123456789ABCDEF, *(uuid.uuid4().int for _ in range(200))):
+        assert _text(value) == str(uuid.UUID(int=value))
+    run_id = new_run_id()
+    assert str(uuid.UUID(run_id)) == run_id and uuid.UUID(run_id).version == 7
+    canonical = str(uuid.uuid4())
+    assert run_uuid(canonical) == canonical
+    assert run_uuid(canonical.upper()) == canonical and run_uuid("{" + canonical + "}") == canonical
+    assert run_uuid(canonical.replace("-", "")) == canonical
+    name = "16373610"  # kfp.local's run id: Marquez's nameUUIDFromBytes
+    assert run_uuid(name) == str(uuid.UUID(bytes=hashlib.md5(name.encode()).digest(), version=3))

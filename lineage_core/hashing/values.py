@@ -12,7 +12,6 @@ Extension points, most specific first: :func:`register_hasher` (type -> bytes), 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import enum
 import math
 import os
@@ -133,11 +132,12 @@ class _Encoder:
         if _is_pydantic(v):
             self.str_(b"P", _qualname(t))
             return self._mapping(b"d", dict(v), where)
-        if isinstance(v, dt.datetime):
+        dt = sys.modules.get("datetime")  # a date value means datetime is loaded: never imported for the check
+        if dt is not None and isinstance(v, dt.datetime):
             return self.str_(b"W", v.isoformat())
-        if isinstance(v, dt.date):
+        if dt is not None and isinstance(v, dt.date):
             return self.str_(b"Y", v.isoformat())
-        if isinstance(v, dt.timedelta):
+        if dt is not None and isinstance(v, dt.timedelta):
             return self.str_(b"Z", repr((v.days, v.seconds, v.microseconds)))
         if isinstance(v, PurePath):
             return self._path(v)

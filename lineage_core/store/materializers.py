@@ -12,7 +12,6 @@ import io
 import json
 import mmap
 import os
-import pickle
 import shutil
 import sys
 from collections.abc import Callable
@@ -238,11 +237,15 @@ class PickleMaterializer(Materializer):
         return True
 
     def save(self, value: Any, path: str, ctx: SaveContext) -> dict[str, Any]:
+        import pickle  # only for a value that opted in to it
+
         with open(path, "wb") as f:
             pickle.dump(value, f, protocol=5)
         return {"type": f"{type(value).__module__}.{type(value).__qualname__}"}
 
     def load(self, buf: Buffer, meta: dict[str, Any], ctx: LoadContext) -> Any:
+        import pickle
+
         return pickle.loads(buf)  # noqa: S301 - opted in, content hash verified
 
 
