@@ -4,8 +4,9 @@ job's id, one lookup, the environment row, one run insert, the stat caches) with
 Why: a fresh process that only hits — every KFP task, a process-per-task Airflow worker — spent most of what
 lineage-core costs it importing SQLAlchemy (150–190 ms) to run four statements. :class:`FastSqliteStore` runs those
 itself, on one sqlite3 connection per thread with the SQL store's pragmas (WAL, ``synchronous=NORMAL``, a 30 s busy
-timeout, foreign keys), each statement in autocommit (the cheapest write SQLite offers: one implicit transaction,
-no fsync under WAL + NORMAL), with sqlite3's prepared-statement cache. Everything else — a miss's writes, leases,
+timeout, foreign keys), each statement in autocommit (one implicit transaction, no fsync under WAL + NORMAL), with
+sqlite3's prepared-statement cache; a hit's CACHED run row is committed a moment later together with the other hits'
+rows (:mod:`.hit_journal`, which says when and what that trades). Everything else — a miss's writes, leases,
 explanations, listings, what the CLI and tests ask — goes to the full :class:`~lineage_core.store.metadata.Store`,
 opened (and SQLAlchemy imported) on first need. Both read and write the same tables row for row (the contract suite
 runs on this class), and on any database error the fast path defers to the SQL store, whose errors are the store's.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -25,11 +27,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import settings as _settings
-from ..errors import StoreConflictError
+from ..errors import LineageError, StoreConflictError
 from ..hashing.content import HASH_SCHEMA, StatKey
 from ..hashing.remote import RemoteStat
 from ..redact import redact_url
-from . import dataset_rows
+from . import dataset_rows, hit_journal
 from .artifacts import ArtifactStore
 from .protocol import CacheEntry, RunDataset, StoredArtifact
 from .stat_rows import signed, stat_rows
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 # A plain SQLite file URL (what the default store is); anything else (memory, URL options, escapes, ~) opens the
 # SQL store, which parses URLs the way SQLAlchemy does.
 _URL = re.compile(r"sqlite(?:\+pysqlite)?:///(?P<db>[^?#%~]+)")
+log = logging.getLogger(__name__)
 _VERSIONS = Path(__file__).with_name("migrations") / "versions"
 _PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=30000",
             "PRAGMA foreign_keys=ON")  # as metadata._sqlite_pragmas
@@ -97,6 +100,7 @@ class FastSqliteStore:
         self._conns: list[sqlite3.Connection] = []
         self._jobs: dict[tuple[str, str], int] = {}
         self._envs: set[str] = set()
+        self._journal = hit_journal.HitJournal(self._write_hits)  # CACHED rows, committed together
 
     @classmethod
     def open(cls, store_url: str, artifacts_url: str | None = None) -> FastSqliteStore | None:
@@ -158,7 +162,7 @@ class FastSqliteStore:
 
     def __getattr__(self, name: str) -> Any:
         """What is not the hit path (listings, ``engine``, retention's and the CLI's queries): the SQL store's."""
-        if name.startswith("__") or name in ("_full", "_local", "_lock"):
+        if name.startswith("__") or name in ("_full", "_local", "_lock", "_journal"):
             raise AttributeError(name)
         return getattr(self._store(), name)
 
@@ -167,6 +171,7 @@ class FastSqliteStore:
         return redact_url(self._store_url)
 
     def close(self) -> None:
+        self._journal.close()
         with self._lock:
             conns, self._conns = self._conns, []
             full, self._full = self._full, None
@@ -227,6 +232,9 @@ class FastSqliteStore:
         for i in _RUN_JSON_AT:
             if values[i] is not None:
                 values[i] = _json(values[i])
+        if row.get("status") == "CACHED":  # a hit's record: committed with the others' (see hit_journal)
+            self._journal.add((row, values, inputs))
+            return
         conn = self._conn()
         try:
             if not inputs:
@@ -246,8 +254,29 @@ class FastSqliteStore:
             _rollback(conn)
             raise
 
+    def _write_hits(self, rows: list[tuple[dict[str, Any], list[Any], Sequence[RunDataset]]]) -> None:
+        """The journal's rows in one transaction; if the database refuses it, each row alone through the SQL store
+        (whose error for a row it cannot take is logged: the others are kept)."""
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN")
+            for row, values, inputs in rows:
+                conn.execute(_INSERT_RUN, values)
+                if inputs:
+                    self._write_inputs(conn, str(row.get("id")), inputs, row.get("ended_at"))
+            conn.execute("COMMIT")
+            return
+        except sqlite3.Error:
+            _rollback(conn)
+        for row, _, inputs in rows:
+            try:
+                self._store().insert_run(inputs=inputs, **row)
+            except LineageError as e:
+                log.warning("a cached run record was not written: %s", e)
+
     @staticmethod
-    def _write_inputs(conn: sqlite3.Connection, run_id: str, inputs: Sequence[RunDataset]) -> None:
+    def _write_inputs(conn: sqlite3.Connection, run_id: str, inputs: Sequence[RunDataset],
+                      now: float | None = None) -> None:
         probes = dataset_rows.probes(inputs)
         found: dict[int, tuple[Any, ...]] = {}
         if probes:
@@ -255,7 +284,7 @@ class FastSqliteStore:
             params = dataset_rows.resolve_params(probes, inputs)
             for n, *hit in conn.execute(dataset_rows.resolve_sql(shape), params).fetchall():
                 found.setdefault(probes[n][0], tuple(hit))
-        data = dataset_rows.input_rows(run_id, inputs, found, time.time())
+        data = dataset_rows.input_rows(run_id, inputs, found, time.time() if now is None else now)
         if data:
             conn.executemany(dataset_rows.INSERT, data)
 
@@ -350,6 +379,7 @@ class FastSqliteStore:
     def run_summary(self, run_id: str) -> tuple[str, dict[str, Any]]:
         """(job name, context) of the run with exactly this id, on sqlite3: what a hit's log line names, without
         opening the SQL store for it (an Airflow worker's first hit). Anything else is get_run's answer."""
+        hit_journal.flush_all()
         try:
             row = self._conn().execute(_RUN_SUMMARY, (run_id,)).fetchone()
         except sqlite3.Error:

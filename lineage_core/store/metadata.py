@@ -22,6 +22,7 @@ from ..environment import EnvironmentSnapshot
 from ..errors import ConfigError, RunNotFoundError, StoreConflictError, StoreError
 from ..redact import redact_url
 from ..status import RunStatus
+from . import hit_journal
 from . import schema as t
 from .artifacts import ArtifactRecord, ArtifactStore
 from .hashcache import HashCacheMixin
@@ -87,6 +88,8 @@ class Store(HashCacheMixin, LeaseMixin, IntegrityMixin, RunDatasetsMixin):
             raise ConfigError(f"cannot open store {redact_url(store_url)}: {e}") from None
         if url.get_backend_name() == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
+            # this process's hits waiting in a journal are committed before it reads (hit_journal's contract)
+            sa.event.listen(engine, "engine_connect", lambda _conn: hit_journal.flush_all())
         if artifacts_url is None:
             artifacts_url = settings.Settings.current().artifacts_url or (home / "artifacts").as_uri()
         store = cls(engine, ArtifactStore(artifacts_url), home)

@@ -1,0 +1,123 @@
+"""A hit's CACHED run is committed a moment later with the other hits' (store/hit_journal.py): every path by which
+a process reads, forks or exits still finds every hit it made recorded, and a row the database refuses loses only
+itself."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from lineage_core import cached, runtime
+from lineage_core.store import Store, hit_journal
+from lineage_core.store.fast_sqlite import FastSqliteStore
+
+
+def _store_url(home: Path) -> str:
+    return f"sqlite:///{home / 'lineage.db'}"
+
+
+def _cached_runs(home: Path, job_suffix: str = "") -> list[dict[str, object]]:
+    """What another store object (the CLI's, a test's) reads: a fresh SQL store on the same database."""
+    store = Store.from_url(_store_url(home), (home / "artifacts").as_uri())
+    try:
+        return [r for r in store.runs(limit=10_000) if r["status"] == "CACHED" and str(r["job"]).endswith(job_suffix)]
+    finally:
+        store.close()
+
+
+@cached
+def double(x: int) -> int:
+    return 2 * x
+
+
+def test_a_process_reads_its_own_hits_through_any_store(lineage_home: Path) -> None:
+    double(21)
+    for _ in range(5):
+        assert double(21) == 42
+    assert isinstance(runtime.default_store(), FastSqliteStore)
+    assert len(_cached_runs(lineage_home, "double")) == 5  # no wait: the read committed them first
+
+
+def test_the_journal_commits_on_its_own(lineage_home: Path) -> None:
+    double(1)
+    double(1)
+    store = runtime.default_store()
+    assert isinstance(store, FastSqliteStore)
+    db = str(lineage_home / "lineage.db")
+    deadline = time.monotonic() + 30
+    count = 0
+    while time.monotonic() < deadline:  # read with plain sqlite3 (no store of this process, so no flush)
+        count = int(subprocess.run(
+            [sys.executable, "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("
+             "\"SELECT count(*) FROM runs WHERE status='CACHED'\").fetchone()[0])", db],
+            capture_output=True, text=True, check=True).stdout)
+        if count:
+            break
+    assert count == 1
+
+
+_HITS = textwrap.dedent("""
+    import os, sys
+    from lineage_core import cached
+
+    @cached
+    def triple(x: int) -> int:
+        return 3 * x
+
+    triple(1)
+    for _ in range(int(sys.argv[1])):
+        triple(1)
+    if sys.argv[2] == "os._exit":
+        os._exit(0)
+""")
+
+
+def test_an_exiting_process_commits_its_hits(lineage_home: Path, tmp_path: Path) -> None:
+    script = tmp_path / "hits.py"
+    script.write_text(_HITS)
+    subprocess.run([sys.executable, str(script), "300", "exit"], check=True, env=os.environ.copy())
+    assert len(_cached_runs(lineage_home, "triple")) == 300
+
+
+def _worker(n: int) -> None:
+    for _ in range(n):
+        double(5)
+
+
+def test_a_forked_worker_commits_its_hits_and_inherits_none(lineage_home: Path) -> None:
+    double(5)
+    double(5)  # one waiting row in the parent when it forks: written once, by the parent
+    ctx = multiprocessing.get_context("fork")
+    workers = [ctx.Process(target=_worker, args=(40,)) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+        assert w.exitcode == 0
+    assert len(_cached_runs(lineage_home, "double")) == 1 + 3 * 40
+
+
+def test_a_refused_row_loses_only_itself(lineage_home: Path, caplog: pytest.LogCaptureFixture) -> None:
+    double(7)
+    double(7)
+    store = runtime.default_store()
+    assert isinstance(store, FastSqliteStore)
+    good = _cached_runs(lineage_home, "double")[0]
+    now = time.time()
+    common = {"status": "CACHED", "cache_key": good["cache_key"], "source_run_id": good["source_run_id"],
+              "environment_hash": None, "started_at": now, "ended_at": now, "reasons": ["hit"], "context": {}}
+    store.insert_run(id="run-refused", job_id=999_999, **common)  # no such job: the foreign key refuses it
+    store.insert_run(id="run-kept", job_id=good["job_id"], **common)
+    with caplog.at_level(logging.WARNING, logger="lineage_core.store.fast_sqlite"):
+        hit_journal.flush_all()
+    ids = {r["id"] for r in _cached_runs(lineage_home)}
+    assert "run-kept" in ids and "run-refused" not in ids
+    assert "not written" in caplog.text
