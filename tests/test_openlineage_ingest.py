@@ -17,6 +17,7 @@ from alembic.config import Config
 from lineage_core import explain
 from lineage_core.cache import default_store
 from lineage_core.openlineage import views
+from lineage_core.openlineage.graph import NodeId, lineage
 from lineage_core.openlineage.ingest import IngestError, ingest, rebuild
 from lineage_core.openlineage.job_versions import job_versions
 from lineage_core.openlineage.records import run_events
@@ -167,6 +168,37 @@ def test_child_jobs_are_named_and_filed_as_marquez_files_them() -> None:
     # the raw events are served as they were sent
     assert sorted(e["job"]["name"] for e in EventLog(store).page(0, 2e9, True, 10, 0).items) == [
         "load", "load", "nightly.other"]
+
+
+def test_a_symlinks_facet_names_the_dataset_again_as_marquez_does() -> None:
+    store = default_store()
+    link = {"_producer": "https://x", "_schemaURL": "https://x",
+            "identifiers": [{"namespace": "hive://meta", "name": "db.orders", "type": "TABLE"}]}
+    schema = {"_producer": "https://x", "_schemaURL": "https://x", "fields": [{"name": "id", "type": "int"}]}
+    event = {**airflow_event("COMPLETE", "2026-11-22T10:00:00Z"), "outputs": []}
+    event["inputs"] = [{"namespace": "s3://lake", "name": "orders", "facets": {"symlinks": link, "schema": schema}}]
+    later = {**airflow_event("COMPLETE", "2026-11-22T11:00:00Z", run_id=DAG_RUN_ID.replace("d001", "d002")),
+             "outputs": [{"namespace": "s3://other", "name": "orders", "facets": {"symlinks": link}}], "inputs": [],
+             "job": {"namespace": "airflow", "name": "etl_dag.save", "facets": {}}}
+    ingest(store, [event, later])  # the first dataset to name it keeps the name
+    assert "hive://meta" in [n["name"] for n in views.namespaces(store, 100, 0)["namespaces"]]
+    listed = views.list_datasets(store, "hive://meta", 10, 0)
+    assert listed["totalCount"] == 1
+    (alias,) = listed["datasets"]
+    assert (alias["id"], alias["physicalName"]) == ({"namespace": "hive://meta", "name": "db.orders"}, "orders")
+    assert [f["name"] for f in alias["fields"]] == ["id"] and "symlinks" in alias["facets"]
+    page = views.get_dataset(store, "hive://meta", "db.orders")
+    assert page is not None and page["facets"] == {} and page["columnLineage"] is None  # as Marquez's page
+    assert views.dataset_versions(store, "hive://meta", "db.orders", 10, 0) == {"versions": [], "totalCount": 0}
+    job = views.get_job(store, "airflow", "etl_dag.load")
+    assert job is not None and job["inputs"] == [{"namespace": "hive://meta", "name": "db.orders"},
+                                                 {"namespace": "s3://lake", "name": "orders"}]
+    save = views.get_job(store, "airflow", "etl_dag.save")
+    assert save is not None and save["outputs"] == [{"namespace": "s3://other", "name": "orders"}]  # named first
+    hits = views.search(store, "db.ord", None, "NAME", 10, None)["results"]
+    assert [(h["namespace"], h["name"]) for h in hits] == [("hive://meta", "db.orders")]
+    drawn = lineage(store, NodeId("dataset", "hive://meta", "db.orders"), depth=1)
+    assert "dataset:s3://lake:orders" in {n["id"] for n in drawn["graph"]}  # the graph of the dataset it names
 
 
 def name_uuid_url(*parts: str) -> str:

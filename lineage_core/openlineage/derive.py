@@ -41,6 +41,7 @@ from .event_parts import (
     merge_facets,
     model_job,
     parent_of,
+    symlinks_of,
     touched,
     version_of,
 )
@@ -68,6 +69,7 @@ class Batch:
     job_edges: dict[Key, dict[tuple[str, str, str, str, str], Row]] = field(default_factory=dict)  # by job
     columns: dict[str, Row] = field(default_factory=dict)
     sources: dict[str, Row] = field(default_factory=dict)
+    symlinks: dict[Key, Row] = field(default_factory=dict)  # names a symlinks facet gives, first seen first
     dirty: set[tuple[str, Any]] = field(default_factory=set)  # ("job", key), ("run", id), … rows to write
     current_only: set[Key] = field(default_factory=set)  # datasets only made current (not locked, not merged)
     new_versions: set[Key] = field(default_factory=set)  # jobs whose current version changed: edges replaced
@@ -252,6 +254,10 @@ class Batch:
         self.dirty.add(("dataset", key))
         if source not in self.sources:
             self.sources[source] = {"id": v.row_id("source", source), "name": source, "created_at": p.time}
+        for link, kind in symlinks_of(ds):
+            if link != key and link not in self.symlinks:
+                self.symlinks[link] = {"namespace": link[0], "name": link[1], "target_namespace": key[0],
+                                       "target_name": key[1], "type": kind, "created_at": p.time}
         if direction == "in" and row["current_version"]:
             version = row["current_version"]
         else:
@@ -336,6 +342,7 @@ class Batch:
         w.put_edges(list(self.edges.values()))
         w.put_column_lineage(list(self.columns.values()))
         w.add_sources(list(self.sources.values()))
+        w.add_symlinks(list(self.symlinks.values()))
 
 
 def _location(p: Parsed) -> str | None:

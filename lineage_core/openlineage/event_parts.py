@@ -96,17 +96,15 @@ def touched(events: list[Parsed]) -> tuple[set[Key], set[Key], set[str]]:
         if parent:
             jobs |= {(parent.namespace, parent.name), (p.job[0], parent.name)}
             runs |= {parent.run_id, parent.other_run_id}
-        for side in ("inputs", "outputs"):
-            for ds in datasets_of(e, side):
-                datasets.add((ds["namespace"], ds["name"]))
-                datasets.update(symlinks_of(ds))
+        datasets.update((ds["namespace"], ds["name"]) for side in ("inputs", "outputs") for ds in datasets_of(e, side))
     return jobs, datasets, runs
 
 
-def symlinks_of(ds: dict[str, Any]) -> list[Key]:
-    """The datasets a dataset's ``symlinks`` facet names (each identifier's namespace and name)."""
+def symlinks_of(ds: dict[str, Any]) -> list[tuple[Key, str | None]]:
+    """The other names a dataset's ``symlinks`` facet gives it: (namespace, name) and type of each identifier."""
     found = facet(ds.get("facets"), "symlinks").get("identifiers")
-    return [(i["namespace"], i["name"]) for i in found if valid(i)] if isinstance(found, list) else []
+    return [((i["namespace"], i["name"]), i["type"] if isinstance(i.get("type"), str) else None)
+            for i in found if valid(i)] if isinstance(found, list) else []
 
 
 _INPUT_NAMED = {"dataqualitymetrics", "dataqualityassertions"}  # Marquez files these dataset facets as input

@@ -16,7 +16,7 @@ edges (:mod:`lineage_core.store.ol_graph`), and the nodes' data a fixed handful 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
@@ -99,8 +99,17 @@ def parse_field_node_id(text: str) -> tuple[Key, str | None, bool]:
 
 def exists(store: Store, node: NodeId) -> bool:
     with read_lineage(store) as r:
-        found = (r.jobs if node.type == "job" else r.datasets)([(node.namespace, node.name)])
+        key = (node.namespace, node.name)
+        found = r.jobs([key]) if node.type == "job" else r.datasets([key]) or r.symlinks([key])
     return bool(found)
+
+
+def _named(r: LineageReader, node: NodeId) -> NodeId:
+    """The dataset another name (a ``symlinks`` facet's) stands for, whose graph Marquez draws for it."""
+    if node.type != "dataset":
+        return node
+    links = r.symlinks([(node.namespace, node.name)])
+    return replace(node, namespace=links[0].target_namespace, name=links[0].target_name) if links else node
 
 
 def lineage(store: Store, start: NodeId, depth: int = 20, direction: str = "both") -> dict[str, Any]:
@@ -110,6 +119,7 @@ def lineage(store: Store, start: NodeId, depth: int = 20, direction: str = "both
     depth = max(0, min(depth, MAX_DEPTH))
     with read_lineage(store) as r:
         g = GraphReader(r)
+        start = _named(r, start)
         if direction == "both":
             edges = _shared(g, start, depth)
             if start.type == "dataset" and not any(

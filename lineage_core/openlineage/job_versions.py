@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..store.ol_read import Key, read_lineage
-from .views import iso, runs_by_id
+from ..store.ol_read import Key, LineageReader, read_lineage
+from .views import iso, runs_by_id, with_symlinks
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -41,19 +41,23 @@ def job_versions(store: Store, namespace: str, name: str, limit: int, offset: in
             for e in r.edges([(namespace, name)], of="job"):
                 sides[e.direction].add((e.dataset_namespace, e.dataset_name))
             made[job.current_version] = {"created": job.updated_at, "run": None, "facets": job.facets, "io": sides}
-    versions = []
-    for version, entry in made.items():
-        run = runs.get(entry["run"]) if entry["run"] else None
-        if run is not None:  # as Marquez reads it for a version: the run's job facets as its facets, and its
-            run = {**run, "facets": entry["facets"] or {}, **{  # dataset versions without their facets
-                side: [{**dv, "facets": {}} for dv in run[side]] for side in ("inputDatasetVersions",
-                                                                              "outputDatasetVersions")}}
-        io = entry.get("io") or {
-            side: {(v["datasetVersionId"]["namespace"], v["datasetVersionId"]["name"]) for v in (run or {}).get(
-                f"{key}DatasetVersions", [])} for side, key in (("in", "input"), ("out", "output"))}
-        versions.append({"id": {"namespace": namespace, "name": name, "version": version}, "name": name,
-                         "createdAt": iso(entry["created"]), "version": version, "namespace": namespace,
-                         "location": _location(entry["facets"]), "inputs": _ids(io["in"]), "outputs": _ids(io["out"]),
-                         "latestRun": run})
+        versions = [_version(r, namespace, name, version, entry, runs) for version, entry in made.items()]
     versions.sort(key=lambda v: (v["createdAt"] or "", v["version"]), reverse=True)
     return {"versions": versions[offset : offset + limit]}
+
+
+def _version(r: LineageReader, namespace: str, name: str, version: str, entry: dict[str, Any],
+             runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    run = runs.get(entry["run"]) if entry["run"] else None
+    if run is not None:  # as Marquez reads it for a version: the run's job facets as its facets, and its
+        run = {**run, "facets": entry["facets"] or {}, **{  # dataset versions without their facets
+            side: [{**dv, "facets": {}} for dv in run[side]] for side in ("inputDatasetVersions",
+                                                                          "outputDatasetVersions")}}
+    io = entry.get("io") or {
+        side: {(v["datasetVersionId"]["namespace"], v["datasetVersionId"]["name"]) for v in (run or {}).get(
+            f"{key}DatasetVersions", [])} for side, key in (("in", "input"), ("out", "output"))}
+    io = {side: with_symlinks(r, refs) for side, refs in io.items()}  # and their other names, as Marquez lists them
+    return {"id": {"namespace": namespace, "name": name, "version": version}, "name": name,
+            "createdAt": iso(entry["created"]), "version": version, "namespace": namespace,
+            "location": _location(entry["facets"]), "inputs": _ids(io["in"]), "outputs": _ids(io["out"]),
+            "latestRun": run}

@@ -157,6 +157,8 @@ def jobs_by_key(r: LineageReader, keys: list[Key], full: bool = True,
             sides = {d: {(v["datasetVersionId"]["namespace"], v["datasetVersionId"]["name"])
                          for v in recent[0][f"{w}DatasetVersions"]} for d, w in (("in", "input"), ("out", "output"))}
         sides = sides or {"in": set(), "out": set()}
+        if full:  # Marquez's job lists a dataset's other names beside it (its graph's JobData does not)
+            sides = {d: with_symlinks(r, refs) for d, refs in sides.items()}
         job: dict[str, Any] = {
             "id": {"namespace": row.namespace, "name": row.name}, "type": row.type, "name": row.name,
             "simpleName": simple, "parentJobName": row.parent_name, "parentJobUuid": _job_uuid(
@@ -225,24 +227,48 @@ def _current(row: DatasetRow, full: bool) -> dict[str, Any]:
     return ds
 
 
-def datasets_by_key(r: LineageReader, keys: list[Key], full: bool = True) -> dict[Key, dict[str, Any]]:
-    """Datasets in Marquez's shape (``full=False``: the lineage graph's DatasetData)."""
+def datasets_by_key(r: LineageReader, keys: list[Key], full: bool = True,
+                    listed: bool = False) -> dict[Key, dict[str, Any]]:
+    """Datasets in Marquez's shape (``full=False``: the lineage graph's DatasetData). A key that is another name
+    a ``symlinks`` facet gave a dataset is that dataset under that name, as Marquez's ``datasets_view`` shows it:
+    its physical name the dataset's, no column lineage, and its facets only where ``listed`` (a namespace's list;
+    Marquez reads a dataset's facets by its own name, so the other name's page has none)."""
     rows = r.datasets(keys, every_field=full)
-    columns = column_lineage.of_datasets(r, [(row.namespace, row.name) for row in rows]) if full else {}
+    found = {(row.namespace, row.name) for row in rows}
+    links = r.symlinks([k for k in keys if k not in found]) if full else []
+    targets = {(s.target_namespace, s.target_name): s for s in links}
+    rows += [row for row in r.datasets(sorted(targets)) if (row.namespace, row.name) not in found]
+    columns = column_lineage.of_datasets(r, sorted(found)) if full else {}
     out: dict[Key, dict[str, Any]] = {}
     for row in rows:
         ds = _current(row, full)
         if full:
             ds.update(currentVersion=row.current_version, columnLineage=columns.get((row.namespace, row.name)),
                       facets=row.version_facets or {}, deleted=ds["lastLifecycleState"] == "DROP")
-        out[(row.namespace, row.name)] = ds
+        if (row.namespace, row.name) in found:
+            out[(row.namespace, row.name)] = ds
+    by_target = {(row.namespace, row.name): row for row in rows}
+    for link in links:
+        target = by_target.get((link.target_namespace, link.target_name))
+        if target is None:
+            continue
+        ds = _current(target, full)
+        ds.update(id={"namespace": link.namespace, "name": link.name}, name=link.name, namespace=link.namespace,
+                  currentVersion=target.current_version, columnLineage=None,
+                  facets=(target.version_facets or {}) if listed else {}, deleted=ds["lastLifecycleState"] == "DROP")
+        out[(link.namespace, link.name)] = ds
     return out
+
+
+def with_symlinks(r: LineageReader, refs: set[Key]) -> set[Key]:
+    """Datasets and the other names ``symlinks`` facets gave them, as Marquez lists a job's inputs and outputs."""
+    return refs | {(s.namespace, s.name) for s in r.symlinks(sorted(refs), to=True)} if refs else refs
 
 
 def list_datasets(store: Store, namespace: str, limit: int, offset: int) -> dict[str, Any]:
     with read_lineage(store) as r:
         page = r.dataset_keys(namespace, limit, offset)
-        found = datasets_by_key(r, page.items)
+        found = datasets_by_key(r, page.items, listed=True)
     return {"datasets": [found[k] for k in page.items if k in found], "totalCount": page.total}
 
 

@@ -31,7 +31,7 @@ from .leases import LeaseMixin
 from .protocol import CacheEntry, RunDataset, StoredArtifact
 from .run_datasets import RunDatasetsMixin
 
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 _MIGRATION_LOCK = 0x11E4A6E  # advisory lock id serialising migrations on PostgreSQL
 _MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -103,6 +103,13 @@ class EdgeRow(NamedTuple):
     direction: str  # "in": dataset -> job, "out": job -> dataset
 
 
+class SymlinkRow(NamedTuple):
+    namespace: str  # the other name
+    name: str
+    target_namespace: str  # the dataset it names
+    target_name: str
+
+
 class NamespaceRow(NamedTuple):
     name: str
     created_at: float
@@ -291,10 +298,27 @@ class LineageReader:
         return [DatasetRow(*r) for r in self.keyed(f"datasets_{every_field}", build, keys)]
 
     def dataset_keys(self, namespace: str, limit: int, offset: int) -> Page[Key]:
-        dc = t.ol_datasets.c
-        where = dc.namespace == namespace
-        q = sa.select(dc.namespace, dc.name).where(where).order_by(dc.name).limit(limit).offset(offset)
-        return Page(self._count(t.ol_datasets, where), [(r[0], r[1]) for r in self._c.execute(q)])
+        """The datasets of a namespace by name, with the other names (symlinks) it holds, as Marquez lists them."""
+        dc, sc = t.ol_datasets.c, t.ol_dataset_symlinks.c
+        both = sa.union(sa.select(dc.namespace.label("ns"), dc.name.label("name")).where(dc.namespace == namespace),
+                        sa.select(sc.namespace, sc.name).where(sc.namespace == namespace)).subquery()
+        q = sa.select(both.c.ns, both.c.name).order_by(both.c.name).limit(limit).offset(offset)
+        total = self._c.execute(sa.select(sa.func.count()).select_from(both)).scalar_one()
+        return Page(int(total), [(r[0], r[1]) for r in self._c.execute(q)])
+
+    def symlinks(self, keys: Sequence[Key], to: bool = False) -> list[SymlinkRow]:
+        """The other names among ``keys`` that name no dataset of their own (``to``: the other names of the
+        datasets ``keys`` name)."""
+        sc, dc = t.ol_dataset_symlinks.c, t.ol_datasets.c
+
+        def build(dialect: str) -> Any:
+            q = columns(t.ol_dataset_symlinks, SymlinkRow)
+            if to:
+                return q.where(in_keys(dialect, [sc.target_namespace, sc.target_name]))
+            own = sa.select(dc.name).where(dc.namespace == sc.namespace, dc.name == sc.name).exists()
+            return q.where(in_keys(dialect, [sc.namespace, sc.name]), ~own)
+
+        return [SymlinkRow(*r) for r in self.keyed(f"symlinks_{to}", build, keys)]
 
     def dataset_versions(self, namespace: str, name: str, limit: int, offset: int) -> Page[VersionRow]:
         """Versions of one dataset, newest first."""
@@ -312,22 +336,26 @@ class LineageReader:
 
     # -- namespaces and search --------------------------------------------------------------------
     def namespaces(self, limit: int, offset: int, name: str | None = None) -> list[NamespaceRow]:
-        """Every namespace a job or dataset lives in (or just ``name``), with its first and last change."""
-        jc, dc = t.ol_jobs.c, t.ol_datasets.c
+        """Every namespace a job, a dataset or a dataset's other name lives in (or just ``name``), with its first
+        and last change."""
+        jc, dc, sc = t.ol_jobs.c, t.ol_datasets.c, t.ol_dataset_symlinks.c
         jobs = sa.select(jc.namespace.label("ns"), jc.created_at.label("c"), jc.updated_at.label("u"))
         datasets = sa.select(dc.namespace, dc.created_at, dc.updated_at)
+        links = sa.select(sc.namespace, sc.created_at, sc.created_at)  # a symlinks facet's names make theirs
         if name is not None:
             jobs, datasets = jobs.where(jc.namespace == name), datasets.where(dc.namespace == name)
-        both = sa.union_all(jobs, datasets).subquery()
+            links = links.where(sc.namespace == name)
+        both = sa.union_all(jobs, datasets, links).subquery()
         q = (sa.select(both.c.ns, sa.func.min(both.c.c), sa.func.max(both.c.u)).group_by(both.c.ns)
              .order_by(both.c.ns).limit(limit).offset(offset))
         return [NamespaceRow(*r) for r in self._c.execute(q)]
 
     def namespaces_before(self, name: str) -> int:
         """How many namespaces sort before ``name`` (in the database's order, as :meth:`namespaces` lists them)."""
-        jc, dc = t.ol_jobs.c, t.ol_datasets.c
+        jc, dc, sc = t.ol_jobs.c, t.ol_datasets.c, t.ol_dataset_symlinks.c
         both = sa.union(sa.select(jc.namespace.label("ns")).where(jc.namespace < name),
-                        sa.select(dc.namespace).where(dc.namespace < name)).subquery()
+                        sa.select(dc.namespace).where(dc.namespace < name),
+                        sa.select(sc.namespace).where(sc.namespace < name)).subquery()
         return int(self._c.execute(sa.select(sa.func.count()).select_from(both)).scalar_one())
 
     def first_change(self) -> float | None:
@@ -342,11 +370,18 @@ class LineageReader:
         """Jobs (or datasets) whose name matches ``%pattern%`` case-insensitively (``%`` and ``_`` are
         wildcards, as in Marquez); by name or newest first."""
         table = t.ol_jobs if of == "job" else t.ol_datasets
-        where: Any = table.c.name.ilike(f"%{pattern}%", escape="\\")
+        source: Any = sa.select(table.c.namespace, table.c.name, table.c.updated_at)
+        if of == "dataset":  # and the other names a symlinks facet gave datasets (with their dataset's time)
+            sc, dc = t.ol_dataset_symlinks.c, t.ol_datasets.c
+            links = sa.select(sc.namespace, sc.name, dc.updated_at).select_from(t.ol_dataset_symlinks.join(
+                t.ol_datasets, sa.and_(dc.namespace == sc.target_namespace, dc.name == sc.target_name)))
+            source = sa.union(source, links)
+        found = source.subquery()
+        where: Any = found.c.name.ilike(f"%{pattern}%", escape="\\")
         if namespace:
-            where = sa.and_(where, table.c.namespace == namespace)
-        order = table.c.updated_at.desc() if by_update else table.c.name
-        q = sa.select(table.c.namespace, table.c.name, table.c.updated_at).where(where).order_by(order).limit(limit)
+            where = sa.and_(where, found.c.namespace == namespace)
+        order = found.c.updated_at.desc() if by_update else found.c.name
+        q = sa.select(found.c.namespace, found.c.name, found.c.updated_at).where(where).order_by(order).limit(limit)
         return [SearchHit(*r) for r in self._c.execute(q)]
 
     def _count(self, table: sa.Table, where: Any) -> int:

@@ -35,8 +35,8 @@ _EDGE_KEY = ["job_namespace", "job_name", "dataset_namespace", "dataset_name", "
 _RUN_VERSION_KEY = ["run_id", "direction", "namespace", "name", "version"]
 _REBUILD = "rebuild"  # the ol_sync row that says the derived tables must be rebuilt from the raw events
 _EVERYTHING = -0x4C1E  # the advisory lock a rebuild holds exclusively and every ingest shares
-DERIVED = (t.ol_column_lineage, t.ol_run_versions, t.ol_sources, t.ol_edges, t.ol_dataset_versions,
-           t.ol_datasets, t.ol_runs, t.ol_jobs)
+DERIVED = (t.ol_column_lineage, t.ol_run_versions, t.ol_sources, t.ol_dataset_symlinks, t.ol_edges,
+           t.ol_dataset_versions, t.ol_datasets, t.ol_runs, t.ol_jobs)
 
 
 def lock_id(kind: str, key: Sequence[str]) -> int:
@@ -172,6 +172,10 @@ class LineageWriter:
     def add_sources(self, rows: list[Row]) -> None:
         """Data sources; one seen before keeps the time it was first seen."""
         self._insert(t.ol_sources, rows, None)
+
+    def add_symlinks(self, rows: list[Row]) -> None:
+        """Other names of datasets (a ``symlinks`` facet's); a name given before keeps the dataset it named."""
+        self._insert(t.ol_dataset_symlinks, rows, None)
 
     # -- rebuilding -------------------------------------------------------------------------------
     def rebuild_pending(self) -> bool:

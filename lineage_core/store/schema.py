@@ -252,6 +252,18 @@ ol_column_lineage = sa.Table(
 )
 
 # Data sources (a dataset's ``dataSource`` facet name, else "default"), first seen: the dashboard counts them.
+ol_dataset_symlinks = sa.Table(  # Marquez's dataset_symlinks: a dataset a ``symlinks`` facet names is another name
+    "ol_dataset_symlinks",  # of the dataset that carried it (the first to name it keeps it)
+    metadata,
+    sa.Column("namespace", sa.String(512), primary_key=True),
+    sa.Column("name", sa.String(1024), primary_key=True),
+    sa.Column("target_namespace", sa.String(512), nullable=False),
+    sa.Column("target_name", sa.String(1024), nullable=False),
+    sa.Column("type", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_ol_dataset_symlinks_target", "target_namespace", "target_name"),
+)
+
 ol_sources = sa.Table(
     "ol_sources",
     metadata,

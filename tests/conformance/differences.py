@@ -108,20 +108,26 @@ def marquez_clock(started: str, ended: str) -> list[Difference]:
             for field in ("createdAt", "updatedAt")]
 
 
+def _streaming_start_version(ours: Any, marquez: Any) -> bool:
+    """Marquez also lists a version its streaming run's START made, and ours is the one of the run's last event."""
+    if not (isinstance(ours, list) and isinstance(marquez, list) and len(ours) == 1 and len(marquez) == 2):
+        return False
+    run = (ours[0].get("latestRun") or {}).get("id")
+    return ours[0] in marquez and all((v.get("latestRun") or {}).get("id") == run for v in marquez)
+
+
+DIFFERENCES += [
+    Difference("a streaming run's versions: Marquez varies", "job[spec-examples:my_dag.my_task.example_2].versions."
+               "versions", "Marquez 0.51.1 sometimes lists a second version for this streaming run, the one its START "
+               "made (inputs only), and sometimes not, for the same events sent the same way (seen in 1 of 6 runs of "
+               "the suite; its ingest finishes part of an event's work after answering); we list one version per "
+               "run, that of its last event", when=_streaming_start_version),
+]
+
+
 # Not matched yet: NOT intended — issue 15 stays open until each is gone. Every entry is tied to the corpus story that
 # shows it (by the names in the compared path or values), so a new difference anywhere else still fails.
-GAPS: list[Difference] = [
-    Difference("not yet: a streaming run's job versions",
-               "job[spec-examples:my_dag.my_task.example_2].versions.versions", "every event of a streaming run that "
-               "names datasets makes a job version in Marquez; we list one per run"),
-    Difference("not yet: the symlinks facet", "namespaces.only", "Marquez creates the datasets (and namespaces) a "
-               "symlinks dataset facet names", ours=[], marquez=['"/tmp/alter_test"']),
-    Difference("not yet: the symlinks facet", "*alter_test*", "Marquez creates the datasets (and namespaces) a "
-               "symlinks dataset facet names; we keep the facet on the dataset that carries it"),
-    Difference("not yet: the symlinks facet", "job[spec-examples:dbt-job-name.example_1]*inputs", "Marquez lists a "
-               "dataset a symlinks facet names beside the dataset that carries it",
-               when=lambda ours, marquez: "alter_test" in json.dumps(marquez)),
-]
+GAPS: list[Difference] = []
 
 
 def unexplained(found: list[tuple[str, Any, Any]], extra: list[Difference]) -> list[tuple[str, Any, Any]]:
