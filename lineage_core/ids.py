@@ -28,11 +28,26 @@ def run_uuid(run_id: str) -> str:
     """A run id as a UUID: itself when it is one, else Marquez's ``UUID.nameUUIDFromBytes`` (MD5, version 3)."""
     if _CANONICAL.fullmatch(run_id):
         return run_id
+    if run_id.isascii() and run_id.isdigit() and len(run_id) != 32:  # a number (kfp.local's run id): never a UUID
+        value = int.from_bytes(_md5(run_id.encode()), "big")  # nameUUIDFromBytes, as uuid.UUID(version=3) sets it
+        value &= ~(0xC000 << 48)
+        value |= 0x8000 << 48
+        value &= ~(0xF000 << 64)
+        value |= 3 << 76
+        return _text(value)
     import uuid  # any other form uuid.UUID accepts (upper case, braces, urn:uuid:, no hyphens), or a name
 
     try:
         return str(uuid.UUID(run_id))
     except ValueError:
-        import hashlib
+        return str(uuid.UUID(bytes=_md5(run_id.encode()), version=3))
 
-        return str(uuid.UUID(bytes=hashlib.md5(run_id.encode()).digest(), version=3))  # noqa: S324
+
+def _md5(data: bytes) -> bytes:
+    """MD5 (a name-based UUID's, not security): the interpreter's own module, not OpenSSL's hashlib, where built."""
+    try:
+        from _md5 import md5
+    except ImportError:
+        from hashlib import md5
+    digest: bytes = md5(data).digest()  # noqa: S324
+    return digest

@@ -25,8 +25,10 @@ HEAVY = ("sqlalchemy", "sqlalchemy.orm", "alembic", "fsspec", "pandas", "numpy",
          "openlineage.client", "pydantic")
 # Lighter, but a hit of a plain value needs none of them either (each costs a fresh process 1-4 ms): uuid (which
 # imports platform), OpenSSL's hashlib, pickle (only for a step that opted in), subprocess (no git, no nvidia-smi
-# without a repository or a GPU), importlib.metadata (the import-name map is read from its cache file).
-LEAN = ("uuid", "platform", "hashlib", "_hashlib", "pickle", "subprocess", "importlib.metadata", "email")
+# without a repository or a GPU), importlib.metadata (the import-name map is read from its cache file), a write's
+# tempfile (and random) and the thread pool of a transfer of many files.
+LEAN = ("uuid", "platform", "hashlib", "_hashlib", "pickle", "subprocess", "importlib.metadata", "email", "tempfile",
+        "random", "concurrent.futures")
 
 STEPS = '''
 from pathlib import Path
@@ -258,5 +260,9 @@ def test_run_ids_without_the_uuid_module_are_what_uuid_writes() -> None:
     assert run_uuid(canonical) == canonical
     assert run_uuid(canonical.upper()) == canonical and run_uuid("{" + canonical + "}") == canonical
     assert run_uuid(canonical.replace("-", "")) == canonical
-    name = "16373610"  # kfp.local's run id: Marquez's nameUUIDFromBytes
-    assert run_uuid(name) == str(uuid.UUID(bytes=hashlib.md5(name.encode()).digest(), version=3))
+    for name in ("16373610", "0", "7" * 31, "7" * 33, "1" * 32, "manual__2026-01-01T00:00:00", "", "{" + "a" * 31):
+        try:
+            expected = str(uuid.UUID(name))
+        except ValueError:  # Marquez's nameUUIDFromBytes (kfp.local's run id is a number)
+            expected = str(uuid.UUID(bytes=hashlib.md5(name.encode()).digest(), version=3))
+        assert run_uuid(name) == expected, name

@@ -23,9 +23,7 @@ import os
 import re
 import shutil
 import stat as stat_mod
-import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -92,7 +90,12 @@ class ArtifactStore:
             self.protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
             self.local = isinstance(self.fs, _local_fs_class())
         self.root = root.rstrip("/")
-        self._scratch = os.path.join(self.root, "tmp") if self.local else tempfile.gettempdir()
+        if self.local:
+            self._scratch = os.path.join(self.root, "tmp")
+        else:
+            import tempfile
+
+            self._scratch = tempfile.gettempdir()
         if self.local:
             try:
                 os.makedirs(self._scratch, exist_ok=True)
@@ -120,6 +123,8 @@ class ArtifactStore:
 
     def new_temp_path(self, suffix: str = "") -> str:
         """A scratch file on the same filesystem as the blobs (so publishing is a rename)."""
+        import tempfile  # a write's: not loaded by a process that only hits
+
         try:
             fd, path = tempfile.mkstemp(dir=self._scratch, suffix=suffix)
         except OSError as e:
@@ -197,11 +202,15 @@ class ArtifactStore:
         """Store many files in parallel (a directory output's members); results in input order."""
         if len(srcs) <= 1:
             return [self.publish_file(s) for s in srcs]
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(_TRANSFER_THREADS) as pool:
             return list(pool.map(self.publish_file, srcs))
 
     def read_many(self, digests: list[str]) -> dict[str, bytes | mmap.mmap]:
         """Verified bytes of many blobs, fetched in parallel."""
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(_TRANSFER_THREADS) as pool:
             return dict(zip(digests, pool.map(self.read_verified, digests), strict=True))
 
