@@ -165,6 +165,9 @@ def test_child_jobs_are_named_and_filed_as_marquez_files_them() -> None:
                                                                               "2026-11-22T09:00:00Z")
     own = views.get_run(store, kid)
     assert own is not None and own["nominalStartTime"] is None and own["args"]["nominal_start_time"]
+    too_long = _child(kid, "2026-11-22T10:03:00Z", "team", "c" * 600, "scheduler", "p" * 600, pr)
+    with pytest.raises(IngestError, match="child job's name"):  # <parent>.<child> must fit a name, as each part
+        ingest(store, [too_long])
     # the raw events are served as they were sent
     assert sorted(e["job"]["name"] for e in EventLog(store).page(0, 2e9, True, 10, 0).items) == [
         "load", "load", "nightly.other"]

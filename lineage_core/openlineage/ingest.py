@@ -39,6 +39,7 @@ from ..ids import run_uuid
 from ..runs import EventType
 from ..store.ol_write import LineageWriter, write_lineage
 from .derive import Parsed, derive, touched
+from .event_parts import model_job, parent_of
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -288,7 +289,14 @@ def parse(event: Any, json_checked: bool = False) -> Parsed:
     event_type = shape.eventType or EventType.OTHER.value
     if event_type not in EVENT_TYPES:
         raise ValueError(f"eventType {event_type[:64]!r} is not one of {sorted(EVENT_TYPES)}")
-    return Parsed(kind, event, when, EventType(event_type), run_uuid(shape.run.runId), job)
+    parsed = Parsed(kind, event, when, EventType(event_type), run_uuid(shape.run.runId), job)
+    named = model_job(parsed, parent_of(parsed))  # a child's job is <parent>.<child>: that must fit too
+    if named is not None and named != job:
+        try:
+            check_name(named[1])
+        except ValueError as e:
+            raise ValueError(f"the child job's name {named[1][:64]!r}… (its parent's, a dot, its own) {e}") from None
+    return parsed
 
 
 def _event_id(event: dict[str, Any]) -> str:
