@@ -200,6 +200,10 @@ def test_a_symlinks_facet_names_the_dataset_again_as_marquez_does() -> None:
     assert save is not None and save["outputs"] == [{"namespace": "s3://other", "name": "orders"}]  # named first
     hits = views.search(store, "db.ord", None, "NAME", 10, None)["results"]
     assert [(h["namespace"], h["name"]) for h in hits] == [("hive://meta", "db.orders")]
+    bad = {**link, "identifiers": [{"namespace": "n" * 300, "name": "x"}]}  # longer than a namespace may be
+    event["inputs"][0]["facets"]["symlinks"] = bad
+    with pytest.raises(IngestError, match=r"inputs\.0\.facets\.symlinks\.identifiers\.0\.namespace"):
+        ingest(store, [event])
     drawn = lineage(store, NodeId("dataset", "hive://meta", "db.orders"), depth=1)
     assert "dataset:s3://lake:orders" in {n["id"] for n in drawn["graph"]}  # the graph of the dataset it names
 

@@ -176,6 +176,16 @@ class _Dataset(_Part):
     facets: Facets | None = None  # its "version" facet: _Version
 
 
+class _Identifier(_Part):
+    namespace: Namespace
+    name: Name
+    type: str | None = None
+
+
+class _Symlinks(_Part):
+    identifiers: list[_Identifier] | None = None
+
+
 class _ParentRun(_Part):
     runId: Name
 
@@ -239,7 +249,8 @@ def _problem(e: ValidationError, within: str = "") -> str:
 
 
 def _facets_we_read(shape: _Event) -> None:
-    """The facets derivation reads (a run's parent, a dataset's version), where given, are what we read."""
+    """The facets derivation reads (a run's parent, a dataset's version and other names), where given, are what we
+    read."""
     datasets: list[tuple[str, _Dataset]] = []
     if isinstance(shape, _DatasetEvent):
         datasets.append(("dataset", shape.dataset))
@@ -247,7 +258,8 @@ def _facets_we_read(shape: _Event) -> None:
         for key in ("inputs", "outputs"):
             datasets += [(f"{key}.{i}", ds) for i, ds in enumerate(getattr(shape, key) or [])]
     checks: list[tuple[str, Facets | None, str, type[_Part]]] = [
-        (f"{where}.facets.version", ds.facets, "version", _Version) for where, ds in datasets]
+        (f"{where}.facets.{name}", ds.facets, name, model) for where, ds in datasets
+        for name, model in (("version", _Version), ("symlinks", _Symlinks))]
     if isinstance(shape, _RunEvent) and shape.run is not None:
         checks.append(("run.facets.parent", shape.run.facets, "parent", _Parent))
     for where, facets, name, model in checks:
