@@ -12,6 +12,7 @@ import json
 import os
 import stat as stat_mod
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -161,8 +162,6 @@ def hash_files(
         if len(todo) == 1:
             out[todo[0]] = hash_stream_file(paths[todo[0]])
         else:
-            from concurrent.futures import ThreadPoolExecutor  # only for several files to hash
-
             with ThreadPoolExecutor(_workers()) as pool:
                 for i, digest in zip(todo, pool.map(lambda j: hash_stream_file(paths[j]), todo), strict=True):
                     out[i] = digest

@@ -24,6 +24,7 @@ import re
 import shutil
 import stat as stat_mod
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -202,15 +203,11 @@ class ArtifactStore:
         """Store many files in parallel (a directory output's members); results in input order."""
         if len(srcs) <= 1:
             return [self.publish_file(s) for s in srcs]
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(_TRANSFER_THREADS) as pool:
             return list(pool.map(self.publish_file, srcs))
 
     def read_many(self, digests: list[str]) -> dict[str, bytes | mmap.mmap]:
         """Verified bytes of many blobs, fetched in parallel."""
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(_TRANSFER_THREADS) as pool:
             return dict(zip(digests, pool.map(self.read_verified, digests), strict=True))
 
