@@ -14,7 +14,6 @@ runs on this class), and on any database error the fast path defers to the SQL s
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -22,19 +21,18 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import settings as _settings
 from ..errors import LineageError, StoreConflictError
-from ..hashing.content import HASH_SCHEMA, StatKey
-from ..hashing.remote import RemoteStat
 from ..redact import redact_url
 from . import dataset_rows, hit_journal
 from .artifacts import ArtifactStore
 from .protocol import CacheEntry, RunDataset, StoredArtifact
-from .stat_rows import signed, stat_rows
+from .sqlite_stats import SqliteStatCaches
+from .sqlite_stats import rollback as _rollback
 
 if TYPE_CHECKING:
     from ..environment import EnvironmentSnapshot
@@ -48,7 +46,6 @@ log = logging.getLogger(__name__)
 _VERSIONS = Path(__file__).with_name("migrations") / "versions"
 _PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=30000",
             "PRAGMA foreign_keys=ON")  # as metadata._sqlite_pragmas
-_BATCH = 900  # host parameters per IN (...), as hashcache
 
 # The runs table's columns (schema.runs) and which hold JSON; a row naming any other column goes to the SQL store.
 RUN_COLUMNS = ("id", "job_id", "status", "cache_key", "source_run_id", "environment_hash", "started_at",
@@ -65,15 +62,6 @@ _ENV_INSERT = "INSERT INTO environments (hash, snapshot, created_at) VALUES (?, 
 _LOOKUP = ("SELECT e.key, e.run_id, e.artifact_hash, e.value_hash, e.created_at, a.materializer, a.meta, a.size "
            "FROM cache_entries AS e JOIN artifacts AS a ON a.hash = e.artifact_hash "
            "WHERE e.key = ? AND e.tombstoned_at IS NULL")
-_STAT_UPSERT = ("INSERT INTO stat_cache (path, size, mtime_ns, inode, hash, schema, device, ctime_ns) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET size = excluded.size, "
-                "mtime_ns = excluded.mtime_ns, inode = excluded.inode, hash = excluded.hash, schema = excluded.schema, "
-                "device = excluded.device, ctime_ns = excluded.ctime_ns")
-_REMOTE_UPSERT = ("INSERT INTO remote_stat (uri, size, etag, version, hash, schema) VALUES (?, ?, ?, ?, ?, ?) "
-                  "ON CONFLICT (uri) DO UPDATE SET size = excluded.size, etag = excluded.etag, "
-                  "version = excluded.version, hash = excluded.hash, schema = excluded.schema")
-_STAT = "SELECT path, size, mtime_ns, inode, device, ctime_ns, hash FROM stat_cache WHERE schema = ? AND "
-_REMOTE = "SELECT uri, size, etag, version, hash FROM remote_stat WHERE schema = ? AND uri IN "
 
 
 def head_revision() -> str:
@@ -82,7 +70,7 @@ def head_revision() -> str:
     return max(n[:4] for n in os.listdir(_VERSIONS) if n[:4].isdigit() and n.endswith(".py"))
 
 
-class FastSqliteStore:
+class FastSqliteStore(SqliteStatCaches):
     """A :class:`~lineage_core.store.protocol.CacheStore` on an embedded SQLite database: the hit path on sqlite3,
     everything else on the SQL store (opened on first use). Open with :meth:`open`."""
 
@@ -288,62 +276,6 @@ class FastSqliteStore:
         if data:
             conn.executemany(dataset_rows.INSERT, data)
 
-    def get_many(self, paths: Sequence[str]) -> dict[str, tuple[StatKey, str]]:
-        try:
-            return stat_rows(self._in(_STAT + "path IN ", paths))
-        except sqlite3.Error:
-            return self._store().get_many(paths)
-
-    def get_under(self, directory: str) -> dict[str, tuple[StatKey, str]]:
-        prefix = directory.rstrip(os.sep) + os.sep  # a byte-order range, as StoreBase._under on SQLite
-        hi = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        try:
-            rows = self._conn().execute(_STAT + "path >= ? AND path < ?", (HASH_SCHEMA, prefix, hi)).fetchall()
-        except sqlite3.Error:
-            return self._store().get_under(directory)
-        return stat_rows(rows)
-
-    def get_remote(self, uris: Sequence[str]) -> dict[str, tuple[RemoteStat, str]]:
-        try:
-            rows = list(self._in(_REMOTE, uris))
-        except sqlite3.Error:
-            return self._store().get_remote(uris)
-        return {uri: (RemoteStat(size, etag, version), h) for uri, size, etag, version, h in rows}
-
-    def put_many(self, rows: Iterable[tuple[str, StatKey, str]]) -> None:
-        """Stat identities of files just hashed (a hit's new input file is one): upserted in one transaction."""
-        rows = list(rows)
-        data = [(p, k.size, k.mtime_ns, signed(k.inode), h, HASH_SCHEMA, signed(k.device), k.ctime_ns)
-                for p, k, h in rows]
-        if data and not self._upsert(_STAT_UPSERT, data):
-            self._store().put_many(rows)
-
-    def put_remote(self, rows: Sequence[tuple[str, RemoteStat, str]]) -> None:
-        data = [(u, st.size, st.etag, st.version, h, HASH_SCHEMA) for u, st, h in rows]
-        if data and not self._upsert(_REMOTE_UPSERT, data):
-            self._store().put_remote(rows)
-
-    def _upsert(self, statement: str, data: list[tuple[Any, ...]]) -> bool:
-        """Rows upserted in one transaction; False (nothing written) on a database error."""
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN")
-            conn.executemany(statement, data)
-            conn.execute("COMMIT")
-        except sqlite3.Error:
-            _rollback(conn)
-            return False
-        except BaseException:
-            _rollback(conn)
-            raise
-        return True
-
-    def _in(self, query: str, keys: Sequence[str]) -> Iterator[Any]:
-        conn = self._conn()
-        for i in range(0, len(keys), _BATCH):
-            batch = keys[i : i + _BATCH]
-            yield from conn.execute(f"{query}({', '.join('?' * len(batch))})", (HASH_SCHEMA, *batch)).fetchall()
-
     # -- everything else: the SQL store ----------------------------------------------------------
     def get_environment(self, env_hash: str) -> EnvironmentSnapshot | None:
         return self._store().get_environment(env_hash)
@@ -420,10 +352,3 @@ def _json(value: Any) -> str:
             _JSON_MEMO.clear()
         text = _JSON_MEMO[memo_key] = json.dumps(value, default=str)
     return text
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    """End a failed transaction (COMMIT can fail on a busy database and leave it open), keeping the first error."""
-    if conn.in_transaction:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
