@@ -15,7 +15,6 @@ from lineage_core import cached, explain
 from lineage_core.integration import Settings, run_context, run_uuid, short, use_settings
 
 from .outputs import OutputsStep, publish
-from .values import read_result, write_ref, write_value
 
 
 def _target(module: str, qualname: str) -> Any:
@@ -67,7 +66,10 @@ def run(module: str, qualname: str, options: dict[str, Any], info: dict[str, str
     func = _target(module, qualname)
     allow_pickle = bool(options.get("pickle", False))
     args = dict(params)
-    args.update({name: read_result(artifact.path, allow_pickle=allow_pickle) for name, artifact in refs.items()})
+    if refs:
+        from .values import read_result  # an upstream result by reference (most tasks of a cached chain)
+
+        args.update({name: read_result(artifact.path, allow_pickle=allow_pickle) for name, artifact in refs.items()})
     args.update(artifacts)
     written = [*outputs.values(), *([result] if result is not None else [])]
     context = _context(info, options, [*refs.values(), *artifacts.values()], written, settings)
@@ -76,6 +78,8 @@ def run(module: str, qualname: str, options: dict[str, Any], info: dict[str, str
     with use_settings(settings), run_context(**context):
         if result is None:
             return _run_outputs(func, qualname, options, args, outputs, settings)
+        from .values import write_ref, write_value  # a result artifact: a reference, or the plain value
+
         step = cached(**options)(func)
         by_reference = step.passes_by_reference
         if by_reference:
