@@ -70,7 +70,7 @@ def hits_router(store: Store) -> APIRouter:
         row = row_of(note, 200) if note is not None else None
         recorded = False
         try:
-            with store.engine.begin() as conn:
+            with store.transaction() as conn:
                 entry = store.lookup_in(conn, key)
                 live = entry is not None and (body.max_age is None or time.time() - entry.created_at <= body.max_age)
                 if entry is not None and live:  # else none, or expired: the client says so and computes

@@ -8,7 +8,7 @@ is stored.
 - **Ingest bodies** (``POST /api/v1/lineage`` and ``/lineage/batch``): a ``Content-Type`` that is not JSON is
   415, as Marquez (Jersey) answers; none at all is read as JSON.
 - **JSON bodies**, on every route (:class:`GuardRequests`, for a JSON content type; :func:`parse_json`):
-  strict JSON (no ``NaN``/``Infinity``) that :func:`~lineage_core.openlineage.ingest.check_json` accepts — no
+  strict JSON (no ``NaN``/``Infinity``) that :func:`~lineage_core.openlineage.stored_values.check_json` accepts — no
   NUL or lone surrogate, 64-bit integers, finite numbers, at most ``MAX_DEPTH`` levels: 400; over
   :data:`MAX_BODY`: 413. The parsed value rides in the request scope (:data:`JSON_KEY`), parsed once.
 - **Typed parameters**: :data:`Limit` (1..10,000), :data:`Offset` (0..2**63-1), :data:`INT64` bounds, and the name
@@ -32,8 +32,16 @@ from pydantic import AfterValidator, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import LineageError, RunNotFoundError, StoreConflictError, StoreError
-from ..openlineage import ingest
-from ..openlineage.ingest import INT64, MAX_NAME, MAX_NAMESPACE, Name, Namespace, check_json, plain_text
+from ..openlineage import stored_values
+from ..openlineage.stored_values import (
+    INT64,
+    MAX_NAME,
+    MAX_NAMESPACE,
+    Name,
+    Namespace,
+    check_json,
+    plain_text,
+)
 
 __all__ = ["INT64", "JSON_KEY", "MAX_BODY", "MAX_NAME", "BadRequest", "GuardRequests", "JobName", "Limit",
            "Name", "Namespace", "Offset", "check_name", "check_node", "error", "install", "parse_json", "timestamp"]
@@ -49,7 +57,7 @@ _MESSAGE = 2000  # characters of a message we send back (never a hostile input i
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Offset = Annotated[int, Query(ge=0, le=INT64[1])]
 # the cache store's jobs (their columns: 255 and 512 characters), within the names lineage tables take
-JobName = Annotated[str, StringConstraints(min_length=1, max_length=512), AfterValidator(ingest.check_name)]
+JobName = Annotated[str, StringConstraints(min_length=1, max_length=512), AfterValidator(stored_values.check_name)]
 
 
 class BadRequest(LineageError, ValueError):
@@ -109,7 +117,7 @@ def check_name(value: str, what: str, max_bytes: int = MAX_NAME) -> str:
     try:
         if not value:
             raise ValueError("is empty")
-        return ingest.check_name(value, max_bytes)
+        return stored_values.check_name(value, max_bytes)
     except ValueError as e:
         raise BadRequest(f"{what} {e}") from None
 

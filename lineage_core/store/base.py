@@ -33,6 +33,11 @@ class StoreBase:
         # (Embedded SQLite has no round trips, and switching its isolation per checkout costs more.)
         self._auto = None if engine.dialect.name == "sqlite" else engine.execution_options(isolation_level="AUTOCOMMIT")
 
+    def transaction(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        """One transaction for a caller that writes several rows together through the ``*_in`` methods (the
+        server's hit: ``lookup_in``, ``insert_run_in`` and the audit trail's ``record_in``, one commit)."""
+        return self.engine.begin()
+
     def _statement(self) -> contextlib.AbstractContextManager[sa.Connection]:
         """A connection for one self-contained statement: autocommit on a server, a transaction on SQLite."""
         return self._auto.connect() if self._auto is not None else self.engine.begin()
