@@ -54,6 +54,11 @@ def fresh_hits(py: str, base: float) -> dict[str, object]:
 
 
 def main() -> None:
+    # Every fresh process reads bytecode, as an installed package's does (pip compiles on install): with
+    # PYTHONDONTWRITEBYTECODE set each would compile the checkout's modules from source. cold()'s first, unmeasured
+    # run writes it into this run's own prefix, not into the checkout.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="bench-cold-pycache-")
     py = sys.executable
     base = cold([py, "-c", "pass"])
     result: dict[str, object] = {
