@@ -14,16 +14,14 @@ import json
 import os
 import re
 import shutil
-import stat
 import sys
-import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from .hashing.content import hash_bytes
+from .installed import installed_distributions
 from .redact import redact_value
 from .settings import Settings
 
@@ -46,11 +44,6 @@ DEFAULT_ENV_ALLOWLIST = (
     "LC_ALL",
     "HF_HUB_OFFLINE",
 )
-
-
-def normalize_dist_name(name: str) -> str:
-    """PEP 503 normalisation: ``Scikit_Learn`` and ``scikit-learn`` are one distribution."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @dataclass
@@ -88,172 +81,6 @@ class EnvironmentSnapshot:
     @property
     def packages_hash(self) -> str:
         return hash_bytes(json.dumps(sorted(self.packages.items()), separators=(",", ":")).encode())
-
-
-_DIST_RE = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+)\.(dist-info|egg-info)$")
-# A sys.path directory changed this recently is listed, not cached: a coarse file clock (a kernel tick, a second on
-# some file systems) could give a second change within the same tick the same mtime.
-SETTLED_NS = 2_000_000_000
-_installed_memo: dict[str, Any] = {}
-_Listing = tuple[dict[str, str], bool]  # one directory's distributions (name -> version), and whether it holds metadata
-
-
-def _list_directory(where: str) -> _Listing:
-    """The distributions in one ``sys.path`` directory, and whether it holds any ``*.dist-info``/``*.egg-info``
-    entry at all (one without a version still counts for importlib.metadata's import-name map)."""
-    found: dict[str, str] = {}
-    meta = False
-    try:
-        names = os.listdir(where)
-    except OSError:
-        return found, False
-    for n in names:
-        if n.endswith(("dist-info", "egg-info")):
-            meta = True
-            m = _DIST_RE.match(n)
-            if m:
-                found.setdefault(normalize_dist_name(m["name"]), m["version"])
-    return found, meta
-
-
-def _list_distributions() -> dict[str, str]:
-    found: dict[str, str] = {}
-    for entry in sys.path:
-        if entry and os.path.isdir(entry):
-            for name, version in _list_directory(entry)[0].items():
-                found.setdefault(name, version)
-    return found
-
-
-def _sys_path_state() -> tuple[list[Any], list[tuple[str, bool]]]:
-    """(fingerprint, entries): each non-empty ``sys.path`` entry as (absolute path, settled directory?), and the
-    identity (device, inode, mtime_ns, ctime_ns) of every entry but the directories changed within
-    :data:`SETTLED_NS` (a missing entry by its path alone). Installing, removing or upgrading a distribution adds,
-    removes or renames a ``*.dist-info`` entry in one of them, which changes that directory's mtime and ctime (and
-    ctime cannot be set back). A directory that just changed is listed on every call instead: a KFP task's own
-    fresh ``mktemp -d`` on ``sys.path`` costs one listing of a near-empty directory, not the whole installed set."""
-    now = time.time_ns()
-    fp: list[Any] = []
-    entries: list[tuple[str, bool]] = []
-    for entry in sys.path:
-        if not entry:  # the current directory: never listed (see _list_distributions)
-            continue
-        where = os.path.abspath(entry)
-        try:
-            st = os.stat(where)
-        except OSError:
-            fp.append([where])
-            continue
-        if not stat.S_ISDIR(st.st_mode):
-            fp.append([where, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns])
-            continue
-        settled = now - max(st.st_mtime_ns, st.st_ctime_ns) >= SETTLED_NS
-        if settled:
-            fp.append([where, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns])
-        entries.append((where, settled))
-    return fp, entries
-
-
-def installed_fingerprint() -> list[Any]:
-    """What :func:`installed_distributions` keeps on disk, identified without reading it (see
-    :func:`_sys_path_state`; the directories changed within :data:`SETTLED_NS` are not part of it)."""
-    return _sys_path_state()[0]
-
-
-def _listings() -> list[tuple[str, _Listing]]:
-    """Each ``sys.path`` directory's listing, in ``sys.path`` order: the settled ones from the cache file of their
-    fingerprint (one small file per installed set, ``LINEAGE_HOME/cache``, beside the import-name map), the ones
-    that just changed listed now."""
-    fp, entries = _sys_path_state()
-    settled = [where for where, ok in entries if ok]
-    memo = _installed_memo.get("listings")
-    stored: dict[str, Any] | None = memo[1] if memo is not None and memo[0] == fp else None
-    if stored is None:
-        key = hash_bytes(json.dumps([e[0] for e in fp]).encode()).partition(":")[2][:24]
-        path = Settings.current().home / "cache" / f"installed-{key}.json"
-        try:
-            data = json.loads(path.read_text())
-            if data["fingerprint"] == fp and all(w in data["listings"] for w in settled):
-                stored = data["listings"]
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        if stored is None:
-            stored = {where: list(_list_directory(where)) for where in settled}
-            _write_cache(path, {"fingerprint": fp, "listings": stored})
-        _installed_memo["listings"] = (fp, stored)
-    out: list[tuple[str, _Listing]] = []
-    for where, ok in entries:
-        if ok:
-            dists, meta = stored[where]
-            out.append((where, (dists, bool(meta))))
-        else:
-            out.append((where, _list_directory(where)))
-    return out
-
-
-def installed_distributions() -> dict[str, str]:
-    """Normalised name -> version for every distribution on ``sys.path`` (first one wins).
-
-    Listed once per installed set, not per process: each settled directory's listing is kept on disk under
-    :func:`installed_fingerprint`, so a process-per-task worker or a pod reads one small file; any change to what
-    is installed changes the fingerprint and the directories are listed again."""
-    found: dict[str, str] = {}
-    for _, (dists, _) in _listings():
-        for name, version in dists.items():
-            found.setdefault(name, version)
-    return found
-
-
-def _write_cache(path: Path, data: Any) -> None:
-    """Write a cache file atomically (a reader sees the old or the new one whole); a read-only home only costs
-    the rebuild next time."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
-    except OSError:
-        pass
-
-
-@cache
-def _packages_distributions() -> dict[str, list[str]]:
-    """Import name -> distributions. Reading every distribution's RECORD takes ~0.5 s in a large venv (an
-    Airflow worker), which a process-per-task worker would pay on every task; so the mapping is kept on
-    disk, keyed by the installed set (names, versions, and the ``sys.path`` entries that can hold a distribution:
-    a directory with no ``*.dist-info``/``*.egg-info`` in it, such as a KFP task's fresh ``mktemp -d``, is left
-    out), and rebuilt only when that changes."""
-    listings = _listings()
-    installed: dict[str, str] = {}
-    for _, (dists, _) in listings:
-        for name, version in dists.items():
-            installed.setdefault(name, version)
-    holds_metadata = {where: meta for where, (_, meta) in listings}
-    holders = [e for e in map(os.path.abspath, filter(None, sys.path)) if holds_metadata.get(e, True)]
-    key = hash_bytes(json.dumps([holders, sorted(installed.items())]).encode())
-    path = Settings.current().home / "cache" / f"import-names-{key.partition(':')[2][:24]}.json"
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        pass
-    from importlib.metadata import packages_distributions  # ~15 ms to import: only to build the map
-
-    mapping = dict(packages_distributions())
-    _write_cache(path, mapping)
-    return mapping
-
-
-def distributions_for_modules(modules: Iterable[str]) -> list[str]:
-    """Map top-level import names (``sklearn``) to distribution names (``scikit-learn``)."""
-    mapping = _packages_distributions()
-    dists: set[str] = set()
-    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
-    for m in modules:
-        if m in stdlib or m in sys.builtin_module_names:
-            continue
-        for d in mapping.get(m, ()):
-            dists.add(normalize_dist_name(d))
-    return sorted(dists)
 
 
 def _image_digest() -> str | None:

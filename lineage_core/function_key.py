@@ -21,10 +21,10 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from .code import CodeFingerprint, code_part_name, fingerprint_code, hash_file_deps, with_file_deps
-from .environment import distributions_for_modules, installed_distributions, normalize_dist_name
 from .errors import ConfigError, LineageError
 from .hashing.remote import Uri
 from .hashing.values import hash_value
+from .installed import distributions_for_modules, installed_distributions, normalize_dist_name
 from .keys import KEY_SCHEMA, KeyContext, KeyManifest, KeyText, computed_components
 from .redact import REDACTED, looks_secret, redact_data, redact_text, redact_url
 from .refs import ArtifactRef

@@ -8,7 +8,8 @@ import pytest
 
 from lineage_core import capture_environment, diff_environments
 from lineage_core.cache import default_store
-from lineage_core.environment import EnvironmentSnapshot, distributions_for_modules
+from lineage_core.environment import EnvironmentSnapshot
+from lineage_core.installed import distributions_for_modules
 from lineage_core.keys import KeyManifest, explain_difference
 from lineage_core.redact import redact_url
 
@@ -105,42 +106,42 @@ def _settle(monkeypatch: pytest.MonkeyPatch) -> None:
     """Directories changed more than 50 ms ago count as settled (instead of 2 s), and this test waits that long."""
     import time
 
-    from lineage_core import environment
+    from lineage_core import installed
 
-    monkeypatch.setattr(environment, "SETTLED_NS", 50_000_000)
-    environment._installed_memo.clear()
+    monkeypatch.setattr(installed, "SETTLED_NS", 50_000_000)
+    installed._installed_memo.clear()
     time.sleep(0.1)
 
 
 def test_the_installed_set_is_read_from_its_cache_until_a_distribution_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lineage_home: Path,
 ) -> None:
-    from lineage_core import environment
+    from lineage_core import installed
 
     site = tmp_path / "site"
     (site / "fakepkg-1.0.dist-info").mkdir(parents=True)
     monkeypatch.syspath_prepend(str(site))
     _settle(monkeypatch)
-    assert environment.installed_distributions()["fakepkg"] == "1.0"
+    assert installed.installed_distributions()["fakepkg"] == "1.0"
     assert list((lineage_home / "cache").glob("installed-*.json"))  # kept for the next process
 
     def listing_forbidden(where: str) -> tuple[dict[str, str], bool]:
         raise AssertionError(f"{where} listed again although nothing changed")
 
     with monkeypatch.context() as m:  # a new process (no memo) reads the file, and lists nothing
-        m.setattr(environment, "_list_directory", listing_forbidden)
-        environment._installed_memo.clear()
-        assert environment.installed_distributions()["fakepkg"] == "1.0"
+        m.setattr(installed, "_list_directory", listing_forbidden)
+        installed._installed_memo.clear()
+        assert installed.installed_distributions()["fakepkg"] == "1.0"
         assert capture_environment().packages["fakepkg"] == "1.0"
 
     (site / "fakepkg-1.0.dist-info").rename(site / "fakepkg-1.1.dist-info")  # an upgrade
     (site / "otherpkg-0.3.dist-info").mkdir()  # an install
     _settle(monkeypatch)
-    found = environment.installed_distributions()
+    found = installed.installed_distributions()
     assert found["fakepkg"] == "1.1" and found["otherpkg"] == "0.3"
     (site / "otherpkg-0.3.dist-info").rmdir()  # an uninstall
     _settle(monkeypatch)
-    assert "otherpkg" not in environment.installed_distributions()
+    assert "otherpkg" not in installed.installed_distributions()
 
 
 def test_a_directory_that_just_changed_is_listed_not_trusted(
@@ -148,16 +149,16 @@ def test_a_directory_that_just_changed_is_listed_not_trusted(
 ) -> None:
     """Within the settle window a second change could carry the same mtime (a coarse file clock): such a directory
     is no part of the fingerprint, and is listed on every call."""
-    from lineage_core import environment
+    from lineage_core import installed
 
     site = tmp_path / "site"
     (site / "fresh-2.0.dist-info").mkdir(parents=True)
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setattr(environment, "SETTLED_NS", 3600 * 10**9)
-    assert all(entry[0] != str(site) for entry in environment.installed_fingerprint())
-    assert environment.installed_distributions()["fresh"] == "2.0"
+    monkeypatch.setattr(installed, "SETTLED_NS", 3600 * 10**9)
+    assert all(entry[0] != str(site) for entry in installed.installed_fingerprint())
+    assert installed.installed_distributions()["fresh"] == "2.0"
     (site / "fresh-2.0.dist-info").rename(site / "fresh-2.1.dist-info")
-    assert environment.installed_distributions()["fresh"] == "2.1"
+    assert installed.installed_distributions()["fresh"] == "2.1"
 
 
 def test_a_fresh_directory_on_sys_path_costs_one_listing_of_itself(
@@ -168,7 +169,7 @@ def test_a_fresh_directory_on_sys_path_costs_one_listing_of_itself(
     for a directory that holds no distribution."""
     import importlib.metadata
 
-    from lineage_core import environment
+    from lineage_core import installed
 
     site = tmp_path / "site"
     (site / "fakepkg-1.0.dist-info").mkdir(parents=True)
@@ -176,12 +177,12 @@ def test_a_fresh_directory_on_sys_path_costs_one_listing_of_itself(
     (site / "fakepkg-1.0.dist-info" / "METADATA").write_text("Name: fakepkg\nVersion: 1.0\n")
     monkeypatch.syspath_prepend(str(site))
     _settle(monkeypatch)
-    environment._packages_distributions.cache_clear()
+    installed._packages_distributions.cache_clear()
     assert distributions_for_modules(["fakemod"]) == ["fakepkg"]
     caches = sorted(p.name for p in (lineage_home / "cache").iterdir())
 
     listed: list[str] = []
-    real_list = environment._list_directory
+    real_list = installed._list_directory
 
     def listing(where: str) -> tuple[dict[str, str], bool]:
         listed.append(where)
@@ -196,25 +197,25 @@ def test_a_fresh_directory_on_sys_path_costs_one_listing_of_itself(
         (fresh / "ephemeral_component.py").write_text("")
         with monkeypatch.context() as m:
             m.syspath_prepend(str(fresh))
-            m.setattr(environment, "_list_directory", listing)
+            m.setattr(installed, "_list_directory", listing)
             m.setattr(importlib.metadata, "packages_distributions", map_forbidden)
-            environment._installed_memo.clear()
-            environment._packages_distributions.cache_clear()
+            installed._installed_memo.clear()
+            installed._packages_distributions.cache_clear()
             listed.clear()
-            assert environment.installed_distributions()["fakepkg"] == "1.0"
+            assert installed.installed_distributions()["fakepkg"] == "1.0"
             assert distributions_for_modules(["fakemod"]) == ["fakepkg"]
             assert set(listed) == {str(fresh)}  # itself only, the settled ones from the cache file
     assert sorted(p.name for p in (lineage_home / "cache").iterdir()) == caches  # no new cache file either
-    environment._packages_distributions.cache_clear()
+    installed._packages_distributions.cache_clear()
 
     (site / "newpkg-0.1.dist-info").mkdir()  # a directory that does hold one, fresh: it counts at once
     (site / "newpkg-0.1.dist-info" / "top_level.txt").write_text("newmod\n")
     (site / "newpkg-0.1.dist-info" / "METADATA").write_text("Name: newpkg\nVersion: 0.1\n")
-    environment._installed_memo.clear()
-    environment._packages_distributions.cache_clear()
-    assert environment.installed_distributions()["newpkg"] == "0.1"
+    installed._installed_memo.clear()
+    installed._packages_distributions.cache_clear()
+    assert installed.installed_distributions()["newpkg"] == "0.1"
     assert distributions_for_modules(["newmod"]) == ["newpkg"]
-    environment._packages_distributions.cache_clear()
+    installed._packages_distributions.cache_clear()
 
 
 def test_git_state_outside_a_repository_runs_no_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
