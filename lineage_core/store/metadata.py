@@ -25,6 +25,7 @@ from ..status import RunStatus
 from . import hit_journal
 from . import schema as t
 from .artifacts import ArtifactRecord, ArtifactStore
+from .base import driver_insert
 from .hashcache import HashCacheMixin
 from .integrity import IntegrityMixin
 from .leases import LeaseMixin
@@ -302,27 +303,18 @@ class Store(HashCacheMixin, LeaseMixin, IntegrityMixin, RunDatasetsMixin):
 
     def insert_run(self, *, inputs: Sequence[RunDataset] = (), **row: Any) -> None:
         """Insert one run, with the datasets it reads (resolved, see RunDataset) in the same transaction. On the
-        hit path this is the one write, so the statement is compiled once for the dialect and executed at
-        driver level (about half the cost of a Core insert)."""
+        hit path this is the one write (base.driver_insert)."""
         with self.engine.begin() if inputs else self._statement() as conn:
             self.insert_run_in(conn, inputs, row)
 
     def insert_run_in(self, conn: sa.Connection, inputs: Sequence[RunDataset], row: dict[str, Any]) -> None:
         """:meth:`insert_run` in the caller's transaction (StoreConflictError: roll it back)."""
-        sql = self.__dict__.get("_insert_run_sql")
-        if sql is None:
-            compiled = t.runs.insert().values({c: sa.bindparam(c) for c in self._RUN_COLUMNS}).compile(
-                dialect=self.engine.dialect
-            )
-            sql = self.__dict__["_insert_run_sql"] = (str(compiled), compiled.positiontup)
-        text, positions = sql
         values = {col: row.get(col) for col in self._RUN_COLUMNS}
         for col in self._RUN_JSON:
             if values[col] is not None:
                 values[col] = json.dumps(values[col], default=str)
-        params: Any = tuple(values[col] for col in positions) if positions else values
         try:
-            conn.exec_driver_sql(text, params)
+            driver_insert(conn, t.runs, self._RUN_COLUMNS, values)
             if inputs:
                 self._write_datasets(conn, str(values["id"]), inputs, ())
         except sa.exc.IntegrityError:
