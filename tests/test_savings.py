@@ -161,7 +161,7 @@ def test_every_hit_counts_what_its_producing_run_cost(backend: str, tmp_path: Pa
     source = store.get_run(gpu_hit["source_run_id"])
     assert totals["gpu_hours_saved"] == pytest.approx(  # the report rounds to 9 places
         2 * (source["ended_at"] - source["started_at"]) / 3600, abs=1e-9)
-    assert report["gpu_hours_by_type"] == {"NVIDIA-A100-SXM4-80GB": pytest.approx(want.gpu_hours)}
+    assert report["gpu_hours_by_type"] == {"NVIDIA-A100-SXM4-80GB": pytest.approx(want.gpu_hours, abs=1e-9)}
     assert totals["tokens_saved"] == want.tokens and totals["cost_usd_saved"] == pytest.approx(want.cost)
     assert totals["unknown_sources"] == 0 and totals["hit_rate"] == pytest.approx(want.hits / want.runs)
     by_ns = {g["group"]: g for g in savings(store, by="namespace").to_dict()["groups"]}
