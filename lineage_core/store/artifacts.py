@@ -235,14 +235,16 @@ class ArtifactStore:
         try:
             if self.local:
                 fd, st = self._open_blob(digest, path, size)
-                with os.fdopen(fd, "rb") as f:
+                try:
                     if st.st_size >= _TRUST_STAT_ABOVE:
                         # Map instead of copying: blobs are immutable (published by rename, removed by unlink).
-                        data = mmap.mmap(f.fileno(), st.st_size, access=mmap.ACCESS_READ)
+                        data = mmap.mmap(fd, st.st_size, access=mmap.ACCESS_READ)
                     else:
-                        data = f.read(st.st_size + 1)  # a file still growing shows as one byte too many
+                        data = _read_fd(fd, st.st_size)  # a file still growing shows as one byte too many
                         if len(data) != st.st_size:
                             raise ArtifactError(f"artifact {digest} at {path} changed size while it was read")
+                finally:
+                    os.close(fd)
             elif size:  # never more than the recorded size + 1 (a ranged GET); 0 bytes cannot be ranged
                 data = self.fs.cat_file(path, start=0, end=size + 1)
             else:
@@ -368,6 +370,20 @@ def _kind(mode: int) -> str:
         if test(mode):
             return name
     return f"mode {mode:o}"
+
+
+def _read_fd(fd: int, size: int) -> bytes:
+    """The bytes of a file expected to hold ``size``, never more than ``size`` + 1 (one more shows it grew): plain
+    reads, no file object (a small blob's hit is a handful of system calls). A regular file gives what is asked in
+    one read up to its end, so a read that brings ``size`` bytes is the end; a short one is read on from."""
+    data = os.read(fd, size + 1)
+    if len(data) >= size or not data:
+        return data
+    parts, got = [data], len(data)
+    while got <= size and (more := os.read(fd, size + 1 - got)):
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
 
 
 def _silent_unlink(path: str) -> None:
