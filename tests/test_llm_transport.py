@@ -207,6 +207,24 @@ def test_a_hit_echoes_its_own_callers_fields(stub: OpenAIStub) -> None:
     assert second.metadata == {"k": "v"} and first.output_text == second.output_text == third.output_text
 
 
+def test_a_damaged_blob_is_never_served_and_a_client_serves_the_bytes_it_verified(stub: OpenAIStub) -> None:
+    """A client remembers the answers it read and verified: later hits of them read nothing from disk, so a blob
+    damaged after that cannot change what it serves; a client that has not read it yet refuses it and calls again."""
+    warm = sdk_client(stub)
+    stored = chat(warm).content
+    assert chat(warm).content == stored and stub.count() == 1  # read and verified once
+    store = default_store()
+    entry = store.lookup(store.runs(job="llm.chat.completions")[0]["cache_key"])
+    assert entry is not None
+    blob = Path(store.artifacts.path_for(entry.artifact_hash))
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes().replace(b"echo", b"ECHO"))  # same size, other bytes
+    assert chat(warm).content == stored and stub.count() == 1
+    fresh = chat(sdk_client(stub))
+    assert stub.count() == 2 and b"ECHO" not in fresh.content  # refused, tombstoned, called again
+    assert "failed verification" in " ".join(run_of(fresh)["reasons"])
+
+
 def test_errors_are_never_stored(stub: OpenAIStub) -> None:
     client = sdk_client(stub)
     for _ in range(2):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -160,8 +161,9 @@ class CallCache:
         self.single_flight = single_flight
         self.wait_timeout = wait_timeout
         self._samples = SampleCounter()
+        self._git_dir = os.getcwd()  # whose git state the calls' environment records: where the client was made
         self._manifests: _Memo[tuple[KeyManifest, str]] = _Memo(_MEMO_SIZE)
-        self._records: _Memo[StoredResponse] = _Memo(_MEMO_SIZE)  # artifact hash -> its parsed record
+        self._records: _Memo[tuple[StoredResponse, Any]] = _Memo(_MEMO_SIZE)  # digest -> verified record, saving
 
     # -- the key ------------------------------------------------------------------------------------
     def prepare(self, kind: str, fields: dict[str, Any], *, model: str | None, nondeterministic: str | None,
@@ -290,25 +292,34 @@ class CallCache:
         if entry is None:
             return MISS
         try:
-            data = store.artifacts.read_verified(entry.artifact_hash, store, entry.size)  # every hit: verified
-            record = self._records.get(entry.artifact_hash)  # bytes that hash to it parse the same: parsed once
-            if record is None:
-                record = StoredResponse.from_bytes(data)
-                self._records.put(entry.artifact_hash, record)
+            known = self._records.get(entry.artifact_hash)
+            if known is None:
+                known = self._verified_record(store, entry.artifact_hash, entry.size)
+            record, saved = known
             value = load(record) if load is not None else None
         except (ArtifactError, ValueError) as e:
             store.tombstone(key)
             log.warning("cache entry %s for %s discarded, calling again: %s", short(key), call.runs.job, e)
             reasons.append(Reason.damaged("LLM response", e))
             return MISS
-        produced = record.produced
-        saved_cost = cost(produced.get("model"), produced.get("usage"), self.prices)
-        facet = self._facet(call, usage=None, cost_usd=0.0, model=produced.get("model") or call.model,
-                            saved={"latency_s": produced.get("latency_s"), "tokens": produced.get("usage"),
-                                   "cost_usd": saved_cost if saved_cost is not None else produced.get("cost_usd")})
+        facet = self._facet(call, usage=None, cost_usd=0.0, model=record.produced.get("model") or call.model,
+                            saved=saved)
         run_id, _note = call.runs.hit(entry.run_id, environment_hash=self._environment(store), started=call.started,
                                       concurrent=concurrent, context=child_context(facet, call.step))
         return Hit(record, run_id, entry.run_id, value)
+
+    def _verified_record(self, store: CacheStore, digest: str, size: int | None) -> tuple[StoredResponse, Any]:
+        """The stored response under ``digest``, read and verified (its bytes hash to it), and what a hit of it
+        saves; remembered by digest, so a later hit of the same answer in this client reads nothing from disk: what
+        it serves is these verified bytes' parse, whatever happens to the file meanwhile (the entry is still looked
+        up on every hit, so an invalidated or re-pointed entry is never served)."""
+        record = StoredResponse.from_bytes(store.artifacts.read_verified(digest, store, size))
+        produced = record.produced
+        saved_cost = cost(produced.get("model"), produced.get("usage"), self.prices)
+        saved = {"latency_s": produced.get("latency_s"), "tokens": produced.get("usage"),
+                 "cost_usd": saved_cost if saved_cost is not None else produced.get("cost_usd")}
+        self._records.put(digest, (record, saved))
+        return record, saved
 
     # -- the end of a miss ----------------------------------------------------------------------------
     def finish(self, miss: Miss, record: StoredResponse) -> None:
@@ -370,9 +381,8 @@ class CallCache:
             miss.lease.__exit__(None, None, None)
             miss.lease = None
 
-    @staticmethod
-    def _environment(store: CacheStore) -> str:
-        return store.put_environment(process_environment())
+    def _environment(self, store: CacheStore) -> str:
+        return store.put_environment(process_environment(self._git_dir))
 
     def _facet(self, call: Call, *, usage: Any, cost_usd: float | None, model: str | None,
                latency: float | None = None, saved: dict[str, Any] | None = None) -> dict[str, Any]:
