@@ -8,6 +8,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from . import settings as _settings
+from .environ import environ
 from .environment import EnvironmentSnapshot, capture_environment
 from .settings import Settings
 
@@ -51,8 +52,7 @@ def default_store(settings: Settings | None = None) -> CacheStore:
     process (same URLs, and for a server store the same token)."""
     s = settings if settings is not None else _active()
     if s is None:
-        env = os.environ
-        raw = tuple(map(env.get, _STORE_ENVS))
+        raw = tuple(map(environ.get, _STORE_ENVS))
         store = _store_by_env.get(raw)
         if store is None:
             store = _store_by_env[raw] = _store_for(Settings.from_env())
