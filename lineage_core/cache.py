@@ -1,11 +1,10 @@
 """``@cached``: content-addressed caching of a Python function, with a run record per call.
 
-Call path: bind arguments -> key manifest (code fingerprint and environment computed once per
-process; parameters and data inputs hashed per call, files through the stat cache) -> lookup -> on a
-hit, load and verify the stored artifact and record a CACHED run pointing at the producing run; on a
-miss, explain why in one INFO line, run the function, store the result atomically and record it.
-Anything uncertain is a miss: a missing or corrupt artifact is tombstoned, logged once as a WARNING
-and recomputed — never an exception, never a wrong value.
+Call path: bind arguments -> key manifest (code fingerprint and environment computed once per process; parameters
+and data inputs hashed per call, files through the stat cache) -> lookup -> on a hit, load and verify the stored
+artifact and record a CACHED run pointing at the producing run; on a miss, explain why in one INFO line, run the
+function, store the result atomically and record it. Anything uncertain is a miss: a missing or corrupt artifact
+is tombstoned, logged once as a WARNING and recomputed — never an exception, never a wrong value.
 """
 
 from __future__ import annotations
@@ -311,14 +310,15 @@ class CachedFunction(Generic[P, R]):
         self.last = Outcome(False, run_id, key, [str(r) for r in reasons], None, self.name)
         with lease or contextlib.nullcontext(), self.llm_scope():
             written: tuple[RunDataset, ...] = ()
+            logged: dict[str, float] = {}  # what the step logged, kept if it raises
             try:
                 with run_context(step={"run_id": run_id, "namespace": manifest.scope, "name": self.name}):
-                    value, metrics = collect(lambda: self.invoke(store, args, kwargs), self.name, self.metrics)
+                    value, metrics = collect(lambda: self.invoke(store, args, kwargs), self.name, self.metrics, logged)
                 if mode.writes:
                     value, output = self._store_value(store, manifest, runs.job_id, run_id, value)
                     written = (output,)
             except BaseException as e:
-                runs.fail(run_id, e)
+                runs.fail(run_id, e, logged)
                 raise
             runs.finish(run_id, RunStatus.COMPLETED, outputs=written, metrics=metrics)
         return value

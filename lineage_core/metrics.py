@@ -3,8 +3,9 @@
 Three ways in, one record: a step cached with ``metrics=True`` whose result is a ``dict[str, float]``;
 :func:`log_metric` called while a step runs (a context-local collector that the cached call opens around the
 function, so nested steps and concurrent tasks each keep their own); and a KFP component's ``Output[Metrics]``
-(the adapter logs each of its entries). They are written with the run when it finishes, under ``"metrics"`` in
-the run's ``context`` (the run row is the one record of a run: no table of their own, no second write).
+(the adapter logs each of its entries). They are written with the run when it finishes — a FAILED or ABORTED run
+too, with what it logged before it stopped — under ``"metrics"`` in the run's ``context`` (the run row is the one
+record of a run: no table of their own, no second write).
 
 A metric is a name (1..200 characters) and a finite real number; anything else is a :class:`MetricError` that
 says what was wrong, raised where the bad value was given (a step whose result is not a metrics dict fails
@@ -99,10 +100,12 @@ def from_result(value: object, step: str) -> dict[str, float]:
         raise MetricError(f"{step} (metrics=True) returned a bad metric: {e}") from None
 
 
-def collect(invoke: Callable[[], T], step: str, returned: bool = False) -> tuple[T, dict[str, float]]:
+def collect(invoke: Callable[[], T], step: str, returned: bool = False,
+            into: dict[str, float] | None = None) -> tuple[T, dict[str, float]]:
     """Run ``invoke`` with a metrics collector of its own; returns its value and the metrics it logged (and, with
-    ``returned``, the ones it returned, which win over logged ones of the same name)."""
-    collected: dict[str, float] = {}
+    ``returned``, the ones it returned, which win over logged ones of the same name). ``into``: the dict to collect
+    in, which keeps what was logged before ``invoke`` raised (a failed run records the loss it reached)."""
+    collected: dict[str, float] = {} if into is None else into
     token = _COLLECTOR.set(collected)
     try:
         value = invoke()

@@ -218,7 +218,8 @@ class RunRecorder:
         if emit:
             emit_run(self.store, run_id, Phase.END)
 
-    def fail(self, run_id: str, exc: BaseException) -> None:
-        """The run's end when its step raised: ABORTED for an interrupt, FAILED otherwise."""
+    def fail(self, run_id: str, exc: BaseException, metrics: dict[str, float] | None = None) -> None:
+        """The run's end when its step raised: ABORTED for an interrupt, FAILED otherwise; with the metrics the step
+        logged before it raised."""
         status = RunStatus.ABORTED if isinstance(exc, KeyboardInterrupt | SystemExit) else RunStatus.FAILED
-        self.finish(run_id, status, error=f"{type(exc).__name__}: {exc}")
+        self.finish(run_id, status, error=f"{type(exc).__name__}: {exc}", metrics=metrics)

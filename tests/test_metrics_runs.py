@@ -60,6 +60,12 @@ def not_a_dict(x: int):
 @cached(name="m.flag", metrics=True)
 def flag(x: int) -> dict:
     return {"converged": True}
+
+@cached(name="m.diverges")
+def diverges(epochs: int) -> float:
+    for epoch in range(epochs):
+        log_metric("loss", 1.0 / (epoch + 1))
+    raise FloatingPointError("the loss is nan")
 '''
 
 
@@ -156,6 +162,21 @@ def test_bad_metric_values_are_a_metric_error_and_fail_the_run(make_module: Call
             log_metric(name, 1.0)  # type: ignore[arg-type]
     assert isinstance(MetricError("x"), LineageError) and isinstance(MetricError("x"), ValueError)
     assert log_metric("outside", 2) == 2.0  # outside a step: checked, then dropped (no run records it)
+
+
+def test_a_failed_run_keeps_the_metrics_it_logged(make_module: Callable[..., ModuleType], registry: Registry) -> None:
+    m = make_module(STEPS)
+    store = default_store()
+    with pytest.raises(FloatingPointError):
+        m.diverges(4)
+    failed = store.runs(job="m.diverges", limit=1)[0]
+    assert failed["status"] == "FAILED" and "the loss is nan" in failed["error"]
+    assert failed["context"]["metrics"] == {"loss": 0.25} and failed["context"]["orchestrator"] == "python"
+    assert store.lookup(failed["cache_key"]) is None  # nothing cached
+    start, fail = run_events(store, failed["id"])
+    for event in (start, fail):
+        check_event(registry, event)
+    assert fail["eventType"] == "FAIL" and fail["run"]["facets"]["lineage_metrics"]["metrics"] == {"loss": 0.25}
 
 
 def test_runs_metrics_compare_and_plot_from_the_database(make_module: Callable[..., ModuleType],

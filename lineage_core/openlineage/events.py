@@ -106,7 +106,7 @@ def _run_facets(r: RunRecord) -> dict[str, Any]:
             components=KeyManifest.from_dict(r.manifest).component_hashes() if r.manifest else {},
             sourceRunId=r.source_run_id, missReasons=[] if r.hit else list(r.reasons),
         ))
-    if r.metrics and r.event_type == EventType.COMPLETE:
+    if r.metrics and EventType(r.event_type).terminal:
         facets["lineage_metrics"] = _own(LineageMetricsRunFacet(
             metrics=dict(r.metrics), sourceRunId=r.source_run_id if r.hit else None))
     llm = r.context.get("llm")

@@ -84,7 +84,7 @@ def run_records(store: CacheStore, run_id: str) -> list[RunRecord]:
         outputs = []
         if terminal is EventType.COMPLETE:
             outputs = _around(context, "outputs", _refs(wrote) if recorded else _legacy_outputs(store, run))
-        metrics = run_metrics(store, run) if terminal is EventType.COMPLETE else {}
+        metrics = run_metrics(store, run)  # a failed run's too: what it reached before it stopped
         records.append(RunRecord(event_type=terminal, time=run["ended_at"], outputs=outputs, metrics=metrics,
                                  **common))
     return records
