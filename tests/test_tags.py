@@ -115,7 +115,10 @@ def test_the_cli_tags_shows_and_diffs_by_tag(runs: tuple[ModuleType, list[str]])
     _, (a, b, _) = runs
     assert ok(lineage("tag", a, "prod")) == f"tagged train@prod → {a}\n"
     assert ok(lineage("tag", b, "prod")) == f"tagged train@prod → {b} (was {a})\n"
-    assert json.loads(ok(lineage("show", "train@prod", "--json")))["id"] == b
+    shown = json.loads(ok(lineage("show", "train@prod", "--json")))
+    assert shown["id"] == b and shown["tags"] == ["train@prod"]
+    assert "  tags train@prod\n" in ok(lineage("show", b))
+    assert json.loads(ok(lineage("show", a, "--json")))["tags"] == []  # the tag moved on
     assert "parameter 'lr' changed: 0.1 → 0.2" in ok(lineage("diff", a, "train@prod"))
     hist = json.loads(ok(lineage("tags", "--history", "train@prod", "--json")))
     assert [(h["from_run_id"], h["to_run_id"]) for h in hist] == [(a, b), (None, a)]

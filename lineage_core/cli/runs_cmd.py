@@ -43,12 +43,16 @@ def metric_text(value: float | None) -> str:
 
 @commands.command()
 def show(run_id: str, json_: JsonOpt = False) -> None:
-    """Show one run: status, key, reasons, environment."""
-    run = open_source().run(run_id)
+    """Show one run: status, key, reasons, tags, metrics, environment."""
+    source = open_source()
+    run = source.run(run_id)
+    tags = [f"{t['job']}@{t['name']}" for t in source.tags(None, run["id"])]  # the tags pointing at it
     if json_:
-        return print_json(run)
+        return print_json({**run, "tags": tags})
     con = console()
     con.print(f"[bold]{run['id']}[/] {run['namespace']}/{run['job']} [bold]{run['status']}[/]")
+    if tags:
+        con.print(f"  tags {', '.join(tags)}")
     con.print(f"  started {when(run['started_at'])}  ended {when(run['ended_at'])}")
     con.print(f"  key {run['cache_key']}")
     if run["source_run_id"]:
