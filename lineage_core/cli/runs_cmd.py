@@ -62,8 +62,8 @@ def show(run_id: str, json_: JsonOpt = False) -> None:
     if run["error"]:
         con.print(f"  [red]error[/] {run['error']}")
     if run.get("metrics"):
-        source = " (from its source run)" if run["source_run_id"] else ""
-        con.print(f"  metrics{source} " + ", ".join(f"{k}={metric_text(v)}" for k, v in sorted(run["metrics"].items())))
+        origin = " (from its source run)" if run["source_run_id"] else ""
+        con.print(f"  metrics{origin} " + ", ".join(f"{k}={metric_text(v)}" for k, v in sorted(run["metrics"].items())))
     m = run["manifest"]
     if m:
         con.print(f"  params {m['display']}")
