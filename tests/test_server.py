@@ -21,12 +21,13 @@ def server(backend: str) -> Iterator[Server]:  # after the backend: the server m
     s.stop()
 
 
-def declared_too_large(server: Server) -> int:
+def declared_too_large(server: Server, token: str | None = None) -> int:
     """A client announcing an 11 MB body gets 413 before it sends it (raw HTTP: clients would stream it)."""
     import socket
 
+    auth = f"Authorization: Bearer {token}\r\n".encode() if token else b""
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(b"POST /api/v1/lineage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(b"POST /api/v1/lineage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + auth +
                      b"Content-Length: 11534336\r\n\r\n")
         reply = sock.recv(4096).decode()
     return int(reply.split()[1])
@@ -73,6 +74,11 @@ def test_writes_need_a_token_off_loopback(backend: str) -> None:
         assert s.request("POST", "/api/v1/lineage", event)[0] == 401
         assert s.request("POST", "/api/v1/lineage", event, {"Authorization": "Bearer wrong"})[0] == 401
         assert s.request("POST", "/api/v1/lineage", event, {"Authorization": "Bearer t0ken-abc"})[0] == 201
+        # a body is read only for a caller with a token: without one, malformed or oversized is still just 401
+        status, body = s.request("POST", "/api/v1/lineage", b"{not json")
+        assert status == 401 and body["message"] == "a valid bearer token is required"
+        assert s.request("POST", "/api/v1/lineage", b"{not json", {"Authorization": "Bearer t0ken-abc"})[0] == 400
+        assert declared_too_large(s) == 401 and declared_too_large(s, "t0ken-abc") == 413
         assert s.request("GET", "/api/v1/events/lineage")[0] == 401  # reads too, off loopback (tests/test_scopes.py)
         assert s.request("GET", "/api/v1/events/lineage", None, {"Authorization": "Bearer t0ken-abc"})[0] == 200
     finally:

@@ -29,7 +29,7 @@ from ..store.ol_events import EventLog
 from ..store.owners import Owners
 from .admin_api import admin_router
 from .audit_trail import AuditTrail
-from .auth import LINEAGE, AccessDenied, Caller, Guard, IngestCaller, every_namespace, parse_tokens
+from .auth import LINEAGE, AccessDenied, Caller, Guard, IngestCaller, TokenBeforeBody, every_namespace, parse_tokens
 from .cache_api import cache_router
 from .metrics import NOTE_ROUTE, Metrics
 from .metrics import install as install_metrics
@@ -54,6 +54,7 @@ def create_app(store: Store, tokens: list[str] | None = None, require_auth: bool
     app.state.guard = Guard(parse_tokens(tokens or []), require_auth, anonymous_read, Owners(store))
     app.add_middleware(EncodedSegments)
     install(app)  # Marquez's error body for every refusal; paths and queries checked first
+    app.add_middleware(TokenBeforeBody)  # outside install's body parsing: no body read for a caller without a token
     app.add_middleware(AuditTrail, trail=AuditLog(store))
     metrics = Metrics(store)
 

@@ -23,17 +23,19 @@ import fnmatch
 import hmac
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.routing import Match
 
 from ..errors import ConfigError, LineageError
 from ..settings import SERVER_TOKENS_ENV, Settings
-from .paths import segment
+from .paths import routed, segment
+from .validation import error
 
 if TYPE_CHECKING:
     from ..store.owners import Owners
@@ -150,6 +152,16 @@ class AuditNote:
     skip: bool = False
     recorded: bool = False  # the route wrote its row itself (the hit: in the transaction of the run it records)
 
+    def fill(self, method: str, path: str, route: Any, path_params: dict[str, Any], token: str) -> None:
+        """Who (the token's name), which route and what its path names."""
+        self.action = getattr(route, "name", None) or path
+        self.route = f"{method} {getattr(route, 'path', path)}"
+        self.token = token
+        params = {k: v for k, v in path_params.items() if k != "namespace"}
+        self.target = " ".join(f"{k}={v}" for k, v in params.items()) or None
+        if "namespace" in path_params:
+            self.namespaces.add(segment(path_params["namespace"]))
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -251,14 +263,8 @@ class Need:
         header = request.headers.get("authorization")
         token = guard.identify(header) if header else None
         if note is not None:
-            route = request.scope.get("route")
-            note.action = getattr(route, "name", None) or request.url.path
-            note.route = f"{request.method} {getattr(route, 'path', request.url.path)}"
-            note.token = token.name if token else "anonymous" if not header else "invalid-token"
-            params = {k: v for k, v in request.path_params.items() if k != "namespace"}
-            note.target = " ".join(f"{k}={v}" for k, v in params.items()) or None
-            if "namespace" in request.path_params:
-                note.namespaces.add(segment(request.path_params["namespace"]))
+            note.fill(request.method, request.url.path, request.scope.get("route"), request.path_params,
+                      token.name if token else "anonymous" if not header else "invalid-token")
         if not guard.required or (self.anonymous and guard.anonymous_read):
             caller = Caller(token.name if token else "anonymous", (), guard.owners, note)
         elif token is None:
@@ -272,6 +278,63 @@ class Need:
                 caller.require(*await run_in_threadpool(guard.namespaces_in_path, dict(request.path_params)))
         request.scope[CALLER_KEY] = caller
         return caller
+
+
+class TokenBeforeBody:
+    """ASGI middleware: on a server that requires tokens, a request that sends a body without a valid token is
+    refused (401, and audited like every refusal) before anything reads the body, so no caller without a token
+    makes the server read or parse one (every route that takes a body declares a scope that needs a token)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and _sends_body(scope):
+            guard: Guard = scope["app"].state.guard
+            header = _header(scope, b"authorization")
+            if guard.required and (header is None or guard.identify(header) is None):
+                note: AuditNote | None = scope.get(AUDIT_KEY)
+                if note is not None:
+                    route, params = _route_of(scope)
+                    note.fill(scope["method"], scope["path"], route, params,
+                              "anonymous" if header is None else "invalid-token")
+                answer = error(401, "a valid bearer token is required")
+                answer.headers["WWW-Authenticate"] = "Bearer"
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _header(scope: Any, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _sends_body(scope: Any) -> bool:
+    if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        return False
+    length = _header(scope, b"content-length")
+    return _header(scope, b"transfer-encoding") is not None or (length is not None and length.strip() not in ("", "0"))
+
+
+def _route_of(scope: Any) -> tuple[Any, dict[str, Any]]:
+    """The route the request would reach and its path parameters (for the audit row of its refusal; None when
+    none matches: the row then names the path)."""
+    routed_scope = routed(scope)
+    for route in _leaves(scope["app"].router.routes):
+        match, child = route.matches(routed_scope)
+        if match is Match.FULL:
+            return route, dict(child.get("path_params") or {})
+    return None, {}
+
+
+def _leaves(routes: Sequence[Any]) -> Iterator[Any]:
+    """The routes of the app, those of included routers too (which FastAPI keeps whole, matched lazily)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        yield from _leaves(inner.routes) if inner is not None else (route,)
 
 
 READ = Need(Scope.READ)

@@ -19,14 +19,20 @@ def segment(value: str) -> str:
     return unquote(value)
 
 
+def routed(scope: Any) -> Any:
+    """The request scope with ``path`` as routing sees it: rebuilt from ``raw_path``, slashes inside a segment kept
+    encoded."""
+    raw = scope.get("raw_path") if scope["type"] == "http" else None
+    if raw and raw.startswith(PREFIX) and b"%" in raw:
+        path = raw.split(b"?", 1)[0].decode("latin-1")
+        parts = [quote(unquote(p), safe=":@!$&'()*+,;=-._~ ") for p in path.split("/")]
+        return {**scope, "path": "/".join(parts)}
+    return scope
+
+
 class EncodedSegments:
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        raw = scope.get("raw_path") if scope["type"] == "http" else None
-        if raw and raw.startswith(PREFIX) and b"%" in raw:
-            path = raw.split(b"?", 1)[0].decode("latin-1")
-            parts = [quote(unquote(p), safe=":@!$&'()*+,;=-._~ ") for p in path.split("/")]
-            scope = {**scope, "path": "/".join(parts)}
-        await self.app(scope, receive, send)
+        await self.app(routed(scope), receive, send)
