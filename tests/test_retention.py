@@ -111,3 +111,33 @@ def test_cli_gc_pin_and_bad_durations(steps: ModuleType) -> None:
     assert bad.returncode != 0 and "invalid duration 'ten days'" in bad.stderr
     with pytest.raises(ConfigError):
         parse_duration("-1d")
+
+
+def test_admin_writes_on_the_database_are_in_the_audit_trail(steps: ModuleType) -> None:
+    """What the server's admin routes record, the CLI records when it changes the database itself: token
+    ``cli:<OS user>``, the action and command, what it named, the outcome (a refusal too)."""
+    import getpass
+
+    steps.f(2)
+    run = explain(steps.f).run_id
+    cli = [sys.executable, "-m", "lineage_core.cli"]
+
+    def lineage(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cli, *args], capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+
+    for args in (["pin", run, "--note", "keep"], ["unpin", run], ["tag", run, "prod"], ["cache", "invalidate",
+                 "--job", "ret.g"], ["cache", "gc", "--older-than", "1000d"]):
+        assert lineage(*args).returncode == 0, args
+    assert lineage("cache", "gc", "--older-than", "1000d", "--dry-run").returncode == 0  # changes nothing: no row
+    assert lineage("pin", "no-such-run").returncode != 0
+    rows = json.loads(lineage("audit", "--json").stdout)
+    user = f"cli:{getpass.getuser()}"
+    assert [(r["token"], r["action"], r["route"], r["target"], r["outcome"]) for r in reversed(rows)] == [
+        (user, "pin", "CLI lineage pin", f"run_id={run}", "ok"),
+        (user, "unpin", "CLI lineage unpin", f"run_id={run}", "ok"),
+        (user, "move_tag", "CLI lineage tag", f"run={run} tag=prod", "ok"),
+        (user, "invalidate", "CLI lineage cache invalidate", "job=ret.g", "ok"),
+        (user, "gc", "CLI lineage cache gc", None, "ok"),
+        (user, "pin", "CLI lineage pin", "run_id=no-such-run", "refused"),
+    ]
+    assert "keep" not in json.dumps(rows)  # what was written is not in the trail, as with the server

@@ -5,12 +5,15 @@
 Each command is written once, against :class:`Source`; the answers are plain JSON-shaped data, the same from
 either side (the server's routes call what :class:`LocalSource` calls), so a command prints the same whichever
 answered. Reads go through the server's read API (scope ``read``), invalidate, gc and pins through its admin API
-(scope ``admin``, each write in its audit trail).
+(scope ``admin``, each write in its audit trail). On the database, the same writes are rows of the same audit
+trail, under the token name ``cli:<OS user>``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .. import settings
 from .output import no_lineage
@@ -18,6 +21,9 @@ from .output import no_lineage
 if TYPE_CHECKING:
     from ..openlineage.graph import NodeId
     from ..store import Store
+
+log = logging.getLogger("lineage_core.cli")
+T = TypeVar("T")
 
 
 class Source(Protocol):
@@ -142,8 +148,34 @@ class LocalSource:
 
         return savings(self.store, since=since, by=by).to_dict()
 
+    def _audited(self, action: str, command: str, target: str | None, write: Callable[[], T]) -> T:
+        """``write``, recorded in the audit trail as the server records its admin routes (refusals too)."""
+        from ..errors import LineageError, RunNotFoundError
+        from ..store.audit import AuditLog, AuditRecord
+        from ..tags import who
+
+        status = 500
+        try:
+            value = write()
+            status = 200
+            return value
+        except RunNotFoundError:
+            status = 404
+            raise
+        except LineageError:
+            status = 400
+            raise
+        finally:
+            try:
+                AuditLog(self.store).record(AuditRecord(f"cli:{who()}", action, f"CLI lineage {command}", status,
+                                                        target))
+            except Exception as e:  # noqa: BLE001 - the write is done (or refused); say the row is missing
+                log.error("audit row not recorded for lineage %s: %s", command, type(e).__name__)
+
     def invalidate(self, key: str | None, job: str | None) -> int:
-        return self.store.invalidate(key=key, job=job)
+        target = f"key={key}" if key else f"job={job}" if job else None
+        return self._audited("invalidate", "cache invalidate", target,
+                             lambda: self.store.invalidate(key=key, job=job))
 
     def gc(self, older_than: str | None, keep_last: int | None, grace: str, dry_run: bool) -> dict[str, Any]:
         from ..retention import apply_plan, parse_duration, plan_garbage
@@ -152,17 +184,17 @@ class LocalSource:
                             keep_last=keep_last, grace=parse_duration(grace))
         if dry_run:
             return {**plan.report().to_dict(), "plan": plan.to_dict()}
-        return apply_plan(self.store, plan).to_dict()
+        return self._audited("gc", "cache gc", None, lambda: apply_plan(self.store, plan).to_dict())
 
     def pin(self, run_id: str, note: str | None) -> str:
         from ..retention import pin
 
-        return pin(self.store, run_id, note)
+        return self._audited("pin", "pin", f"run_id={run_id}", lambda: pin(self.store, run_id, note))
 
     def unpin(self, run_id: str) -> str:
         from ..retention import unpin
 
-        return unpin(self.store, run_id)
+        return self._audited("unpin", "unpin", f"run_id={run_id}", lambda: unpin(self.store, run_id))
 
     def tags(self, job: str | None, run_id: str | None) -> list[dict[str, Any]]:
         from ..tags import tags
@@ -177,4 +209,5 @@ class LocalSource:
     def move_tag(self, run_id: str, name: str, job: str | None, action: str) -> dict[str, Any]:
         from ..tags import move_tag
 
-        return move_tag(self.store, run_id, name, job, action=action).to_dict()
+        return self._audited("move_tag", action, f"run={run_id} tag={name}",
+                             lambda: move_tag(self.store, run_id, name, job, action=action).to_dict())
