@@ -29,6 +29,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .environ import environ
 from .errors import ConfigError
 
 # -- the environment variables, by setting ------------------------------------------------------------
@@ -340,24 +341,24 @@ active: Callable[[], Settings | None] = _active.get  # the settings of the enclo
 
 def _current(name: str) -> Any:
     s = _active.get()
-    return getattr(s, name) if s is not None else _READERS[name](os.environ)
+    return getattr(s, name) if s is not None else _READERS[name](environ)
 
 
 # -- the current settings' fields (cheap: see the module docstring) -------------------------------------
 # The three every cached call reads call their readers directly.
 def disabled() -> bool:
     s = _active.get()
-    return s.disabled if s is not None else _read_disabled(os.environ)
+    return s.disabled if s is not None else _read_disabled(environ)
 
 
 def global_cache_mode() -> CacheMode:
     s = _active.get()
-    return s.cache_mode if s is not None else _read_cache_mode(os.environ)
+    return s.cache_mode if s is not None else _read_cache_mode(environ)
 
 
 def verify_mode() -> str:
     s = _active.get()
-    return s.verify if s is not None else _read_verify(os.environ)
+    return s.verify if s is not None else _read_verify(environ)
 
 
 def namespace(explicit: str | None = None) -> str:
@@ -365,7 +366,7 @@ def namespace(explicit: str | None = None) -> str:
     if explicit:
         return explicit
     s = _active.get()
-    return s.namespace if s is not None else _read_namespace(os.environ)
+    return s.namespace if s is not None else _read_namespace(environ)
 
 
 def lineage_home() -> Path:
@@ -378,12 +379,12 @@ def store_token() -> str | None:
 
 def store_url() -> str:
     s = _active.get()
-    return s.resolved_store_url if s is not None else _store_in(os.environ.get(STORE_URL_ENV), lineage_home())
+    return s.resolved_store_url if s is not None else _store_in(environ.get(STORE_URL_ENV), lineage_home())
 
 
 def artifacts_url() -> str:
     s = _active.get()
-    return s.resolved_artifacts_url if s is not None else _artifacts_in(os.environ.get(ARTIFACTS_URL_ENV),
+    return s.resolved_artifacts_url if s is not None else _artifacts_in(environ.get(ARTIFACTS_URL_ENV),
                                                                          lineage_home())
 
 
