@@ -94,13 +94,19 @@ def test_every_kind_of_write_is_audited_and_shown(backend: str, tmp_path: Path) 
         assert len(audit(f"since={rows[2]['at']}")) >= 3
         for bad in ("limit=0", "limit=10001", "since=yesterday"):
             assert 400 <= send(s, "GET", f"/api/v1/audit?{bad}", admin)[0] < 500, bad
+        prune = "/api/v1/admin/audit/prune"
+        assert send(s, "POST", prune, admin, {"olderThan": "1000d"}) == (200, {"pruned": 0})
+        assert send(s, "POST", prune, admin, {"olderThan": "soon"})[0] == 400
+        assert send(s, "POST", prune, cache, {"olderThan": "0s"})[0] == 403
+        assert [(r["token"], r["outcome"]) for r in audit("action=prune_audit")] == [
+            ("cacher", "denied"), ("adminer", "refused"), ("adminer", "ok")]
     finally:
         s.stop()
 
     out = audit_cli(tmp_path, backend, "--token", "cacher", "--action", "put_blob")
     assert "outcome" in out and out.count("put_blob") == 2 and "refused" in out and "adminer" not in out
     listed = json.loads(audit_cli(tmp_path, backend, "--json", "--since", "1h", "--limit", "5"))
-    assert [r["action"] for r in listed] == [r["action"] for r in rows[:5]]
+    assert [r["action"] for r in listed] == ["prune_audit"] * 3 + [r["action"] for r in rows[:2]]  # newest first
     assert json.loads(audit_cli(tmp_path, backend, "--json", "--since", "2100-01-01T00:00:00")) == []
 
 

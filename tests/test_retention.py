@@ -141,3 +141,14 @@ def test_admin_writes_on_the_database_are_in_the_audit_trail(steps: ModuleType) 
         (user, "pin", "CLI lineage pin", "run_id=no-such-run", "refused"),
     ]
     assert "keep" not in json.dumps(rows)  # what was written is not in the trail, as with the server
+
+    # retention: rows older than the duration go, and the prune is itself a row
+    assert lineage("audit", "prune", "--older-than", "1d").stdout == "pruned 0 audit row(s) older than 1d\n"
+    store = default_store()
+    with store.engine.begin() as c:
+        c.exec_driver_sql("UPDATE audit SET at = at - 2 * 86400")
+    assert json.loads(lineage("audit", "prune", "--older-than", "1d", "--json").stdout) == {"pruned": 7}
+    left = json.loads(lineage("audit", "--json").stdout)
+    assert [(r["action"], r["target"], r["outcome"]) for r in left] == [("prune_audit", "older_than=1d", "ok")]
+    bad = lineage("audit", "prune", "--older-than", "soon")
+    assert bad.returncode == 2 and "invalid duration 'soon'" in bad.stderr

@@ -73,6 +73,7 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, ...]] = {
     ("PUT", "/api/v1/store/remote-stat"): (C,), ("POST", "/api/v1/store/hits/{key}"): (C,),
     # the admin API
     ("POST", "/api/v1/admin/invalidate"): (A, SPANS), ("POST", "/api/v1/admin/gc"): (A, SPANS),
+    ("POST", "/api/v1/admin/audit/prune"): (A, SPANS),
     ("PUT", "/api/v1/admin/pins/{run_id}"): (A,), ("DELETE", "/api/v1/admin/pins/{run_id}"): (A,),
     ("GET", "/api/v1/audit"): (A, SPANS),
     # tags: read them with a read token (filtered per namespace), move them with an admin one (like pins)

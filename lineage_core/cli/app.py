@@ -23,12 +23,13 @@ EXIT_ERROR, EXIT_REFUSED = 2, 3
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Cached, traceable pipeline steps.")
 for group in (runs_cmd.commands, compare_cmd.commands, events_cmd.commands, cache_cmd.commands, stats_cmd.commands,
-              audit_cmd.commands, setup_cmd.commands, exec_cmd.commands):
+              setup_cmd.commands, exec_cmd.commands):
     app.add_typer(group)  # no name: the group's commands are the root's own
 app.add_typer(env_commands)
 app.add_typer(get_commands)
 app.add_typer(tag_commands)
 app.add_typer(cache_cmd.cache_app, name="cache")
+app.add_typer(audit_cmd.audit_app, name="audit")
 app.add_typer(events_cmd.events_app, name="events")
 
 

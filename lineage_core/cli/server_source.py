@@ -87,6 +87,9 @@ class ServerSource:
         return [{**r, "at": dt.datetime.fromisoformat(r["at"].replace("Z", "+00:00")).timestamp()}
                 for r in rows["audit"]]
 
+    def prune_audit(self, older_than: str) -> int:
+        return int(self._call("POST", "/admin/audit/prune", json={"olderThan": older_than})["pruned"])
+
     def invalidate(self, key: str | None, job: str | None) -> int:
         return int(self._call("POST", "/admin/invalidate", json={"key": key, "job": job})["invalidated"])
 

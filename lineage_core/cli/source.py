@@ -54,6 +54,9 @@ class Source(Protocol):
     def audit(self, token: str | None, action: str | None, since: float | None, limit: int) -> list[dict[str, Any]]:
         """Audit rows, newest first."""
 
+    def prune_audit(self, older_than: str) -> int:
+        """Remove audit rows older than the duration (``90d``); how many went. The removal is itself a row."""
+
     def savings(self, since: float | None, by: str) -> dict[str, Any]:
         """What the cache saved since then (epoch seconds; None: ever), grouped ``by`` job, namespace or model:
         :class:`~lineage_core.store.savings.SavingsReport` as a dict."""
@@ -171,6 +174,16 @@ class LocalSource:
                                                         target))
             except Exception as e:  # noqa: BLE001 - the write is done (or refused); say the row is missing
                 log.error("audit row not recorded for lineage %s: %s", command, type(e).__name__)
+
+    def prune_audit(self, older_than: str) -> int:
+        import time
+
+        from ..retention import parse_duration
+        from ..store.audit import AuditLog
+
+        before = time.time() - parse_duration(older_than)
+        return self._audited("prune_audit", "audit prune", f"older_than={older_than}",
+                             lambda: AuditLog(self.store).prune(before))
 
     def invalidate(self, key: str | None, job: str | None) -> int:
         target = f"key={key}" if key else f"job={job}" if job else None

@@ -1,14 +1,17 @@
 """The admin API (scope ``admin``): invalidate entries, collect garbage, pin runs, and read the audit trail.
 
 ``POST /api/v1/admin/invalidate`` ``{"key"?, "job"?}``, ``POST /api/v1/admin/gc`` ``{"olderThan"?, "keepLast"?,
-"grace"?, "dryRun"?}``, ``PUT|DELETE /api/v1/admin/pins/{run_id}`` ``{"note"?}`` and ``GET /api/v1/audit``
-(``token``, ``action``, ``since`` (ISO 8601), ``limit`` 1..10,000), newest first. Invalidate, gc and the audit
-trail act across namespaces: a namespace-limited admin token may only pin and unpin runs of its namespaces.
+"grace"?, "dryRun"?}``, ``PUT|DELETE /api/v1/admin/pins/{run_id}`` ``{"note"?}``, ``GET /api/v1/audit``
+(``token``, ``action``, ``since`` (ISO 8601), ``limit`` 1..10,000), newest first, and ``POST
+/api/v1/admin/audit/prune`` ``{"olderThan"}`` (the trail's retention: rows older than the duration go; the prune is
+itself a row). Invalidate, gc and the audit trail act across namespaces: a namespace-limited admin token may only
+pin and unpin runs of its namespaces.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -36,6 +39,10 @@ class GcIn(BaseModel):
 
 class PinIn(BaseModel):
     note: str | None = Field(None, max_length=1000)
+
+
+class PruneIn(BaseModel):
+    olderThan: str = Field(min_length=1, max_length=32)  # a duration: 90d
 
 
 def _iso(ts: float) -> str:
@@ -77,6 +84,14 @@ def admin_router(store: Store) -> APIRouter:
             return {"unpinned": retention.unpin(store, run_id)}
         except RunNotFoundError as e:
             return error(404, str(e))
+
+    @api.post("/admin/audit/prune", response_model=None, dependencies=[Depends(every_namespace)])
+    def prune_audit(body: PruneIn) -> Any:
+        try:
+            before = time.time() - retention.parse_duration(body.olderThan)
+        except ConfigError as e:
+            return error(400, str(e))
+        return {"pruned": trail.prune(before)}  # this request's own row is written after it: it stays
 
     @api.get("/audit", response_model=None, dependencies=[Depends(every_namespace)])
     def audit(token: Annotated[str | None, Query(max_length=64)] = None,

@@ -73,6 +73,12 @@ class AuditLog:
         }
         driver_insert(conn, t.audit, _COLUMNS, row)
 
+    def prune(self, before: float) -> int:
+        """Remove the rows older than ``before`` (epoch seconds): the trail's retention, run by an admin (and itself
+        recorded by whoever runs it). How many rows went."""
+        with self._store.engine.begin() as c:
+            return int(c.execute(sa.delete(t.audit).where(t.audit.c.at < before)).rowcount or 0)
+
     def query(self, token: str | None = None, action: str | None = None, since: float | None = None,
               limit: int = 100) -> list[AuditRecord]:
         """Rows newest first, filtered by token name, action and time (``at >= since``); 1 <= limit <= 10,000."""
