@@ -11,6 +11,9 @@ client: helm runs as a subprocess with the plane's kubeconfig, and the API is re
   API server as a server-side dry run with strict field validation, the pod templates (StatefulSets' too) also
   as Pods in a namespace that enforces the `restricted` Pod Security Standard, and each set through
   `helm install --dry-run=server`;
+- the retention CronJob behind `retention.enabled` (off by default): `lineage cache gc` then `lineage audit prune`
+  with the server's store and artifacts environment, its exact arguments, refused bad values; in the install,
+  a Job made from it (as `kubectl create job --from=cronjob/...` makes one) runs both steps on the release's store;
 - the ServiceMonitor behind `metrics.serviceMonitor` (the Prometheus Operator's CRD, which this control plane does
   not serve, so it cannot be dry-run here): linted, rendered, and held to what it names — the server's Service and
   port, the scrape token's Secret (a read token) — with every other object dry-run; off by default;
@@ -68,6 +71,9 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "airflow"}}},
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kubeflow"}}}]},
         "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+        "retention": {"enabled": True, "schedule": "30 2 * * 0", "timeZone": "Europe/Dublin",
+                      "gc": {"olderThan": "90d", "keepLast": 10, "grace": "2h"}, "audit": {"olderThan": "365d"},
+                      "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}},
     },
     "gke": {
         "store": {"existingSecret": "", "url": "postgresql+psycopg://lineage:pw@10.1.2.3:5432/lineage"},
@@ -91,6 +97,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "podDisruptionBudget": {"enabled": False},
         "networkPolicy": {"enabled": False},
         "serviceAccount": {"create": False},
+        "retention": {"enabled": True, "schedule": "@daily", "gc": {"olderThan": "14d"}, "audit": {"olderThan": ""}},
     },
 }
 
@@ -148,8 +155,8 @@ def test_each_value_set_lints_and_is_accepted_by_the_api_server(name: str, helm:
         if obj["kind"] == "ServiceAccount":  # a pod is admitted only when its ServiceAccount exists: make it
             k8s.ok("POST", collection(obj, k8s_namespace), obj)
     for obj in rendered:
-        if obj["kind"] in ("Deployment", "Job", "StatefulSet"):
-            template = obj["spec"]["template"]
+        if obj["kind"] in ("Deployment", "Job", "StatefulSet", "CronJob"):
+            template = (obj["spec"]["jobTemplate"] if obj["kind"] == "CronJob" else obj)["spec"]["template"]
             metadata = {"name": f"{obj['metadata']['name']}-pod", **template["metadata"]}
             spec = dict(template["spec"])  # a StatefulSet's controller adds its claims as volumes
             spec["volumes"] = [*spec.get("volumes", []), *({"name": c["metadata"]["name"], "persistentVolumeClaim": {
@@ -167,9 +174,11 @@ def test_each_value_set_lints_and_is_accepted_by_the_api_server(name: str, helm:
     assert job["metadata"]["annotations"]["helm.sh/hook"] == (
         "post-install,pre-upgrade" if evaluation_db else "pre-install,pre-upgrade")
     assert ("StatefulSet" in kinds) == bool(evaluation_db)
+    assert ("CronJob" in kinds) == bool(VALUE_SETS[name].get("retention", {}).get("enabled"))
     notes = helm("install", "dry", str(CHART), "-n", k8s_namespace, "-f", values, "--dry-run=server").stdout
     assert f"http://dry-lineage-server.{k8s_namespace}.svc:5000" in notes  # NOTES.txt: where Airflow and KFP point
     assert ("svc/dry-lineage-server-marquez" in notes) == bool(VALUE_SETS[name].get("marquez"))
+    assert ("create job --from=cronjob/dry-lineage-server-retention" in notes) == ("CronJob" in kinds)
 
 
 def test_invalid_values_are_refused_by_the_schema_and_the_chart(helm: Any, tmp_path: Path) -> None:
@@ -183,9 +192,64 @@ def test_invalid_values_are_refused_by_the_schema_and_the_chart(helm: Any, tmp_p
         ({"auth": {"existingSecret": "", "tokens": []}}, "needs tokens"),
         ({"marquez": {"enabled": True}}, "the Marquez UI sends no token"),
         ({"postgresql": {"enabled": True}}, "give postgresql.password"),
+        ({"retention": {"enabled": True, "schedule": 3}}, "at '/retention/schedule': got number, want string"),
+        ({"retention": {"enabled": True, "schedule": "daily"}}, "at '/retention/schedule'"),
+        ({"retention": {"enabled": True, "gc": {"keepLast": -1}}}, "at '/retention/gc/keepLast': minimum"),
+        ({"retention": {"enabled": True, "gc": {"olderThan": "30 days"}}}, "at '/retention/gc/olderThan'"),
+        ({"retention": {"enabled": True, "prune": {"olderThan": "90d"}}}, "additional properties 'prune'"),
+        ({"retention": {"enabled": True, "concurrencyPolicy": "Allow"}}, "at '/retention/concurrencyPolicy'"),
     ]:
         r = helm("template", "rel", str(CHART), "-f", values_file(tmp_path, "bad", values), check=False)
         assert r.returncode != 0 and message in r.stderr, (values, r.stderr)
+
+
+def retention_pod(rendered: list[dict[str, Any]]) -> dict[str, Any]:
+    (cron,) = [d for d in rendered if d["kind"] == "CronJob"]
+    return dict(cron["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+
+
+def test_the_retention_cronjob_runs_gc_then_audit_prune_with_the_servers_store_and_artifacts(
+        helm: Any, tmp_path: Path) -> None:
+    assert "CronJob" not in helm("template", "rel", str(CHART)).stdout  # off by default
+    for name, init, main in [
+        ("aws", [["cache", "gc", "--older-than", "90d", "--keep-last", "10", "--grace", "2h"]],
+         [["audit", "prune", "--older-than", "365d"]]),
+        ("evaluation", [], [["cache", "gc", "--older-than", "14d", "--grace", "1h"]]),  # no audit retention
+    ]:
+        values = values_file(tmp_path, name, VALUE_SETS[name])
+        rendered = [d for d in yaml.safe_load_all(helm("template", "rel", str(CHART), "-f", values).stdout) if d]
+        (cron,) = [d for d in rendered if d["kind"] == "CronJob"]
+        retention = VALUE_SETS[name]["retention"]
+        assert cron["metadata"]["name"] == "rel-lineage-server-retention"
+        assert cron["spec"]["schedule"] == retention["schedule"]
+        assert cron["spec"].get("timeZone") == retention.get("timeZone")
+        assert (cron["spec"]["concurrencyPolicy"], cron["spec"]["startingDeadlineSeconds"]) == ("Forbid", 3600)
+        assert (cron["spec"]["successfulJobsHistoryLimit"], cron["spec"]["failedJobsHistoryLimit"]) == (3, 3)
+        pod = retention_pod(rendered)
+        containers = [*pod.get("initContainers", []), *pod["containers"]]
+        assert [c["args"] for c in pod.get("initContainers", [])] == init, name
+        assert [c["args"] for c in pod["containers"]] == main, name
+        (deployment,) = [d for d in rendered
+                         if d["kind"] == "Deployment" and d["metadata"]["name"] == "rel-lineage-server"]
+        server_pod = deployment["spec"]["template"]["spec"]
+        server = server_pod["containers"][0]
+        for c in containers:
+            assert (c["image"], c["command"]) == (server["image"], server["command"])
+            # the server's store and artifacts environment (gc deletes blobs), not its token file or read mode
+            assert c["env"] == [*(e for e in server["env"] if not e["name"].startswith("LINEAGE_SERVER_")),
+                                {"name": "LOGNAME", "value": "rel-lineage-server-retention"}], c["env"]
+            assert c.get("envFrom") == server.get("envFrom")
+            assert c["securityContext"] == server["securityContext"]
+            assert c["resources"] == retention.get("resources", {})
+            assert [m for m in c["volumeMounts"] if m["name"] != "tokens"] == [
+                m for m in server["volumeMounts"] if m["name"] != "tokens"]
+        assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+        for key in ("serviceAccountName", "securityContext", "tolerations", "nodeSelector", "imagePullSecrets"):
+            assert pod.get(key) == server_pod.get(key), key
+        assert [v for v in pod["volumes"] if v["name"] != "tmp"] == [
+            v for v in server_pod["volumes"] if v["name"] not in ("tmp", "tokens")]
+        names = {e["name"] for e in containers[0]["env"]}
+        assert ("LINEAGE_ARTIFACTS_OPTIONS" in names) == bool(VALUE_SETS[name]["artifacts"].get("options"))
 
 
 PROMETHEUS = {"name": "prometheus", "token": "prometheus-" + "c" * 24, "scopes": ["read"]}
@@ -270,6 +334,7 @@ def release_objects(k8s: ControlPlane, namespace: str) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for path in ("/api/v1/{}/pods", "/api/v1/{}/services", "/api/v1/{}/configmaps", "/api/v1/{}/serviceaccounts",
                  "/apis/apps/v1/{}/deployments", "/apis/apps/v1/{}/replicasets", "/apis/batch/v1/{}/jobs",
+                 "/apis/batch/v1/{}/cronjobs",
                  "/apis/policy/v1/{}/poddisruptionbudgets", "/apis/networking.k8s.io/v1/{}/networkpolicies"):
         names = [o["metadata"]["name"] for o in k8s.items(path.format(f"namespaces/{namespace}"), selector)]
         if names:
@@ -278,6 +343,60 @@ def release_objects(k8s: ControlPlane, namespace: str) -> dict[str, list[str]]:
     if secrets:
         found["secrets"] = secrets
     return found
+
+
+STEP = """
+from lineage_core import cached
+
+
+@cached(name="retention.step")
+def step(n: int) -> list[int]:
+    return list(range(n))
+
+
+step(1000)
+"""
+
+
+def retention_runs_on_the_release_store(k8s: ControlPlane, ns: str, tmp_path: Path, port: int) -> None:
+    """A Job made from the release's CronJob (what `kubectl create job --from=cronjob/...` makes) runs gc, then
+    the audit prune, through the mini kubelet on the store and artifacts of the install's values: an invalidated
+    entry goes, with its blob (grace 0s), and both writes are audit rows under the CronJob's name."""
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+           "LINEAGE_HOME": str(tmp_path / "home"), "LINEAGE_STORE_URL": f"sqlite:///{tmp_path / 'server.db'}",
+           "LINEAGE_ARTIFACTS_URL": (tmp_path / "artifacts").as_uri()}
+    (tmp_path / "step.py").write_text(STEP)
+    subprocess.run([sys.executable, str(tmp_path / "step.py")], env=env, check=True, timeout=120)
+    lineage = str(Path(sys.executable).parent / "lineage")
+    subprocess.run([lineage, "cache", "invalidate", "--job", "retention.step"], env=env, check=True, timeout=60)
+    blobs = [p for p in (tmp_path / "artifacts").rglob("*") if p.is_file()]
+    assert blobs, "the cached step stored no blob"
+
+    cron = k8s.ok("GET", f"/apis/batch/v1/namespaces/{ns}/cronjobs/rel-lineage-server-retention")
+    template = cron["spec"]["jobTemplate"]
+    name = "rel-lineage-server-retention-manual"
+    k8s.ok("POST", f"/apis/batch/v1/namespaces/{ns}/jobs", {
+        "apiVersion": "batch/v1", "kind": "Job", "spec": template["spec"],
+        "metadata": {"name": name, "labels": template["metadata"]["labels"],
+                     "annotations": {"cronjob.kubernetes.io/instantiate": "manual"},
+                     "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": cron["metadata"]["name"],
+                                          "uid": cron["metadata"]["uid"], "controller": True}]}})
+
+    def finished() -> dict[str, Any] | None:
+        status: dict[str, Any] = k8s.ok("GET", f"/apis/batch/v1/namespaces/{ns}/jobs/{name}").get("status", {})
+        return status if status.get("succeeded") or status.get("failed") else None
+
+    status = wait_for(finished, timeout=180, what="the retention Job")
+    logs = {c: "".join(p.read_text() for p in (k8s.home / "kubelet" / "logs").glob(f"{ns}_{name}-*_{c}.log"))
+            for c in ("gc", "audit-prune")}
+    assert status.get("succeeded") == 1, (status, logs)
+    assert "removed: 1 entries" in logs["gc"] and " 0 blobs" not in logs["gc"], logs
+    assert "pruned 0 audit row(s) older than 365d" in logs["audit-prune"], logs
+    assert not [p for p in blobs if p.exists()], "gc left the invalidated entry's blob"
+    status_code, audit = http(port, "GET", "/api/v1/audit?token=cli:rel-lineage-server-retention",
+                              token=str(TOKENS[1]["token"]))
+    assert status_code == 200, audit
+    assert sorted((r["action"], r["status"]) for r in audit["audit"]) == [("gc", 200), ("prune_audit", 200)], audit
 
 
 def test_install_serves_lineage_upgrade_migrates_again_uninstall_leaves_nothing(
@@ -294,6 +413,7 @@ def test_install_serves_lineage_upgrade_migrates_again_uninstall_leaves_nothing(
         "artifacts": {"url": (tmp_path / "artifacts").as_uri()},
         "auth": {"existingSecret": "", "tokens": TOKENS, "mountPath": str(tokens_dir)},
         "tolerations": [GPU_TAINT],  # the test cluster's one node is a tainted GPU node
+        "retention": {"enabled": True, "gc": {"olderThan": "30d", "grace": "0s"}, "audit": {"olderThan": "365d"}},
     })
     migrations = k8s.home / "kubelet" / "logs"
 
@@ -323,6 +443,8 @@ def test_install_serves_lineage_upgrade_migrates_again_uninstall_leaves_nothing(
     status, job = http(port, "GET", "/api/v1/namespaces/ml-team/jobs/train.model", token=TOKENS[0]["token"])
     assert status == 200 and job["name"] == "train.model", job
     assert [o["name"] for o in job["outputs"]] == ["models/clf.pkl"], job
+
+    retention_runs_on_the_release_store(k8s, ns, tmp_path, port)
 
     # an upgrade that leaves the pod template alone (a second pod could not take the same loopback port)
     helm("upgrade", "rel", str(CHART), "-n", ns, "-f", values, "--set", "podDisruptionBudget.minAvailable=0",

@@ -69,6 +69,11 @@ app.kubernetes.io/part-of: lineage-core
 {{- end }}
 {{- end }}
 
+{{/* The retention CronJob's name: at most 52 characters (its Jobs' names add 11). */}}
+{{- define "lineage-server.retentionName" -}}
+{{- printf "%s-retention" (include "lineage-server.fullname" .) | trunc 52 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "lineage-server.tokensSecret" -}}
 {{- if .Values.auth.existingSecret }}{{ .Values.auth.existingSecret }}{{ else }}{{ include "lineage-server.fullname" . }}-tokens{{ end }}
 {{- end }}
