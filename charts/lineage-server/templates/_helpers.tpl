@@ -138,6 +138,28 @@ app.kubernetes.io/part-of: lineage-core
 {{- end }}
 {{- end }}
 
+{{/* A Job pod's volumes and its containers' mounts (the migration Job, the retention CronJob): /tmp (LINEAGE_HOME
+     is under it) and, with artifacts.persistence, the artifacts claim. */}}
+{{- define "lineage-server.jobVolumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if .Values.artifacts.persistence.enabled }}
+- name: artifacts
+  mountPath: {{ .Values.artifacts.persistence.mountPath }}
+{{- end }}
+{{- end }}
+
+{{- define "lineage-server.jobVolumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 256Mi
+{{- if .Values.artifacts.persistence.enabled }}
+- name: artifacts
+  persistentVolumeClaim:
+    claimName: {{ .Values.artifacts.persistence.existingClaim }}
+{{- end }}
+{{- end }}
+
 {{/* The token metrics.serviceMonitor.tokenName names in auth.tokens (empty when none does). */}}
 {{- define "lineage-server.metricsToken" -}}
 {{- $name := .Values.metrics.serviceMonitor.tokenName }}
