@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
 
-from lineage_core.integration import CACHE_OPTIONS, ConfigError
+from lineage_core.integration import ConfigError  # (CACHE_OPTIONS loads the cache's modules: only when asked)
 
 if TYPE_CHECKING:
     from lineage_core.integration import Settings
@@ -59,9 +59,12 @@ class CachedPythonOperator(PythonOperator):
                  lineage_conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(python_callable=python_callable, **kwargs)
         self.cache_options = dict(cache_options or {})
-        unknown = sorted(set(self.cache_options) - CACHE_OPTIONS)
-        if unknown:
-            raise ConfigError(f"{self.task_id}: unknown cache options {unknown}; known: {sorted(CACHE_OPTIONS)}")
+        if self.cache_options:  # else parsing the DAG file needs none of the cache's modules (its execute does)
+            from lineage_core.integration import CACHE_OPTIONS
+
+            unknown = sorted(set(self.cache_options) - CACHE_OPTIONS)
+            if unknown:
+                raise ConfigError(f"{self.task_id}: unknown cache options {unknown}; known: {sorted(CACHE_OPTIONS)}")
         self.lineage_conn_id = lineage_conn_id
         self.lineage_run_id: str | None = None
         self.lineage_settings: Settings | None = None  # set when the task runs
@@ -165,6 +168,8 @@ class _CachedDecoratedOperator(DecoratedOperator, CachedPythonOperator):
 def cached_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
     """``@cached_task`` / ``@cached_task(env="full", version=2, max_age=3600, retries=2, ...)``: a TaskFlow
     task whose callable is cached; ``lineage_core.cached`` options and task arguments mix freely."""
+    from lineage_core.integration import CACHE_OPTIONS
+
     if kwargs.get("multiple_outputs"):
         raise ConfigError("a cached task's XCom is one artifact reference: multiple_outputs is not supported")
     cache_options = {k: kwargs.pop(k) for k in list(kwargs) if k in CACHE_OPTIONS}

@@ -55,3 +55,30 @@ def test_every_example_dag_imports(airflow_db: Path) -> None:
     bag = DagBag(str(ROOT / "dags"))
     assert not bag.import_errors
     assert {"train_sklearn", "gpu_finetune", "llm_eval"} <= set(bag.dag_ids)
+
+
+def test_parsing_a_dag_loads_none_of_the_cache(tmp_path: Path) -> None:
+    """What the DAG processor pays per parse of a DAG file with a CachedPythonOperator (no cache options): the
+    provider and the integration surface, none of the cache, key or store modules (its execute loads them).
+    A fresh process, as a parse is; cache options given at parse are still checked there."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from airflow.sdk import DAG\n"
+        "from lineage_airflow import CachedPythonOperator\n"
+        "with DAG('parse_only', schedule=None):\n"
+        "    CachedPythonOperator(task_id='t', python_callable=len)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('lineage_core')))\n"
+        "from lineage_core.integration import ConfigError\n"
+        "try:\n"
+        "    CachedPythonOperator(task_id='u', python_callable=len, cache_options={'evn': 'full'})\n"
+        "except ConfigError as e:\n"
+        "    print(e)\n"
+    )
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    loaded, refused = out.stdout.strip().splitlines()[-2:]
+    assert loaded == str(["lineage_core", "lineage_core.errors", "lineage_core.integration", "lineage_core.version"])
+    assert refused.startswith("u: unknown cache options ['evn']; known: [")
