@@ -26,8 +26,9 @@ figure by position, not by our cost: the process without us would pay it a momen
 * ``cold_frozen_*``: the same, with Airflow's heap frozen (``gc.freeze()``) once its core is imported and before
   the DAG file is parsed, as a LocalExecutor task process has it: the executor calls ``gc.freeze()`` before
   forking its workers, and the task SDK's supervisor forks the task process from one (a bare ``os.fork``, no GC
-  tuning of its own), so a full collection there does not walk that heap. A Celery or Kubernetes worker's task
-  process forks from a process that froze nothing: that is the unfrozen case.
+  tuning of its own), so a full collection there does not walk that heap. A KubernetesExecutor pod's task process
+  forks from ``execute_workload`` in a fresh interpreter that froze nothing (nor does any installed provider or the
+  task SDK; a Celery worker's is not checked here, its provider not being installed): the unfrozen figures.
 """
 
 from __future__ import annotations
