@@ -46,6 +46,19 @@ def test_a_process_reads_its_own_hits_through_any_store(lineage_home: Path) -> N
     assert len(_cached_runs(lineage_home, "double")) == 5  # no wait: the read committed them first
 
 
+def test_a_run_summary_finds_a_hit_still_waiting_in_the_journal(lineage_home: Path) -> None:
+    from lineage_core import explain
+
+    double(4)
+    double(4)
+    hit = explain(double)
+    assert hit.hit
+    store = runtime.default_store()
+    assert isinstance(store, FastSqliteStore)
+    job, _ = store.run_summary(hit.source_run_id)  # the source run: on disk already, read without a commit
+    assert job.endswith("double") and store.run_summary(hit.run_id)[0] == job  # the waiting hit: committed, found
+
+
 def test_the_journal_commits_on_its_own(lineage_home: Path) -> None:
     double(1)
     double(1)

@@ -310,8 +310,9 @@ class FastSqliteStore(SqliteStatCaches):
 
     def run_summary(self, run_id: str) -> tuple[str, dict[str, Any]]:
         """(job name, context) of the run with exactly this id, on sqlite3: what a hit's log line names, without
-        opening the SQL store for it (an Airflow worker's first hit). Anything else is get_run's answer."""
-        hit_journal.flush_all()
+        opening the SQL store for it (an Airflow worker's first hit). Anything else is get_run's answer — a run
+        still in this process's hit journal too: the SQL store commits the journal before it reads. Not committed
+        first here: a hit's log line names its source run, which a journal never holds."""
         try:
             row = self._conn().execute(_RUN_SUMMARY, (run_id,)).fetchone()
         except sqlite3.Error:
