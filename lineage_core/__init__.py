@@ -40,7 +40,7 @@ _LAZY = {
     "Outcome": "cache",
     "Store": "store",
     "capture_environment": "environment",
-    "diff_environments": "environment",
+    "diff_environments": "diff",
     "EnvironmentSnapshot": "environment",
     "register_hasher": "hashing",
     "Uri": "hashing",
@@ -52,7 +52,8 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .cache import CachedFunction, Outcome, cached, explain
-    from .environment import EnvironmentSnapshot, capture_environment, diff_environments
+    from .diff import diff_environments
+    from .environment import EnvironmentSnapshot, capture_environment
     from .hashing import Uri, register_hasher
     from .load import load
     from .metrics import MetricError, log_metric

@@ -3,14 +3,61 @@ full environment. Shared by ``lineage diff`` and ``GET /api/v1/runs/diff``."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .environment import diff_environments
 from .keys import KeyManifest, explain_difference
 
 if TYPE_CHECKING:
+    from .environment import EnvironmentSnapshot
     from .store import Store
+
+
+@dataclass
+class EnvironmentDiff:
+    """What changed between two environments: packages added, removed and changed, and the rest (python,
+    platform, image, GPU, git). Lives here, not in ``environment``: a cached hit captures an environment and never
+    diffs one."""
+
+    added: dict[str, str] = field(default_factory=dict)
+    removed: dict[str, str] = field(default_factory=dict)
+    changed: dict[str, tuple[str, str]] = field(default_factory=dict)
+    other: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed or self.other)
+
+    def lines(self) -> list[str]:
+        out = [f"{k} {a} → {b}" for k, (a, b) in self.other.items()]
+        out += [f"package {n} {a} → {b}" for n, (a, b) in self.changed.items()]
+        out += [f"package {n} {v} added" for n, v in self.added.items()]
+        out += [f"package {n} {v} removed" for n, v in self.removed.items()]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def diff_environments(a: EnvironmentSnapshot, b: EnvironmentSnapshot) -> EnvironmentDiff:
+    """What changed from ``a`` to ``b``: packages, python, platform, image, GPU, git."""
+    d = EnvironmentDiff()
+    for name in sorted(set(a.packages) | set(b.packages)):
+        va, vb = a.packages.get(name), b.packages.get(name)
+        if va is None and vb is not None:
+            d.added[name] = vb
+        elif vb is None and va is not None:
+            d.removed[name] = va
+        elif va != vb and va is not None and vb is not None:
+            d.changed[name] = (va, vb)
+    for attr in ("python", "implementation", "platform", "machine", "image_digest"):
+        if getattr(a, attr) != getattr(b, attr):
+            d.other[attr] = (getattr(a, attr), getattr(b, attr))
+    if a.gpu != b.gpu:
+        d.other["gpu"] = (a.gpu, b.gpu)
+    if a.git.get("commit") != b.git.get("commit") or a.git.get("dirty") != b.git.get("dirty"):
+        d.other["git"] = (a.git.get("commit"), b.git.get("commit"))
+    return d
 
 
 @dataclass(frozen=True)

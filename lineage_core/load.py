@@ -43,6 +43,8 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        # a NamedTuple record, which JSON would write as a list
+        d["artifact"] = None if self.artifact is None else self.artifact._asdict()
         d["outputs"] = [{"name": output_name(u), "uri": u, "hash": h} for u, h in self.outputs.items()]
         return d
 

@@ -23,6 +23,9 @@ MARKER = "__lineage_artifact__"
 
 @dataclass(frozen=True)
 class ArtifactRef:
+    """A stored value by reference: where its blob is, its hash and materializer, and the run that produced it.
+    Passed to another step, it is keyed by content and loaded only where that step runs."""
+
     uri: str
     hash: str  # blake3 of the stored bytes
     materializer: str  # the exact materializer id that wrote them

@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import settings
@@ -36,17 +35,13 @@ def wait_timeout() -> float:
     return settings.wait_timeout()
 
 
-@dataclass
 class Lease:
-    """The right to compute ``key``; renewed in the background until released."""
+    """The right to compute ``key``; renewed in the background until released. (A plain class: it holds a thread
+    and state, and a fresh process's hit path, which imports this module, need not build a dataclass.)"""
 
-    store: CacheStore
-    key: str
-    owner: str
-    ttl: float
-    took_over: str | None = None  # the run whose expired lease we took
-
-    def __post_init__(self) -> None:
+    def __init__(self, store: CacheStore, key: str, owner: str, ttl: float, took_over: str | None = None) -> None:
+        self.store, self.key, self.owner, self.ttl = store, key, owner, ttl
+        self.took_over = took_over  # the run whose expired lease we took
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._heartbeat, name=f"lineage-lease-{self.key[7:15]}", daemon=True)
         self.lost = False

@@ -36,6 +36,19 @@ def test_secrets_are_redacted_everywhere(monkeypatch: pytest.MonkeyPatch, lineag
     assert b"SUPERSECRET" not in db and b"visible" in db
 
 
+def test_the_content_hash_is_the_hash_of_the_snapshots_canonical_json() -> None:
+    """content_hash reads the fields without copying them (to_dict deep-copies): the same JSON, so the same names
+    for every environment already stored; and another GPU or git state is another hash."""
+    from lineage_core.hashing import hash_bytes
+
+    env = capture_environment()
+    canonical = json.dumps(env.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+    assert env.content_hash == hash_bytes(canonical)
+    other = EnvironmentSnapshot.from_dict({**env.to_dict(), "git": {"commit": "0" * 40, "dirty": True}})
+    assert other.content_hash != env.content_hash
+    assert other.content_hash == hash_bytes(json.dumps(other.to_dict(), sort_keys=True, separators=(",", ":")).encode())
+
+
 def test_snapshot_stored_once_per_content_hash() -> None:
     store = default_store()
     env = capture_environment()

@@ -1,6 +1,6 @@
 """``lineage env [RUN] [--requirements | --diff-current] [--json]``: an environment snapshot — this interpreter's,
 or the one a run recorded — as a summary, as a ``requirements.txt`` that rebuilds it (exact versions; the Python
-version and image digest as comments), or as what differs from this interpreter (:func:`~lineage_core.environment
+version and image digest as comments), or as what differs from this interpreter (:func:`~lineage_core.diff
 .diff_environments`, the words ``lineage diff`` uses). A run's comes from the store's database or a lineage server
 (:mod:`.source`)."""
 
@@ -27,7 +27,8 @@ def env(run_id: Annotated[str | None, typer.Argument(help="A run (id, prefix or 
         diff_current: Annotated[bool, typer.Option("--diff-current", help="What differs from this interpreter.")]
         = False, json_: JsonOpt = False) -> None:
     """An environment snapshot (secrets redacted): this interpreter's, or the one RUN recorded."""
-    from ..environment import EnvironmentSnapshot, capture_environment, diff_environments
+    from ..diff import diff_environments
+    from ..environment import EnvironmentSnapshot, capture_environment
 
     if requirements and diff_current:
         raise ConfigError("give --requirements or --diff-current, not both")

@@ -13,9 +13,8 @@ import os
 import stat as stat_mod
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import blake3
 
@@ -70,8 +69,7 @@ def hash_stream_file(path: str | os.PathLike[str]) -> str:
         return tag(h.hexdigest())
 
 
-@dataclass(frozen=True, slots=True)
-class StatKey:
+class StatKey(NamedTuple):
     """What must be unchanged for a cached file hash to stay valid: the file's identity (device, inode) and
     its size, mtime_ns and ctime_ns. ``os.utime`` can put an mtime back after an in-place rewrite; nothing
     but the kernel sets ctime, and every write, truncate, chmod or rename moves it, so a rewrite is a miss.
@@ -118,8 +116,7 @@ class MemoryStatCache:
             self._rows[path] = (key, digest)
 
 
-@dataclass(frozen=True, slots=True)
-class FileEntry:
+class FileEntry(NamedTuple):
     relpath: str
     hash: str
     executable: bool

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .content import HASH_SCHEMA, FileEntry, StreamingHasher, manifest_hash
 
@@ -31,8 +31,9 @@ class Uri:
         return self.uri
 
 
-@dataclass(frozen=True, slots=True)
-class RemoteStat:
+class RemoteStat(NamedTuple):
+    """What must be unchanged for a cached remote object's hash to stay valid: its size, ETag and version."""
+
     size: int
     etag: str
     version: str

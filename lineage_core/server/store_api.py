@@ -18,7 +18,6 @@ import contextlib
 import errno
 import os
 import re
-from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -200,7 +199,7 @@ def store_router(store: Store) -> APIRouter:
     @api.get("/entries/{key}", response_model=None)
     def lookup(key: str) -> Any:
         entry = store.lookup(_checked(key, "key"))
-        return asdict(entry) if entry is not None else error(404, f"no live cache entry for key {key}")
+        return entry._asdict() if entry is not None else error(404, f"no live cache entry for key {key}")
 
     @api.put("/entries/{key}", status_code=204)
     def put_entry(key: str, body: EntryIn, caller: CacheCaller) -> Response:

@@ -25,8 +25,7 @@ import shutil
 import stat as stat_mod
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from .. import settings
 from ..errors import ArtifactError, ConfigError, IntegrityError
@@ -68,8 +67,7 @@ def _local_fs_class() -> type:
     return local
 
 
-@dataclass(frozen=True)
-class ArtifactRecord:
+class ArtifactRecord(NamedTuple):
     hash: str
     uri: str
     size: int

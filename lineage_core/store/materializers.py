@@ -15,9 +15,8 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeAlias
 
 from ..errors import MaterializerError
 from ..hashing.content import FileEntry, directory_manifest, hash_bytes, hash_path, manifest_hash
@@ -28,16 +27,14 @@ if TYPE_CHECKING:
 Buffer: TypeAlias = "bytes | mmap.mmap"  # verified blob bytes (large local blobs are memory-mapped)
 
 
-@dataclass(frozen=True)
-class LoadContext:
+class LoadContext(NamedTuple):
     scratch_dir: Path  # where Path outputs are restored when their original location is taken
     artifacts: ArtifactStore | None = None  # for values stored as several blobs (directory trees)
     destination: Path | None = None  # the client's choice of where a Path output is restored (else decided here)
     verified_hash: str | None = None  # the content hash the bytes were just verified against
 
 
-@dataclass(frozen=True)
-class SaveContext:
+class SaveContext(NamedTuple):
     artifacts: ArtifactStore  # where member blobs of a multi-blob value go (published in parallel)
 
 

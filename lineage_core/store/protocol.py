@@ -11,9 +11,8 @@ This module imports no SQLAlchemy: a task on the remote store never loads it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from ..environment import EnvironmentSnapshot
@@ -22,8 +21,7 @@ if TYPE_CHECKING:
     from .artifacts import ArtifactRecord, ArtifactStore
 
 
-@dataclass(frozen=True)
-class CacheEntry:
+class CacheEntry(NamedTuple):
     key: str
     run_id: str
     artifact_hash: str
@@ -35,8 +33,7 @@ class CacheEntry:
     size: int | None = None  # the artifact's recorded size: a read stops there (None: unknown)
 
 
-@dataclass(frozen=True)
-class RunDataset:
+class RunDataset(NamedTuple):
     """A dataset one run read or wrote, recorded with the run: what its events name, whatever happens to the
     cache entries later (invalidate and gc never rewrite a past run's inputs and outputs).
 
@@ -54,8 +51,7 @@ class RunDataset:
     source_run: str | None = None  # an input's producing run, when the argument names it (an ArtifactRef)
 
 
-@dataclass(frozen=True)
-class HitRequest:
+class HitRequest(NamedTuple):
     """The CACHED run a hit would record, as the client knows it before the lookup, for a store that looks up and
     records in one step (``lookup_and_record``: the server store, one round trip). The store fills in what the entry
     says (the source run, and the reason ``runs.Reason.hit`` words); the client still verifies and loads the value,
@@ -71,8 +67,7 @@ class HitRequest:
     max_age: float | None = None  # an entry older than this (the store's clock) is returned but not recorded
 
 
-@dataclass(frozen=True)
-class StoredArtifact:
+class StoredArtifact(NamedTuple):
     """An artifact row: the blob's content hash, the exact materializer that wrote it, its meta and size."""
 
     hash: str
