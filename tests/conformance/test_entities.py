@@ -6,7 +6,7 @@ from typing import Any
 
 from .compare import Report
 from .session import Pair
-from .world import compare_get, datasets, jobs, namespaces, q, runs, union
+from .world import compare_get, datasets, get, jobs, namespaces, q, runs, union
 
 STATES = ["NEW", "RUNNING", "COMPLETED", "FAILED", "ABORTED"]
 
@@ -79,16 +79,35 @@ def test_dataset_lists(pair: Pair) -> None:
     r.check(pair)
 
 
+def _fields_by_name(body: dict[str, Any]) -> dict[str, Any]:
+    """A dataset (or version) with its ``fields`` sorted by name: Marquez 0.51.1 does not always list a schema's
+    fields in the facet's order (seen once in about eight suite runs: the spec example's struct and map fields
+    first, for the same events sent the same way). Ours keep the facet's order, which tests/test_read_api.py checks."""
+    fields = body.get("fields")
+    if not isinstance(fields, list):
+        return body
+    return {**body, "fields": sorted(fields, key=lambda f: str(f.get("name")) if isinstance(f, dict) else "")}
+
+
+def _versions_fields_by_name(body: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "versions": [_fields_by_name(v) for v in body.get("versions") or []]}
+
+
 def test_datasets(pair: Pair) -> None:
     r = Report()
     for ns, name in union(pair, datasets):
-        compare_get(r, pair, f"dataset[{ns}:{name}]", f"/namespaces/{q(ns)}/datasets/{q(name)}")
+        compare_get(r, pair, f"dataset[{ns}:{name}]", f"/namespaces/{q(ns)}/datasets/{q(name)}",
+                    pick=_fields_by_name)
     r.check(pair)
+    # the order compared apart, on ours: the spec example's schema facet, as sent (nested fields after flat ones)
+    status, body = get(pair.ours, f"/namespaces/{q('s3://spec-examples')}/datasets/output_1")
+    assert status == 200 and [f["name"] for f in body["fields"]] == [
+        "user_id", "counterparty_id", "currency", "amount", "phones", "addresses", "custom_properties"]
 
 
 def test_dataset_versions(pair: Pair) -> None:
     r = Report()
     for ns, name in union(pair, datasets):
         compare_get(r, pair, f"dataset[{ns}:{name}].versions", f"/namespaces/{q(ns)}/datasets/{q(name)}/versions",
-                    limit=100)
+                    pick=_versions_fields_by_name, limit=100)
     r.check(pair)
