@@ -15,27 +15,47 @@ single token (``https://TOKEN@host``) loses all of it.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 REDACTED = "***"
 _SECRET_NAME = re.compile(
     r"KEY|TOKEN|SECRET|PASSW|PASSPHRASE|PWD|CREDENTIAL|CREDS|AUTH|PRIVATE|SESSION|COOKIE", re.I)
 _NOT_SECRET_NAME = re.compile(r"^(KEYWORDS?|CACHE_KEY|SORT_KEY|KEY_SCHEMA|AUTHOR|AUTHORS)$", re.I)
-_PREFIXED = re.compile(
+# By value and by flag: compiled at the first text that could hold what they match (~1 ms of a cold import; a
+# process's captured variables such as LANG=C.UTF-8 or OMP_NUM_THREADS=4 never need them).
+_PREFIXED = (
     r"\b(?:sk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_\-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
     r"|xox[abposr]-[A-Za-z0-9\-]{10,}|(?:AKIA|ASIA)[0-9A-Z]{16}|AIza[0-9A-Za-z_\-]{35}|glpat-[A-Za-z0-9_\-]{20}"
     r"|hf_[A-Za-z0-9]{30,}|npm_[A-Za-z0-9]{36}|pypi-[A-Za-z0-9_\-]{50,}"
     r"|eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})")
-_BEARER = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=\-]{8,}", re.I)
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_BEARER = r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=\-]{8,}"
+_SCHEME = r"[A-Za-z][A-Za-z0-9+.\-]*://"
 # name=value / name: value / "name": "value" where the name says secret (DSNs, headers, JSON, logs)
-_ASSIGNED = re.compile(
+_ASSIGNED = (
     r"""(?P<name>["']?[A-Za-z_][A-Za-z0-9_.\-]*["']?)(?P<sep>\s*[:=]\s*)(?P<q>["'])?(?P<value>(?(q)[^"']*|[^\s,;&'"}\]]+))""")
-_SECRET_FLAG = re.compile(r"^--?(?:[A-Za-z0-9]+[-_])*(?:password|passwd|pwd|pass|passphrase|token|api[-_]?key|key|"
-                          r"secret|credentials?|auth|access[-_]key|private[-_]key|client[-_]secret)$", re.I)
+_SHORTEST_SHAPED = 14  # no _PREFIXED or _BEARER match is shorter (tests/test_redact.py checks it against the patterns)
+_FLAG = (r"^--?(?:[A-Za-z0-9]+[-_])*(?:password|passwd|pwd|pass|passphrase|token|api[-_]?key|key|"
+         r"secret|credentials?|auth|access[-_]key|private[-_]key|client[-_]secret)$")
+
+
+class _Patterns(NamedTuple):
+    prefixed: re.Pattern[str]
+    bearer: re.Pattern[str]
+    scheme: re.Pattern[str]
+    assigned: re.Pattern[str]
+    secret_flag: re.Pattern[str]
+
+
+@functools.cache
+def _patterns() -> _Patterns:
+    return _Patterns(re.compile(_PREFIXED), re.compile(_BEARER, re.I), re.compile(_SCHEME), re.compile(_ASSIGNED),
+                     re.compile(_FLAG, re.I))
+
+
 _SHORT_SECRET_FLAGS = frozenset({"-p", "-P", "-k", "-t"})
 _MIN_KNOWN = 6  # shorter env values would redact ordinary words
 
@@ -55,9 +75,11 @@ def _known_secrets() -> list[str]:
 def redact_url(text: str) -> str:
     """Hide the userinfo of every URL in ``text`` (the password; all of it when it is a lone token).
     Parsed by the last ``@`` of the authority, so passwords with ``/``, ``@`` or spaces are covered."""
+    if "://" not in text:  # what every scheme match ends with
+        return text
     out: list[str] = []
     pos = 0
-    for m in _SCHEME.finditer(text):
+    for m in _patterns().scheme.finditer(text):
         if m.start() < pos:
             continue
         start = m.end()
@@ -78,7 +100,7 @@ def _authority_end(text: str, start: int) -> int:
     """Where a URL's authority ends: at the host's first ``/``, ``?``, ``#`` or whitespace after the last
     ``@`` that still precedes one (a password may itself hold ``/`` and spaces)."""
     stop = len(text)
-    nxt = _SCHEME.search(text, start)
+    nxt = _patterns().scheme.search(text, start)
     if nxt:
         stop = nxt.start()
     line_end = text.find("\n", start)
@@ -100,14 +122,18 @@ def redact_text(text: str) -> str:
         if known in text:
             text = text.replace(known, REDACTED)
     text = redact_url(text)
-    text = _PREFIXED.sub(REDACTED, text)
-    text = _BEARER.sub(lambda m: f"{m[1]} {REDACTED}", text)
+    if len(text) >= _SHORTEST_SHAPED:
+        patterns = _patterns()
+        text = patterns.prefixed.sub(REDACTED, text)
+        text = patterns.bearer.sub(lambda m: f"{m[1]} {REDACTED}", text)
+    if ":" not in text and "=" not in text:  # every assignment has one
+        return text
 
     def assigned(m: re.Match[str]) -> str:
         if not looks_secret(m["name"]) or not m["value"] or m["value"] == REDACTED:
             return m[0]
         return f"{m['name']}{m['sep']}{m['q'] or ''}{REDACTED}"
-    return _ASSIGNED.sub(assigned, text)
+    return _patterns().assigned.sub(assigned, text)
 
 
 def redact_value(name: str, value: str) -> str:
@@ -120,15 +146,16 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
     such a flag, ``KEY=value`` with a secret name, and anything that looks like a secret on its own."""
     out: list[str] = []
     hide_next = False
+    secret_flag = _patterns().secret_flag
     for arg in argv:
         if hide_next:
             out.append(REDACTED)
             hide_next = False
             continue
         flag, eq, _value = arg.partition("=")
-        if eq and flag.startswith("-") and (_SECRET_FLAG.match(flag) or looks_secret(flag)):
+        if eq and flag.startswith("-") and (secret_flag.match(flag) or looks_secret(flag)):
             out.append(f"{flag}={REDACTED}")
-        elif not eq and arg.startswith("-") and (_SECRET_FLAG.match(arg) or arg in _SHORT_SECRET_FLAGS):
+        elif not eq and arg.startswith("-") and (secret_flag.match(arg) or arg in _SHORT_SECRET_FLAGS):
             out.append(arg)
             hide_next = True
         else:

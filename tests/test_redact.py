@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re._parser
+
 import pytest
 
-from lineage_core.redact import REDACTED, looks_secret, redact_url, redact_value
+from lineage_core import redact
+from lineage_core.redact import REDACTED, looks_secret, redact_text, redact_url, redact_value
 
 
 @pytest.mark.parametrize("name", [
@@ -43,3 +46,14 @@ def test_redact_value_hides_a_secret_name_and_any_url_password() -> None:
     assert redact_value("API_TOKEN", "not-a-url-but-secret") == REDACTED
     assert redact_value("DATABASE_URL", "postgresql://app:pw@db/app") == "postgresql://app:***@db/app"
     assert redact_value("LANG", "C.UTF-8") == "C.UTF-8"
+
+
+def test_the_shortcuts_skip_only_text_no_pattern_can_match() -> None:
+    """redact_text skips the by-value patterns for text shorter than any of their matches, or without ':'/'=';
+    the bound is checked against the patterns themselves, so a new, shorter key shape fails here."""
+    for pattern in (redact._PREFIXED, redact._BEARER):
+        assert re._parser.parse(pattern).getwidth()[0] >= redact._SHORTEST_SHAPED
+    assert all(c in redact._ASSIGNED for c in ":=")
+    shortest = "Basic " + "A" * 8
+    assert len(shortest) == redact._SHORTEST_SHAPED and redact_text(shortest) == f"Basic {REDACTED}"
+    assert redact_text("pwd=x") == f"pwd={REDACTED}" and redact_text("C.UTF-8") == "C.UTF-8"
