@@ -220,7 +220,7 @@ class CachedFunction(Generic[P, R]):
         mode = self.mode or settings.global_cache_mode()
         store = default_store()
         manifest, key, inputs = self._keyed(args, kwargs, store)
-        runs = RunRecorder(store, store.job_id(manifest.scope, self.name), key, self.name, inputs)
+        runs = RunRecorder(store, manifest.scope, key, self.name, inputs)
         reasons: list[Reason] = []
         if mode is CacheMode.OFF:
             reasons.append(Reason.cache_off())

@@ -156,7 +156,7 @@ class CommandStep:
         self.manifest = command_manifest(spec, self.store)
         self.key = self.manifest.key()
         self.job_id = self.store.job_id(self.manifest.scope, spec.name)
-        self.runs = RunRecorder(self.store, self.job_id, self.key, spec.name,
+        self.runs = RunRecorder(self.store, self.manifest.scope, self.key, spec.name,
                                 uri_datasets(self.manifest.get("inputs", {})))
 
     def recorded_outputs(self, reasons: list[Reason]) -> tuple[str, dict[str, str]] | None:
@@ -228,7 +228,7 @@ def complete(store: CacheStore, plan: ExecPlan, result: CommandResult, *, emit: 
     if run is not None and run["ended_at"] is not None:
         return False
     env_hash = store.put_environment(EnvironmentSnapshot.from_dict(result.environment)) if result.environment else None
-    runs = RunRecorder(store, store.job_id(plan.namespace, plan.job), plan.key, plan.job,
+    runs = RunRecorder(store, plan.namespace, plan.key, plan.job,
                        uri_datasets(plan.manifest.get("inputs") or {}))
     if run is None:
         runs.begin(plan.run_id, plan.reasons, environment_hash=env_hash, context=plan.context,

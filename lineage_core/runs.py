@@ -146,10 +146,19 @@ class RunRecorder:
     context by ``finish``; a hit has none of its own (they are its source run's, read with it).
     """
 
-    def __init__(self, store: CacheStore, job_id: int, key: str, job: str,
+    def __init__(self, store: CacheStore, namespace: str, key: str, job: str,
                  inputs: Sequence[RunDataset] = ()) -> None:
-        self.store, self.job_id, self.key, self.job, self.inputs = store, job_id, key, job, inputs
+        self.store, self.namespace, self.key, self.job, self.inputs = store, namespace, key, job, inputs
+        self._job_id: int | None = None
         self._contexts: dict[str, dict[str, Any]] = {}  # the context each run began with (finish adds metrics)
+
+    @property
+    def job_id(self) -> int:
+        """The job's id in the store, asked for when a record first needs it: a server store's hit names the job
+        and resolves it with the lookup (:meth:`find`), so a fresh pod's hit costs no request of its own for it."""
+        if self._job_id is None:
+            self._job_id = self.store.job_id(self.namespace, self.job)
+        return self._job_id
 
     def hit(self, source_run_id: str, *, environment_hash: str | None, started: float, concurrent: bool = False,
             context: dict[str, Any] | None = None, recorded: str | None = None) -> tuple[str, Reason]:
@@ -179,10 +188,10 @@ class RunRecorder:
         from .runtime import process_environment
         from .store.protocol import HitRequest
 
-        env_hash = self.store.put_environment(process_environment(source_dir))
         run_id = new_run_id()
-        entry, recorded = record(self.key, HitRequest(run_id, self.job_id, env_hash, started, current_run_context(),
-                                                      self.inputs, concurrent, max_age))
+        hit = HitRequest(run_id, (self.namespace, self.job), process_environment(source_dir), started,
+                         current_run_context(), self.inputs, concurrent, max_age)
+        entry, recorded = record(self.key, hit)
         return entry, run_id if entry is not None and recorded else None
 
     def refuse(self, recorded: str | None, why: object) -> None:

@@ -138,6 +138,8 @@ def _body_routes() -> list[BodyRoute]:
     run = {"id": "{new_run}", "job_id": "{job_id}", "status": "RUNNING", "started_at": 1.0}
     stat = {"uri": "s3://b/k", "size": 1, "etag": "e", "version": "", "hash": "{digest}"}
     hit = {"run_id": "{new_run}", "job_id": "{job_id}", "started_at": 1.0, "context": {}}
+    named_hit = {"run_id": "{new_run}", "job": {"namespace": NS, "name": "x"}, "started_at": 1.0, "context": {},
+                 "environment_hash": ENV.content_hash, "environment": ENV.to_dict()}  # a fresh pod's first hit
     return [
         BodyRoute("POST", "/api/v1/lineage", event(), ("job", "name"), True),
         BodyRoute("POST", "/api/v1/lineage/batch", [event()], (0, "outputs"), False, 400, 400),
@@ -153,6 +155,8 @@ def _body_routes() -> list[BodyRoute]:
         BodyRoute("POST", "/api/v1/store/remote-stat/lookup", {"uris": ["s3://b/k"]}, ("uris", 0), False),
         BodyRoute("PUT", "/api/v1/store/remote-stat", [stat], (0, "etag"), False),
         BodyRoute("POST", "/api/v1/store/hits/{key}", hit, ("run_id",), False),
+        BodyRoute("POST", "/api/v1/store/hits/{key}", named_hit, ("job", "name"), True),
+        BodyRoute("POST", "/api/v1/store/hits/{key}", named_hit, ("environment", "python"), False),
         BodyRoute("POST", "/api/v1/admin/invalidate", {"job": "no-such-job"}, ("job",), False, empty=400),
         BodyRoute("POST", "/api/v1/admin/gc", {"dryRun": True}, ("grace",), False, empty=None),
         BodyRoute("PUT", f"/api/v1/admin/pins/{RUN}", {"note": "x"}, ("note",), False, empty=None),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import sqlalchemy as sa
 
 from lineage_core import explain, runtime
 from lineage_core.commands import CommandStep
@@ -20,6 +22,7 @@ from lineage_core.errors import ConfigError
 from lineage_core.hashing.content import hash_bytes
 from lineage_core.hashing.remote import RemoteStat
 from lineage_core.store import RemoteStore, Store
+from lineage_core.store.schema import jobs
 
 from .services.lineage_server import Server
 from .test_commands import exec_in_pod, spec
@@ -311,14 +314,55 @@ def test_a_warm_hit_is_one_request_counted_at_the_server(
         assert run["reasons"] == explain(mod.large).reasons and run["environment_hash"]
     finally:
         db.close()
-    # a fresh process on the same node: the large blob comes from the node's cache, still one request
+    # a fresh process: its first hit names its job and sends its environment in the hit itself, so after
+    # connecting it is one request; the large blob comes from the node's cache, still one request
     fresh_process()
-    mod.small(3)  # the process opens its store and registers its job and environment
+    before = store_requests(remote)
+    assert mod.small(3) == {"n": 3} and explain(mod.small).hit
+    assert delta(store_requests(remote), before) == {("GET", "/api/v1/store"): 1,
+                                                     ("POST", "/api/v1/store/hits/{key}"): 1}
     before = store_requests(remote)
     assert mod.large(4000) == bytes(range(256)) * 4000 and explain(mod.large).hit
-    changed = delta(store_requests(remote), before)
-    assert changed.pop(("POST", "/api/v1/store/jobs"), 0) <= 1  # the job id, once per process
-    assert changed == {("POST", "/api/v1/store/hits/{key}"): 1}
+    assert delta(store_requests(remote), before) == {("POST", "/api/v1/store/hits/{key}"): 1}
+    db = remote.db()
+    try:  # what the hit named is what the server stored: the job, and the environment the run points at
+        run = db.get_run(explain(mod.small).run_id)
+        assert run["status"] == "CACHED" and run["job"] == explain(mod.small).job
+        assert db.get_environment(run["environment_hash"]) is not None
+    finally:
+        db.close()
+
+
+def test_a_hit_names_one_job_and_only_the_environment_its_hash_names(remote: Remote) -> None:
+    """The fields a fresh pod's hit may carry are checked before anything is kept: one job (by id or by names), an
+    environment only with the hash that names it; a refused hit creates no job and keeps no environment."""
+    from lineage_core.environment import capture_environment
+
+    env = capture_environment()
+    key = "blake3:" + "4" * 64
+
+    def hit(**fields: object) -> tuple[int, object]:
+        body = {"run_id": str(uuid.uuid4()), "started_at": 1.0, **fields}
+        return remote.server.request("POST", f"/api/v1/store/hits/{key}", json.dumps(body).encode(), AUTH)
+
+    job = {"namespace": "pods", "name": "first-hit"}
+    assert hit()[0] == 422 and hit(job_id=1, job=job)[0] == 422  # no job, two of them
+    assert hit(job=job, environment=env.to_dict())[0] == 422  # no hash names it
+    assert hit(job=job, environment_hash="blake3:" + "0" * 64, environment=env.to_dict())[0] == 422  # not its hash
+    db = remote.db()
+    try:
+        with db.engine.connect() as c:
+            named = c.execute(sa.select(jobs.c.id).where(jobs.c.name == "first-hit")).all()
+        assert db.get_environment(env.content_hash) is None and named == []
+    finally:
+        db.close()
+    status, body = hit(job=job, environment_hash=env.content_hash, environment=env.to_dict())
+    assert status == 200 and body["entry"] is None and isinstance(body["job_id"], int)  # a miss, its job resolved
+    db = remote.db()
+    try:
+        assert db.get_environment(env.content_hash) == env and db.job_id("pods", "first-hit") == body["job_id"]
+    finally:
+        db.close()
 
 
 def test_a_hit_the_client_refuses_ends_its_recorded_run_failed(

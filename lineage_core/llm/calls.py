@@ -197,7 +197,7 @@ class CallCache:
             if memo is not None:
                 self._manifests.put(memo, known)
         manifest, key = known
-        runs = RunRecorder(store, store.job_id(scope, job), key, job)
+        runs = RunRecorder(store, scope, key, job)
         return Call(store, runs, manifest, model, kind, time.time(), policy, bypass, step, sample, stream)
 
     @staticmethod

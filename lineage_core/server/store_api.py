@@ -149,6 +149,9 @@ def _cannot_write(e: OSError) -> Response:
     return error(503, f"the server cannot write artifacts ({why}): nothing stored")
 
 
+HIT_FIELDS = ("job", "environment")  # what POST /hits/{key} takes besides ids (server.store_hits): a client asks info
+
+
 def _checked(value: str, what: str) -> str:
     if not _HASH.match(value):
         raise HTTPException(400, f"{what} {value[:100]!r} is not a blake3:<64 hex> digest")
@@ -161,7 +164,7 @@ def store_router(store: Store) -> APIRouter:
 
     @api.get("")
     def info() -> dict[str, Any]:
-        return {"artifacts": arts.root_uri, "revision": HEAD_REVISION}
+        return {"artifacts": arts.root_uri, "revision": HEAD_REVISION, "hit_fields": list(HIT_FIELDS)}
 
     # -- jobs, environments, manifests ---------------------------------------------------------
     @api.post("/jobs")

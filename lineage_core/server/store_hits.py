@@ -6,6 +6,12 @@ the CACHED run the client described, with the source run and the reason taken fr
 — its blob's digest, size, materializer and meta — and, for a small blob on a local artifact store, the bytes inline.
 With no entry it answers ``{"entry": null}``.
 
+A process's first hit need not have registered anything first: it may name its job (``job``: namespace and name,
+instead of ``job_id``) and send its environment snapshot (``environment``, beside its ``environment_hash``). The
+server resolves the job and keeps the snapshot (both idempotent, whether the key hits or not) and answers the job's
+id, so a fresh pod's hit is one request after it connects, not three. ``GET /api/v1/store`` lists ``hit_fields``:
+a client sends these only to a server that names them.
+
 Nothing of the trust rules moves to the server: the client still verifies every byte against the digest and decides
 how (and whether) the value is loaded (its materializer policy, its return type). A client that refuses the value
 ends the run it recorded as FAILED (``PATCH /runs/{run_id}``) and recomputes; such a refused hit is still counted in
@@ -24,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from ..environment import EnvironmentSnapshot
 from ..errors import ArtifactError, StoreConflictError
 from ..runs import Reason
 from ..status import RunStatus
@@ -33,7 +40,7 @@ from ..store import CacheEntry, Store
 from ..store.audit import AuditLog
 from .audit_trail import row_of
 from .auth import AUDIT_KEY, CACHE, AuditNote, CacheCaller, Caller
-from .store_api import Datasets, Hash, JobId, RunId, _checked
+from .store_api import Datasets, Hash, JobId, JobIn, RunId, _checked
 from .validation import error
 
 if TYPE_CHECKING:
@@ -47,14 +54,24 @@ class HitIn(BaseModel):
     """The CACHED run to record if the key has a live entry (lineage_core.store.protocol.HitRequest)."""
 
     run_id: RunId
-    job_id: JobId
+    job_id: JobId | None = None
+    job: JobIn | None = None  # instead of job_id: resolved (created) here, its id in the answer
     environment_hash: Hash | None = None
+    environment: dict[str, Any] | None = None  # the snapshot environment_hash names, kept here if new
     started_at: float
     ended_at: float | None = None
     context: dict[str, Any] | None = None
     concurrent: bool = False
     max_age: float | None = Field(default=None, gt=0)
     inputs: Datasets = []
+
+    @model_validator(mode="after")
+    def _one_job(self) -> HitIn:
+        if (self.job_id is None) == (self.job is None):
+            raise ValueError("give the job as job_id or as job (namespace and name), one of them")
+        if self.environment is not None and self.environment_hash is None:
+            raise ValueError("an environment needs the environment_hash that names it")
+        return self
 
 
 def hits_router(store: Store) -> APIRouter:
@@ -64,8 +81,25 @@ def hits_router(store: Store) -> APIRouter:
 
     def take(key: str, body: HitIn, caller: Caller, note: AuditNote | None, metrics: Metrics | None) -> Response:
         """In a worker thread: the lookup, the CACHED run and the request's audit row, in one transaction (one
-        commit; the trail holds the row exactly when the run was recorded), then the small blob."""
-        caller.require_job(body.job_id)
+        commit; the trail holds the row exactly when the run was recorded), then the small blob. A job named by its
+        names and a new environment are stored first (idempotent, kept whether the key hits or not)."""
+        job_id = body.job_id
+        if body.job is not None:
+            caller.require(body.job.namespace)
+        elif job_id is not None:  # one of them (_one_job)
+            caller.require_job(job_id)
+        env = None
+        if body.environment is not None:  # checked before anything is kept: a refused hit keeps nothing
+            try:
+                env = EnvironmentSnapshot.from_dict(body.environment)
+            except TypeError as e:
+                return error(422, f"not an environment snapshot: {e}")
+            if env.content_hash != body.environment_hash:
+                return error(422, f"the snapshot's content hash is {env.content_hash}, not {body.environment_hash}")
+        if body.job is not None:
+            job_id = store.job_id(body.job.namespace, body.job.name)
+        if env is not None:
+            store.put_environment(env)
         row = row_of(note, 200) if note is not None else None
         recorded = False
         try:
@@ -75,7 +109,7 @@ def hits_router(store: Store) -> APIRouter:
                 if entry is not None and live:  # else none, or expired: the client says so and computes
                     note_ = Reason.hit(key, entry.run_id, body.concurrent)
                     store.insert_run_in(conn, [d.dataset() for d in body.inputs], {
-                        "id": body.run_id, "job_id": body.job_id, "status": RunStatus.CACHED.value, "cache_key": key,
+                        "id": body.run_id, "job_id": job_id, "status": RunStatus.CACHED.value, "cache_key": key,
                         "source_run_id": entry.run_id, "environment_hash": body.environment_hash,
                         "started_at": body.started_at,
                         "ended_at": body.ended_at if body.ended_at is not None else body.started_at,
@@ -88,9 +122,10 @@ def hits_router(store: Store) -> APIRouter:
             return error(409, str(e))
         if note is not None and row is not None:
             note.recorded = True
+        named = {"job_id": job_id} if body.job is not None else {}  # the id of a job the client named
         if entry is None:
-            return _answer({"entry": None, "recorded": False})
-        answer: dict[str, Any] = {"entry": {f: getattr(entry, f) for f in _ENTRY}, "recorded": recorded}
+            return _answer({"entry": None, "recorded": False, **named})
+        answer: dict[str, Any] = {"entry": {f: getattr(entry, f) for f in _ENTRY}, "recorded": recorded, **named}
         if not recorded:
             return _answer(answer)
         if metrics is not None:

@@ -58,8 +58,8 @@ class HitRequest(NamedTuple):
     and takes the run back (:meth:`CacheStore.finish_run` as FAILED) if it refuses it."""
 
     run_id: str
-    job_id: int
-    environment_hash: str | None
+    job: tuple[str, str]  # (namespace, name): the store resolves the id (the server store with the lookup itself)
+    environment: EnvironmentSnapshot | None  # where the hit runs (the store keeps it if new)
     started_at: float
     context: dict[str, Any]
     inputs: Sequence[RunDataset] = ()

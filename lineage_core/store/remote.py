@@ -19,176 +19,25 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import tempfile
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from .. import settings
 from ..environment import EnvironmentSnapshot
-from ..errors import ArtifactError, ConfigError, IntegrityError, RunNotFoundError, StoreError
-from ..hashing.content import StatCache, StatKey, StreamingHasher, hash_bytes, hash_stream_file
+from ..errors import ConfigError, RunNotFoundError
+from ..hashing.content import StatKey
 from ..hashing.remote import RemoteStat
 from ..redact import redact_url
-from .artifacts import ArtifactRecord, ArtifactStore, chunks
+from .artifacts import ArtifactRecord, ArtifactStore
 from .blob_cache import BlobCache
 from .http_client import ServerClient, _message
 from .protocol import CacheEntry, HitRequest, RunDataset
+from .remote_artifacts import RemoteArtifacts
 from .stored_over_http import StoredOverHttp
 
-if TYPE_CHECKING:
-    import mmap
-
 __all__ = ["RemoteArtifacts", "RemoteStore", "ServerClient"]
-
-_CHUNK = 1 << 20
-_INLINE_KEPT = 64  # blobs sent inline with a hit, kept until the hit reads them (a few KiB each)
-
-
-class RemoteArtifacts(ArtifactStore):
-    """Blobs kept by the server. URIs name where the server stores them (its own artifact store), so events
-    and references say the same whichever side built them.
-
-    Reads try, in order: the bytes a hit's answer carried inline (small blobs), the node-local verified blob cache
-    (:mod:`.blob_cache`), a download (which fills the cache). Every one of them is verified against the digest here.
-    """
-
-    def __init__(self, client: ServerClient, root_uri: str, cache: BlobCache | None = None) -> None:
-        # no super(): there is no filesystem here
-        self.client = client
-        self.url = client.url
-        self.root = root_uri.rstrip("/")
-        self.protocol = client.url.split("://", 1)[0]
-        self.local = False
-        self.cache = cache
-        self._scratch = tempfile.gettempdir()
-        if cache is not None:  # scratch beside the cache: an upload then moves into it (a rename)
-            with contextlib.suppress(OSError):
-                os.makedirs(cache.root / "tmp", exist_ok=True)
-                self._scratch = str(cache.root / "tmp")
-        self._inline: OrderedDict[str, bytes] = OrderedDict()
-        self._inline_lock = threading.Lock()
-
-    @property
-    def root_uri(self) -> str:
-        return str(self.root)
-
-    def uri_for(self, digest: str) -> str:
-        hexd = digest.split(":", 1)[1]
-        return f"{self.root}/blobs/{hexd[:2]}/{hexd}"
-
-    def publish(self, tmp_path: str, digest: str | None = None) -> ArtifactRecord:
-        try:
-            record = self._upload(tmp_path, digest)
-            self._keep(tmp_path, record)
-            return record
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_path)
-
-    def publish_file(self, src: str) -> ArtifactRecord:
-        return self._upload(src, None)
-
-    def _upload(self, src: str, digest: str | None) -> ArtifactRecord:
-        """One PUT under the content hash; the server checks the bytes against it before keeping them."""
-        digest = digest or hash_stream_file(src)
-        size = os.path.getsize(src)
-        try:
-            with open(src, "rb") as f:
-                self.client.call("PUT", f"/blobs/{digest}", data=f)
-        except StoreError as e:
-            raise ArtifactError(f"could not upload artifact {digest}: {e}") from None
-        return ArtifactRecord(digest, self.uri_for(digest), size)
-
-    def _keep(self, tmp_path: str, record: ArtifactRecord) -> None:
-        """An uploaded scratch file goes into the blob cache too (the next task on this node reads it there):
-        copied through a :class:`~.blob_cache.Fill`, so it is hashed again on the way and published by rename."""
-        if self.cache is None:
-            return
-        with contextlib.suppress(OSError, IntegrityError), open(tmp_path, "rb") as f, \
-                self.cache.filling(record.hash, record.size) as fill:
-            if fill is not None:
-                for chunk in chunks(f, record.size, _CHUNK):
-                    fill.write(chunk)
-                fill.publish(None)
-
-    def remember_inline(self, digest: str, data: bytes) -> None:
-        """Bytes a hit's answer carried for ``digest``: the next read of it uses them (and verifies them)."""
-        with self._inline_lock:
-            self._inline[digest] = data
-            while len(self._inline) > _INLINE_KEPT:
-                self._inline.popitem(last=False)
-
-    def read_verified(self, digest: str, stat_cache: StatCache | None = None,
-                      size: int | None = None) -> bytes | mmap.mmap:
-        """What the server (or anything between, or the shared cache directory) holds is not trusted: the bytes are
-        hashed here, and no more than the recorded ``size`` + 1 bytes are read (a server streaming without end is a
-        miss). A large cached blob whose stat identity this process recorded is not hashed again (``stat_cache``,
-        absent under ``verify="always"``)."""
-        with self._inline_lock:
-            inline = self._inline.pop(digest, None)
-        if inline is not None:
-            self._check_size(digest, len(inline), size)
-            actual = hash_bytes(inline)
-            if actual != digest:
-                raise IntegrityError(f"artifact {digest} failed verification (content hash {actual})")
-            return inline
-        if self.cache is not None:
-            found = self.cache.get(digest, size, stat_cache)
-            if found is not None:
-                return found.data
-            with self.cache.filling(digest, size) as fill:
-                return self._download(digest, size, fill, stat_cache)
-        return self._download(digest, size, None, None)
-
-    def _download(self, digest: str, size: int | None, fill: Any, stat_cache: StatCache | None) -> bytes:
-        hasher = fill.hasher if fill is not None else StreamingHasher()
-        parts = []
-        try:
-            with self.open_blob(digest, size) as f:
-                for chunk in chunks(f, size, _CHUNK):
-                    if fill is not None:
-                        fill.write(chunk)
-                    else:
-                        hasher.update(chunk)
-                    parts.append(chunk)
-        except ArtifactError:
-            raise
-        except Exception as e:  # noqa: BLE001 - a broken transfer is a miss, never a crash
-            raise ArtifactError(f"artifact {digest} could not be read: {e}") from None
-        self._check_size(digest, hasher.size, size)
-        actual = hasher.hexdigest()
-        if actual != digest:
-            raise IntegrityError(f"artifact {digest} failed verification (content hash {actual})")
-        if fill is not None:
-            fill.publish(stat_cache)
-        return b"".join(parts)
-
-    def _check_size(self, digest: str, got: int, size: int | None) -> None:
-        if size is not None and got != size:
-            what = "longer" if got > size else f"{got} bytes"
-            raise ArtifactError(f"artifact {digest} from lineage server {redact_url(self.url)} is {what}, not the "
-                                f"{size} bytes recorded for it")
-
-    @contextlib.contextmanager
-    def open_blob(self, digest: str, size: int | None = None) -> Iterator[IO[bytes]]:
-        try:
-            r = self.client.call("GET", f"/blobs/{digest}", ok=(200, 404), stream=True)
-        except (StoreError, ConfigError) as e:
-            raise ArtifactError(f"artifact {digest} could not be read: {e}") from None
-        with r:
-            if r.status_code == 404:
-                r.content = r.raw.read(64 << 10)
-                raise ArtifactError(f"artifact {digest} is missing from lineage server {redact_url(self.url)}")
-            yield r.raw
-
-    def exists(self, digest: str) -> bool:
-        return self.client.call("HEAD", f"/blobs/{digest}", ok=(200, 404)).status_code == 200
-
-    def info(self) -> dict[str, Any]:
-        return {"url": redact_url(self.url), "protocol": self.protocol, "root": redact_url(self.root)}
 
 
 class RemoteStore(StoredOverHttp):
@@ -201,6 +50,7 @@ class RemoteStore(StoredOverHttp):
         self.home = settings.lineage_home()
         self.revision = info.get("revision")
         self._hits_route = True  # the server has POST /hits/{key} (a hit in one request); False once it said 404
+        self._hit_fields = frozenset(info.get("hit_fields") or ())  # what a hit may carry for this server
         self._jobs: dict[tuple[str, str], int] = {}
         self._envs: set[str] = set()
         self._stat: dict[str, tuple[StatKey, str]] = {}
@@ -253,10 +103,26 @@ class RemoteStore(StoredOverHttp):
     def lookup_and_record(self, key: str, hit: HitRequest) -> tuple[CacheEntry | None, bool]:
         """One request: the live entry for ``key`` and, when there is one (no older than ``hit.max_age``), the
         CACHED run ``hit`` recorded with it. A small blob comes back inline (read by the next ``read_verified``,
-        which verifies it); a larger one is read from the blob cache or downloaded then. (entry, recorded)."""
-        body: dict[str, Any] = {"run_id": hit.run_id, "job_id": hit.job_id, "environment_hash": hit.environment_hash,
-                                "started_at": hit.started_at, "ended_at": time.time(), "context": hit.context,
-                                "concurrent": hit.concurrent}
+        which verifies it); a larger one is read from the blob cache or downloaded then. (entry, recorded).
+
+        A job this process has no id for yet goes by its names, and an environment the server was not sent yet goes
+        whole, in the same request (a server that lists them in ``hit_fields``): a fresh pod's first hit is then
+        one request after connecting, not three."""
+        body: dict[str, Any] = {"run_id": hit.run_id, "started_at": hit.started_at, "ended_at": time.time(),
+                                "context": hit.context, "concurrent": hit.concurrent}
+        job_id = self._jobs.get(hit.job)
+        if job_id is None and "job" in self._hit_fields:
+            body["job"] = {"namespace": hit.job[0], "name": hit.job[1]}
+        else:
+            body["job_id"] = job_id if job_id is not None else self.job_id(*hit.job)
+        env = hit.environment
+        if env is not None:
+            body["environment_hash"] = env.content_hash
+            if env.content_hash not in self._envs:
+                if "environment" in self._hit_fields:
+                    body["environment"] = env.to_dict()
+                else:
+                    self.put_environment(env)
         if hit.max_age is not None:
             body["max_age"] = hit.max_age
         if hit.inputs:
@@ -266,6 +132,10 @@ class RemoteStore(StoredOverHttp):
             self._hits_route = False
             return self.lookup(key), False
         d = r.json()
+        if "job" in body:
+            self._jobs[hit.job] = int(d["job_id"])
+        if "environment" in body:
+            self._envs.add(body["environment_hash"])
         e = d.get("entry")
         if e is None:
             return None, False
