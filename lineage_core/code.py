@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import glob
 import inspect
 import linecache
 import os
@@ -338,6 +337,8 @@ def hash_file_deps(
     patterns: Iterable[str], base_dir: str, cache: StatCache | None = None
 ) -> dict[str, str]:
     """``file:<relpath>`` -> content hash for every file matched by the globs (relative to base_dir)."""
+    import glob  # here: only a step with file_deps globs
+
     matched: dict[str, str] = {}
     for pattern in patterns:
         full = pattern if os.path.isabs(pattern) else os.path.join(base_dir, pattern)

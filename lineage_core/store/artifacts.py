@@ -18,19 +18,21 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import mmap
 import os
 import re
 import shutil
 import stat as stat_mod
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from .. import settings
 from ..errors import ArtifactError, ConfigError, IntegrityError
 from ..hashing.content import StatCache, StatKey, StreamingHasher, hash_bytes, hash_stream_file
 from ..redact import redact_url
+
+if TYPE_CHECKING:
+    import mmap
 
 _TRUST_STAT_ABOVE = 16 << 20
 _TRANSFER_THREADS = 8
@@ -236,6 +238,8 @@ class ArtifactStore:
                 try:
                     if st.st_size >= _TRUST_STAT_ABOVE:
                         # Map instead of copying: blobs are immutable (published by rename, removed by unlink).
+                        import mmap  # here: a small blob (most hits) is read, not mapped
+
                         data = mmap.mmap(fd, st.st_size, access=mmap.ACCESS_READ)
                     else:
                         data = _read_fd(fd, st.st_size)  # a file still growing shows as one byte too many

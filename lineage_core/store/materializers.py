@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import mmap
 import os
 import shutil
 import sys
@@ -22,6 +21,8 @@ from ..errors import MaterializerError
 from ..hashing.content import FileEntry, directory_manifest, hash_bytes, hash_path, manifest_hash
 
 if TYPE_CHECKING:
+    import mmap
+
     from .artifacts import ArtifactStore
 
 Buffer: TypeAlias = "bytes | mmap.mmap"  # verified blob bytes (large local blobs are memory-mapped)
