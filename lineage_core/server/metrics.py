@@ -259,7 +259,11 @@ def route_template(routes: list[BaseRoute], scope: dict[str, Any]) -> str:
 
 
 class MetricsMiddleware:
-    """Outermost: times every request to its last byte and counts the runs the store API took."""
+    """Outermost: times every request to its last byte and counts the runs the store API took.
+
+    A request is counted just before its last byte is handed on, not after: a client that has read an answer then
+    finds it in ``/metrics`` (tests count requests that way), and an answer that never completes (an exception, a
+    client gone) is counted when the app returns."""
 
     def __init__(self, app: Any, metrics: Metrics, fastapi: FastAPI) -> None:
         self.app, self.metrics, self.fastapi = app, metrics, fastapi
@@ -281,6 +285,15 @@ class MetricsMiddleware:
         status = 500  # an exception that escapes is answered 500 further out
         watched = scope["method"] == "POST" and scope["path"] == RUNS_PATH
         body = bytearray()
+        counted = False
+
+        def count() -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                method = scope["method"] if scope["method"] in _METHODS else "other"
+                self.metrics.latency.labels(self.template(scope, note), method,
+                                            f"{status // 100}xx").observe(time.perf_counter() - started)
 
         async def receive_watched() -> Any:
             message = await receive()
@@ -294,6 +307,8 @@ class MetricsMiddleware:
                 status = int(message["status"])
                 if watched and status == 201:
                     await run_in_threadpool(self.metrics.run_recorded, bytes(body))
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                count()
             await send(message)
 
         try:
@@ -303,9 +318,7 @@ class MetricsMiddleware:
                 self.metrics.store_error(self.template(scope, note))
             raise
         finally:
-            method = scope["method"] if scope["method"] in _METHODS else "other"
-            self.metrics.latency.labels(self.template(scope, note), method,
-                                        f"{status // 100}xx").observe(time.perf_counter() - started)
+            count()
 
     def template(self, scope: dict[str, Any], note: RouteNote) -> str:
         """The reached route's, else (refused before any route ran: no such path, a 405, a bad path) matched."""
