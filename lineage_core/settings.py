@@ -228,7 +228,7 @@ _READERS: dict[str, Callable[[Environ], Any]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its own __repr__ (redacted): no generated one compiled at import
 class Settings:
     """Every setting of the layer (the variable each comes from: the ``*_ENV`` constants).
 
