@@ -26,8 +26,9 @@ HEAVY = ("sqlalchemy", "sqlalchemy.orm", "alembic", "fsspec", "pandas", "numpy",
 # Lighter, but a hit of a plain value needs none of them either (each costs a fresh process 1-4 ms): uuid (which
 # imports platform), OpenSSL's hashlib, pickle (only for a step that opted in), subprocess (no git, no nvidia-smi
 # without a repository or a GPU), importlib.metadata (the import-name map is read from its cache file), a write's
-# tempfile (and random), glob (only file_deps patterns), mmap (only a blob of 16 MiB or more). (concurrent.futures stays imported up front: imported late, during interpreter shutdown,
-# it cannot register its atexit hook, and a failing KFP task records its FAIL event then.)
+# tempfile (and random), glob (only file_deps patterns), mmap (only a blob of 16 MiB or more). (concurrent.futures
+# stays imported up front: imported late, during interpreter shutdown, it cannot register its atexit hook, and a
+# failing KFP task records its FAIL event then.)
 LEAN = ("uuid", "platform", "hashlib", "_hashlib", "pickle", "subprocess", "importlib.metadata", "email", "tempfile",
         "random", "glob", "mmap")
 

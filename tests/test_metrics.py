@@ -179,7 +179,6 @@ def test_a_scrape_counts_exactly_what_went_through_the_server(
     store.close()
 
 
-@pytest.mark.slow
 def test_a_request_is_counted_by_the_time_its_answer_has_been_read(server: Server) -> None:
     """Counted before the last byte goes out: a scrape right after an answer always holds it (a count taken after
     the app returned sometimes missed the request just answered, as a blob download counted twice in CI showed)."""
@@ -192,6 +191,7 @@ def test_a_request_is_counted_by_the_time_its_answer_has_been_read(server: Serve
         assert value(scrape(server), latency, route="/api/v1/store/blobs/{digest}", method="GET", status="2xx") == n
 
 
+@pytest.mark.slow
 def test_who_may_scrape(server: Server, backend: str, tmp_path: Path) -> None:
     assert scrape(server)  # a read token
     for token, status in ((None, 401), ("wrong", 401), (CACHER, 403), (LIMITED, 403)):

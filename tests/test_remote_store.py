@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -361,6 +362,49 @@ def test_a_hit_names_one_job_and_only_the_environment_its_hash_names(remote: Rem
     db = remote.db()
     try:
         assert db.get_environment(env.content_hash) == env and db.job_id("pods", "first-hit") == body["job_id"]
+    finally:
+        db.close()
+
+
+def test_a_replica_that_refuses_the_named_job_gets_the_registered_one(
+    remote: Remote, make_module: Callable[..., ModuleType],
+) -> None:
+    """During a rollout a Service may send a pod's hit to a replica from before ``hit_fields``, which answers a named
+    job 422 (it requires ``job_id``). The client then registers the job and the environment first, as it would with
+    that server from the start, and the hit goes through. (The refusal is made by the real server: the wrapped call
+    adds a ``job_id`` beside the named job, which it refuses 422 as the older one refuses a missing ``job_id``.)"""
+    mod = make_module(ONE_REQUEST_STEPS)
+    assert mod.small(5) == {"n": 5}  # the miss that stores it
+    fresh_process()
+    store = runtime.default_store()
+    assert isinstance(store, RemoteStore) and store._hit_fields == {"job", "environment"}
+    call = store.client.call
+
+    def older_replica(method: str, path: str, **kw: Any) -> Any:
+        body = kw.get("json")
+        if method == "POST" and path.startswith("/hits/") and isinstance(body, dict) and "job" in body:
+            kw["json"] = {**body, "job_id": 1}
+        return call(method, path, **kw)
+
+    store.client.call = older_replica  # type: ignore[method-assign]
+    from .test_metrics import scrape
+
+    def answered() -> Counter[tuple[str, str, str]]:
+        return Counter({(d["method"], d["route"], d["status"]): v for (name, labels), v in scrape(remote.server, TOKEN)
+                        .items() if name == "lineage_http_request_duration_seconds_count" and (d := dict(labels))})
+
+    before = answered()
+    assert mod.small(5) == {"n": 5} and explain(mod.small).hit
+    after = answered()
+    after.subtract(before)
+    assert +after == Counter({("POST", "/api/v1/store/hits/{key}", "4xx"): 1, ("POST", "/api/v1/store/jobs", "2xx"): 1,
+                              ("PUT", "/api/v1/store/environments/{env_hash}", "2xx"): 1,
+                              ("POST", "/api/v1/store/hits/{key}", "2xx"): 1, ("GET", "/metrics", "2xx"): 1})
+    assert store._hit_fields == frozenset()  # from now on as with that server
+    db = remote.db()
+    try:
+        run = db.get_run(explain(mod.small).run_id)
+        assert run["status"] == "CACHED" and db.get_environment(run["environment_hash"]) is not None
     finally:
         db.close()
 

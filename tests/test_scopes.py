@@ -271,8 +271,8 @@ def test_a_namespace_limited_token_touches_only_its_namespaces(server: Server) -
         ("PUT", f"/api/v1/store/entries/blake3:{'1' * 64}", b.entry(b.job_id)),  # a new key in team-b's job
         ("DELETE", f"/api/v1/store/entries/{b.key}", None),
         ("POST", f"/api/v1/store/leases/{b.key}", {"owner": "me", "ttl": 30}),
-        ("POST", f"/api/v1/store/hits/{b.key}", {"run_id": str(uuid.uuid4()), "started_at": 1.0,  # a job by name
-                                                 "job": {"namespace": "team-b", "name": "j"}}),
+        ("POST", f"/api/v1/store/hits/blake3:{'3' * 64}", {"run_id": str(uuid.uuid4()), "started_at": 1.0,
+                                                           "job": {"namespace": "team-b", "name": "j"}}),  # by name
         ("POST", "/api/v1/lineage", event("team-b", refused_runs[0])),
         ("POST", "/api/v1/lineage/batch", [event("team-a", refused_runs[1]), event("team-b", refused_runs[2])]),
         ("PUT", f"/api/v1/admin/pins/{b.run_id}", {"note": "x"}),

@@ -259,11 +259,13 @@ def route_template(routes: list[BaseRoute], scope: dict[str, Any]) -> str:
 
 
 class MetricsMiddleware:
-    """Outermost: times every request to its last byte and counts the runs the store API took.
+    """Outermost: times every request until its answer's last part is handed on, and counts the runs the store API
+    took.
 
-    A request is counted just before its last byte is handed on, not after: a client that has read an answer then
-    finds it in ``/metrics`` (tests count requests that way), and an answer that never completes (an exception, a
-    client gone) is counted when the app returns."""
+    A request is counted (and its time taken) just before the last part of its answer goes out, not after: a client
+    that has read an answer then finds it in ``/metrics`` (tests count requests that way). So the time leaves out
+    that last write (a one-part answer's whole body) and any background task; an answer that never completes (an
+    exception, a client gone) is counted when the app returns."""
 
     def __init__(self, app: Any, metrics: Metrics, fastapi: FastAPI) -> None:
         self.app, self.metrics, self.fastapi = app, metrics, fastapi

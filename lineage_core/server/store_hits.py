@@ -8,9 +8,11 @@ With no entry it answers ``{"entry": null}``.
 
 A process's first hit need not have registered anything first: it may name its job (``job``: namespace and name,
 instead of ``job_id``) and send its environment snapshot (``environment``, beside its ``environment_hash``). The
-server resolves the job and keeps the snapshot (both idempotent, whether the key hits or not) and answers the job's
-id, so a fresh pod's hit is one request after it connects, not three. ``GET /api/v1/store`` lists ``hit_fields``:
-a client sends these only to a server that names them.
+server resolves the job and keeps the snapshot, and answers the job's id, so a fresh pod's hit is one request after it
+connects, not three. Both are idempotent registrations: kept whether the key hits or not, and when the hit is refused
+409 (its run id taken); a 403 or 422 keeps neither. ``GET /api/v1/store`` lists ``hit_fields``: a client sends them
+only to a server that names them, and falls back to registering first when a server answers them 422 (an older
+replica behind the same Service during a rollout).
 
 Nothing of the trust rules moves to the server: the client still verifies every byte against the digest and decides
 how (and whether) the value is loaded (its materializer policy, its return type). A client that refuses the value

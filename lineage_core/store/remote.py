@@ -105,9 +105,11 @@ class RemoteStore(StoredOverHttp):
         CACHED run ``hit`` recorded with it. A small blob comes back inline (read by the next ``read_verified``,
         which verifies it); a larger one is read from the blob cache or downloaded then. (entry, recorded).
 
-        A job this process has no id for yet goes by its names, and an environment the server was not sent yet goes
-        whole, in the same request (a server that lists them in ``hit_fields``): a fresh pod's first hit is then
-        one request after connecting, not three."""
+        A job this process has no id for yet goes by its names, with the environment whole if the server was not sent
+        it yet, in the same request (a server that lists them in ``hit_fields``): a fresh pod's first hit is then
+        one request after connecting, not three. The environment goes only with a named job, which a server from
+        before these fields refuses (422: no ``job_id``), so it can never record a run whose environment it dropped;
+        after such a refusal this client registers first, as it would with that server from the start."""
         body: dict[str, Any] = {"run_id": hit.run_id, "started_at": hit.started_at, "ended_at": time.time(),
                                 "context": hit.context, "concurrent": hit.concurrent}
         job_id = self._jobs.get(hit.job)
@@ -119,7 +121,7 @@ class RemoteStore(StoredOverHttp):
         if env is not None:
             body["environment_hash"] = env.content_hash
             if env.content_hash not in self._envs:
-                if "environment" in self._hit_fields:
+                if "job" in body and "environment" in self._hit_fields:
                     body["environment"] = env.to_dict()
                 else:
                     self.put_environment(env)
@@ -127,10 +129,15 @@ class RemoteStore(StoredOverHttp):
             body["max_age"] = hit.max_age
         if hit.inputs:
             body["inputs"] = [_dataset_json(d) for d in hit.inputs]
-        r = self.client.call("POST", f"/hits/{key}", json=body, ok=(200, 404)) if self._hits_route else None
+        named = "job" in body
+        r = (self.client.call("POST", f"/hits/{key}", json=body, ok=(200, 404, 422) if named else (200, 404))
+             if self._hits_route else None)
         if r is None or r.status_code == 404:  # a server from before the route (which never answers 404): as then
             self._hits_route = False
             return self.lookup(key), False
+        if r.status_code == 422:  # named: a server (replica) from before the fields; register first from now on
+            self._hit_fields = frozenset()
+            return self.lookup_and_record(key, hit)
         d = r.json()
         if "job" in body:
             self._jobs[hit.job] = int(d["job_id"])
