@@ -1,8 +1,10 @@
 """Cost of a cache-hit KFP task against the same function as a plain KFP component, both run by the real KFP
-SDK (kfp.local's subprocess runner, one task per pipeline, KFP's cache off), and the CPU time inside the task's
-process that lineage-core adds on a hit: each task process records its main thread's CPU time at exit (a
-``sitecustomize`` on the tasks' path), steadier than the pipelines' wall clock, which moves by tens of ms from run to
-run on 2 cores.
+SDK (kfp.local's subprocess runner, one task per pipeline, KFP's cache off), and the time inside the task's process
+that lineage-core adds on a hit: each task process records, at its last exit handler, its main thread's CPU time and
+the wall time since its ``sitecustomize`` ran (one on the tasks' path). These are steadier than the pipelines' wall
+clock, which moves by tens of ms from run to run on 2 cores; ``*_outside_ms`` (a pipeline's wall time less its task's)
+shows that what lies outside the task's own time (KFP's runner, the interpreter's start and shutdown) is the same for
+every variant.
 
 Run with the KFP venv: ``.venv-kfp/bin/python bench/bench_kfp_hit.py`` (after ``make venv``: the lineage server
 the third variant uses runs from .venv). Each kfp.local task is a fresh Python process, so the hit pays
@@ -29,12 +31,13 @@ HOME = Path(tempfile.mkdtemp(prefix="bench-kfp-"))
 (HOME / "bench_kfp_steps.py").write_text("def scale(x: int) -> int:\n    return x * 2\n")
 sys.path.insert(0, str(HOME))
 CPU_LOG = HOME / "task_cpu.log"
-# Each task process appends its main thread's CPU ms at exit (registered first, so it runs after every other exit
-# handler, the store's last commit included). Python runs the first sitecustomize on the path: BEFORE's imports it.
+# Each task process appends its main thread's CPU ms and its wall ms at exit (registered first, so it runs after every
+# other exit handler, the store's last commit included). Python runs the first sitecustomize on the path: BEFORE's
+# imports it.
 (HOME / "bench_task_cpu.py").write_text(
-    "import atexit, os, time\n\n_START = time.thread_time()\n\n\ndef _record():\n"
+    "import atexit, os, time\n\n_CPU, _WALL = time.thread_time(), time.perf_counter()\n\n\ndef _record():\n"
     "    with open(os.environ['BENCH_TASK_CPU_LOG'], 'a') as f:\n"
-    "        f.write(f'{1e3 * (time.thread_time() - _START)}\\n')\n\n\n"
+    "        f.write(f'{1e3 * (time.thread_time() - _CPU)} {1e3 * (time.perf_counter() - _WALL)}\\n')\n\n\n"
     "if os.environ.get('_KFP_RUNTIME') == 'true':\n    atexit.register(_record)\n")
 (HOME / "sitecustomize.py").write_text("import bench_task_cpu  # noqa: F401\n")
 os.environ["BENCH_TASK_CPU_LOG"] = str(CPU_LOG)
@@ -81,8 +84,8 @@ def main() -> None:
     stores = {"cached_hit": None, "cached_hit_sql_store": "before", "cached_hit_server_store": server_url}
     pythonpath = os.environ["PYTHONPATH"]
 
-    def run(name: str, p: object) -> tuple[float, float]:
-        """(the pipeline's wall ms, its task process's CPU ms)."""
+    def run(name: str, p: object) -> tuple[float, float, float]:
+        """(the pipeline's wall ms, its task process's CPU ms, the task's own wall ms)."""
         os.environ["PYTHONPATH"] = (os.pathsep.join([str(BEFORE), pythonpath]) if stores.get(name) == "before"
                                     else pythonpath)
         if stores.get(name) and stores[name] != "before":
@@ -95,10 +98,13 @@ def main() -> None:
         wall = (time.perf_counter() - started) * 1000
         cpu = CPU_LOG.read_text().splitlines()[logged:]
         assert len(cpu) == 1, f"{len(cpu)} task processes recorded their CPU for one task"
-        return wall, float(cpu[0])
+        task_cpu_ms, task_wall_ms = map(float, cpu[0].split())
+        return wall, task_cpu_ms, task_wall_ms
 
     timings: dict[str, list[float]] = {"plain": [], **{name: [] for name in stores}}
     task_cpu: dict[str, list[float]] = {name: [] for name in timings}
+    task_wall: dict[str, list[float]] = {name: [] for name in timings}
+    outside: dict[str, list[float]] = {name: [] for name in timings}
     cached_pipeline, plain_pipeline = pipeline_of(cached), pipeline_of(plain)
     try:
         for name in stores:
@@ -106,13 +112,16 @@ def main() -> None:
         run("plain", plain_pipeline)  # and the plain task's first run (its bytecode, as above)
         for _ in range(RUNS):
             for name in timings:
-                wall, cpu = run(name, plain_pipeline if name == "plain" else cached_pipeline)
+                wall, cpu, own = run(name, plain_pipeline if name == "plain" else cached_pipeline)
                 timings[name].append(wall)
                 task_cpu[name].append(cpu)
+                task_wall[name].append(own)
+                outside[name].append(wall - own)
     finally:
         server.terminate()
     ms = {name: statistics.median(values) for name, values in timings.items()}
     cpu_ms = {name: statistics.median(values) for name, values in task_cpu.items()}
+    own_ms = {name: statistics.median(values) for name, values in task_wall.items()}
     ms["kfp_cache_hit"] = kfp_own_cache(local, pipeline_of(dsl.component(bench_kfp_steps.scale,
                                                                          base_image="python:3.11"), True))
     plain_ms = ms["plain"]
@@ -121,8 +130,10 @@ def main() -> None:
           "plain_task_ms": round(plain_ms, 1),
           **{f"{name}_task_ms": round(ms[name], 1) for name in variants},
           **{f"{name}_adds_ms": round(ms[name] - plain_ms, 1) for name in variants},
-          "plain_task_cpu_ms": round(cpu_ms["plain"], 1),
+          "plain_task_cpu_ms": round(cpu_ms["plain"], 1), "plain_task_own_ms": round(own_ms["plain"], 1),
           **{f"{name}_adds_task_cpu_ms": round(cpu_ms[name] - cpu_ms["plain"], 1) for name in stores},
+          **{f"{name}_adds_task_own_ms": round(own_ms[name] - own_ms["plain"], 1) for name in stores},
+          **{f"{name}_outside_ms": round(statistics.median(values), 1) for name, values in outside.items()},
           **{f"ratio_{name}_vs_plain": round(ms[name] / plain_ms, 2) for name in variants}})
 
 
