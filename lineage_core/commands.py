@@ -155,9 +155,9 @@ class CommandStep:
         self.store = store or default_store()
         self.manifest = command_manifest(spec, self.store)
         self.key = self.manifest.key()
-        self.job_id = self.store.job_id(self.manifest.scope, spec.name)
         self.runs = RunRecorder(self.store, self.manifest.scope, self.key, spec.name,
                                 uri_datasets(self.manifest.get("inputs", {})))
+        self.job_id = self.runs.job_id
 
     def recorded_outputs(self, reasons: list[Reason]) -> tuple[str, dict[str, str]] | None:
         """(producing run, outputs as recorded) from the key's entry, its record verified byte for byte."""

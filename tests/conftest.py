@@ -17,6 +17,8 @@ import pytest
 
 from lineage_core import runtime
 
+from .remote_store_setup import TOKEN as REMOTE_TOKEN
+from .remote_store_setup import Remote, fresh_process
 from .services.lineage_server import Server
 from .services.objectstores import GcsServer, S3Server
 from .services.postgres import PostgresServer
@@ -164,3 +166,17 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture
+def remote(backend: str, lineage_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Remote]:
+    """A lineage server as this process's cache store (tests/remote_store_setup.py)."""
+    server = Server({"LINEAGE_SERVER_TOKENS": REMOTE_TOKEN}, host="0.0.0.0")  # off loopback: the token is required
+    client_home = tmp_path / "pod-home"
+    monkeypatch.setenv("LINEAGE_STORE_URL", f"http://127.0.0.1:{server.port}")
+    monkeypatch.setenv("LINEAGE_STORE_TOKEN", REMOTE_TOKEN)
+    monkeypatch.setenv("LINEAGE_HOME", str(client_home))
+    yield Remote(server, backend, lineage_home, client_home)
+    fresh_process()
+    server.stop()
+    assert REMOTE_TOKEN not in (server.proc.stderr.read() if server.proc.stderr else "")

@@ -152,6 +152,17 @@ def _cannot_write(e: OSError) -> Response:
 HIT_FIELDS = ("job", "environment")  # what POST /hits/{key} takes besides ids (server.store_hits): a client asks info
 
 
+def snapshot(body: dict[str, Any], env_hash: str | None) -> EnvironmentSnapshot | Response:
+    """The environment snapshot a client sent under ``env_hash``, or the 422 that says why it is not one."""
+    try:
+        env = EnvironmentSnapshot.from_dict(body)
+    except TypeError as e:
+        return error(422, f"not an environment snapshot: {e}")
+    if env.content_hash != env_hash:
+        return error(422, f"the snapshot's content hash is {env.content_hash}, not {env_hash}")
+    return env
+
+
 def _checked(value: str, what: str) -> str:
     if not _HASH.match(value):
         raise HTTPException(400, f"{what} {value[:100]!r} is not a blake3:<64 hex> digest")
@@ -174,12 +185,9 @@ def store_router(store: Store) -> APIRouter:
 
     @api.put("/environments/{env_hash}", status_code=204)
     def put_environment(env_hash: str, body: dict[str, Any]) -> Response:
-        try:
-            env = EnvironmentSnapshot.from_dict(body)
-        except TypeError as e:
-            return error(422, f"not an environment snapshot: {e}")
-        if env.content_hash != _checked(env_hash, "environment hash"):
-            return error(422, f"the snapshot's content hash is {env.content_hash}, not {env_hash}")
+        env = snapshot(body, _checked(env_hash, "environment hash"))
+        if isinstance(env, Response):
+            return env
         store.put_environment(env)
         return Response(status_code=204)
 

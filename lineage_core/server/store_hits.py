@@ -34,7 +34,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
-from ..environment import EnvironmentSnapshot
 from ..errors import ArtifactError, StoreConflictError
 from ..runs import Reason
 from ..status import RunStatus
@@ -42,7 +41,7 @@ from ..store import CacheEntry, Store
 from ..store.audit import AuditLog
 from .audit_trail import row_of
 from .auth import AUDIT_KEY, CACHE, AuditNote, CacheCaller, Caller
-from .store_api import Datasets, Hash, JobId, JobIn, RunId, _checked
+from .store_api import Datasets, Hash, JobId, JobIn, RunId, _checked, snapshot
 from .validation import error
 
 if TYPE_CHECKING:
@@ -90,18 +89,13 @@ def hits_router(store: Store) -> APIRouter:
             caller.require(body.job.namespace)
         elif job_id is not None:  # one of them (_one_job)
             caller.require_job(job_id)
-        env = None
-        if body.environment is not None:  # checked before anything is kept: a refused hit keeps nothing
-            try:
-                env = EnvironmentSnapshot.from_dict(body.environment)
-            except TypeError as e:
-                return error(422, f"not an environment snapshot: {e}")
-            if env.content_hash != body.environment_hash:
-                return error(422, f"the snapshot's content hash is {env.content_hash}, not {body.environment_hash}")
+        sent = snapshot(body.environment, body.environment_hash) if body.environment is not None else None
+        if isinstance(sent, Response):  # checked before anything is kept: a refused hit keeps nothing
+            return sent
         if body.job is not None:
             job_id = store.job_id(body.job.namespace, body.job.name)
-        if env is not None:
-            store.put_environment(env)
+        if sent is not None:
+            store.put_environment(sent)
         row = row_of(note, 200) if note is not None else None
         recorded = False
         try:
