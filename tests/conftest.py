@@ -74,6 +74,10 @@ def make_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
     def make(source: str, name: str | None = None) -> ModuleType:
         name = name or f"mod_{uuid.uuid4().hex[:8]}"
         (src_dir / f"{name}.py").write_text(textwrap.dedent(source))
+        # A rewrite of the same size within the file system's mtime granularity would import a stale .pyc
+        # where bytecode is written (PYTHONDONTWRITEBYTECODE unset): drop the module's bytecode first.
+        for stale in (src_dir / "__pycache__").glob(f"{name}.*.pyc"):
+            stale.unlink()
         if name in sys.modules:
             del sys.modules[name]
         importlib.invalidate_caches()
