@@ -59,3 +59,24 @@ def test_a_foreign_class_is_refused() -> None:
         LineageLLMCache._load(record(json.dumps(doc).encode()))
     with pytest.raises(ValueError):  # LangChain's own format: its allowlist refuses a human message
         LineageLLMCache._load(record(json.dumps([dumps(HumanMessage(content="hi"))]).encode()))
+
+
+def test_every_hit_gets_its_own_generations() -> None:
+    """A record is loaded once and copied per hit: what one caller changes in place (LangChain sets a hit's message
+    id and metadata) never reaches the next hit, and a copy keeps the loaded fields (and which were set) exactly."""
+    cache, stored = LineageLLMCache(), record(_stored(GENERATIONS))
+    first = cache._fresh(stored)
+    assert first == GENERATIONS
+    loaded = LineageLLMCache._load(stored)
+    assert [g.model_fields_set for g in first] == [g.model_fields_set for g in loaded]
+    assert [type(g) for g in first] == [type(g) for g in loaded]
+    message = first[0].message  # type: ignore[attr-defined]
+    message.id = "run-changed"
+    message.response_metadata["model_name"] = "changed"
+    message.tool_calls[0]["args"]["query"] = "changed"
+    first[0].generation_info["finish_reason"] = "changed"  # type: ignore[index]
+    first[1].message.content[0]["text"] = "changed"  # type: ignore[attr-defined, index]
+    first[3].generation_info["logprobs"] = [1]  # type: ignore[index]
+    second = cache._fresh(stored)
+    assert second == GENERATIONS
+    assert second[0] is not first[0] and second[0].message is not message  # type: ignore[attr-defined]

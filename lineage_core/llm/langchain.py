@@ -38,6 +38,7 @@ from .record import StoredResponse
 
 KIND = "langchain"  # the child runs' job: llm.langchain
 _MAX_PENDING = 64
+_MAX_LOADED = 256  # records whose loaded generations a cache keeps (as many as the call cache keeps records)
 _LOADABLE: list[type[Serializable]] = [Generation, ChatGeneration, GenerationChunk, ChatGenerationChunk, AIMessage,
                                        AIMessageChunk]  # all a hit may load: generations and AI messages
 _FORMAT = "lineage.generations/1"
@@ -66,7 +67,6 @@ def llm_fields(llm_string: str) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-_fields_of = functools.lru_cache(maxsize=512)(llm_fields)  # a model's llm_string repeats: parsed once (read-only)
 
 
 def _nondeterministic(fields: Mapping[str, Any]) -> str | None:
@@ -81,6 +81,13 @@ def _model(fields: Mapping[str, Any]) -> str | None:
         if isinstance(fields.get(name), str):
             return str(fields[name])
     return None
+
+
+@functools.lru_cache(maxsize=512)
+def _described(llm_string: str) -> tuple[dict[str, Any], str | None, str | None]:
+    """The model's fields, name and why it samples, from its ``llm_string`` (which repeats: parsed once; read-only)."""
+    fields = llm_fields(llm_string)
+    return fields, _model(fields), _nondeterministic(fields)
 
 
 def _produced(generations: Sequence[Generation]) -> dict[str, Any]:
@@ -142,6 +149,33 @@ def _generation(doc: Any) -> Generation:
     return cls(message=message_cls.model_validate(fields), generation_info=info)
 
 
+def _copy(generation: Generation) -> Generation:
+    """A generation and its message copied: pydantic's shallow copy, then every dict and list field copied as JSON
+    (what a loaded generation holds), so nothing a caller changes in place reaches the next hit."""
+    out = generation.model_copy()
+    info = out.generation_info
+    if info is not None:
+        out.__dict__["generation_info"] = _json_copy(info)
+    message = getattr(out, "message", None)
+    if message is not None:
+        copied = message.model_copy()
+        values = copied.__dict__
+        for name, value in values.items():
+            if type(value) is dict or type(value) is list:
+                values[name] = _json_copy(value)
+        out.__dict__["message"] = copied
+    return out
+
+
+def _json_copy(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {k: _json_copy(v) for k, v in value.items()}
+    if kind is list:
+        return [_json_copy(v) for v in value]
+    return value
+
+
 class LineageLLMCache(BaseCache):
     """LangChain's cache interface over the lineage store (the one ``LINEAGE_STORE_URL`` names).
 
@@ -155,11 +189,23 @@ class LineageLLMCache(BaseCache):
                                single_flight=False)
         self._pending: dict[tuple[str, str], list[Miss]] = {}  # lookup's misses, awaiting LangChain's update
         self._lock = threading.Lock()
+        self._loaded: dict[int, tuple[StoredResponse, list[Generation]]] = {}  # id(record) -> its generations
+
+    def _fresh(self, record: StoredResponse) -> list[Generation]:
+        """The record's generations, as new objects on every hit (LangChain sets a hit's message id and metadata in
+        place): loaded and validated once per verified record (the call cache hands out the same record object for
+        a digest), then copied, the copy sharing no dict or list with the loaded ones."""
+        known = self._loaded.get(id(record))
+        if known is None or known[0] is not record:
+            if len(self._loaded) >= _MAX_LOADED:
+                self._loaded.clear()
+            known = self._loaded[id(record)] = (record, self._load(record))
+        return [_copy(g) for g in known[1]]
 
     def _call(self, prompt: str, llm_string: str) -> Call:
-        fields = _fields_of(llm_string)
-        return self.calls.prepare(KIND, {"prompt": prompt, **fields}, model=_model(fields),
-                                  nondeterministic=_nondeterministic(fields), identity=(prompt, llm_string))
+        fields, model, nondeterministic = _described(llm_string)
+        return self.calls.prepare(KIND, {"prompt": prompt, **fields}, model=model, nondeterministic=nondeterministic,
+                                  identity=(prompt, llm_string))
 
     def lookup(self, prompt: str, llm_string: str) -> Sequence[Generation] | None:
         if settings.disabled():  # the null path: LangChain calls the model, nothing is recorded
@@ -167,7 +213,7 @@ class LineageLLMCache(BaseCache):
         return self._lookup(self._call(prompt, llm_string), prompt, llm_string)
 
     def _lookup(self, call: Call, prompt: str, llm_string: str) -> Sequence[Generation] | None:
-        outcome = self.calls.decide(call, load=self._load)
+        outcome = self.calls.decide(call, load=self._fresh)
         if isinstance(outcome, Hit):
             return outcome.value  # type: ignore[no-any-return]
         with self._lock:
@@ -198,7 +244,7 @@ class LineageLLMCache(BaseCache):
             if waiting == []:
                 del self._pending[(prompt, llm_string)]
         if miss is None:  # an update without our lookup first (a writer of its own): decide now
-            outcome = self.calls.decide(self._call(prompt, llm_string), load=self._load)
+            outcome = self.calls.decide(self._call(prompt, llm_string), load=self._fresh)
             if isinstance(outcome, Hit):
                 return  # already stored: the first answer wins
             miss = outcome
