@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
+
+from . import forks
 
 # The canonical text form, as str(uuid.UUID(...)) writes it (uuid itself imports platform: not on the hit path)
 _CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -16,9 +19,23 @@ def _text(value: int) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+_POOL = 4000  # random bytes a thread draws from the OS at once: 400 run ids' worth, one system call
+_pools = threading.local()  # per thread, so no two threads ever take the same bytes
+
+
+def _random_80() -> int:
+    """80 bits from ``os.urandom``, drawn a pool at a time (a pool never crosses a fork: a child draws its own)."""
+    pools = _pools
+    at: int = getattr(pools, "at", _POOL)
+    if at >= _POOL or pools.forks != forks.generation:
+        pools.pool, pools.forks, at = os.urandom(_POOL), forks.generation, 0
+    pools.at = at + 10
+    return int.from_bytes(pools.pool[at:at + 10], "big")
+
+
 def new_run_id() -> str:
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = _random_80()
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62
     value |= rand & ((1 << 62) - 1)
     return _text(value)
