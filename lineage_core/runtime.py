@@ -8,7 +8,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from . import settings as _settings
-from .environ import environ
+from .environ import reader
 from .environment import EnvironmentSnapshot, capture_environment
 from .settings import Settings
 
@@ -23,7 +23,8 @@ _envs: dict[str, EnvironmentSnapshot] = {}
 # path looks the store up by these strings without building a Settings.
 _STORE_ENVS = (_settings.STORE_URL_ENV, _settings.ARTIFACTS_URL_ENV, _settings.HOME_ENV, "HOME",
                *_settings.STORE_TOKEN_ENVS)
-_store_by_env: dict[tuple[str | None, ...], CacheStore] = {}
+_store_envs = reader(_STORE_ENVS)
+_store_by_env: dict[tuple[object, ...], CacheStore] = {}
 _active = _settings.active
 
 
@@ -52,7 +53,7 @@ def default_store(settings: Settings | None = None) -> CacheStore:
     process (same URLs, and for a server store the same token)."""
     s = settings if settings is not None else _active()
     if s is None:
-        raw = tuple(map(environ.get, _STORE_ENVS))
+        raw = _store_envs()
         store = _store_by_env.get(raw)
         if store is None:
             store = _store_by_env[raw] = _store_for(Settings.from_env())

@@ -79,7 +79,7 @@ class CacheMode(str, Enum):
     def parse(cls, value: str | CacheMode | bool | None, source: str) -> CacheMode:
         if isinstance(value, CacheMode):
             return value
-        if value is True:
+        if value is None or value is True:  # unset, as on most hits
             return cls.READWRITE
         if value is False:
             return cls.OFF

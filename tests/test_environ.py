@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from lineage_core.environ import environ
+from lineage_core.environ import environ, reader
 
 
 def test_reads_follow_every_change_of_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -30,3 +30,21 @@ def test_reads_follow_every_change_of_os_environ(monkeypatch: pytest.MonkeyPatch
 
 def test_it_is_the_whole_environment() -> None:
     assert dict(environ) == dict(os.environ) and len(environ) == len(os.environ)
+
+
+def test_a_reader_follows_every_change_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    names = ("LINEAGE_TEST_READER_A", "LINEAGE_TEST_READER_B")
+    for name in names:
+        monkeypatch.delenv(name, raising=False)
+    read = reader(names)
+    unset = read()
+    assert unset == (None, None)
+    monkeypatch.setenv(names[1], "b")
+    assert read() != unset and read() == read()
+    monkeypatch.setenv(names[1], "b2")
+    changed = read()
+    monkeypatch.setenv(names[0], "")
+    assert read() != changed  # set but empty is not unset
+    monkeypatch.delenv(names[0])
+    monkeypatch.delenv(names[1])
+    assert read() == unset
