@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import forks
 from .. import settings as _settings
 from ..errors import LineageError, StoreConflictError
 from ..redact import redact_url
@@ -52,6 +53,7 @@ RUN_COLUMNS = ("id", "job_id", "status", "cache_key", "source_run_id", "environm
                "ended_at", "reasons", "context", "error")
 RUN_JSON = frozenset({"reasons", "context"})
 _RUN_SET, _RUN_JSON_AT = frozenset(RUN_COLUMNS), tuple(i for i, c in enumerate(RUN_COLUMNS) if c in RUN_JSON)
+_ENCODER = json.JSONEncoder(default=str)  # json.dumps(value, default=str) without building an encoder per call
 _JSON_MEMO: dict[tuple[Any, ...], str] = {}  # what a hit repeats (its reason, its context): encoded once
 _INSERT_RUN = f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"  # noqa: S608
 _JOB = "SELECT id FROM jobs WHERE namespace = ? AND name = ?"
@@ -62,6 +64,9 @@ _ENV_INSERT = "INSERT INTO environments (hash, snapshot, created_at) VALUES (?, 
 _LOOKUP = ("SELECT e.key, e.run_id, e.artifact_hash, e.value_hash, e.created_at, a.materializer, a.meta, a.size "
            "FROM cache_entries AS e JOIN artifacts AS a ON a.hash = e.artifact_hash "
            "WHERE e.key = ? AND e.tombstoned_at IS NULL")
+
+_DATA_VERSION = "PRAGMA data_version"
+_ROWS_KEPT = 1024  # entry rows a thread keeps between changes of the database
 
 
 def head_revision() -> str:
@@ -117,11 +122,12 @@ class FastSqliteStore(SqliteStatCaches):
         """This thread's connection (a new one after a fork: a SQLite connection never crosses one)."""
         local = self._local
         conn: sqlite3.Connection | None = getattr(local, "conn", None)
-        if conn is None or local.pid != os.getpid():
+        if conn is None or local.forks != forks.generation:
             conn = sqlite3.connect(self._db, timeout=30, isolation_level=None, check_same_thread=False)
             for pragma in _PRAGMAS:
                 conn.execute(pragma)
-            local.conn, local.pid = conn, os.getpid()
+            local.conn, local.forks = conn, forks.generation
+            local.rows, local.version = {}, None  # lookup's rows, valid while the database's data_version holds
             with self._lock:
                 self._conns.append(conn)
         return conn
@@ -201,8 +207,26 @@ class FastSqliteStore(SqliteStatCaches):
         return h
 
     def lookup(self, key: str) -> CacheEntry | None:
+        """The live entry. A row this thread read before is read again only once the database changed: SQLite's
+        ``data_version`` moves when any other connection commits (another process, this process's SQL store, the
+        journal's thread), and every write to the entries and artifacts tables goes through one of those, never
+        through this thread's connection (which writes jobs, environments and runs). The check is one statement,
+        cheaper than the lookup's join, which is most of an LLM cache hit's database time."""
+        local = self._local
         try:
-            row = self._conn().execute(_LOOKUP, (key,)).fetchone()
+            conn = self._conn()
+            version = conn.execute(_DATA_VERSION).fetchone()[0]
+            rows: dict[str, tuple[Any, ...]] = local.rows
+            if local.version != version:
+                rows.clear()
+                local.version = version
+            row = rows.get(key)
+            if row is None:
+                row = conn.execute(_LOOKUP, (key,)).fetchone()
+                if row is not None:
+                    if len(rows) >= _ROWS_KEPT:
+                        rows.clear()
+                    rows[key] = row
         except sqlite3.Error:
             return self._store().lookup(key)
         if row is None:
@@ -216,13 +240,10 @@ class FastSqliteStore(SqliteStatCaches):
         not know goes to the SQL store."""
         if not row.keys() <= _RUN_SET:
             return self._store().insert_run(inputs=inputs, **row)
-        values = [row.get(c) for c in RUN_COLUMNS]
-        for i in _RUN_JSON_AT:
-            if values[i] is not None:
-                values[i] = _json(values[i])
-        if row.get("status") == "CACHED":  # a hit's record: committed with the others' (see hit_journal)
-            self._journal.add((row, values, inputs))
+        if row.get("status") == "CACHED":  # a hit's record: encoded and committed with the others' (hit_journal)
+            self._journal.add((row, inputs))
             return
+        values = _values(row)
         conn = self._conn()
         try:
             if not inputs:
@@ -242,21 +263,21 @@ class FastSqliteStore(SqliteStatCaches):
             _rollback(conn)
             raise
 
-    def _write_hits(self, rows: list[tuple[dict[str, Any], list[Any], Sequence[RunDataset]]]) -> None:
+    def _write_hits(self, rows: list[tuple[dict[str, Any], Sequence[RunDataset]]]) -> None:
         """The journal's rows in one transaction; if the database refuses it, each row alone through the SQL store
         (whose error for a row it cannot take is logged: the others are kept)."""
         conn = self._conn()
         try:
             conn.execute("BEGIN")
-            for row, values, inputs in rows:
-                conn.execute(_INSERT_RUN, values)
+            for row, inputs in rows:
+                conn.execute(_INSERT_RUN, _values(row))
                 if inputs:
                     self._write_inputs(conn, str(row.get("id")), inputs, row.get("ended_at"))
             conn.execute("COMMIT")
             return
         except sqlite3.Error:
             _rollback(conn)
-        for row, _, inputs in rows:
+        for row, inputs in rows:
             try:
                 self._store().insert_run(inputs=inputs, **row)
             except LineageError as e:
@@ -338,6 +359,15 @@ class FastSqliteStore(SqliteStatCaches):
         return self._store().lease(key)
 
 
+def _values(row: dict[str, Any]) -> list[Any]:
+    """A run row's values in :data:`RUN_COLUMNS` order, its JSON columns encoded."""
+    values = [row.get(c) for c in RUN_COLUMNS]
+    for i in _RUN_JSON_AT:
+        if values[i] is not None:
+            values[i] = _json(values[i])
+    return values
+
+
 def _json(value: Any) -> str:
     """``json.dumps(value, default=str)``, remembered for what every hit of a step writes again (its reason, its
     context): a list of strings or a dict of strings to strings (other equal values may encode apart: 1, True)."""
@@ -346,10 +376,10 @@ def _json(value: Any) -> str:
     elif type(value) is dict and all(type(k) is str and type(v) is str for k, v in value.items()):
         memo_key = (dict, *value.items())
     else:
-        return json.dumps(value, default=str)
+        return _ENCODER.encode(value)
     text = _JSON_MEMO.get(memo_key)
     if text is None:
         if len(_JSON_MEMO) >= 512:
             _JSON_MEMO.clear()
-        text = _JSON_MEMO[memo_key] = json.dumps(value, default=str)
+        text = _JSON_MEMO[memo_key] = _ENCODER.encode(value)
     return text

@@ -3,7 +3,9 @@
 Why: a warm hit is one lookup, one verified read and one CACHED run row. Committing that row was the largest part of
 a hit (an implicit transaction per hit: the write lock, the WAL frames of the table and its indexes, the periodic
 checkpoint), yet nothing in the hit needs the row on disk before the value is returned. So the embedded store's
-hit path (:mod:`.fast_sqlite`) hands the row to a :class:`HitJournal`, which commits the rows it holds together:
+hit path (:mod:`.fast_sqlite`) hands the row to a :class:`HitJournal` as it is (a new dict per hit, its context a new
+dict too, which nobody changes afterwards: the row is encoded when it is committed, not on the hit's thread), and the
+journal commits the rows it holds together:
 
 - within :data:`DELAY` of the first one, from a daemon thread, or at once when :data:`MAX_ROWS` are waiting;
 - before this process reads through any store it opened (:func:`flush_all`: the fast path's run reads and
