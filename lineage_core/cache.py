@@ -28,8 +28,6 @@ from .function_key import Binder, StaticParts, call_manifest, input_datasets, ou
 from .hashing.values import ndarray_hash, remember_array_hash
 from .ids import new_run_id
 from .keys import KeyManifest, short
-from .metrics import collect
-from .refs import ArtifactRef, resolve
 from .runs import Reason, RunRecorder, RunStatus, explain_miss
 from .runtime import default_store, process_environment
 from .settings import CacheMode
@@ -37,6 +35,7 @@ from .singleflight import MISS, Lease, lead_or_wait
 from .store.materializers import LoadContext, SaveContext, materializer_by_id, materializer_for
 
 if TYPE_CHECKING:
+    from .refs import ArtifactRef
     from .store import CacheEntry, CacheStore
     from .store.protocol import RunDataset
 
@@ -142,6 +141,10 @@ class CachedFunction(Generic[P, R]):
     def invoke(self, store: CacheStore, args: Any, kwargs: Any) -> Any:
         """Run the function (on a miss), upstream references resolved to their values; returns what is
         cached. An adapter whose functions also write elsewhere (KFP output artifacts) returns those here."""
+        if not _any_ref(args, kwargs):
+            return self.fn(*args, **kwargs)
+        from .refs import resolve
+
         pickle_ok = self.allow_pickle
         return self.fn(*[resolve(a, store, pickle_ok) for a in args],
                        **{k: resolve(v, store, pickle_ok) for k, v in kwargs.items()})
@@ -198,10 +201,8 @@ class CachedFunction(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if settings.disabled():  # the null path: the function, nothing recorded (upstream refs still resolve)
-            if any(isinstance(a, ArtifactRef) for a in (*args, *kwargs.values())):
-                store = default_store()
-                return self.fn(*[resolve(a, store, self.allow_pickle) for a in args],
-                               **{k: resolve(v, store, self.allow_pickle) for k, v in kwargs.items()})
+            if _any_ref(args, kwargs):
+                return self.invoke(default_store(), args, kwargs)  # type: ignore[no-any-return]
             return self.fn(*args, **kwargs)
         refresh = bool(kwargs.pop("refresh", False)) if self._refresh_kw else False
         return self._call(args, kwargs, refresh)
@@ -233,7 +234,7 @@ class CachedFunction(Generic[P, R]):
             if hit is not MISS:
                 return hit  # type: ignore[no-any-return]
         value = self._miss(runs, manifest, mode, reasons, args, kwargs, refresh, as_ref)
-        if as_ref and not isinstance(value, ArtifactRef):
+        if as_ref and function_key.artifact_ref(value) is None:
             entry = store.lookup(key)
             assert entry is not None  # the cache writes (passes_by_reference): the miss stored it
             value = _ref(store, entry)
@@ -301,6 +302,8 @@ class CachedFunction(Generic[P, R]):
             if isinstance(led, tuple):
                 return led[0]  # another worker computed it while we waited: nothing to explain
             lease = led
+        from .metrics import collect  # a miss's: a hit collects nothing
+
         reasons = explain_miss(store, runs.job_id, manifest, reasons)  # only the worker that computes explains
         if lease is not None and lease.took_over:
             store.abandon_run(lease.took_over, "its lease expired: the process computing it stopped")
@@ -355,7 +358,13 @@ class CachedFunction(Generic[P, R]):
 CACHE_OPTIONS = frozenset(inspect.signature(CachedFunction.__init__).parameters) - {"self", "fn"}
 
 
+def _any_ref(args: Any, kwargs: Any) -> bool:
+    return any(function_key.artifact_ref(a) is not None for a in (*args, *kwargs.values()))
+
+
 def _ref(store: CacheStore, entry: CacheEntry) -> ArtifactRef:
+    from .refs import ArtifactRef
+
     return ArtifactRef(store.artifacts.uri_for(entry.artifact_hash), entry.artifact_hash, entry.materializer,
                        entry.key, entry.run_id)
 

@@ -21,17 +21,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .code import CodeFingerprint, code_part_name, fingerprint_code, hash_file_deps, with_file_deps
 from .errors import ConfigError, LineageError
-from .hashing.remote import Uri
 from .hashing.values import hash_value
 from .installed import distributions_for_modules, installed_distributions, normalize_dist_name
 from .keys import KEY_SCHEMA, KeyContext, KeyManifest, KeyText, computed_components
 from .redact import REDACTED, looks_secret, redact_data, redact_text, redact_url
-from .refs import ArtifactRef
 from .runtime import process_environment
 from .store.materializers import BUILTIN, PICKLE
 from .store.protocol import RunDataset
 
 if TYPE_CHECKING:
+    from .hashing.remote import Uri
+    from .refs import ArtifactRef
     from .store import CacheStore
 
 _OWN_DIST = "lineage-core"
@@ -57,8 +57,8 @@ def display(name: str, value: Any) -> str:
         return REDACTED
     if isinstance(value, PurePath):
         return redact_text(os.fspath(value))
-    if isinstance(value, Uri):
-        return redact_url(value.uri)
+    if (uri := _uri(value)) is not None:
+        return redact_url(uri.uri)
     try:
         return redact_text(_repr.repr(redact_data(value)))
     except Exception:  # noqa: BLE001 - a display is best effort; the hash is what counts
@@ -99,8 +99,21 @@ def is_instance(value: Any, expected: type) -> bool:
     return isinstance(value, expected)
 
 
+def _uri(value: Any) -> Uri | None:
+    """``value`` if it is a :class:`~lineage_core.hashing.Uri`. One exists only once its module is imported, so
+    the check never imports it (a fresh process's hit with no remote input does not pay for it)."""
+    remote = sys.modules.get("lineage_core.hashing.remote")
+    return value if remote is not None and isinstance(value, remote.Uri) else None
+
+
+def artifact_ref(value: Any) -> ArtifactRef | None:
+    """``value`` if it is an :class:`~lineage_core.refs.ArtifactRef`; never imports that module (see ``_uri``)."""
+    refs = sys.modules.get("lineage_core.refs")
+    return value if refs is not None and isinstance(value, refs.ArtifactRef) else None
+
+
 def is_data(value: Any) -> bool:
-    if isinstance(value, PurePath | Uri | ArtifactRef):
+    if isinstance(value, PurePath) or _uri(value) is not None or artifact_ref(value) is not None:
         return True
     mod = type(value).__module__.partition(".")[0]
     return mod in ("numpy", "pandas") and type(value).__name__ in ("ndarray", "DataFrame", "Series")
@@ -272,12 +285,12 @@ def input_datasets(signature: inspect.Signature, arguments: dict[str, Any], excl
 
 
 def _input(value: Any, digest: str) -> RunDataset:
-    if isinstance(value, ArtifactRef):
-        return RunDataset(value.uri, value.hash, digest, source_run=value.run_id)
+    if (ref := artifact_ref(value)) is not None:
+        return RunDataset(ref.uri, ref.hash, digest, source_run=ref.run_id)
     if isinstance(value, PurePath):
         return RunDataset(os.path.abspath(os.fspath(value)), digest, digest)
-    if isinstance(value, Uri):
-        where = redact_url(value.uri) if "://" in value.uri else os.path.abspath(value.uri)
+    if (uri := _uri(value)) is not None:
+        where = redact_url(uri.uri) if "://" in uri.uri else os.path.abspath(uri.uri)
         return RunDataset(where, digest, digest)
     return RunDataset(None, None, digest)  # in memory: a dataset only as some earlier run's output
 

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from .context import current_run_context
 from .ids import new_run_id
 from .keys import KeyManifest, explain_difference, nearest, short
-from .metrics import with_metrics
 from .openlineage.emitter import emit_run
 from .redact import redact_text
 from .status import EventType, Phase, RunStatus
@@ -221,6 +220,8 @@ class RunRecorder:
             values["environment_hash"] = environment_hash
         context = self._contexts.pop(run_id, None)
         if metrics:  # written with the run's end (a run begun elsewhere: its context as stored)
+            from .metrics import with_metrics
+
             begun = self.store.get_run(run_id)["context"] if context is None else context
             values["context"] = with_metrics(begun, metrics)
         self.store.finish_run(run_id, outputs=outputs if status is RunStatus.COMPLETED else (), **values)

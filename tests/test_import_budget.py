@@ -26,11 +26,13 @@ HEAVY = ("sqlalchemy", "sqlalchemy.orm", "alembic", "fsspec", "pandas", "numpy",
 # Lighter, but a hit of a plain value needs none of them either (each costs a fresh process 1-4 ms): uuid (which
 # imports platform), OpenSSL's hashlib, pickle (only for a step that opted in), subprocess (no git, no nvidia-smi
 # without a repository or a GPU), importlib.metadata (the import-name map is read from its cache file), a write's
-# tempfile (and random), glob (only file_deps patterns), mmap (only a blob of 16 MiB or more). (concurrent.futures
+# tempfile (and random), glob (only file_deps patterns), mmap (only a blob of 16 MiB or more); of ours, the reference
+# and remote-input types (refs, hashing.remote: a frozen dataclass each, needed only once such a value exists) and
+# the step metrics (a miss's). (concurrent.futures
 # stays imported up front: imported late, during interpreter shutdown, it cannot register its atexit hook, and a
 # failing KFP task records its FAIL event then.)
 LEAN = ("uuid", "platform", "hashlib", "_hashlib", "pickle", "subprocess", "importlib.metadata", "email", "tempfile",
-        "random", "glob", "mmap")
+        "random", "glob", "mmap", "lineage_core.refs", "lineage_core.hashing.remote", "lineage_core.metrics")
 
 # The dataclasses a hit in a fresh process may build (each costs ~0.45 ms to create on Python 3.11: six generated
 # methods, each compiled; a NamedTuple costs ~0.05 ms). Records the hit path only reads and passes on (cache entries,
@@ -38,8 +40,7 @@ LEAN = ("uuid", "platform", "hashlib", "_hashlib", "pickle", "subprocess", "impo
 # replaced, hashed as values or mutated (Outcome). A new dataclass on the hit path fails here: make it a NamedTuple
 # (JSON writes one as a list: give it to json as ``_asdict()``) or import it off the hit path.
 HIT_DATACLASSES = {"lineage_core.settings.Settings", "lineage_core.environment.EnvironmentSnapshot",
-                   "lineage_core.keys.KeyManifest", "lineage_core.hashing.remote.Uri", "lineage_core.refs.ArtifactRef",
-                   "lineage_core.cache.Outcome"}
+                   "lineage_core.keys.KeyManifest", "lineage_core.cache.Outcome"}
 
 STEPS = '''
 from pathlib import Path

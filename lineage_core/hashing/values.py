@@ -26,7 +26,6 @@ import blake3
 
 from ..errors import UnhashableInputError
 from .content import StatCache, hash_path, tag
-from .remote import Uri, hash_uri
 
 _Hasher = Any  # blake3.blake3 (no public type)
 _REGISTRY: dict[type, Callable[[Any], bytes | str]] = {}
@@ -114,9 +113,10 @@ class _Encoder:
         self.bytes_(b"u", payload)
 
     def _other(self, v: Any, t: type, where: str) -> None:
-        if t is Uri:  # by the content behind it (before the dataclass rule, which would hash the name)
+        remote = sys.modules.get("lineage_core.hashing.remote")  # a Uri means it is imported: never imported here
+        if remote is not None and t is remote.Uri:  # by the content behind it (before the dataclass rule)
             remote_cache = self.cache if hasattr(self.cache, "get_remote") else None
-            return self.str_(b"r", hash_uri(v.uri, remote_cache))  # type: ignore[arg-type]
+            return self.str_(b"r", remote.hash_uri(v.uri, remote_cache))
         for base in t.__mro__[1:]:
             if base in _REGISTRY:
                 return self._custom(v, where, _REGISTRY[base])

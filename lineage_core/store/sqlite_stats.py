@@ -12,10 +12,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..hashing.content import HASH_SCHEMA, StatKey
-from ..hashing.remote import RemoteStat
 from .stat_rows import signed, stat_rows
 
 if TYPE_CHECKING:
+    from ..hashing.remote import RemoteStat
     from .metadata import Store
 
 _BATCH = 900  # host parameters per IN (...), as hashcache
@@ -60,6 +60,8 @@ class SqliteStatCaches:
             rows = list(self._in(_REMOTE, uris))
         except sqlite3.Error:
             return self._store().get_remote(uris)
+        from ..hashing.remote import RemoteStat  # asked only while hashing a Uri: already imported
+
         return {uri: (RemoteStat(size, etag, version), h) for uri, size, etag, version, h in rows}
 
     def put_many(self, rows: Iterable[tuple[str, StatKey, str]]) -> None:
