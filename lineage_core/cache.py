@@ -36,7 +36,7 @@ from .store.materializers import LoadContext, SaveContext, materializer_by_id, m
 
 if TYPE_CHECKING:
     from .refs import ArtifactRef
-    from .store import CacheEntry, CacheStore
+    from .store import CacheStore
     from .store.protocol import RunDataset
 
 log = logging.getLogger("lineage_core")
@@ -141,7 +141,7 @@ class CachedFunction(Generic[P, R]):
     def invoke(self, store: CacheStore, args: Any, kwargs: Any) -> Any:
         """Run the function (on a miss), upstream references resolved to their values; returns what is
         cached. An adapter whose functions also write elsewhere (KFP output artifacts) returns those here."""
-        if not _any_ref(args, kwargs):
+        if not function_key.any_artifact_ref(args, kwargs):
             return self.fn(*args, **kwargs)
         from .refs import resolve
 
@@ -201,7 +201,7 @@ class CachedFunction(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if settings.disabled():  # the null path: the function, nothing recorded (upstream refs still resolve)
-            if _any_ref(args, kwargs):
+            if function_key.any_artifact_ref(args, kwargs):
                 return self.invoke(default_store(), args, kwargs)  # type: ignore[no-any-return]
             return self.fn(*args, **kwargs)
         refresh = bool(kwargs.pop("refresh", False)) if self._refresh_kw else False
@@ -237,7 +237,7 @@ class CachedFunction(Generic[P, R]):
         if as_ref and function_key.artifact_ref(value) is None:
             entry = store.lookup(key)
             assert entry is not None  # the cache writes (passes_by_reference): the miss stored it
-            value = _ref(store, entry)
+            value = function_key.entry_ref(store, entry)
         return value  # type: ignore[no-any-return]
 
     def _try_hit(self, runs: RunRecorder, reasons: list[Reason], concurrent: bool = False,
@@ -253,7 +253,7 @@ class CachedFunction(Generic[P, R]):
         try:
             if as_ref:
                 self._read(store, entry.artifact_hash, entry.size)
-                value = _ref(store, entry)
+                value = function_key.entry_ref(store, entry)
             else:
                 value = self._load(store, entry.artifact_hash, entry.materializer, entry.meta, entry.value_hash,
                                    self.restore_destination(), entry.size)
@@ -356,17 +356,6 @@ class CachedFunction(Generic[P, R]):
 
 # The options ``cached`` takes (what adapters accept next to their own arguments), from the one signature.
 CACHE_OPTIONS = frozenset(inspect.signature(CachedFunction.__init__).parameters) - {"self", "fn"}
-
-
-def _any_ref(args: Any, kwargs: Any) -> bool:
-    return any(function_key.artifact_ref(a) is not None for a in (*args, *kwargs.values()))
-
-
-def _ref(store: CacheStore, entry: CacheEntry) -> ArtifactRef:
-    from .refs import ArtifactRef
-
-    return ArtifactRef(store.artifacts.uri_for(entry.artifact_hash), entry.artifact_hash, entry.materializer,
-                       entry.key, entry.run_id)
 
 
 @overload

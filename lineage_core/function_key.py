@@ -32,7 +32,7 @@ from .store.protocol import RunDataset
 if TYPE_CHECKING:
     from .hashing.remote import Uri
     from .refs import ArtifactRef
-    from .store import CacheStore
+    from .store import CacheEntry, CacheStore
 
 _OWN_DIST = "lineage-core"
 _repr = reprlib.Repr()
@@ -110,6 +110,18 @@ def artifact_ref(value: Any) -> ArtifactRef | None:
     """``value`` if it is an :class:`~lineage_core.refs.ArtifactRef`; never imports that module (see ``_uri``)."""
     refs = sys.modules.get("lineage_core.refs")
     return value if refs is not None and isinstance(value, refs.ArtifactRef) else None
+
+
+def any_artifact_ref(args: Sequence[Any], kwargs: Mapping[str, Any]) -> bool:
+    return any(artifact_ref(a) is not None for a in (*args, *kwargs.values()))
+
+
+def entry_ref(store: CacheStore, entry: CacheEntry) -> ArtifactRef:
+    """A cache entry's value by reference (what a step passed by reference returns)."""
+    from .refs import ArtifactRef
+
+    return ArtifactRef(store.artifacts.uri_for(entry.artifact_hash), entry.artifact_hash, entry.materializer,
+                       entry.key, entry.run_id)
 
 
 def is_data(value: Any) -> bool:
