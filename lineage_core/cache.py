@@ -202,7 +202,8 @@ class CachedFunction(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if settings.disabled():  # the null path: the function, nothing recorded (upstream refs still resolve)
             if function_key.any_artifact_ref(args, kwargs):
-                return self.invoke(default_store(), args, kwargs)  # type: ignore[no-any-return]
+                # the base's: the function on resolved values, never an adapter's extra outputs
+                return CachedFunction.invoke(self, default_store(), args, kwargs)  # type: ignore[no-any-return]
             return self.fn(*args, **kwargs)
         refresh = bool(kwargs.pop("refresh", False)) if self._refresh_kw else False
         return self._call(args, kwargs, refresh)
