@@ -67,8 +67,6 @@ def llm_fields(llm_string: str) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-
-
 def _nondeterministic(fields: Mapping[str, Any]) -> str | None:
     temperature = fields.get("temperature")
     if fields.get("seed") is not None or not isinstance(temperature, int | float) or temperature <= 0:
