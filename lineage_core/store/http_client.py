@@ -1,22 +1,22 @@
-"""The store client's HTTP: ``http.client`` over one kept-alive connection per process.
+"""The store client's HTTP: HTTP/1.1 (:mod:`.wire`) over one kept-alive connection per process.
 
 A task's hit is one request (:meth:`RemoteStore.lookup_and_record`), so what the connection costs is what the hit
-costs: no ``requests`` import on the hit path (≈ 50–600 ms in a fresh process), no new TCP (or TLS) handshake per
-call. Requests reuse the idle connection; a second thread that calls while the first is in flight gets a
-connection of its own, kept idle afterwards (so a lease's heartbeat thread does not queue behind a download).
+costs: no ``requests`` import on the hit path (≈ 50–600 ms in a fresh process), nor ``http.client``'s (7–22 ms: see
+:mod:`.wire`), no new TCP (or TLS) handshake per call. Requests reuse the idle connection; a second thread that
+calls while the first is in flight gets a connection of its own, kept idle afterwards (so a lease's heartbeat thread
+does not queue behind a download).
 
 Retries match what the store API allows: a request that cannot have been processed — no connection, a kept-alive
 connection the server (or a proxy) closed before any answer came — is sent again on a new connection, and 502/503/504
 (a gateway that never reached the server) are retried with backoff. A read timeout is never retried (a write may
-have happened). Every failure is one of our errors naming the server, never the token.
+have happened), nor is a certificate that failed verification. Every failure is one of our errors naming the server,
+never the token.
 """
 
 from __future__ import annotations
 
-import http.client
 import json as jsonlib
 import os
-import socket
 import threading
 import time
 import urllib.parse
@@ -26,42 +26,23 @@ from typing import Any
 from .. import settings
 from ..errors import ConfigError, StoreError
 from ..redact import redact_url
+from . import wire
 
 _JSON_TIMEOUT = 60.0  # seconds per socket operation (connect and each read)
 _BLOB_TIMEOUT = 600.0
 _IDLE_REUSE = 4.0  # seconds: uvicorn closes a kept-alive connection after 5 idle seconds; open a new one before
 _CHUNK = 1 << 20  # bytes per send of an upload
-_ONE_SEND = 64 << 10  # bytes: a JSON body up to this goes out with its headers in one send
 _MAX_IDLE = 8  # kept-alive connections kept (more only while that many threads call at once)
 _GATEWAY = (502, 503, 504)
 _RETRIES = 4
 _BACKOFF = 0.3
-_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
-
-
-class _Connection(http.client.HTTPConnection):
-    """A request's headers and its (small, bytes) body in one send: one TCP segment, so the server wakes once to
-    read the request instead of twice (http.client sends the body apart from its headers). A larger or streamed
-    body goes as http.client sends it."""
-
-    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
-        if isinstance(message_body, bytes) and len(message_body) <= _ONE_SEND and not encode_chunked:
-            self._buffer.extend((b"", b""))  # type: ignore[attr-defined]  # the headers, ended as http.client does
-            head = b"\r\n".join(self._buffer)  # type: ignore[attr-defined]
-            del self._buffer[:]  # type: ignore[attr-defined]
-            self.send(head + message_body)
-            return
-        super()._send_output(message_body, encode_chunked)  # type: ignore[misc]
-
-
-class _TLSConnection(_Connection, http.client.HTTPSConnection):
-    pass
+_STALE = (wire.Disconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
 class Response:
     """An answer: status, headers and the body (read in full unless streamed: then ``raw`` reads it)."""
 
-    def __init__(self, raw: http.client.HTTPResponse, body: bytes | None, release: Any) -> None:
+    def __init__(self, raw: wire.Response, body: bytes | None, release: Any) -> None:
         self.raw = raw
         self.status_code = raw.status
         self.reason = raw.reason
@@ -109,50 +90,38 @@ class ServerClient:
         self._headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept-Encoding": "identity"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
-        self._idle: list[tuple[http.client.HTTPConnection, float]] = []
+        self._idle: list[tuple[wire.Connection, float]] = []
         self._lock = threading.Lock()
         self._ssl: Any = None
         self._proxy = _proxy(parts.scheme, self._host)
         self.requests = 0  # sent by this client (tests and benchmarks read it; the server counts its own)
 
     # -- connections -------------------------------------------------------------------------------
-    def _connect(self, timeout: float) -> http.client.HTTPConnection:
-        """A new connection, connected, with Nagle's algorithm off: http.client sends a body apart from its headers,
-        and a small second segment held until the first is acknowledged meets the server's delayed ACK (≈ 40 ms a
-        request; urllib3 turns it off too)."""
+    def _connect(self, timeout: float) -> wire.Connection:
+        """A new connection (TLS for https, through the environment's proxy when one is named)."""
+        if self._https and self._ssl is None:
+            import ssl
+
+            ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")  # what requests honoured
+            self._ssl = ssl.create_default_context(cafile=ca or None)
+        if self._proxy and self._https:
+            return wire.Connection(self._host, self._port, timeout, tls=self._ssl, tunnel_via=self._proxy)
         host, port = self._proxy or (self._host, self._port)
-        conn: http.client.HTTPConnection
-        if not self._https:
-            conn = _Connection(host, port, timeout=timeout, blocksize=_CHUNK)
-        else:
-            if self._ssl is None:
-                import ssl
+        return wire.Connection(host, port, timeout, tls=self._ssl if self._https else None)
 
-                ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")  # what requests honoured
-                self._ssl = ssl.create_default_context(cafile=ca or None)
-            conn = _TLSConnection(host, port, timeout=timeout, context=self._ssl, blocksize=_CHUNK)
-            if self._proxy:
-                conn.set_tunnel(self._host, self._port)
-        conn.connect()
-        if conn.sock is not None:
-            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return conn
-
-    def _take(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+    def _take(self, timeout: float) -> tuple[wire.Connection, bool]:
         """An idle connection (reused: True) or a new one."""
         now = time.monotonic()
         with self._lock:
             while self._idle:
                 conn, since = self._idle.pop()
                 if now - since < _IDLE_REUSE:
-                    conn.timeout = timeout
-                    if conn.sock is not None:
-                        conn.sock.settimeout(timeout)
+                    conn.settimeout(timeout)
                     return conn, True
                 conn.close()
         return self._connect(timeout), False
 
-    def _give_back(self, conn: http.client.HTTPConnection, reuse: bool) -> None:
+    def _give_back(self, conn: wire.Connection, reuse: bool) -> None:
         if not reuse:
             conn.close()
             return
@@ -210,14 +179,14 @@ class ServerClient:
             try:
                 conn, reused = self._take(timeout)
             except OSError as e:  # no connection (refused, unresolvable, timed out): nothing was sent
-                if attempt <= _RETRIES:
+                if attempt <= _RETRIES and not isinstance(e, ValueError):  # a refused certificate (ssl's) stays so
                     time.sleep(_BACKOFF * 2 ** (attempt - 1))
                     continue
                 raise self._unreachable(e) from None
             try:
                 if rewind is not None:
                     body.seek(rewind)
-                conn.request(method, target, body=body, headers=headers)
+                conn.request(method, target, body, headers)
                 self.requests += 1
                 raw = conn.getresponse()
                 if raw.status in _GATEWAY and attempt <= _RETRIES:
@@ -233,7 +202,7 @@ class ServerClient:
                 if reused and attempt <= _RETRIES:  # the kept-alive connection was closed under us: not processed
                     continue
                 raise self._unreachable(e) from None
-            except (OSError, http.client.HTTPException) as e:  # a read timeout too: a write may have happened
+            except OSError as e:  # a read timeout or a malformed answer too: a write may have happened
                 conn.close()
                 raise self._unreachable(e) from None
             self._give_back(conn, not raw.will_close)

@@ -10,7 +10,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from ..errors import ArtifactError, ConfigError, IntegrityError, StoreError
 from ..hashing.content import StatCache, StreamingHasher, hash_bytes, hash_stream_file
@@ -164,7 +164,7 @@ class RemoteArtifacts(ArtifactStore):
             if r.status_code == 404:
                 r.content = r.raw.read(64 << 10)
                 raise ArtifactError(f"artifact {digest} is missing from lineage server {redact_url(self.url)}")
-            yield r.raw
+            yield cast("IO[bytes]", r.raw)  # the body, read with read(n) (store.wire.Response)
 
     def exists(self, digest: str) -> bool:
         return self.client.call("HEAD", f"/blobs/{digest}", ok=(200, 404)).status_code == 200
