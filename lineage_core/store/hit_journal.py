@@ -22,6 +22,7 @@ what would be lost is the record that it was served. Another process sees a hit'
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import logging
 import os
@@ -30,6 +31,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from .. import forks
 
 # Seconds from a journal's first waiting row to its commit. Not shorter: each wake of the committing thread costs
 # every thread of the process (the interpreter lock changes hands, and the commit makes the hit path's connection
@@ -84,7 +87,7 @@ class HitJournal:
 _journals: set[HitJournal] = set()
 _registry_lock = threading.Lock()
 _wakeup = threading.Event()
-_thread: threading.Thread | None = None
+_flusher_in = -1  # the fork generation whose committing thread runs (none crosses a fork)
 _exit_hooks_pid = 0  # the process that registered the exit hooks (a forked child registers its own)
 
 
@@ -100,7 +103,7 @@ def flush_all() -> None:
 
 
 def _wake() -> None:
-    global _thread, _exit_hooks_pid
+    global _flusher_in, _exit_hooks_pid
     if _exit_hooks_pid != os.getpid():
         _exit_hooks_pid = os.getpid()
         atexit.register(flush_all)
@@ -108,11 +111,14 @@ def _wake() -> None:
             from multiprocessing import util
 
             util.Finalize(None, flush_all, exitpriority=10)
-    if _thread is None or not _thread.is_alive():
+    if _flusher_in != forks.generation:
         with _registry_lock:
-            if _thread is None or not _thread.is_alive():
-                _thread = threading.Thread(target=_flusher, name="lineage-hit-journal", daemon=True)
-                _thread.start()
+            if _flusher_in != forks.generation:
+                _flusher_in = forks.generation
+                # A bare thread, not threading.Thread: its start() waits until the new thread runs, which on a
+                # process's first hit cost 0.3-1.2 ms (the interpreter lock changing hands); nothing waits for this
+                # one. It never returns (flush_all raises nothing) and, like a daemon thread, does not hold up exit.
+                _thread.start_new_thread(_flusher, ())
     _wakeup.set()
 
 
@@ -125,8 +131,8 @@ def _flusher() -> None:
 
 
 def _in_child() -> None:
-    global _registry_lock, _wakeup, _thread
-    _registry_lock, _wakeup, _thread = threading.Lock(), threading.Event(), None
+    global _registry_lock, _wakeup
+    _registry_lock, _wakeup = threading.Lock(), threading.Event()
     for journal in _journals:
         journal._after_fork()
 
