@@ -23,8 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lineage_core import MetricError, log_metric
-from lineage_core.integration import CachedFunction, MaterializerError, Uri, hash_path
+from lineage_core.integration import CachedFunction, MaterializerError
 
 if TYPE_CHECKING:
     from lineage_core.integration import CacheStore
@@ -37,7 +36,11 @@ def _content(value: Any) -> Any:
     from kfp import dsl
 
     if isinstance(value, dsl.Artifact):
-        return Path(value.path) if os.path.exists(value.path) else Uri(value.uri)
+        if os.path.exists(value.path):
+            return Path(value.path)
+        from lineage_core.integration import Uri  # a remote object: not on a hit path that has its file
+
+        return Uri(value.uri)
     return value
 
 
@@ -72,6 +75,8 @@ class OutputsStep(CachedFunction[..., Path]):
         return {k: v if k in self.exclude else _content(v) for k, v in arguments.items()}
 
     def invoke(self, store: CacheStore, args: Any, kwargs: Any) -> Any:
+        from lineage_core.integration import hash_path  # the miss path's (as metrics: a hit imports neither)
+
         value = super().invoke(store, args, kwargs)
         try:
             json.dumps(value)
@@ -94,6 +99,8 @@ class OutputsStep(CachedFunction[..., Path]):
     def _log_metrics(self, value: Any) -> None:
         """Each entry of a ``system.Metrics`` output becomes a metric of this run (the cached call collects them),
         and with ``metrics=True`` each entry of the returned dict (what is cached here is the bundle, not it)."""
+        from lineage_core import MetricError, log_metric
+
         if self.returns_metrics:
             if not isinstance(value, dict):
                 raise MetricError(f"{self.name} is cached with metrics=True, so it must return a dict of metric "
