@@ -1,21 +1,26 @@
 """The store client's HTTP/1.1 (lineage_core.store.wire, under ServerClient) against a scripted server on loopback:
 every framing the client accepts, every malformed answer it refuses (a StoreError, never a wrong body), keep-alive
-and its retry, and https through a proxy's CONNECT tunnel with a real TLS handshake."""
+and its retry, and https through a proxy's CONNECT tunnel with a real TLS handshake. And what RemoteStore sends
+before it knows the server: nothing at connect, the hit as the first and only request."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from lineage_core.errors import StoreError
+from lineage_core.errors import ConfigError, StoreError
 from lineage_core.store.http_client import ServerClient
+from lineage_core.store.protocol import HitRequest
+from lineage_core.store.remote import RemoteStore
 
 Answer = Callable[[bytes, bytes], bytes | None]  # (request head, body) -> the bytes to send (None: close)
 
@@ -282,3 +287,45 @@ def test_https_through_a_proxy_tunnel_verifies_the_servers_certificate(
     monkeypatch.delenv("REQUESTS_CA_BUNDLE")  # the system's roots do not know this certificate: refused
     with pytest.raises(StoreError, match=r"unreachable.*CERTIFICATE_VERIFY_FAILED"):
         ServerClient(f"https://127.0.0.1:{s.port}", "tok").call("GET", "/x")
+
+
+def _hit_request() -> HitRequest:
+    return HitRequest("01a24263-ae6b-77c0-9a2f-7390660744a2", ("default", "steps.add"), None, time.time(), {})
+
+
+def test_a_store_connects_without_a_request_and_its_first_hit_is_the_only_one(
+    serve: Callable[..., Scripted], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """The hit's answer names the server's artifact store, so a value by reference is named without asking the
+    server's info; the hit named its job (the server is assumed to take the fields)."""
+    monkeypatch.setenv("LINEAGE_HOME", str(tmp_path))
+    key = "blake3:" + "1" * 64
+    entry = {"key": key, "run_id": "r1", "artifact_hash": "blake3:" + "2" * 64, "value_hash": None,
+             "created_at": 1.0, "materializer": "json@1", "meta": {}, "job": "steps.add", "size": 2}
+    answer = json.dumps({"entry": entry, "recorded": True, "job_id": 7, "artifacts": "s3://bucket/arts"}).encode()
+    s = serve(ok(answer))
+    store = RemoteStore.connect(s.url, "tok")
+    assert s.requests == []  # connecting asked nothing
+    found, recorded = store.lookup_and_record(key, _hit_request())
+    assert found is not None and found.run_id == "r1" and recorded
+    hexd = "2" * 64
+    assert store.artifacts.uri_for(found.artifact_hash) == f"s3://bucket/arts/blobs/{hexd[:2]}/{hexd}"
+    ((head, body),) = s.requests  # one request in all
+    assert head.startswith(f"POST /api/v1/store/hits/{key} ".encode())
+    assert json.loads(body)["job"] == {"namespace": "default", "name": "steps.add"}
+    assert store.job_id("default", "steps.add") == 7  # learnt from the answer: no registration
+
+
+def test_a_url_that_is_not_a_lineage_server_fails_the_first_hit_clearly(
+    serve: Callable[..., Scripted], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """Some other HTTP server answers 404 to everything: the first hit asks for the store's info, and the error
+    says there is no store API there (not a miss that would go on to compute and fail to store)."""
+    monkeypatch.setenv("LINEAGE_HOME", str(tmp_path))
+    not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found"
+    s = serve(not_found, not_found)
+    store = RemoteStore.connect(s.url, "tok")
+    with pytest.raises(ConfigError, match="has no store API"):
+        store.lookup_and_record("blake3:" + "1" * 64, _hit_request())
+    assert [h.split(b" ")[:2] for h, _ in s.requests] == [[b"POST", b"/api/v1/store/hits/blake3:" + b"1" * 64],
+                                                          [b"GET", b"/api/v1/store"]]

@@ -121,7 +121,10 @@ def hits_router(store: Store) -> APIRouter:
         named = {"job_id": job_id} if body.job is not None else {}  # the id of a job the client named
         if entry is None:
             return _answer({"entry": None, "recorded": False, **named})
-        answer: dict[str, Any] = {"entry": {f: getattr(entry, f) for f in _ENTRY}, "recorded": recorded, **named}
+        # the artifact store's root too: a client that connected without asking for the store's info (a pod's first
+        # hit is this one request) names the blob's location from it (a value passed by reference, its events)
+        answer: dict[str, Any] = {"entry": {f: getattr(entry, f) for f in _ENTRY}, "recorded": recorded,
+                                  "artifacts": arts.root_uri, **named}
         if not recorded:
             return _answer(answer)
         if metrics is not None:

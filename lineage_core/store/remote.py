@@ -39,18 +39,27 @@ from .stored_over_http import StoredOverHttp
 
 __all__ = ["RemoteArtifacts", "RemoteStore", "ServerClient"]
 
+# What POST /hits/{key} may carry besides ids, as this client sends it before it has asked the server (which lists
+# its own in its info): a server from before these fields refuses such a hit (422, no job_id) and records nothing.
+_HIT_FIELDS = frozenset({"job", "environment"})
+
 
 class RemoteStore(StoredOverHttp):
     """:class:`~lineage_core.store.protocol.CacheStore` over the lineage server's store API."""
 
-    def __init__(self, client: ServerClient, info: dict[str, Any]) -> None:
+    def __init__(self, client: ServerClient, info: dict[str, Any] | None = None) -> None:
+        """``info``: the server's store info (``GET /api/v1/store``); None: asked for only when something needs it.
+        A pod's hit does not: its one request is the hit, whose answer names the artifact store's root, and it
+        names the job and sends the environment on the assumption that the server takes them (``_HIT_FIELDS``),
+        which a server from before them refuses (422) without recording anything (see :meth:`lookup_and_record`)."""
         self.client = client
-        self.artifacts: ArtifactStore = RemoteArtifacts(client, info["artifacts"],
-                                                        BlobCache.from_settings(settings.Settings.current()))
+        self._info = info
+        self.artifacts: ArtifactStore = RemoteArtifacts(client, info["artifacts"] if info is not None else None,
+                                                        BlobCache.from_settings(settings.Settings.current()),
+                                                        describe=self.server_info)
         self.home = settings.lineage_home()
-        self.revision = info.get("revision")
         self._hits_route = True  # the server has POST /hits/{key} (a hit in one request); False once it said 404
-        self._hit_fields = frozenset(info.get("hit_fields") or ())  # what a hit may carry for this server
+        self._hit_fields = frozenset(info.get("hit_fields") or ()) if info is not None else _HIT_FIELDS
         self._jobs: dict[tuple[str, str], int] = {}
         self._envs: set[str] = set()
         self._stat: dict[str, tuple[StatKey, str]] = {}
@@ -58,14 +67,24 @@ class RemoteStore(StoredOverHttp):
 
     @classmethod
     def connect(cls, url: str, token: str | None = None) -> RemoteStore:
-        """Open the server's store; a wrong URL or token fails here, with a message that says which."""
+        """The server's store: no request yet (a wrong URL or token fails the first one, with a message that says
+        which)."""
         if settings.Settings.current().artifacts_url:
             raise ConfigError(
                 f"LINEAGE_STORE_URL names a lineage server ({redact_url(url)}), which keeps the artifacts in its own "
                 "artifact store: unset LINEAGE_ARTIFACTS_URL (it is only for a database store URL)"
             )
-        client = ServerClient(url, token if token is not None else settings.store_token())
-        return cls(client, client.call("GET", "").json())
+        return cls(ServerClient(url, token if token is not None else settings.store_token()))
+
+    def server_info(self) -> dict[str, Any]:
+        """The server's store info (its artifact store, schema revision, what a hit may carry), asked for once."""
+        if self._info is None:
+            self._info = self.client.call("GET", "").json()
+        return self._info
+
+    @property
+    def revision(self) -> str | None:
+        return self.server_info().get("revision")
 
     @property
     def url(self) -> str:
@@ -134,6 +153,7 @@ class RemoteStore(StoredOverHttp):
              if self._hits_route else None)
         if r is None or r.status_code == 404:  # a server from before the route (which never answers 404): as then
             self._hits_route = False
+            self.server_info()  # not a lineage server at all: a ConfigError that says so, not a miss
             return self.lookup(key), False
         if r.status_code == 422:  # named: a server (replica) from before the fields; register first from now on
             self._hit_fields = frozenset()
@@ -146,6 +166,8 @@ class RemoteStore(StoredOverHttp):
         e = d.get("entry")
         if e is None:
             return None, False
+        if isinstance(d.get("artifacts"), str) and isinstance(self.artifacts, RemoteArtifacts):
+            self.artifacts.learn_root(d["artifacts"])
         entry = _entry(e)
         blob = d.get("blob")
         if isinstance(blob, str) and isinstance(self.artifacts, RemoteArtifacts):

@@ -9,7 +9,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from ..errors import ArtifactError, ConfigError, IntegrityError, StoreError
@@ -37,11 +37,15 @@ class RemoteArtifacts(ArtifactStore):
     (:mod:`.blob_cache`), a download (which fills the cache). Every one of them is verified against the digest here.
     """
 
-    def __init__(self, client: ServerClient, root_uri: str, cache: BlobCache | None = None) -> None:
+    def __init__(self, client: ServerClient, root_uri: str | None, cache: BlobCache | None = None,
+                 describe: Callable[[], dict[str, Any]] | None = None) -> None:
+        """``root_uri``: where the server keeps its blobs; None: not known yet, learnt from the first hit's answer
+        (:meth:`learn_root`) or else from ``describe`` (the server's store info) when first needed."""
         # no super(): there is no filesystem here
         self.client = client
         self.url = client.url
-        self.root = root_uri.rstrip("/")
+        self._root = root_uri.rstrip("/") if root_uri is not None else None
+        self._describe = describe
         self.protocol = client.url.split("://", 1)[0]
         self.local = False
         self.cache = cache
@@ -54,8 +58,25 @@ class RemoteArtifacts(ArtifactStore):
         self._inline_lock = threading.Lock()
 
     @property
+    def root(self) -> str:
+        if self._root is None:
+            if self._describe is None:
+                raise ConfigError(f"lineage server {redact_url(self.url)}: where it keeps its artifacts is not known")
+            self.learn_root(str(self._describe()["artifacts"]))
+        return str(self._root)
+
+    @root.setter
+    def root(self, root_uri: str) -> None:
+        self._root = root_uri.rstrip("/")
+
+    def learn_root(self, root_uri: str) -> None:
+        """The root a hit's answer named, unless this store knows it already."""
+        if self._root is None:
+            self.root = root_uri
+
+    @property
     def root_uri(self) -> str:
-        return str(self.root)
+        return self.root
 
     def uri_for(self, digest: str) -> str:
         hexd = digest.split(":", 1)[1]
