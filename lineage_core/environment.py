@@ -167,8 +167,10 @@ def _may_be_in_git(directory: str) -> bool:
 @cache
 def git_state(directory: str) -> tuple[tuple[str, Any], ...]:
     """Commit and dirty flag of the repository containing ``directory`` (empty outside git)."""
+    if not _may_be_in_git(directory):  # first: a walk up the directory's parents costs less than a PATH search
+        return ()
     git = shutil.which("git")
-    if not git or not _may_be_in_git(directory):
+    if not git:
         return ()
     import subprocess  # only where there is a repository to ask about
     try:

@@ -22,13 +22,12 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import settings
 from ..environment import EnvironmentSnapshot
 from ..errors import ConfigError, RunNotFoundError
 from ..hashing.content import StatKey
-from ..hashing.remote import RemoteStat
 from ..redact import redact_url
 from .artifacts import ArtifactRecord, ArtifactStore
 from .blob_cache import BlobCache
@@ -36,6 +35,9 @@ from .http_client import ServerClient, _message
 from .protocol import CacheEntry, HitRequest, RunDataset
 from .remote_artifacts import RemoteArtifacts
 from .stored_over_http import StoredOverHttp
+
+if TYPE_CHECKING:
+    from ..hashing.remote import RemoteStat
 
 __all__ = ["RemoteArtifacts", "RemoteStore", "ServerClient"]
 
@@ -267,6 +269,8 @@ class RemoteStore(StoredOverHttp):
     def get_remote(self, uris: Sequence[str]) -> dict[str, tuple[RemoteStat, str]]:
         if not uris:
             return {}
+        from ..hashing.remote import RemoteStat  # remote inputs only: not imported by a plain hit
+
         rows = self.client.call("POST", "/remote-stat/lookup", json={"uris": list(uris)}).json()
         return {r["uri"]: (RemoteStat(r["size"], r["etag"], r["version"]), r["hash"]) for r in rows}
 
