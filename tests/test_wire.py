@@ -329,3 +329,15 @@ def test_a_url_that_is_not_a_lineage_server_fails_the_first_hit_clearly(
         store.lookup_and_record("blake3:" + "1" * 64, _hit_request())
     assert [h.split(b" ")[:2] for h, _ in s.requests] == [[b"POST", b"/api/v1/store/hits/blake3:" + b"1" * 64],
                                                           [b"GET", b"/api/v1/store"]]
+
+
+@pytest.mark.parametrize(("url", "token"), [
+    ("http://127.0.0.1:9/a b", "s3cr3t"),  # a space would split the request line
+    ("http://127.0.0.1:9", "s3cr3t\r\nX-Injected: 1"),  # a line break would add a header of its own
+    ("http://127.0.0.1:9", "s3cr3t\0"),
+], ids=["url-space", "token-crlf", "token-nul"])
+def test_what_would_break_the_request_head_is_a_config_error_that_does_not_echo_the_token(url: str,
+                                                                                         token: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        ServerClient(url, token)
+    assert "Injected" not in str(e.value) and "s3cr3t" not in str(e.value)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import os
+import re
 import threading
 import time
 import urllib.parse
@@ -34,6 +35,7 @@ _IDLE_REUSE = 4.0  # seconds: uvicorn closes a kept-alive connection after 5 idl
 _CHUNK = 1 << 20  # bytes per send of an upload
 _MAX_IDLE = 8  # kept-alive connections kept (more only while that many threads call at once)
 _GATEWAY = (502, 503, 504)
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _RETRIES = 4
 _BACKOFF = 0.3
 _STALE = (wire.Disconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
@@ -87,8 +89,13 @@ class ServerClient:
         self._port = parts.port or (443 if self._https else 80)
         self.base = f"{self.url}/api/v1/store"
         self._prefix = f"{parts.path.rstrip('/')}/api/v1/store"
+        if _CONTROL.search(self._prefix + parts.netloc):  # they go into the request line and the Host header as given
+            raise ConfigError(f"{redact_url(url)}: a lineage server's URL holds no spaces or control characters")
         self._headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept-Encoding": "identity"}
         if token:
+            if _CONTROL.search(token):  # a line break would end the header early: the rest would be a header of its own
+                raise ConfigError(f"the token for {redact_url(url)} holds a space or a control character; check "
+                                  f"{' or '.join(settings.STORE_TOKEN_ENVS)}")
             self._headers["Authorization"] = f"Bearer {token}"
         self._idle: list[tuple[wire.Connection, float]] = []
         self._lock = threading.Lock()
