@@ -107,7 +107,10 @@ def _wake() -> None:
     if _exit_hooks_pid != os.getpid():
         _exit_hooks_pid = os.getpid()
         atexit.register(flush_all)
-        if "multiprocessing" in sys.modules:  # a multiprocessing worker exits through its finalizers, not atexit
+        mp = sys.modules.get("multiprocessing")
+        # A multiprocessing worker exits through its finalizers, not atexit. Only a worker: a process that merely
+        # has multiprocessing loaded (an Airflow task) would import multiprocessing.util for nothing (~1 ms).
+        if mp is not None and mp.parent_process() is not None:
             from multiprocessing import util
 
             util.Finalize(None, flush_all, exitpriority=10)
