@@ -88,7 +88,7 @@ _journals: set[HitJournal] = set()
 _registry_lock = threading.Lock()
 _wakeup = threading.Event()
 _flusher_in = -1  # the fork generation whose committing thread runs (none crosses a fork)
-_exit_hooks_pid = 0  # the process that registered the exit hooks (a forked child registers its own)
+_exit_hooks_in = -1  # the fork generation that registered the exit hooks (a forked child registers its own)
 
 
 def flush_all() -> None:
@@ -103,9 +103,9 @@ def flush_all() -> None:
 
 
 def _wake() -> None:
-    global _flusher_in, _exit_hooks_pid
-    if _exit_hooks_pid != os.getpid():
-        _exit_hooks_pid = os.getpid()
+    global _flusher_in, _exit_hooks_in
+    if _exit_hooks_in != forks.generation:
+        _exit_hooks_in = forks.generation
         atexit.register(flush_all)
         mp = sys.modules.get("multiprocessing")
         # A multiprocessing worker exits through its finalizers, not atexit. Only a worker: a process that merely

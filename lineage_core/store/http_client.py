@@ -32,7 +32,6 @@ from . import wire
 _JSON_TIMEOUT = 60.0  # seconds per socket operation (connect and each read)
 _BLOB_TIMEOUT = 600.0
 _IDLE_REUSE = 4.0  # seconds: uvicorn closes a kept-alive connection after 5 idle seconds; open a new one before
-_CHUNK = 1 << 20  # bytes per send of an upload
 _MAX_IDLE = 8  # kept-alive connections kept (more only while that many threads call at once)
 _GATEWAY = (502, 503, 504)
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")

@@ -155,12 +155,8 @@ class Connection:
             headers = {**headers, "Content-Length": "0"}
         lines += [f"{k}: {v}" for k, v in headers.items()]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        if body is None:
-            self.sock.sendall(head)
-        elif isinstance(body, (bytes, bytearray)):
-            self.sock.sendall(head + body if len(body) <= _FILE_CHUNK else head)
-            if len(body) > _FILE_CHUNK:
-                self.sock.sendall(body)
+        if body is None or isinstance(body, (bytes, bytearray)):
+            self.sock.sendall(head + body if body else head)  # head and body in one segment: the server wakes once
         else:
             self.sock.sendall(head)
             while data := body.read(_FILE_CHUNK):
