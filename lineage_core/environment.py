@@ -195,7 +195,8 @@ def git_state(directory: str) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(state.items()))
 
 
-_GLOB = re.compile(r"[*?\[]")
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")  # what fnmatch treats as a wildcard
 
 
 def _allowlist() -> list[str]:
@@ -207,8 +208,8 @@ def captured_env_vars(patterns: Iterable[str] | None = None) -> dict[str, str]:
     value is redacted); ``*_OPTIONS`` (object-store credentials) are never recorded, whatever the allowlist."""
     pats = list(patterns) if patterns is not None else _allowlist()
     env = os.environ
-    names = {p for p in pats if not _GLOB.search(p) and p in env}  # plain names: looked up, not matched
-    globs = [p for p in pats if _GLOB.search(p)]
+    names = {p for p in pats if not _is_glob(p) and p in env}  # plain names: looked up, not matched
+    globs = [p for p in pats if _is_glob(p)]
     if globs:
         names.update(k for k in env if any(fnmatch.fnmatchcase(k, p) for p in globs))
     return {k: redact_value(k, env[k]) for k in sorted(names) if not k.endswith("_OPTIONS")}

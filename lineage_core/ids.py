@@ -10,8 +10,9 @@ import time
 
 from . import forks
 
-# The canonical text form, as str(uuid.UUID(...)) writes it (uuid itself imports platform: not on the hit path)
-_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# The canonical text form, as str(uuid.UUID(...)) writes it (uuid itself imports platform: not on the hit path).
+# Compiled by re's own cache when an event first needs it: a hit never does.
+_CANONICAL = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 def _text(value: int) -> str:
@@ -43,7 +44,7 @@ def new_run_id() -> str:
 
 def run_uuid(run_id: str) -> str:
     """A run id as a UUID: itself when it is one, else Marquez's ``UUID.nameUUIDFromBytes`` (MD5, version 3)."""
-    if _CANONICAL.fullmatch(run_id):
+    if re.fullmatch(_CANONICAL, run_id):
         return run_id
     if run_id.isascii() and run_id.isdigit() and len(run_id) != 32:  # a number (kfp.local's run id): never a UUID
         value = int.from_bytes(_md5(run_id.encode()), "big")  # nameUUIDFromBytes, as uuid.UUID(version=3) sets it

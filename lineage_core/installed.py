@@ -31,12 +31,18 @@ def normalize_dist_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-_DIST_RE = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+)\.(dist-info|egg-info)$")
+_DIST_NAME = r"^(?P<name>.+?)-(?P<version>[^-]+)\.(dist-info|egg-info)$"
 # A sys.path directory changed this recently is listed, not cached: a coarse file clock (a kernel tick, a second on
 # some file systems) could give a second change within the same tick the same mtime.
 SETTLED_NS = 2_000_000_000
 _installed_memo: dict[str, Any] = {}
 _Listing = tuple[dict[str, str], bool]  # one directory's distributions (name -> version), and whether it holds metadata
+
+
+@cache
+def _dist_re() -> re.Pattern[str]:
+    """Compiled when a directory is first listed: a process whose listings are all cached never needs it."""
+    return re.compile(_DIST_NAME)
 
 
 def _list_directory(where: str) -> _Listing:
@@ -48,10 +54,11 @@ def _list_directory(where: str) -> _Listing:
         names = os.listdir(where)
     except OSError:
         return found, False
+    dist_re = _dist_re()
     for n in names:
         if n.endswith(("dist-info", "egg-info")):
             meta = True
-            m = _DIST_RE.match(n)
+            m = dist_re.match(n)
             if m:
                 found.setdefault(normalize_dist_name(m["name"]), m["version"])
     return found, meta

@@ -19,12 +19,13 @@ import functools
 import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 REDACTED = "***"
-_SECRET_NAME = re.compile(
-    r"KEY|TOKEN|SECRET|PASSW|PASSPHRASE|PWD|CREDENTIAL|CREDS|AUTH|PRIVATE|SESSION|COOKIE", re.I)
-_NOT_SECRET_NAME = re.compile(r"^(KEYWORDS?|CACHE_KEY|SORT_KEY|KEY_SCHEMA|AUTHOR|AUTHORS)$", re.I)
+# A name holding any of these words, in any case (compared case-folded), names a secret, unless it is an exception.
+_SECRET_WORDS = ("key", "token", "secret", "passw", "passphrase", "pwd", "credential", "creds", "auth", "private",
+                 "session", "cookie")
+_NOT_SECRET_NAMES = frozenset({"keyword", "keywords", "cache_key", "sort_key", "key_schema", "author", "authors"})
 # By value and by flag: compiled at the first text that could hold what they match (~1 ms of a cold import; a
 # process's captured variables such as LANG=C.UTF-8 or OMP_NUM_THREADS=4 never need them).
 _PREFIXED = (
@@ -42,18 +43,20 @@ _FLAG = (r"^--?(?:[A-Za-z0-9]+[-_])*(?:password|passwd|pwd|pass|passphrase|token
          r"secret|credentials?|auth|access[-_]key|private[-_]key|client[-_]secret)$")
 
 
-class _Patterns(NamedTuple):
-    prefixed: re.Pattern[str]
-    bearer: re.Pattern[str]
-    scheme: re.Pattern[str]
-    assigned: re.Pattern[str]
-    secret_flag: re.Pattern[str]
+class _Patterns:
+    """The patterns above, compiled (a plain class: a NamedTuple's would be generated at every import)."""
+
+    def __init__(self) -> None:
+        self.prefixed = re.compile(_PREFIXED)
+        self.bearer = re.compile(_BEARER, re.I)
+        self.scheme = re.compile(_SCHEME)
+        self.assigned = re.compile(_ASSIGNED)
+        self.secret_flag = re.compile(_FLAG, re.I)
 
 
 @functools.cache
 def _patterns() -> _Patterns:
-    return _Patterns(re.compile(_PREFIXED), re.compile(_BEARER, re.I), re.compile(_SCHEME), re.compile(_ASSIGNED),
-                     re.compile(_FLAG, re.I))
+    return _Patterns()
 
 
 _SHORT_SECRET_FLAGS = frozenset({"-p", "-P", "-k", "-t"})
@@ -62,8 +65,8 @@ _MIN_KNOWN = 6  # shorter env values would redact ordinary words
 
 def looks_secret(name: str) -> bool:
     """True when a variable, parameter, flag or key name suggests a secret (API_KEY, db_password, creds...)."""
-    bare = name.strip("\"'-").strip()
-    return bool(_SECRET_NAME.search(bare)) and not _NOT_SECRET_NAME.match(bare)
+    bare = name.strip("\"'-").strip().casefold()
+    return any(w in bare for w in _SECRET_WORDS) and bare not in _NOT_SECRET_NAMES
 
 
 def _known_secrets() -> list[str]:

@@ -18,9 +18,18 @@ def test_secret_looking_names(name: str) -> None:
     assert looks_secret(name)
 
 
-@pytest.mark.parametrize("name", ["PATH", "HOME", "LANG", "TZ", "n_samples", "learning_rate", "CUDA_VISIBLE_DEVICES"])
+@pytest.mark.parametrize("name", ["PATH", "HOME", "LANG", "TZ", "n_samples", "learning_rate", "CUDA_VISIBLE_DEVICES",
+                                  "keywords", "Cache_Key", "SORT_KEY", "--author"])
 def test_ordinary_names(name: str) -> None:
     assert not looks_secret(name)
+
+
+@pytest.mark.parametrize("name", ["Passphrase", "--api-key", "'x_Token'", "my_Auth", "Private", "Creds", "sessionid",
+                                  "KEYWORDS_FILE", "AUTHORS_TOKEN", "passwort", "pa\u00dfword", "API_\u212aEY"])
+def test_secret_words_in_any_case(name: str) -> None:
+    """The words match in any case, folded as re.IGNORECASE would (\u212a is the Kelvin sign, folded to k; \u00df folds
+    to ss); only an exact exception name, in any case, is not a secret."""
+    assert looks_secret(name)
 
 
 @pytest.mark.parametrize(("text", "expected"), [

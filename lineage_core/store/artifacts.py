@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import shutil
 import stat as stat_mod
 from collections.abc import Callable, Iterator
@@ -39,8 +38,6 @@ _TRANSFER_THREADS = 8
 _CHUNK = 8 << 20
 # Never follow a symlink at the blob's own name, never block (a FIFO), never leak the descriptor to a child.
 _OPEN_BLOB = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-# file:///an/absolute/path with nothing fsspec would read differently (no chaining, query, fragment or escapes).
-_PLAIN_FILE_URL = re.compile(r"file:///[^:?#%]*")
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 
@@ -60,6 +57,12 @@ def _filesystem(url: str, options: dict[str, Any]) -> tuple[Any, str]:
     except ValueError as e:
         raise ConfigError(f"cannot open artifact store {redact_url(url)}: {e}") from None
     return fs, root
+
+
+def _plain_file_url(url: str) -> bool:
+    """``file:///an/absolute/path`` with nothing fsspec would read differently (no chaining, query, fragment or
+    escapes): a directory the store reads and writes with os."""
+    return url.startswith("file:///") and not any(c in url[len("file:///"):] for c in ":?#%")
 
 
 def _local_fs_class() -> type:
@@ -82,7 +85,7 @@ class ArtifactStore:
         self.url = url.rstrip("/")
         if options is None:
             options = dict(settings.Settings.current().artifacts_options)
-        if not options and _PLAIN_FILE_URL.fullmatch(self.url):
+        if not options and _plain_file_url(self.url):
             # A plain local directory (the default): blobs are read and written with os, so fsspec (tens of ms to
             # import) loads only when something asks for ``fs``. The root is the one fsspec makes of the URL.
             root, self.protocol, self.local = self.url[len("file://"):], "file", True

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -40,9 +39,6 @@ if TYPE_CHECKING:
     from .artifacts import ArtifactRecord
     from .metadata import Store
 
-# A plain SQLite file URL (what the default store is); anything else (memory, URL options, escapes, ~) opens the
-# SQL store, which parses URLs the way SQLAlchemy does.
-_URL = re.compile(r"sqlite(?:\+pysqlite)?:///(?P<db>[^?#%~]+)")
 log = logging.getLogger(__name__)
 _VERSIONS = Path(__file__).with_name("migrations") / "versions"
 _PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=30000",
@@ -67,6 +63,16 @@ _LOOKUP = ("SELECT e.key, e.run_id, e.artifact_hash, e.value_hash, e.created_at,
 
 _DATA_VERSION = "PRAGMA data_version"
 _ROWS_KEPT = 1024  # entry rows a thread keeps between changes of the database
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The database file of a plain SQLite file URL (what the default store is); None for anything else (memory,
+    URL options, escapes, ``~``), which the SQL store opens, parsing URLs the way SQLAlchemy does."""
+    for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+        if url.startswith(prefix):
+            db = url[len(prefix):]
+            return db if db and db != ":memory:" and not any(c in db for c in "?#%~") else None
+    return None
 
 
 def head_revision() -> str:
@@ -99,10 +105,9 @@ class FastSqliteStore(SqliteStatCaches):
     def open(cls, store_url: str, artifacts_url: str | None = None) -> FastSqliteStore | None:
         """The store on ``store_url`` (migrated to head first when behind, by the SQL store), or None when the URL
         is not a plain SQLite file (the SQL store opens it). Reads the current settings as ``Store.from_url``."""
-        m = _URL.fullmatch(store_url)
-        if m is None or m["db"] == ":memory:":
+        db = _sqlite_file(store_url)
+        if db is None:
             return None
-        db = m["db"]
         home = Path(db).parent
         home.mkdir(parents=True, exist_ok=True)
         current = _settings.Settings.current()
