@@ -12,20 +12,17 @@ layers do): it is keyed by its distribution's version, not fingerprinted as user
 
 from __future__ import annotations
 
-import ast
 import functools
-import inspect
-import linecache
 import os
 import sys
-import textwrap
-import threading
 import types
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import blake3
 
+from . import code_shapes
+from .code_shapes import Ref
 from .errors import ConfigError
 from .hashing.content import StatCache, hash_files, tag
 from .hashing.values import hash_value
@@ -113,69 +110,6 @@ def code_part_name(obj: Any, module: types.ModuleType | None) -> str:
     return f"{kind} in {_module_file(module)}"
 
 
-def _normalise(node: ast.AST) -> str:
-    """AST dump without docstrings, decorators or positions: formatting never counts."""
-    for n in ast.walk(node):
-        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            n.decorator_list = []
-        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module):
-            body = n.body
-            first = body[0] if body else None
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and type(first.value.value) is str:
-                n.body = body[1:] or [ast.Pass()]
-    return ast.dump(node, annotate_fields=False, include_attributes=False)
-
-
-_PARSE_LOCK = threading.Lock()
-
-
-def _parse(source: str) -> ast.Module:
-    """``ast.parse``, one thread at a time: CPython 3.11's AST converter keeps its recursion depth in shared state,
-    and two threads fingerprinting at once can fail with "AST constructor recursion depth mismatch"."""
-    with _PARSE_LOCK:
-        return ast.parse(source)
-
-
-def _function_ast(fn: types.FunctionType) -> ast.AST | None:
-    """A function's ``def``, found by its first line in its module's parsed source: the node parsing
-    ``inspect.getsource(fn)`` gives, without inspect's tokenizer (compiling its patterns costs a fresh process
-    5-10 ms). None when there is no single such ``def`` (lambdas, exec'd code): then inspect finds the source."""
-    try:
-        file = inspect.getsourcefile(fn)
-    except TypeError:
-        return None
-    if not file or fn.__name__ == "<lambda>":
-        return None
-    linecache.checkcache(file)  # as inspect.findsource: a file changed since it was read is read again
-    lines = linecache.getlines(file, fn.__globals__)
-    if not lines:
-        return None
-    try:
-        tree = _parse("".join(lines))
-    except (SyntaxError, ValueError):
-        return None
-    first, name = fn.__code__.co_firstlineno, fn.__name__
-    found = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == name
-             and min([n.lineno, *(d.lineno for d in n.decorator_list)]) == first]
-    return found[0] if len(found) == 1 else None
-
-
-def _source_ast(obj: Any) -> ast.AST | None:
-    if isinstance(obj, types.FunctionType):
-        node = _function_ast(obj)
-        if node is not None:
-            return node
-    try:
-        src = textwrap.dedent(inspect.getsource(obj))
-    except (OSError, TypeError):
-        return None
-    try:
-        tree = _parse(src)
-    except SyntaxError:  # e.g. a lambda inside a larger expression
-        return None
-    return tree.body[0] if len(tree.body) == 1 else tree
-
-
 def _bytecode_digest(code: types.CodeType) -> str:
     """Fallback when no source exists (REPL, exec): bytecode, constants and names, recursively."""
     h = blake3.blake3(code.co_code)
@@ -186,8 +120,10 @@ def _bytecode_digest(code: types.CodeType) -> str:
 
 
 def _unwrap(obj: Any) -> Any:
-    while hasattr(obj, "__wrapped__"):
+    seen = {id(obj)}
+    while hasattr(obj, "__wrapped__") and id(obj.__wrapped__) not in seen:  # f.__wrapped__ = f must not hang
         obj = obj.__wrapped__
+        seen.add(id(obj))
     return obj
 
 
@@ -218,26 +154,28 @@ class _Walker:
         return code_part_name(obj, module)
 
     def _visit_code(self, obj: Any, module: types.ModuleType | None) -> None:
-        node = _source_ast(obj)
+        shape = code_shapes.def_shape(obj) if isinstance(obj, types.FunctionType) else None
+        if shape is None:
+            shape = code_shapes.source_shape(obj)
         name = self._name(obj, module)
         self._current = _module_file(module)
-        if node is None:
+        if shape is None:
             code = getattr(obj, "__code__", None)
             self.parts[name] = _bytecode_digest(code) if code else hash_value(obj.__qualname__)
             return
-        self._follow(node, getattr(obj, "__globals__", None) or vars(module or types.ModuleType("x")), obj)
-        self.parts[name] = tag(blake3.blake3(_normalise(node).encode()).hexdigest())
+        self._follow(shape[1], getattr(obj, "__globals__", None) or vars(module or types.ModuleType("x")), obj)
+        self.parts[name] = shape[0]
 
     def _visit_module(self, module: types.ModuleType) -> None:
-        node = _source_ast(module)
-        if node is None:
+        shape = code_shapes.module_shape(module)
+        if shape is None:
             return
-        self.parts[f"module {_module_file(module)}"] = tag(blake3.blake3(_normalise(node).encode()).hexdigest())
+        self.parts[f"module {_module_file(module)}"] = shape[0]
         self._current = _module_file(module)
-        self._follow(node, vars(module), None)
+        self._follow(shape[1], vars(module), None)
 
-    def _follow(self, node: ast.AST, scope: dict[str, Any], obj: Any) -> None:
-        """Visit what ``node`` references: globals, closure cells, attributes of modules, imports."""
+    def _follow(self, refs: list[Ref], scope: dict[str, Any], obj: Any) -> None:
+        """Visit what the code references (its shape's): globals, closure cells, attributes of modules, imports."""
         closure: dict[str, Any] = {}
         if isinstance(obj, types.FunctionType) and obj.__closure__:
             for cell_name, cell in zip(obj.__code__.co_freevars, obj.__closure__, strict=False):
@@ -246,29 +184,19 @@ class _Walker:
                 except ValueError:
                     continue
         here = self._current
-        inner: set[int] = set()  # `a.b.c` is one reference: don't visit its prefix `a` again
-        for n in ast.walk(node):
+        for ref in refs:
             self._current = here  # visiting a helper moves it; globals belong to this module
-            if isinstance(n, ast.Import | ast.ImportFrom):
-                self._visit_import(n, scope)
+            if ref[0] != "c":
+                self._visit_import(ref, scope)
                 continue
-            if id(n) in inner:
-                continue
-            chain = _attr_chain(n)
-            if not chain:
-                continue
-            sub = n
-            while isinstance(sub, ast.Attribute):
-                sub = sub.value
-                inner.add(id(sub))
-            root = chain[0]
+            root, attrs = ref[1], ref[2:]
             if root in closure:
                 target = closure[root]
             elif root in scope:
                 target = scope[root]
             else:
                 continue
-            self._visit_ref(root, target, chain[1:])
+            self._visit_ref(root, target, attrs)
 
     def _visit_ref(self, name: str, target: Any, attrs: list[str]) -> None:
         for a in attrs:  # `prep.normalise` -> the function, `np.linalg.norm` -> numpy
@@ -285,34 +213,24 @@ class _Walker:
         elif isinstance(target, types.FunctionType | type | types.ModuleType) or hasattr(target, "__wrapped__"):
             self.visit(target)
 
-    def _visit_import(self, n: ast.Import | ast.ImportFrom, scope: dict[str, Any]) -> None:
-        if isinstance(n, ast.ImportFrom):
-            if n.level:  # relative import inside a user package: resolve through the module
+    def _visit_import(self, ref: Ref, scope: dict[str, Any]) -> None:
+        if ref[0] == "f":  # from ... import
+            level, module = ref[1], ref[2]
+            if level:  # relative import inside a user package: resolve through the module
                 pkg = scope.get("__package__") or ""
-                base = pkg.rsplit(".", n.level - 1)[0] if n.level > 1 else pkg
-                name = f"{base}.{n.module}" if n.module else base
+                base = pkg.rsplit(".", level - 1)[0] if level > 1 else pkg
+                name = f"{base}.{module}" if module else base
             else:
-                name = n.module or ""
+                name = module
             names = [name]
         else:
-            names = [a.name for a in n.names]
+            names = ref[1:]
         for name in names:
             mod = sys.modules.get(name)
             if mod is not None:
                 self.visit(mod)
             elif name:
                 self.external.add(name.partition(".")[0])
-
-
-def _attr_chain(n: ast.AST) -> list[str]:
-    chain: list[str] = []
-    while isinstance(n, ast.Attribute):
-        chain.append(n.attr)
-        n = n.value
-    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
-        chain.append(n.id)
-        return chain[::-1]
-    return []
 
 
 def fingerprint_code(fn: Callable[..., Any], code_deps: Iterable[Any] = ()) -> CodeFingerprint:

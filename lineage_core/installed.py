@@ -17,11 +17,9 @@ import sys
 import time
 from collections.abc import Iterable
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-from .hashing.content import hash_bytes
-from .settings import Settings
+from . import home_cache
 
 __all__ = ["distributions_for_modules", "installed_distributions", "installed_fingerprint", "normalize_dist_name"]
 
@@ -32,9 +30,6 @@ def normalize_dist_name(name: str) -> str:
 
 
 _DIST_NAME = r"^(?P<name>.+?)-(?P<version>[^-]+)\.(dist-info|egg-info)$"
-# A sys.path directory changed this recently is listed, not cached: a coarse file clock (a kernel tick, a second on
-# some file systems) could give a second change within the same tick the same mtime.
-SETTLED_NS = 2_000_000_000
 _installed_memo: dict[str, Any] = {}
 _Listing = tuple[dict[str, str], bool]  # one directory's distributions (name -> version), and whether it holds metadata
 
@@ -76,10 +71,11 @@ def _list_distributions() -> dict[str, str]:
 def _sys_path_state() -> tuple[list[Any], list[tuple[str, bool]]]:
     """(fingerprint, entries): each non-empty ``sys.path`` entry as (absolute path, settled directory?), and the
     identity (device, inode, mtime_ns, ctime_ns) of every entry but the directories changed within
-    :data:`SETTLED_NS` (a missing entry by its path alone). Installing, removing or upgrading a distribution adds,
-    removes or renames a ``*.dist-info`` entry in one of them, which changes that directory's mtime and ctime (and
-    ctime cannot be set back). A directory that just changed is listed on every call instead: a KFP task's own
-    fresh ``mktemp -d`` on ``sys.path`` costs one listing of a near-empty directory, not the whole installed set."""
+    :data:`~lineage_core.home_cache.SETTLED_NS` (a missing entry by its path alone). Installing, removing or
+    upgrading a distribution adds, removes or renames a ``*.dist-info`` entry in one of them, which changes that
+    directory's mtime and ctime (and ctime cannot be set back). A directory that just changed is listed on every
+    call instead: a KFP task's own fresh ``mktemp -d`` on ``sys.path`` costs one listing of a near-empty
+    directory, not the whole installed set."""
     now = time.time_ns()
     fp: list[Any] = []
     entries: list[tuple[str, bool]] = []
@@ -95,7 +91,7 @@ def _sys_path_state() -> tuple[list[Any], list[tuple[str, bool]]]:
         if not stat.S_ISDIR(st.st_mode):
             fp.append([where, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns])
             continue
-        settled = now - max(st.st_mtime_ns, st.st_ctime_ns) >= SETTLED_NS
+        settled = home_cache.settled(st.st_mtime_ns, st.st_ctime_ns, now)
         if settled:
             fp.append([where, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns])
         entries.append((where, settled))
@@ -104,7 +100,8 @@ def _sys_path_state() -> tuple[list[Any], list[tuple[str, bool]]]:
 
 def installed_fingerprint() -> list[Any]:
     """What :func:`installed_distributions` keeps on disk, identified without reading it (see
-    :func:`_sys_path_state`; the directories changed within :data:`SETTLED_NS` are not part of it)."""
+    :func:`_sys_path_state`; the directories changed within :data:`~lineage_core.home_cache.SETTLED_NS` are not
+    part of it)."""
     return _sys_path_state()[0]
 
 
@@ -117,17 +114,16 @@ def _listings() -> list[tuple[str, _Listing]]:
     memo = _installed_memo.get("listings")
     stored: dict[str, Any] | None = memo[1] if memo is not None and memo[0] == fp else None
     if stored is None:
-        key = hash_bytes(json.dumps([e[0] for e in fp]).encode()).partition(":")[2][:24]
-        path = Settings.current().home / "cache" / f"installed-{key}.json"
+        path = home_cache.record_path("installed", json.dumps([e[0] for e in fp]))
+        data = home_cache.read_record(path)
         try:
-            data = json.loads(path.read_text())
             if data["fingerprint"] == fp and all(w in data["listings"] for w in settled):
                 stored = data["listings"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (KeyError, TypeError):
             pass
         if stored is None:
             stored = {where: list(_list_directory(where)) for where in settled}
-            _write_cache(path, {"fingerprint": fp, "listings": stored})
+            home_cache.write_record(path, {"fingerprint": fp, "listings": stored})
         _installed_memo["listings"] = (fp, stored)
     out: list[tuple[str, _Listing]] = []
     for where, ok in entries:
@@ -152,18 +148,6 @@ def installed_distributions() -> dict[str, str]:
     return found
 
 
-def _write_cache(path: Path, data: Any) -> None:
-    """Write a cache file atomically (a reader sees the old or the new one whole); a read-only home only costs
-    the rebuild next time."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
-    except OSError:
-        pass
-
-
 @cache
 def _packages_distributions() -> dict[str, list[str]]:
     """Import name -> distributions. Reading every distribution's RECORD takes ~0.5 s in a large venv (an
@@ -178,16 +162,14 @@ def _packages_distributions() -> dict[str, list[str]]:
             installed.setdefault(name, version)
     holds_metadata = {where: meta for where, (_, meta) in listings}
     holders = [e for e in map(os.path.abspath, filter(None, sys.path)) if holds_metadata.get(e, True)]
-    key = hash_bytes(json.dumps([holders, sorted(installed.items())]).encode())
-    path = Settings.current().home / "cache" / f"import-names-{key.partition(':')[2][:24]}.json"
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        pass
+    path = home_cache.record_path("import-names", json.dumps([holders, sorted(installed.items())]))
+    stored = home_cache.read_record(path)
+    if isinstance(stored, dict):
+        return stored
     from importlib.metadata import packages_distributions  # ~15 ms to import: only to build the map
 
     mapping = dict(packages_distributions())
-    _write_cache(path, mapping)
+    home_cache.write_record(path, mapping)
     return mapping
 
 

@@ -119,9 +119,9 @@ def _settle(monkeypatch: pytest.MonkeyPatch) -> None:
     """Directories changed more than 50 ms ago count as settled (instead of 2 s), and this test waits that long."""
     import time
 
-    from lineage_core import installed
+    from lineage_core import home_cache, installed
 
-    monkeypatch.setattr(installed, "SETTLED_NS", 50_000_000)
+    monkeypatch.setattr(home_cache, "SETTLED_NS", 50_000_000)
     installed._installed_memo.clear()
     time.sleep(0.1)
 
@@ -162,12 +162,12 @@ def test_a_directory_that_just_changed_is_listed_not_trusted(
 ) -> None:
     """Within the settle window a second change could carry the same mtime (a coarse file clock): such a directory
     is no part of the fingerprint, and is listed on every call."""
-    from lineage_core import installed
+    from lineage_core import home_cache, installed
 
     site = tmp_path / "site"
     (site / "fresh-2.0.dist-info").mkdir(parents=True)
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setattr(installed, "SETTLED_NS", 3600 * 10**9)
+    monkeypatch.setattr(home_cache, "SETTLED_NS", 3600 * 10**9)
     assert all(entry[0] != str(site) for entry in installed.installed_fingerprint())
     assert installed.installed_distributions()["fresh"] == "2.0"
     (site / "fresh-2.0.dist-info").rename(site / "fresh-2.1.dist-info")

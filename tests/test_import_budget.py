@@ -209,8 +209,8 @@ def test_a_key_spliced_from_fixed_components_encoded_once_is_the_reference_key()
 
 
 def test_a_functions_ast_found_by_line_is_what_its_inspected_source_parses_to() -> None:
-    """code._function_ast (no tokenizer on the hit path) against inspect.getsource + ast.parse, over every function
-    and method of lineage_core's core modules: the same normalised AST, so no key changes."""
+    """code_shapes._function_ast (no tokenizer on the hit path) against inspect.getsource + ast.parse, over every
+    function and method of lineage_core's core modules: the same normalised AST, so no key changes."""
     import ast
     import importlib
     import inspect
@@ -219,7 +219,7 @@ def test_a_functions_ast_found_by_line_is_what_its_inspected_source_parses_to() 
     import types
 
     import lineage_core
-    from lineage_core import code
+    from lineage_core import code_shapes
 
     compared = 0
     for info in pkgutil.walk_packages(lineage_core.__path__, "lineage_core."):
@@ -231,11 +231,12 @@ def test_a_functions_ast_found_by_line_is_what_its_inspected_source_parses_to() 
                 continue
             members = vars(obj).values() if isinstance(obj, type) else [obj]
             for fn in (inspect.unwrap(f) for f in members if isinstance(f, types.FunctionType)):
-                found = code._function_ast(fn)
+                file = inspect.getsourcefile(fn) or ""
+                found = code_shapes._function_ast(fn, code_shapes._read_source(file) or "")
                 if found is None:
                     continue
                 tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-                assert code._normalise(found) == code._normalise(tree.body[0]), fn.__qualname__
+                assert code_shapes._normalise(found) == code_shapes._normalise(tree.body[0]), fn.__qualname__
                 compared += 1
     assert compared > 500
 
