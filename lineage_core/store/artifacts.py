@@ -22,7 +22,6 @@ import os
 import shutil
 import stat as stat_mod
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from .. import settings
@@ -57,6 +56,13 @@ def _filesystem(url: str, options: dict[str, Any]) -> tuple[Any, str]:
     except ValueError as e:
         raise ConfigError(f"cannot open artifact store {redact_url(url)}: {e}") from None
     return fs, root
+
+
+def _pool() -> Any:
+    """Threads for a transfer of many blobs (imported here: a hit reads one, and a pod need not load them)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(_TRANSFER_THREADS)
 
 
 def _plain_file_url(url: str) -> bool:
@@ -206,12 +212,12 @@ class ArtifactStore:
         """Store many files in parallel (a directory output's members); results in input order."""
         if len(srcs) <= 1:
             return [self.publish_file(s) for s in srcs]
-        with ThreadPoolExecutor(_TRANSFER_THREADS) as pool:
+        with _pool() as pool:
             return list(pool.map(self.publish_file, srcs))
 
     def read_many(self, digests: list[str]) -> dict[str, bytes | mmap.mmap]:
         """Verified bytes of many blobs, fetched in parallel."""
-        with ThreadPoolExecutor(_TRANSFER_THREADS) as pool:
+        with _pool() as pool:
             return dict(zip(digests, pool.map(self.read_verified, digests), strict=True))
 
     def _metadata_kwargs(self, digest: str) -> dict[str, Any]:
