@@ -32,9 +32,7 @@ from ..redact import redact_url
 if TYPE_CHECKING:
     import mmap
 
-_TRUST_STAT_ABOVE = 16 << 20
-_TRANSFER_THREADS = 8
-_CHUNK = 8 << 20
+_TRUST_STAT_ABOVE, _TRANSFER_THREADS, _CHUNK = 16 << 20, 8, 8 << 20
 # Never follow a symlink at the blob's own name, never block (a FIFO), never leak the descriptor to a child.
 _OPEN_BLOB = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -61,7 +59,6 @@ def _filesystem(url: str, options: dict[str, Any]) -> tuple[Any, str]:
 def _pool() -> Any:
     """Threads for a transfer of many blobs (imported here: a hit reads one, and a pod need not load them)."""
     from concurrent.futures import ThreadPoolExecutor
-
     return ThreadPoolExecutor(_TRANSFER_THREADS)
 
 
@@ -73,9 +70,7 @@ def _plain_file_url(url: str) -> bool:
 
 def _local_fs_class() -> type:
     from fsspec.implementations.local import LocalFileSystem
-
-    local: type = LocalFileSystem
-    return local
+    return LocalFileSystem  # type: ignore[no-any-return]
 
 
 class ArtifactRecord(NamedTuple):
