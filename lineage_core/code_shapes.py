@@ -133,6 +133,8 @@ def module_shape(module: types.ModuleType) -> Shape | None:
     if file and ident is not None and (kept := lookup(file, ident, "module")) is not None:
         return kept
     source = _read_source(file) if file and ident is not None else None
+    if source == "":
+        return None  # as inspect finds no source in an empty file (an empty __init__.py adds no part)
     node = _fallback_ast(module) if source is None else _top_node(source)
     if node is None:
         return None

@@ -165,3 +165,17 @@ def test_a_damaged_or_foreign_record_is_not_used(
         record.write_text(damage(json.loads(record.read_text())))
     _new_process()
     assert fingerprint_code(step) == parsed
+
+
+def test_an_empty_user_module_adds_no_part_kept_or_not(
+    make_module: Callable[..., ModuleType], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As inspect finds no source in an empty file, an empty user module (a package's bare ``__init__.py``) is
+    no part of a fingerprint, whether its shape could be kept or not."""
+    empty = make_module("")
+    step = make_module(f"def step(x):\n    import {empty.__name__}\n    return x\n").step
+    fresh = fingerprint_code(step)
+    _settle(monkeypatch)
+    _new_process()
+    assert fingerprint_code(step) == fresh
+    assert not any(k.startswith("module ") for k in fresh.parts)
