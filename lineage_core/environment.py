@@ -68,6 +68,11 @@ class EnvironmentSnapshot:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def as_data(self) -> dict[str, Any]:
+        """The fields as they are, not copied (what :meth:`to_dict` deep-copies first, ~0.5 ms of a pod's first hit
+        with a few hundred packages): for serialising at once, never to change."""
+        return {k: v for k, v in self.__dict__.items() if k[0] != "_"}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EnvironmentSnapshot:
         return cls(**data)
@@ -77,9 +82,7 @@ class EnvironmentSnapshot:
         """Hash of the canonical JSON; computed once (snapshots are not modified after capture)."""
         cached: str | None = self.__dict__.get("_content_hash")
         if cached is None:
-            # The fields as they are (what to_dict would deep-copy first: the same JSON, ~0.5 ms less per process)
-            fields = {k: v for k, v in self.__dict__.items() if k[0] != "_"}
-            cached = hash_bytes(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode())
+            cached = hash_bytes(json.dumps(self.as_data(), sort_keys=True, separators=(",", ":")).encode())
             self.__dict__["_content_hash"] = cached
         return cached
 

@@ -271,3 +271,16 @@ def test_the_platform_triple_is_what_the_platform_module_reports() -> None:
     assert platform_triple() == (platform.python_version(), f"{platform.system().lower()}-{platform.release()}",
                                  platform.machine())
     assert capture_environment().python == platform.python_version()
+
+
+def test_a_snapshots_data_is_what_to_dict_copies() -> None:
+    """as_data (what the stores serialise at once) holds exactly to_dict's fields and values, uncopied; the content
+    hash is the canonical JSON of either."""
+    snap = capture_environment()
+    assert snap.as_data() == snap.to_dict()
+    assert list(snap.as_data()) == list(snap.to_dict())
+    assert snap.as_data()["packages"] is snap.packages and snap.to_dict()["packages"] is not snap.packages
+    canonical = json.dumps(snap.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+    from lineage_core.hashing.content import hash_bytes
+
+    assert snap.content_hash == hash_bytes(canonical)

@@ -205,7 +205,7 @@ class FastSqliteStore(SqliteStatCaches):
         try:
             conn = self._conn()
             if conn.execute(_ENV, (h,)).fetchone() is None:  # a read first: most processes find it stored
-                conn.execute(_ENV_INSERT, (h, json.dumps(env.to_dict()), time.time()))
+                conn.execute(_ENV_INSERT, (h, json.dumps(env.as_data()), time.time()))
         except sqlite3.Error:
             return self._store().put_environment(env)
         self._envs.add(h)

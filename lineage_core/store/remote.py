@@ -106,7 +106,7 @@ class RemoteStore(StoredOverHttp):
     def put_environment(self, env: EnvironmentSnapshot) -> str:
         h = env.content_hash
         if h not in self._envs:
-            self.client.call("PUT", f"/environments/{h}", json=env.to_dict())
+            self.client.call("PUT", f"/environments/{h}", json=env.as_data())
             self._envs.add(h)
         return h
 
@@ -143,7 +143,7 @@ class RemoteStore(StoredOverHttp):
             body["environment_hash"] = env.content_hash
             if env.content_hash not in self._envs:
                 if "job" in body and "environment" in self._hit_fields:
-                    body["environment"] = env.to_dict()
+                    body["environment"] = env.as_data()
                 else:
                     self.put_environment(env)
         if hit.max_age is not None:
