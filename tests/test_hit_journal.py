@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,60 @@ def test_a_refused_row_loses_only_itself(lineage_home: Path, caplog: pytest.LogC
     ids = {r["id"] for r in _cached_runs(lineage_home)}
     assert "run-kept" in ids and "run-refused" not in ids
     assert "not written" in caplog.text
+
+
+def test_a_reader_waits_for_a_commit_in_flight() -> None:
+    """flush_all (what every read of this process runs first) returns only once a commit the journal's thread has
+    in flight is done: it used to skip a journal whose rows that thread had just taken, so a hit's OpenLineage event
+    could be built before its run was in the database."""
+    import threading
+
+    started, release, written = threading.Event(), threading.Event(), []
+
+    def write(rows: list[object]) -> None:
+        started.set()
+        release.wait(10)
+        written.extend(rows)
+
+    journal = hit_journal.HitJournal(write)
+    try:
+        journal.add("row")  # the committing thread takes it within DELAY and blocks in write
+        assert started.wait(10)
+        done = threading.Event()
+        reader = threading.Thread(target=lambda: (hit_journal.flush_all(), done.set()))
+        reader.start()
+        assert not done.wait(0.3)  # the reader waits while the commit is in flight
+        release.set()
+        assert done.wait(10) and written == ["row"]
+        reader.join()
+    finally:
+        release.set()
+        journal.close()
+
+
+def test_a_write_that_reads_does_not_wait_for_another_journals_write() -> None:
+    """A refused batch is written row by row through the SQL store, whose connect runs flush_all: inside a write it
+    returns at once, so two journals writing at once in two threads cannot wait for each other."""
+    import threading
+
+    both = threading.Barrier(2, timeout=10)
+    finished: list[str] = []
+
+    def writer(name: str) -> Callable[[list[object]], None]:
+        def write(rows: list[object]) -> None:
+            both.wait()  # each is inside its write while the other is
+            hit_journal.flush_all()  # what the SQL store's connect runs
+            finished.append(name)
+        return write
+
+    first, second = hit_journal.HitJournal(writer("first")), hit_journal.HitJournal(writer("second"))
+    first._rows.append("a")
+    second._rows.append("b")
+    threads = [threading.Thread(target=j.flush, daemon=True) for j in (first, second)]  # a deadlock fails, not hangs
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    with hit_journal._registry_lock:  # not close(): it would wait for a write that never ends
+        hit_journal._journals.difference_update({first, second})
+    assert sorted(finished) == ["first", "second"]

@@ -64,16 +64,20 @@ class HitJournal:
             self.flush()
 
     def flush(self) -> None:
-        """Commit what is waiting; a failure is logged, not raised: the reader or hit that triggered it has its
-        own work, and ``write`` has already kept every row the database would take."""
+        """Commit what is waiting, and return only once a commit another thread has in flight is done too; a failure
+        is logged, not raised: the reader or hit that triggered it has its own work, and ``write`` has already kept
+        every row the database would take."""
         with self._flushing:
             with self._lock:
                 rows, self._rows = self._rows, []
             if rows:
+                _writing.active = True
                 try:
                     self._write(rows)
                 except Exception as e:  # noqa: BLE001 - a background commit has no caller to raise to
                     log.warning("%d cached run record(s) could not be written: %s", len(rows), e)
+                finally:
+                    _writing.active = False
 
     def close(self) -> None:
         self.flush()
@@ -86,20 +90,24 @@ class HitJournal:
 
 _journals: set[HitJournal] = set()
 _registry_lock = threading.Lock()
+_writing = threading.local()  # .active: this thread is inside a journal's write
 _wakeup = threading.Event()
 _flusher_in = -1  # the fork generation whose committing thread runs (none crosses a fork)
 _exit_hooks_in = -1  # the fork generation that registered the exit hooks (a forked child registers its own)
 
 
 def flush_all() -> None:
-    """Commit every journal's waiting rows (before a read, a fork, an exit)."""
-    if not _journals:
+    """Commit every journal's waiting rows, and wait for the commits other threads have in flight (before a read, a
+    fork, an exit): a reader sees every hit this process recorded before it read. Skipping a journal whose rows the
+    committing thread had just taken let an OpenLineage event of a hit be built before its run was committed. Inside
+    a journal's own write (a refused batch goes row by row through the SQL store, whose connect calls this) it
+    returns at once, so no write waits for another journal's."""
+    if not _journals or getattr(_writing, "active", False):
         return
     with _registry_lock:
         journals = list(_journals)
     for journal in journals:
-        if journal._rows:
-            journal.flush()
+        journal.flush()
 
 
 def _wake() -> None:
