@@ -8,12 +8,12 @@ helper, a constant's value, a module) is looked up live on every fingerprint (:m
 constant computed at import (from the environment, the clock) counts as it is now, never as it was when the shape
 was kept.
 
-The identity is the file's (device, inode, size, mtime_ns, ctime_ns), taken before its source is read and again
-after: a shape is kept only when both agree and the file has settled (:func:`lineage_core.home_cache.settled`). A
-record also names the Python that made it (``ast`` differs between versions) and :data:`SCHEMA`, bumped with any
-change to what a shape holds or to how it is normalised. The records are trusted as the embedded store's own files
-beside them are: ``LINEAGE_HOME`` belongs to its user (a directory shared between pods is the blob cache, whose
-content is verified).
+The identity is the file's stat-cache key (device, inode, size, mtime_ns, ctime_ns), taken before its source is
+read and again after: a shape is kept only when both agree and the file has settled
+(:func:`lineage_core.home_cache.settled`). A record also names the Python that made it (``ast`` differs between
+versions) and :data:`SCHEMA`, bumped with any change to what a shape holds or to how it is normalised. The records
+are trusted as the embedded store's own files beside them are: ``LINEAGE_HOME`` belongs to its user (a directory
+shared between pods is the blob cache, whose content is verified).
 """
 
 from __future__ import annotations
@@ -28,22 +28,23 @@ import textwrap
 import threading
 import time
 import types
+from collections.abc import Callable
 from importlib.util import decode_source
+from pathlib import Path
 from typing import Any
 
 import blake3
 
 from . import home_cache
-from .hashing.content import tag
+from .hashing.content import StatKey, tag
 
 SCHEMA = 1
 # A reference: ["c", name, attr, ...] an attribute chain (``np.linalg.norm``, or a bare name); ["i", module, ...]
 # an ``import``; ["f", level, module] a ``from ... import`` (``module`` "" for ``from . import x``).
 Ref = list[Any]
 Shape = tuple[str, list[Ref]]  # (digest of the normalised AST, references)
-Identity = list[int]
 
-_read: dict[str, tuple[Identity, dict[str, Any]]] = {}  # path -> (identity, shapes) of the record read or written
+_read: dict[str, tuple[StatKey, dict[str, Any]]] = {}  # path -> (identity, shapes) of the record read or written
 
 
 def _normalise(node: ast.AST) -> str:
@@ -107,19 +108,15 @@ def def_shape(fn: types.FunctionType) -> Shape | None:
         return None
     if not file or fn.__name__ == "<lambda>":
         return None
-    what = f"def {fn.__name__} {fn.__code__.co_firstlineno}"
-    ident = identity(file)
-    if ident is not None and (kept := lookup(file, ident, what)) is not None:
-        return kept
-    source = _read_source(file) if ident is not None else None  # what is kept comes from the file, read now
-    node = _function_ast(fn, source if source is not None else _cached_source(file, fn.__globals__))
-    if node is None:
-        return None
-    refs = _refs(node)  # before the digest: normalising drops the decorators, whose references count
-    shape = (_digest(node), refs)
-    if source is not None and ident is not None:
-        keep(file, ident, what, shape)
-    return shape
+
+    def derive(source: str | None) -> Shape | None:
+        node = _function_ast(fn, source if source is not None else _cached_source(file, fn.__globals__))
+        if node is None:
+            return None
+        refs = _refs(node)  # before the digest: normalising drops the decorators, whose references count
+        return _digest(node), refs
+
+    return _through_record(file, f"def {fn.__name__} {fn.__code__.co_firstlineno}", derive)
 
 
 def module_shape(module: types.ModuleType) -> Shape | None:
@@ -129,19 +126,33 @@ def module_shape(module: types.ModuleType) -> Shape | None:
         file = inspect.getsourcefile(module)
     except TypeError:
         file = None
+
+    def derive(source: str | None) -> Shape | None:
+        if source == "":
+            return None  # as inspect finds no source in an empty file (an empty __init__.py adds no part)
+        node = _fallback_ast(module) if source is None else _top_node(source)
+        if node is None:
+            return None
+        digest = _digest(node)  # first: a module's references are those left after normalising
+        return digest, _refs(node)
+
+    return _through_record(file, "module", derive)
+
+
+def _through_record(file: str | None, what: str, derive: Callable[[str | None], Shape | None]) -> Shape | None:
+    """The shape of ``what`` in ``file``: the one kept under the file's identity now, else ``derive``'s from the
+    file read now (kept), or from ``None`` when there is no regular file to read (``derive`` then finds the source
+    as inspect does, and nothing is kept)."""
     ident = identity(file) if file else None
-    if file and ident is not None and (kept := lookup(file, ident, "module")) is not None:
+    if file is None or ident is None:
+        return derive(None)
+    kept = lookup(file, ident, what)
+    if kept is not None:
         return kept
-    source = _read_source(file) if file and ident is not None else None
-    if source == "":
-        return None  # as inspect finds no source in an empty file (an empty __init__.py adds no part)
-    node = _fallback_ast(module) if source is None else _top_node(source)
-    if node is None:
-        return None
-    digest = _digest(node)  # first: a module's references are those left after normalising
-    shape = (digest, _refs(node))
-    if file and source is not None and ident is not None:
-        keep(file, ident, "module", shape)
+    source = _read_source(file)  # what is kept comes from the file read now, never from linecache
+    shape = derive(source)
+    if shape is not None and source is not None:
+        keep(file, ident, what, shape)
     return shape
 
 
@@ -216,18 +227,16 @@ def _attr_chain(n: ast.AST) -> list[str]:
     return []
 
 
-def identity(path: str) -> Identity | None:
-    """The file's identity; None when it is not a regular file (nothing is kept for it then)."""
+def identity(path: str) -> StatKey | None:
+    """The file's identity (the stat cache's); None when it is not a regular file (nothing is kept for it then)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    return StatKey.of(st) if stat.S_ISREG(st.st_mode) else None
 
 
-def lookup(path: str, ident: Identity, what: str) -> Shape | None:
+def lookup(path: str, ident: StatKey, what: str) -> Shape | None:
     """The shape of ``what`` (``def name line``, ``module``) in the file as it is now (``ident``), if kept."""
     found = _shapes(path, ident).get(what)
     if found is None or not _valid(found):
@@ -235,30 +244,30 @@ def lookup(path: str, ident: Identity, what: str) -> Shape | None:
     return found[0], found[1]
 
 
-def keep(path: str, before: Identity, what: str, shape: Shape) -> None:
+def keep(path: str, before: StatKey, what: str, shape: Shape) -> None:
     """Keep ``shape``, derived from the source read while the file had identity ``before``: only when the file
     still has it and has settled."""
-    if identity(path) != before or not home_cache.settled(before[3], before[4], time.time_ns()):
+    if identity(path) != before or not home_cache.settled(before.mtime_ns, before.ctime_ns, time.time_ns()):
         return
     shapes = _shapes(path, before)
     on_disk = home_cache.read_record(_record_path(path))  # what other processes kept meanwhile (other defs)
     if _current(on_disk, before):
         shapes.update({k: v for k, v in on_disk["shapes"].items() if k not in shapes})
     shapes[what] = [shape[0], shape[1]]
-    home_cache.write_record(_record_path(path), {"identity": before, "python": sys.version, "schema": SCHEMA,
+    home_cache.write_record(_record_path(path), {"identity": list(before), "python": sys.version, "schema": SCHEMA,
                                                  "shapes": shapes})
 
 
-def _record_path(path: str) -> Any:
+def _record_path(path: str) -> Path:
     return home_cache.record_path("code", os.path.abspath(path))
 
 
-def _current(record: Any, ident: Identity) -> bool:
-    return (isinstance(record, dict) and record.get("identity") == ident and record.get("python") == sys.version
+def _current(record: Any, ident: StatKey) -> bool:
+    return (isinstance(record, dict) and record.get("identity") == list(ident) and record.get("python") == sys.version
             and record.get("schema") == SCHEMA and isinstance(record.get("shapes"), dict))
 
 
-def _shapes(path: str, ident: Identity) -> dict[str, Any]:
+def _shapes(path: str, ident: StatKey) -> dict[str, Any]:
     """The shapes kept for the file with this identity (read once per process and identity)."""
     memo = _read.get(path)
     if memo is None or memo[0] != ident:
