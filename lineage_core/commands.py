@@ -37,7 +37,7 @@ from .hashing.content import hash_bytes
 from .hashing.remote import hash_uri
 from .ids import new_run_id
 from .keys import KeyContext, KeyManifest, short
-from .redact import looks_secret, redact_argv, redact_url, redact_value
+from .redact import looks_secret, redact_argv, redact_url, redact_values
 from .runs import Reason, RunRecorder, RunStatus, explain_miss
 from .settings import PLAN_ENV
 from .store.materializers import JsonMaterializer, LoadContext, SaveContext
@@ -132,7 +132,7 @@ def command_manifest(spec: CommandSpec, store: CacheStore) -> KeyManifest:
         except FileNotFoundError:
             raise InputMissingError(f"{spec.name}: declared input {redact_url(uri)} does not exist") from None
     env = keyed_env(spec.env)
-    display = {f"env {k}": redact_value(k, v)[:120] for k, v in env.items()}
+    display = {f"env {k}": v[:120] for k, v in redact_values(env).items()}
     display["command"] = shlex.join(redact_argv(spec.command))[:200]
     display.update({uri: uri for uri in inputs})  # inputs are datasets in lineage (named by their URI)
     return KeyManifest.build(

@@ -4,7 +4,10 @@ part of the key: the same step from any orchestrator is one cache entry.
 Keys the OpenLineage events read: ``orchestrator`` (the job type's integration), ``parent`` (``run_id``,
 ``namespace``, ``name``, ``root``: the orchestrator's run the step belongs to) and ``datasets``
 (``{"inputs": [uri], "outputs": [uri]}``: locations the orchestrator reads and writes around the step, such
-as KFP's artifacts, reported next to the step's own inputs and output)."""
+as KFP's artifacts, reported next to the step's own inputs and output).
+
+Also whether the caller reports each call's outcome itself (:func:`outcome_reported_by_caller`), so that a task log
+says ``cache hit``/``cache miss`` once, in the adapter's words."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from contextvars import ContextVar
 from typing import Any
 
 _RUN_CONTEXT: ContextVar[dict[str, Any] | None] = ContextVar("lineage_run_context", default=None)
+_CALLER_REPORTS: ContextVar[bool] = ContextVar("lineage_caller_reports", default=False)
 
 
 def current_run_context() -> dict[str, Any]:
@@ -28,3 +32,20 @@ def run_context(**info: Any) -> Iterator[None]:
         yield
     finally:
         _RUN_CONTEXT.reset(token)
+
+
+@contextlib.contextmanager
+def outcome_reported_by_caller() -> Iterator[None]:
+    """The calls in this block have their outcome logged by the caller (the Airflow operator's ``cache hit: key …
+    from run … (dag.task, date)``): the core's own ``cache hit``/``cache miss`` line is then not logged, which would
+    say the same thing a second time in the task log. Anything else the core logs (a discarded entry) still is."""
+    token = _CALLER_REPORTS.set(True)
+    try:
+        yield
+    finally:
+        _CALLER_REPORTS.reset(token)
+
+
+def core_logs_outcome() -> bool:
+    """Whether the core logs a call's outcome line (no :func:`outcome_reported_by_caller` around it)."""
+    return not _CALLER_REPORTS.get()

@@ -22,7 +22,7 @@ from typing import Any
 
 from .hashing.content import hash_bytes
 from .installed import installed_distributions
-from .redact import redact_value
+from .redact import redact_value, redact_values
 from .settings import Settings
 
 DEFAULT_ENV_ALLOWLIST = (
@@ -215,7 +215,7 @@ def captured_env_vars(patterns: Iterable[str] | None = None) -> dict[str, str]:
     globs = [p for p in pats if _is_glob(p)]
     if globs:
         names.update(k for k in env if any(fnmatch.fnmatchcase(k, p) for p in globs))
-    return {k: redact_value(k, env[k]) for k in sorted(names) if not k.endswith("_OPTIONS")}
+    return redact_values({k: env[k] for k in sorted(names) if not k.endswith("_OPTIONS")})
 
 
 def platform_triple() -> tuple[str, str, str]:

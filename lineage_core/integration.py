@@ -29,6 +29,7 @@ What an adapter may rely on:
   platform translates) and :class:`CacheSpec` (how a cached container step is keyed), both validated with
   ConfigError; :data:`GPU_PRODUCT_LABEL`.
 * **Run context and lineage** — :func:`run_context` (who runs the step; the OpenLineage parent),
+  :func:`outcome_reported_by_caller` (the adapter logs each call's ``cache hit``/``cache miss`` line itself),
   :func:`run_events` (a run's OpenLineage events, built from the store), :func:`run_summary` (a run's job and
   context, what a hit's log line names, without opening the SQL store for it), :func:`dataset_name`,
   :func:`run_uuid`, :func:`new_run_id`, :func:`short` (a key as logs show it).
@@ -88,6 +89,7 @@ __all__ = [
     "materializer_by_id",
     "materializer_for",
     "new_run_id",
+    "outcome_reported_by_caller",
     "plan_env",
     "result_from_json",
     "run_context",
@@ -107,7 +109,7 @@ _FROM = {
     "commands": ("CommandResult", "CommandSpec", "CommandStep", "ExecPlan", "Verdict", "complete", "image_pinned"),
     "execution": ("hash_outputs", "plan_env", "result_from_json"),
     "runs": ("Reason", "RunStatus"),
-    "context": ("run_context",),
+    "context": ("outcome_reported_by_caller", "run_context"),
     "ids": ("new_run_id", "run_uuid"),
     "keys": ("short",),
     "container": ("GPU_PRODUCT_LABEL", "CacheSpec", "ContainerTask"),
@@ -126,7 +128,7 @@ if TYPE_CHECKING:
     from .cache import CACHE_OPTIONS, CachedFunction, Outcome, cached, explain
     from .commands import CommandResult, CommandSpec, CommandStep, ExecPlan, Verdict, complete, image_pinned
     from .container import GPU_PRODUCT_LABEL, CacheSpec, ContainerTask
-    from .context import run_context
+    from .context import outcome_reported_by_caller, run_context
     from .errors import ConfigError, LineageError, MaterializerError, SignatureError
     from .execution import hash_outputs, plan_env, result_from_json
     from .hashing.content import hash_path

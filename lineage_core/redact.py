@@ -119,9 +119,15 @@ def _authority_end(text: str, start: int) -> int:
 
 def redact_text(text: str) -> str:
     """Free text (an exception message, a log line, a command line) with every secret it holds replaced."""
+    return _redact_text(text, _known_secrets())
+
+
+def _redact_text(text: str, known_secrets: list[str]) -> str:
+    """:func:`redact_text` with the environment's secret values already read (once per value redacted, not per
+    string in it: reading them walks the whole environment)."""
     if not text:
         return text
-    for known in _known_secrets():
+    for known in known_secrets:
         if known in text:
             text = text.replace(known, REDACTED)
     text = redact_url(text)
@@ -144,12 +150,19 @@ def redact_value(name: str, value: str) -> str:
     return REDACTED if looks_secret(name) else redact_text(value)
 
 
+def redact_values(named: Mapping[str, str]) -> dict[str, str]:
+    """:func:`redact_value` of each item (a set of environment variables)."""
+    known = _known_secrets()
+    return {k: REDACTED if looks_secret(k) else _redact_text(v, known) for k, v in named.items()}
+
+
 def redact_argv(argv: Sequence[str]) -> list[str]:
     """A command line: the value after ``--password``/``--token``/``--api-key``/``-p``…, ``--flag=value`` with
     such a flag, ``KEY=value`` with a secret name, and anything that looks like a secret on its own."""
     out: list[str] = []
     hide_next = False
     secret_flag = _patterns().secret_flag
+    known = _known_secrets()
     for arg in argv:
         if hide_next:
             out.append(REDACTED)
@@ -162,21 +175,25 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             out.append(arg)
             hide_next = True
         else:
-            out.append(redact_text(arg))
+            out.append(_redact_text(arg, known))
     return out
 
 
 def redact_data(value: Any, depth: int = 0) -> Any:
     """A copy of a nested value (dicts, lists, tuples, strings) with secret-named keys and secret-looking
     strings redacted; anything else as it is."""
+    return _redact_data(value, depth, _known_secrets())
+
+
+def _redact_data(value: Any, depth: int, known: list[str]) -> Any:
     if depth > 20:
         return REDACTED
     if isinstance(value, str):
-        return redact_text(value)
+        return _redact_text(value, known)
     if isinstance(value, Mapping):
-        return {k: REDACTED if isinstance(k, str) and looks_secret(k) else redact_data(v, depth + 1)
+        return {k: REDACTED if isinstance(k, str) and looks_secret(k) else _redact_data(v, depth + 1, known)
                 for k, v in value.items()}
     if isinstance(value, list | tuple):
-        items = [redact_data(v, depth + 1) for v in value]
+        items = [_redact_data(v, depth + 1, known) for v in value]
         return type(value)(items) if isinstance(value, tuple) and not hasattr(value, "_fields") else items
     return value

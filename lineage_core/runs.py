@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from .context import current_run_context
+from .context import core_logs_outcome, current_run_context
 from .ids import new_run_id
 from .keys import KeyManifest, explain_difference, nearest, short
 from .openlineage.emitter import emit_run
@@ -172,7 +172,7 @@ class RunRecorder:
                 context=current_run_context() if context is None else context, inputs=self.inputs,
             )
         emit_run(self.store, run_id, Phase.ALL)
-        if log.isEnabledFor(logging.INFO):
+        if core_logs_outcome() and log.isEnabledFor(logging.INFO):
             log.info("%s (%s)", note, self.job)
         return run_id, note
 

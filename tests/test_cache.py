@@ -12,7 +12,7 @@ import pytest
 
 from lineage_core import cached, explain
 from lineage_core.cache import default_store
-from lineage_core.context import run_context
+from lineage_core.context import outcome_reported_by_caller, run_context
 from lineage_core.errors import ConfigError, MaterializerError, UnhashableInputError
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test here runs on SQLite and on PostgreSQL
@@ -65,6 +65,31 @@ def test_parameter_change_is_explained(steps: ModuleType, caplog: pytest.LogCapt
     assert explain(steps.total).reasons == ["parameter 'factor' changed: 2 → 3"]
     misses = [r.message for r in caplog.records if r.message.startswith("cache miss")]
     assert len(misses) == 1 and "parameter 'factor' changed: 2 → 3" in misses[0]
+
+
+def test_an_adapter_that_reports_the_outcome_gets_no_second_line(steps: ModuleType,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """The Airflow operator and the KFP runtime log each call's outcome in their own words: inside
+    outcome_reported_by_caller the core logs neither its hit nor its miss line (a task log said both twice), and
+    what else it logs (a discarded entry) still appears; outside it, plain Python gets the core's lines."""
+    def outcomes() -> list[str]:
+        return [r.message for r in caplog.records if r.message.startswith(("cache hit", "cache miss"))]
+
+    with caplog.at_level(logging.INFO, logger="lineage_core"):
+        with outcome_reported_by_caller():
+            steps.total([4, 5])
+            steps.total([4, 5])
+        assert explain(steps.total).hit and outcomes() == []
+        steps.total([4, 5])
+        expected = steps.total([4, 6])
+    assert [m.split(":")[0] for m in outcomes()] == ["cache hit", "cache miss"]
+    store = default_store()
+    entry = store.lookup(explain(steps.total).key)
+    Path(store.artifacts.path_for(entry.artifact_hash)).write_bytes(b"0.0")  # type: ignore[union-attr]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="lineage_core"), outcome_reported_by_caller():
+        assert steps.total([4, 6]) == expected  # the damaged entry discarded, recomputed
+    assert outcomes() == [] and [r.levelno for r in caplog.records] == [logging.WARNING]
 
 
 def test_input_file_change_is_explained(steps: ModuleType, tmp_path: Path) -> None:

@@ -66,3 +66,14 @@ def test_the_shortcuts_skip_only_text_no_pattern_can_match() -> None:
     shortest = "Basic " + "A" * 8
     assert len(shortest) == redact._SHORTEST_SHAPED and redact_text(shortest) == f"Basic {REDACTED}"
     assert redact_text("pwd=x") == f"pwd={REDACTED}" and redact_text("C.UTF-8") == "C.UTF-8"
+
+
+def test_redact_values_is_redact_value_of_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment's secret values are read once for the whole mapping; the result is item by item what
+    redact_value gives (a secret name hides all; a known secret's value is hidden wherever it is quoted)."""
+    monkeypatch.setenv("SERVICE_TOKEN", "tok-3f9a8b7c6d")
+    named = {"DB_PASSWORD": "hunter22", "NOTE": "uses tok-3f9a8b7c6d here", "URL": "https://u:pw@h/x", "LANG": "C"}
+    out = redact.redact_values(named)
+    assert out == {k: redact_value(k, v) for k, v in named.items()}
+    assert out["DB_PASSWORD"] == REDACTED and "tok-3f9a8b7c6d" not in out["NOTE"] and "pw@" not in out["URL"]
+    assert out["LANG"] == "C"

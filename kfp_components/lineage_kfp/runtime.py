@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from lineage_core import cached, explain
-from lineage_core.integration import Settings, run_context, run_uuid, short, use_settings
+from lineage_core.integration import Settings, outcome_reported_by_caller, run_context, run_uuid, short, use_settings
 
 from .outputs import OutputsStep, publish
 
@@ -75,7 +75,7 @@ def run(module: str, qualname: str, options: dict[str, Any], info: dict[str, str
     context = _context(info, options, [*refs.values(), *artifacts.values()], written, settings)
     if resources:
         context["resources"] = resources
-    with use_settings(settings), run_context(**context):
+    with use_settings(settings), run_context(**context), outcome_reported_by_caller():  # _report says it
         if result is None:
             return _run_outputs(func, qualname, options, args, outputs, settings)
         from .values import write_ref, write_value  # a result artifact: a reference, or the plain value

@@ -72,7 +72,14 @@ class CachedPythonOperator(PythonOperator):
     def execute_callable(self) -> Any:
         from airflow.sdk import get_current_context
 
-        from lineage_core.integration import as_ref, cached, explain, run_context, use_settings
+        from lineage_core.integration import (
+            as_ref,
+            cached,
+            explain,
+            outcome_reported_by_caller,
+            run_context,
+            use_settings,
+        )
 
         from .hooks import lineage_settings
 
@@ -85,7 +92,8 @@ class CachedPythonOperator(PythonOperator):
         step = cached(**options)(self.python_callable)
         args = [as_ref(a) for a in self.op_args]
         kwargs = {k: as_ref(v) for k, v in self.op_kwargs.items() if k in params or k not in context}
-        with use_settings(self.lineage_settings), run_context(**airflow_run_context(context)):
+        with (use_settings(self.lineage_settings), run_context(**airflow_run_context(context)),
+              outcome_reported_by_caller()):  # log_outcome below says it, once
             by_reference = step.passes_by_reference
             if by_reference:
                 ref = step.ref(*args, **kwargs)

@@ -137,6 +137,7 @@ class CachedKubernetesPodOperator(KubernetesPodOperator):
             Verdict,
             default_store,
             new_run_id,
+            outcome_reported_by_caller,
             plan_env,
             run_context,
             use_settings,
@@ -149,7 +150,7 @@ class CachedKubernetesPodOperator(KubernetesPodOperator):
             self.log.info("lineage-core is disabled (LINEAGE_DISABLED): the pod runs as a plain KubernetesPodOperator")
             return self._launch(context, wrap=False, env={DISABLED_ENV: "true"})
         mode: CacheMode = self.cache.mode or settings.cache_mode  # type: ignore[assignment]
-        with use_settings(settings), run_context(**airflow_run_context(context)):
+        with use_settings(settings), run_context(**airflow_run_context(context)), outcome_reported_by_caller():
             step = CommandStep(self.command_spec(), default_store(settings))
             if mode.reads:
                 verdict = step.check()

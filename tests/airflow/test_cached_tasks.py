@@ -4,10 +4,13 @@ and Airflow's OpenLineage provider sends our cache and environment facets, valid
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from lineage_core.cache import default_store
 from lineage_core.refs import MARKER
@@ -24,7 +27,8 @@ def statuses() -> dict[str, list[str]]:
     return {t: [r["status"] for r in reversed(store.runs(job=f"sklearn.{t}"))] for t in TASKS}
 
 
-def test_train_sklearn_caches_every_task(run_dag: Any) -> None:
+def test_train_sklearn_caches_every_task(run_dag: Any, capfd: pytest.CaptureFixture[str],
+                                        caplog: pytest.LogCaptureFixture) -> None:
     first = run_dag("train_sklearn")
     assert statuses() == {t: ["COMPLETED"] for t in TASKS}
     refs = xcoms(first)
@@ -33,8 +37,14 @@ def test_train_sklearn_caches_every_task(run_dag: Any) -> None:
         assert ref[MARKER] == 1 and ref["hash"].startswith("blake3:") and len(str(ref)) < 600, task
     assert refs["train"]["materializer"].startswith("pickle")
 
-    second = run_dag("train_sklearn")
+    capfd.readouterr()
+    with caplog.at_level(logging.INFO, logger="lineage_core"):  # the core's lines, were it to log them here
+        second = run_dag("train_sklearn")
     assert statuses() == {t: ["COMPLETED", "CACHED"] for t in TASKS}  # no callable ran
+    logged = capfd.readouterr()
+    said = [line for line in [*(logged.out + logged.err).splitlines(), *caplog.messages] if "cache hit: key" in line]
+    assert len(said) == len(TASKS), said  # once per task (the operator's line, naming the run that produced it)
+    assert all(f"(train_sklearn.{t}, " in line for t, line in zip(TASKS, said, strict=True)), said
     assert {t: r["hash"] for t, r in xcoms(second).items()} == {t: r["hash"] for t, r in refs.items()}
 
     registry = spec_registry()
