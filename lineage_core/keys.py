@@ -17,7 +17,6 @@ Not key material (lookup policy instead): ``max_age``, refresh, cache mode, the 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -128,7 +127,9 @@ def canonical(value: Any) -> str:
     return _CANONICAL(value)
 
 
-_PLAIN = re.compile(r'[ !#-\[\]-~]*')  # printable ASCII but '"' and '\\': what JSON writes as it is
+def _plain(text: str) -> bool:
+    """Printable ASCII but ``"`` and ``\\``: what JSON writes as it is (string tests, no pattern to compile)."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
 
 def flat_json(d: Mapping[str, Any]) -> str:
@@ -136,7 +137,7 @@ def flat_json(d: Mapping[str, Any]) -> str:
     hashes) written directly, without an encoder run."""
     items = sorted(d.items())
     try:
-        plain = _PLAIN.fullmatch("".join([k + v for k, v in items])) is not None
+        plain = _plain("".join([k + v for k, v in items]))
     except TypeError:  # not all strings
         plain = False
     if not plain:

@@ -110,6 +110,19 @@ def test_flat_json_is_the_canonical_json_whatever_the_strings() -> None:
         assert flat_json(d) == canonical(d), d
 
 
+def test_a_plain_string_is_one_json_writes_as_it_is() -> None:
+    """keys._plain (string tests in place of a pattern) holds for exactly the ASCII characters json writes
+    unescaped, and for no other character."""
+    import json
+
+    from lineage_core.keys import _plain
+
+    for c in range(0x3000):
+        ch = chr(c)
+        assert _plain(ch) == (ch.isascii() and json.dumps(ch) == f'"{ch}"'), hex(c)
+    assert _plain("") and _plain("blake3:ab12 x=1") and not _plain("a\tb") and not _plain("é")
+
+
 @pytest.mark.parametrize("slots", [("params", "inputs"), ("code", "params", "inputs")])
 def test_key_text_splices_the_calls_components_into_exactly_the_canonical_text(slots: tuple[str, ...]) -> None:
     """KeyText: the fixed components encoded once and the call's own spliced in give canonical(material) (so the
