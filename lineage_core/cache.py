@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from . import function_key, settings
-from .context import core_logs_outcome, run_context
+from .context import core_logs_outcome, nested_outcomes_logged, run_context
 from .errors import ArtifactError, ConfigError, MaterializerError
 from .function_key import Binder, StaticParts, call_manifest, input_datasets, output_dataset, static_parts, step_name
 from .hashing.values import ndarray_hash, remember_array_hash
@@ -169,9 +169,8 @@ class CachedFunction(Generic[P, R]):
 
     @property
     def passes_by_reference(self) -> bool:
-        """True when :meth:`ref` can hand the result on by reference: the layer is enabled and the cache
-        writes. Otherwise (``LINEAGE_DISABLED``, ``cache='off'|'read'``) an adapter calls the step and passes
-        the plain value, as the orchestrator would without lineage-core."""
+        """True when :meth:`ref` can hand the result on by reference: the layer is enabled and the cache writes.
+        Otherwise (``LINEAGE_DISABLED``, ``cache='off'|'read'``) an adapter passes the plain value, as without us."""
         return not settings.disabled() and (self.mode or settings.global_cache_mode()).writes
 
     def _manifest(self, arguments: dict[str, Any], store: CacheStore, scope: str | None = None) -> KeyManifest:
@@ -317,7 +316,8 @@ class CachedFunction(Generic[P, R]):
             written: tuple[RunDataset, ...] = ()
             logged: dict[str, float] = {}  # what the step logged, kept if it raises
             try:
-                with run_context(step={"run_id": run_id, "namespace": manifest.scope, "name": self.name}):
+                with (run_context(step={"run_id": run_id, "namespace": manifest.scope, "name": self.name}),
+                      nested_outcomes_logged()):
                     value, metrics = collect(lambda: self.invoke(store, args, kwargs), self.name, self.metrics, logged)
                 if mode.writes:
                     value, output = self._store_value(store, manifest, runs.job_id, run_id, value)

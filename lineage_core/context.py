@@ -46,6 +46,17 @@ def outcome_reported_by_caller() -> Iterator[None]:
         _CALLER_REPORTS.reset(token)
 
 
+@contextlib.contextmanager
+def nested_outcomes_logged() -> Iterator[None]:
+    """A step's body: the calls it makes (a nested cached step, an LLM call) log their own outcome lines again. The
+    caller of :func:`outcome_reported_by_caller` reports the step it wraps, not what that step calls."""
+    token = _CALLER_REPORTS.set(False)
+    try:
+        yield
+    finally:
+        _CALLER_REPORTS.reset(token)
+
+
 def core_logs_outcome() -> bool:
     """Whether the core logs a call's outcome line (no :func:`outcome_reported_by_caller` around it)."""
     return not _CALLER_REPORTS.get()

@@ -92,6 +92,29 @@ def test_an_adapter_that_reports_the_outcome_gets_no_second_line(steps: ModuleTy
     assert outcomes() == [] and [r.levelno for r in caplog.records] == [logging.WARNING]
 
 
+def test_what_a_reported_step_calls_still_logs_its_own_outcome(make_module: Callable[..., ModuleType],
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """The caller reports the step it wraps, not the steps (or LLM calls) that step's body makes: those log their
+    hit and miss lines as anywhere else."""
+    src = "from lineage_core import cached\n@cached\ndef inner(x):\n    return x + 1\n" \
+          "@cached\ndef outer(x, y):\n    return inner(x) * y\n"
+    mod = make_module(src, name="nested")
+
+    def outcomes() -> list[str]:
+        said = [r.message for r in caplog.records]
+        return [m.split(" key ")[0] for m in said if m.startswith(("cache hit", "cache miss"))]
+
+    with caplog.at_level(logging.INFO, logger="lineage_core"), outcome_reported_by_caller():
+        assert mod.outer(1, 2) == 4
+        assert outcomes() == ["cache miss: nested.inner"]  # the outer miss is the caller's to say
+        caplog.clear()
+        assert mod.outer(1, 3) == 6  # the outer misses again (unsaid); inner(1) hits inside it
+        assert outcomes() == ["cache hit:"] and explain(mod.inner).hit and not explain(mod.outer).hit
+        caplog.clear()
+        assert mod.outer(1, 3) == 6 and explain(mod.outer).hit
+        assert outcomes() == []
+
+
 def test_input_file_change_is_explained(steps: ModuleType, tmp_path: Path) -> None:
     p = tmp_path / "data.txt"
     p.write_text("a\nb\n")
