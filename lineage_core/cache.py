@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from . import function_key, settings
-from .context import core_logs_outcome, nested_outcomes_logged, run_context
+from .context import nested_outcomes_logged, run_context
 from .errors import ArtifactError, ConfigError, MaterializerError
 from .function_key import Binder, StaticParts, call_manifest, input_datasets, output_dataset, static_parts, step_name
 from .hashing.values import ndarray_hash, remember_array_hash
@@ -308,8 +308,7 @@ class CachedFunction(Generic[P, R]):
         if lease is not None and lease.took_over:
             store.abandon_run(lease.took_over, "its lease expired: the process computing it stopped")
             reasons.append(Reason.took_over(lease.took_over))
-        if core_logs_outcome():
-            log.info("cache miss: %s key %s: %s", self.name, short(key), "; ".join(reasons))
+        log.info("cache miss: %s key %s: %s", self.name, short(key), "; ".join(reasons))  # said even if it fails
         runs.begin(run_id, reasons, environment_hash=store.put_environment(process_environment(self._source_dir)))
         self.last = Outcome(False, run_id, key, [str(r) for r in reasons], None, self.name)
         with lease or contextlib.nullcontext(), self.llm_scope():

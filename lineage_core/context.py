@@ -36,9 +36,10 @@ def run_context(**info: Any) -> Iterator[None]:
 
 @contextlib.contextmanager
 def outcome_reported_by_caller() -> Iterator[None]:
-    """The calls in this block have their outcome logged by the caller (the Airflow operator's ``cache hit: key …
-    from run … (dag.task, date)``): the core's own ``cache hit``/``cache miss`` line is then not logged, which would
-    say the same thing a second time in the task log. Anything else the core logs (a discarded entry) still is."""
+    """The calls in this block have their hit logged by the caller (the Airflow operator's ``cache hit: key … from
+    run … (dag.task, date)``): the core's own ``cache hit`` line is then not logged, which would say the same thing
+    a second time in the task log. The ``cache miss`` line still is, before the step runs, so a step that fails or
+    runs for hours has said why it recomputes; anything else the core logs (a discarded entry) still is too."""
     token = _CALLER_REPORTS.set(True)
     try:
         yield
@@ -58,5 +59,5 @@ def nested_outcomes_logged() -> Iterator[None]:
 
 
 def core_logs_outcome() -> bool:
-    """Whether the core logs a call's outcome line (no :func:`outcome_reported_by_caller` around it)."""
+    """Whether the core logs a call's hit line (no :func:`outcome_reported_by_caller` around it)."""
     return not _CALLER_REPORTS.get()

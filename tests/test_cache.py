@@ -69,9 +69,9 @@ def test_parameter_change_is_explained(steps: ModuleType, caplog: pytest.LogCapt
 
 def test_an_adapter_that_reports_the_outcome_gets_no_second_line(steps: ModuleType,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
-    """The Airflow operator and the KFP runtime log each call's outcome in their own words: inside
-    outcome_reported_by_caller the core logs neither its hit nor its miss line (a task log said both twice), and
-    what else it logs (a discarded entry) still appears; outside it, plain Python gets the core's lines."""
+    """The Airflow operator and the KFP runtime log a hit in their own words: inside outcome_reported_by_caller the
+    core logs no hit line (a task log said it twice). Its miss line still appears, before the step runs (a step that
+    then fails has said why it recomputed), and so does what else it logs (a discarded entry)."""
     def outcomes() -> list[str]:
         return [r.message for r in caplog.records if r.message.startswith(("cache hit", "cache miss"))]
 
@@ -79,7 +79,8 @@ def test_an_adapter_that_reports_the_outcome_gets_no_second_line(steps: ModuleTy
         with outcome_reported_by_caller():
             steps.total([4, 5])
             steps.total([4, 5])
-        assert explain(steps.total).hit and outcomes() == []
+        assert explain(steps.total).hit and [m.split(":")[0] for m in outcomes()] == ["cache miss"]
+        caplog.clear()
         steps.total([4, 5])
         expected = steps.total([4, 6])
     assert [m.split(":")[0] for m in outcomes()] == ["cache hit", "cache miss"]
@@ -89,7 +90,9 @@ def test_an_adapter_that_reports_the_outcome_gets_no_second_line(steps: ModuleTy
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="lineage_core"), outcome_reported_by_caller():
         assert steps.total([4, 6]) == expected  # the damaged entry discarded, recomputed
-    assert outcomes() == [] and [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert [m.split(":")[0] for m in outcomes()] == ["cache miss"]
+    ours = [r.levelno for r in caplog.records if r.name.startswith("lineage_core")]
+    assert ours == [logging.WARNING, logging.INFO]
 
 
 def test_what_a_reported_step_calls_still_logs_its_own_outcome(make_module: Callable[..., ModuleType],
@@ -106,13 +109,26 @@ def test_what_a_reported_step_calls_still_logs_its_own_outcome(make_module: Call
 
     with caplog.at_level(logging.INFO, logger="lineage_core"), outcome_reported_by_caller():
         assert mod.outer(1, 2) == 4
-        assert outcomes() == ["cache miss: nested.inner"]  # the outer miss is the caller's to say
+        assert outcomes() == ["cache miss: nested.outer", "cache miss: nested.inner"]
         caplog.clear()
-        assert mod.outer(1, 3) == 6  # the outer misses again (unsaid); inner(1) hits inside it
-        assert outcomes() == ["cache hit:"] and explain(mod.inner).hit and not explain(mod.outer).hit
+        assert mod.outer(1, 3) == 6  # the outer misses again; inner(1) hits inside it
+        assert outcomes() == ["cache miss: nested.outer", "cache hit:"]
+        assert explain(mod.inner).hit and not explain(mod.outer).hit
         caplog.clear()
         assert mod.outer(1, 3) == 6 and explain(mod.outer).hit
-        assert outcomes() == []
+        assert outcomes() == []  # the outer hit is the caller's to say
+
+
+def test_a_reported_step_that_fails_has_said_why_it_ran(make_module: Callable[..., ModuleType],
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Inside outcome_reported_by_caller the miss line is still logged before the step runs: the adapter's own
+    line comes after the call, which a failing step never reaches."""
+    mod = make_module("from lineage_core import cached\n@cached\ndef boom(x):\n    raise RuntimeError(x)\n",
+                      name="boom")
+    with caplog.at_level(logging.INFO, logger="lineage_core"), outcome_reported_by_caller(), \
+            pytest.raises(RuntimeError):
+        mod.boom(1)
+    assert any(r.message.startswith("cache miss: boom.boom") and "first run" in r.message for r in caplog.records)
 
 
 def test_input_file_change_is_explained(steps: ModuleType, tmp_path: Path) -> None:
