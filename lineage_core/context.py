@@ -25,37 +25,32 @@ def current_run_context() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def run_context(**info: Any) -> Iterator[None]:
-    """Adapters wrap a task in this so its runs record ``orchestrator=airflow, dag_id=...``."""
-    token = _RUN_CONTEXT.set({**current_run_context(), **info})
+def _holding(var: ContextVar[Any], value: Any) -> Iterator[None]:
+    """``var`` is ``value`` in this block (this thread or task, and what it calls); nested blocks restore it."""
+    token = var.set(value)
     try:
         yield
     finally:
-        _RUN_CONTEXT.reset(token)
+        var.reset(token)
 
 
-@contextlib.contextmanager
-def outcome_reported_by_caller() -> Iterator[None]:
+def run_context(**info: Any) -> contextlib.AbstractContextManager[None]:
+    """Adapters wrap a task in this so its runs record ``orchestrator=airflow, dag_id=...``."""
+    return _holding(_RUN_CONTEXT, {**current_run_context(), **info})
+
+
+def outcome_reported_by_caller() -> contextlib.AbstractContextManager[None]:
     """The calls in this block have their hit logged by the caller (the Airflow operator's ``cache hit: key … from
     run … (dag.task, date)``): the core's own ``cache hit`` line is then not logged, which would say the same thing
     a second time in the task log. The ``cache miss`` line still is, before the step runs, so a step that fails or
     runs for hours has said why it recomputes; anything else the core logs (a discarded entry) still is too."""
-    token = _CALLER_REPORTS.set(True)
-    try:
-        yield
-    finally:
-        _CALLER_REPORTS.reset(token)
+    return _holding(_CALLER_REPORTS, True)
 
 
-@contextlib.contextmanager
-def nested_outcomes_logged() -> Iterator[None]:
+def nested_outcomes_logged() -> contextlib.AbstractContextManager[None]:
     """A step's body: the calls it makes (a nested cached step, an LLM call) log their own outcome lines again. The
     caller of :func:`outcome_reported_by_caller` reports the step it wraps, not what that step calls."""
-    token = _CALLER_REPORTS.set(False)
-    try:
-        yield
-    finally:
-        _CALLER_REPORTS.reset(token)
+    return _holding(_CALLER_REPORTS, False)
 
 
 def core_logs_outcome() -> bool:
