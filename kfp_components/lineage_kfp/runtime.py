@@ -51,7 +51,7 @@ def _warn_if_ephemeral(settings: Settings | None = None) -> None:
 
 def _report(outcome: Any, qualname: str) -> None:
     if outcome.hit:
-        print(f"cache hit: key {short(outcome.key)} from run {outcome.source_run_id}; {qualname} did not run")
+        print(f"{outcome.reasons[0]}; {qualname} did not run")  # the core's hit reason (a concurrent wait too)
     else:
         print(f"cache miss: key {short(outcome.key)}: {'; '.join(outcome.reasons)}")
 

@@ -141,12 +141,13 @@ def openlineage_facets(run_id: str | None, inputs: list[Any] | None = None, outp
 
 def log_outcome(log: Any, hit: bool, key: str, source_run_id: str | None, reasons: Sequence[str],
                 settings: Settings | None = None) -> None:
-    """``cache hit: key … from run … (dag.task, date)`` or ``cache miss: key …: reasons``."""
+    """``cache hit: key … from run … (dag.task, date)`` or ``cache miss: key …: reasons``. A hit's words are the
+    core's hit reason (``reasons[0]``: it says too when the call waited for a concurrent computation), with the run
+    that produced the value described."""
     from lineage_core.integration import short
 
     if hit:
-        log.info("cache hit: key %s from run %s (%s)", short(key), source_run_id,
-                 _describe_run(source_run_id, settings))
+        log.info("%s (%s)", reasons[0], _describe_run(source_run_id, settings))
     else:
         log.info("cache miss: key %s: %s", short(key), "; ".join(reasons))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from lineage_core.refs import MARKER
@@ -56,3 +57,20 @@ def test_compiled_pipeline_declares_references_and_kfp_cache_off(tmp_path: Path)
     assert all(t["cachingOptions"] == {} or not t["cachingOptions"].get("enableCache") for t in tasks.values())
     command = spec["deploymentSpec"]["executors"]["exec-train"]["container"]["command"][-1]
     assert "lineage_kfp.runtime" in command and "sklearn.train" in command
+
+
+def test_the_hit_line_says_when_the_task_waited_for_a_concurrent_computation(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The task's hit line is the core's hit reason: a task that waited for another pod computing the same key
+    says so, as the core's own line did before the runtime took the line over."""
+    from lineage_core.cache import Outcome
+    from lineage_core.runs import Reason
+    from lineage_kfp.runtime import _report
+
+    key = "blake3:" + "ab" * 32
+    for concurrent in (True, False):
+        _report(Outcome(True, "run-2", key, [Reason.hit(key, "run-1", concurrent)], "run-1", "steps.score"), "score")
+    assert capsys.readouterr().out.splitlines() == [
+        "cache hit: key blake3:abababab… from run run-1 (computed concurrently: this call waited for it); "
+        "score did not run",
+        "cache hit: key blake3:abababab… from run run-1; score did not run"]
