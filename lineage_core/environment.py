@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -169,33 +170,53 @@ def _may_be_in_git(directory: str) -> bool:
 
 @cache
 def git_state(directory: str) -> tuple[tuple[str, Any], ...]:
-    """Commit and dirty flag of the repository containing ``directory`` (empty outside git)."""
+    """Commit and dirty flag of the repository containing ``directory`` (empty outside git, or before its first
+    commit), and its ``origin`` remote (redacted). An Airflow DAG folder synced by git-sync is such a checkout, and
+    each fresh task process asks once: two ``git`` processes at the same time (``status --porcelain=v2 --branch``
+    says the commit, ``# branch.oid``, beside the changes), not three one after the other (~9 ms a task)."""
     if not _may_be_in_git(directory):  # first: a walk up the directory's parents costs less than a PATH search
         return ()
     git = shutil.which("git")
     if not git:
         return ()
-    import subprocess  # only where there is a repository to ask about
-    try:
-        head = subprocess.run(
-            [git, "-C", directory, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        )
-        if head.returncode != 0:
-            return ()
-        status = subprocess.run(
-            [git, "-C", directory, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=10,
-        )
-        remote = subprocess.run(
-            [git, "-C", directory, "config", "--get", "remote.origin.url"],
-            capture_output=True, text=True, timeout=5,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    said = _run_together([[git, "-C", directory, "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
+                          [git, "-C", directory, "config", "--get", "remote.origin.url"]], timeout=10)
+    if said is None or said[0][0] != 0:
         return ()
-    state: dict[str, Any] = {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    lines = said[0][1].splitlines()
+    commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), "(initial)")
+    if commit == "(initial)":  # no commit yet: nothing that names this code
+        return ()
+    state: dict[str, Any] = {"commit": commit, "dirty": any(not line.startswith("#") for line in lines)}
+    remote = said[1][1].strip()
     if remote:
         state["remote"] = redact_value("url", remote)
     return tuple(sorted(state.items()))
+
+
+def _run_together(commands: list[list[str]], timeout: float) -> list[tuple[int, str]] | None:
+    """Each command's (exit status, stdout), the commands run at the same time; None if one cannot start or
+    outlasts ``timeout`` (all are then killed)."""
+    import subprocess  # only where there is a repository to ask about
+
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        for command in commands:
+            procs.append(subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, text=True))
+        deadline = time.monotonic() + timeout
+        said = []
+        for p in procs:
+            out = p.communicate(timeout=max(0.0, deadline - time.monotonic()))[0]
+            said.append((p.returncode, out))
+        return said
+    except (OSError, subprocess.SubprocessError):
+        return None
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
 
 def _is_glob(pattern: str) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -244,6 +245,61 @@ def test_git_state_outside_a_repository_runs_no_git(tmp_path: Path, monkeypatch:
         os.path.lexists(p / ".git") for p in [outside, *outside.parents])
     monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere.git"))
     assert environment._may_be_in_git(str(outside)) is True
+
+
+def test_git_state_of_a_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real repository (an Airflow DAG folder synced by git-sync is one): its commit, dirty only when a tracked
+    file changed (an untracked one is not code of this commit), the origin remote without its credentials, and
+    nothing before the first commit."""
+    import subprocess
+
+    from lineage_core import environment
+
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    repo = tmp_path / "dags"
+    (repo / "sub").mkdir(parents=True)
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@x", *args],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    def state() -> dict[str, Any]:
+        environment.git_state.cache_clear()
+        return dict(environment.git_state(str(repo / "sub")))
+
+    git("init", "-q")
+    (repo / "sub" / "dag.py").write_text("x = 1\n")
+    assert state() == {}  # no commit yet
+    git("add", "."), git("commit", "-qm", "first")
+    assert state() == {"commit": git("rev-parse", "HEAD"), "dirty": False}
+    (repo / "notes.txt").write_text("untracked\n")
+    assert state()["dirty"] is False
+    (repo / "sub" / "dag.py").write_text("x = 2\n")
+    assert state()["dirty"] is True
+    git("remote", "add", "origin", "https://bot:ghp_s3cretT0ken@github.com/team/dags.git")
+    said = state()
+    assert said["commit"] == git("rev-parse", "HEAD") and "ghp_s3cretT0ken" not in said["remote"]
+    assert said["remote"].endswith("@github.com/team/dags.git")
+    environment.git_state.cache_clear()
+
+
+def test_git_is_asked_with_a_deadline(tmp_path: Path) -> None:
+    """A git that hangs (a network filesystem, a lock) or cannot start costs the task no git state, not the task:
+    the processes are killed at the deadline."""
+    import sys
+
+    from lineage_core.environment import _run_together
+
+    started = tmp_path / "started"
+    hang = [sys.executable, "-c", f"import os, time; open({str(started)!r}, 'w').write(str(os.getpid())); "
+                                  "time.sleep(60)"]
+    assert _run_together([[sys.executable, "-c", "print('ok')"], hang], timeout=4) is None
+    pid = int(started.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed and reaped
+    assert _run_together([[str(tmp_path / "no-such-git")]], timeout=2) is None
+    assert _run_together([[sys.executable, "-c", "print('ok')"]], timeout=5) == [(0, "ok\n")]
 
 
 def test_allowlisted_variables_by_name_and_by_pattern_are_the_same_as_matched_one_by_one(
