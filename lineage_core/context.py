@@ -34,9 +34,12 @@ def _holding(var: ContextVar[Any], value: Any) -> Iterator[None]:
         var.reset(token)
 
 
-def run_context(**info: Any) -> contextlib.AbstractContextManager[None]:
-    """Adapters wrap a task in this so its runs record ``orchestrator=airflow, dag_id=...``."""
-    return _holding(_RUN_CONTEXT, {**current_run_context(), **info})
+@contextlib.contextmanager
+def run_context(**info: Any) -> Iterator[None]:
+    """Adapters wrap a task in this so its runs record ``orchestrator=airflow, dag_id=...``: ``info`` over the
+    context around the block, as it is when the block is entered."""
+    with _holding(_RUN_CONTEXT, {**current_run_context(), **info}):
+        yield
 
 
 def outcome_reported_by_caller() -> contextlib.AbstractContextManager[None]:
