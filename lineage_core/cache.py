@@ -17,7 +17,7 @@ import os
 import time
 import typing
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
@@ -28,9 +28,10 @@ from .function_key import Binder, StaticParts, call_manifest, input_datasets, ou
 from .hashing.values import ndarray_hash, remember_array_hash
 from .ids import new_run_id
 from .keys import KeyManifest, short
+from .modes import CacheMode, parse_verify
+from .records import record
 from .runs import Reason, RunRecorder, RunStatus, explain_miss
 from .runtime import default_store, process_environment
-from .settings import CacheMode
 from .singleflight import MISS, Lease, lead_or_wait
 from .store.materializers import LoadContext, SaveContext, materializer_by_id, materializer_for
 
@@ -46,7 +47,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-@dataclass
+@record(frozen=False)
 class Outcome:
     """What happened on the last call of a cached function (see :func:`explain`)."""
 
@@ -56,6 +57,12 @@ class Outcome:
     reasons: list[str] = field(default_factory=list)
     source_run_id: str | None = None
     job: str = ""
+
+    def __init__(self, hit: bool, run_id: str, key: str, reasons: list[str] | None = None,
+                 source_run_id: str | None = None, job: str = "") -> None:
+        self.hit, self.run_id, self.key = hit, run_id, key
+        self.reasons = [] if reasons is None else reasons
+        self.source_run_id, self.job = source_run_id, job
 
 
 class CachedFunction(Generic[P, R]):
@@ -101,7 +108,7 @@ class CachedFunction(Generic[P, R]):
         self.allow_pickle = pickle
         self.single_flight, self.wait_timeout = single_flight, wait_timeout
         self.hardware, self.metrics = hardware, metrics  # metrics: the result is also the run's metrics
-        self.verify = None if verify is None else settings.parse_verify(verify, "verify")
+        self.verify = None if verify is None else parse_verify(verify, "verify")
         if llm_cache is not None:  # checked now; lineage_core.llm is imported only by a step that sets it
             from .llm.policy import step_scope
         self.llm_scope = contextlib.nullcontext if llm_cache is None else step_scope(llm_cache)  # a miss's body

@@ -15,13 +15,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import ConfigError
-from .settings import (
-    ARTIFACTS_URL_ENV,
-    OPENLINEAGE_API_KEY_ENV,
-    OPENLINEAGE_URL_ENV,
-    STORE_URL_ENV,
-    CacheMode,
-)
+from .modes import CacheMode
+from .settings import ARTIFACTS_URL_ENV, OPENLINEAGE_API_KEY_ENV, OPENLINEAGE_URL_ENV, STORE_URL_ENV
 
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"  # set by NVIDIA GPU feature discovery on every GPU node
 TOKEN_KEY = "token"  # noqa: S105 - the default key of the token secret, not a token

@@ -17,12 +17,13 @@ import shutil
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from functools import cache
 from typing import Any
 
 from .hashing.content import hash_bytes
 from .installed import installed_distributions
+from .records import record
 from .redact import redact_value, redact_values
 from .settings import Settings
 
@@ -47,7 +48,7 @@ DEFAULT_ENV_ALLOWLIST = (
 )
 
 
-@dataclass
+@record(frozen=False)
 class EnvironmentSnapshot:
     """Where a run ran: the interpreter, platform, packages, image, GPU, git state and the allowed environment
     variables (redacted); ``content_hash`` names it in the store."""
@@ -61,6 +62,15 @@ class EnvironmentSnapshot:
     gpu: dict[str, Any] = field(default_factory=dict)
     git: dict[str, Any] = field(default_factory=dict)
     env_vars: dict[str, str] = field(default_factory=dict)
+
+    def __init__(self, python: str, implementation: str, platform: str, machine: str, packages: dict[str, str],
+                 image_digest: str | None = None, gpu: dict[str, Any] | None = None, git: dict[str, Any] | None = None,
+                 env_vars: dict[str, str] | None = None) -> None:
+        self.python, self.implementation, self.platform, self.machine = python, implementation, platform, machine
+        self.packages, self.image_digest = packages, image_digest
+        self.gpu = {} if gpu is None else gpu
+        self.git = {} if git is None else git
+        self.env_vars = {} if env_vars is None else env_vars
 
     @property
     def python_minor(self) -> str:

@@ -102,7 +102,8 @@ __all__ = [
 
 _FROM = {
     "settings": ("ARTIFACTS_URL_ENV", "CACHE_ENV", "DISABLED_ENV", "HOME_ENV", "IMAGE_DIGEST_ENV",
-                 "OPENLINEAGE_API_KEY_ENV", "OPENLINEAGE_URL_ENV", "STORE_URL_ENV", "CacheMode", "Settings"),
+                 "OPENLINEAGE_API_KEY_ENV", "OPENLINEAGE_URL_ENV", "STORE_URL_ENV", "Settings"),
+    "modes": ("CacheMode",),
     "runtime": ("default_store",),
     "cache": ("CACHE_OPTIONS", "CachedFunction", "Outcome", "cached", "explain"),
     "refs": ("ArtifactRef", "as_ref"),
@@ -135,6 +136,7 @@ if TYPE_CHECKING:
     from .hashing.remote import Uri
     from .ids import new_run_id, run_uuid
     from .keys import short
+    from .modes import CacheMode
     from .openlineage.naming import dataset_name
     from .refs import ArtifactRef, as_ref
     from .runs import Reason, RunStatus
@@ -148,7 +150,6 @@ if TYPE_CHECKING:
         OPENLINEAGE_API_KEY_ENV,
         OPENLINEAGE_URL_ENV,
         STORE_URL_ENV,
-        CacheMode,
         Settings,
     )
     from .settings import use as use_settings

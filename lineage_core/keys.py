@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .hashing.content import hash_bytes
+from .records import record
 
 if TYPE_CHECKING:
     from .environment import EnvironmentSnapshot
@@ -48,7 +49,7 @@ class KeyComponent(NamedTuple):
     compute: Callable[[KeyContext], Any] | None = None  # filled in for every step; None = given by the step
 
 
-@dataclass(frozen=True)
+@record
 class KeyManifest:
     """The components of one key (``None`` = absent) plus display-only text for explanations."""
 
@@ -60,6 +61,11 @@ class KeyManifest:
     # process-fixed components (code, env, outputs), so a call encodes only its own arguments. Never key material
     # of its own: ``key()`` is the same with or without it.
     encoded: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
+
+    def __init__(self, components: Mapping[str, Any], display: Mapping[str, str] | None = None,
+                 code_entry: str = "", schema: int = KEY_SCHEMA, encoded: Mapping[str, str] | None = None) -> None:
+        self.__dict__.update(components=components, display={} if display is None else display,  # frozen
+                             code_entry=code_entry, schema=schema, encoded=encoded)
 
     @classmethod
     def build(cls, context: KeyContext | None = None, *, display: Mapping[str, str] | None = None,

@@ -9,11 +9,12 @@ per task, however large the data between them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArtifactError, ConfigError
+from .records import record
 
 if TYPE_CHECKING:
     from .store import CacheStore
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 MARKER = "__lineage_artifact__"
 
 
-@dataclass(frozen=True)
+@record
 class ArtifactRef:
     """A stored value by reference: where its blob is, its hash and materializer, and the run that produced it.
     Passed to another step, it is keyed by content and loaded only where that step runs."""
@@ -31,6 +32,10 @@ class ArtifactRef:
     materializer: str  # the exact materializer id that wrote them
     key: str | None = None  # the cache key that produced it
     run_id: str | None = None  # the run that produced it
+
+    def __init__(self, uri: str, hash: str, materializer: str, key: str | None = None,
+                 run_id: str | None = None) -> None:
+        self.__dict__.update(uri=uri, hash=hash, materializer=materializer, key=key, run_id=run_id)  # frozen
 
     def __lineage_hash__(self) -> str:
         """Keyed by content: the same stored value gives the same key, wherever the reference came from."""

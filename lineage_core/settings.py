@@ -21,16 +21,17 @@ import contextlib
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from .environ import environ
 from .errors import ConfigError
+from .modes import CacheMode, parse_verify
+from .records import record
 
 # -- the environment variables, by setting ------------------------------------------------------------
 HOME_ENV = "LINEAGE_HOME"  # the local store's directory (SQLite database, artifacts, caches, spool)
@@ -59,46 +60,6 @@ PLAN_ENV = "LINEAGE_EXEC"  # the ExecPlan (JSON)
 RESULT_ENV = "LINEAGE_EXEC_RESULT"  # where ``lineage exec`` writes its CommandResult
 OPENLINEAGE_URL_ENV = "OPENLINEAGE_URL"  # the OpenLineage client's own: where events go (set in pods)
 OPENLINEAGE_API_KEY_ENV = STORE_TOKEN_ENVS[1]  # … and its token
-
-
-class CacheMode(str, Enum):
-    OFF = "off"
-    READ = "read"
-    WRITE = "write"
-    READWRITE = "readwrite"
-
-    @property
-    def reads(self) -> bool:
-        return self in (CacheMode.READ, CacheMode.READWRITE)
-
-    @property
-    def writes(self) -> bool:
-        return self in (CacheMode.WRITE, CacheMode.READWRITE)
-
-    @classmethod
-    def parse(cls, value: str | CacheMode | bool | None, source: str) -> CacheMode:
-        if isinstance(value, CacheMode):
-            return value
-        if value is None or value is True:  # unset, as on most hits
-            return cls.READWRITE
-        if value is False:
-            return cls.OFF
-        try:
-            return cls((value or "readwrite").strip().lower())
-        except ValueError:
-            allowed = "|".join(m.value for m in cls)
-            raise ConfigError(f"{source}={value!r} is not one of {allowed}") from None
-
-
-VERIFY_MODES = ("stat", "always")
-
-
-def parse_verify(value: str | None, source: str) -> str:
-    """How a hit verifies its blob: ``stat`` (default) or ``always`` (a full hash on every hit)."""
-    mode = (value or "stat").strip().lower()
-    if mode not in VERIFY_MODES:
-        raise ConfigError(f"{source}={value!r} is not one of {'|'.join(VERIFY_MODES)}")
-    return mode
 
 
 def is_server_url(url: str) -> bool:
@@ -228,13 +189,14 @@ _READERS: dict[str, Callable[[Environ], Any]] = {
 }
 
 
-@dataclass(frozen=True, repr=False)  # its own __repr__ (redacted): no generated one compiled at import
+@record
 class Settings:
     """Every setting of the layer (the variable each comes from: the ``*_ENV`` constants).
 
     ``store_url`` / ``artifacts_url`` are None when not given: the store is then the SQLite database in
     ``home`` and the artifacts lie beside the store (:attr:`resolved_store_url`,
-    :attr:`resolved_artifacts_url`). Tokens and URL passwords never appear in the ``repr``.
+    :attr:`resolved_artifacts_url`). Tokens and URL passwords never appear in the ``repr``. A frozen dataclass
+    whose ``__init__`` is written out (:mod:`lineage_core.records`: nothing compiled at import).
     """
 
     home: Path = field(default_factory=default_home)
@@ -259,22 +221,35 @@ class Settings:
     server_token_file: str | None = None
     server_anonymous_read: str | None = None  # "lineage": the Marquez read API is open without a token
 
-    def __post_init__(self) -> None:
-        set_ = object.__setattr__  # normalise the few fields callers may give loosely; frozen otherwise
-        set_(self, "home", Path(self.home).expanduser())
-        set_(self, "cache_mode", CacheMode.parse(self.cache_mode, "cache_mode"))
-        set_(self, "verify", parse_verify(self.verify, "verify"))
-        set_(self, "env_allowlist", tuple(self.env_allowlist))
-        set_(self, "server_tokens", tuple(self.server_tokens))
-        for name in ("wait_timeout", "lease_ttl"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name}={getattr(self, name)!r} must be a positive number of seconds")
-        if self.spool_max_bytes < 0:
-            raise ConfigError(f"spool_max_bytes={self.spool_max_bytes!r} must be 0 or more")
-        if not isinstance(self.artifacts_options, Mapping):
+    def __init__(self, home: Path | str | None = None, store_url: str | None = None, artifacts_url: str | None = None,
+                 artifacts_options: Mapping[str, Any] | None = None, namespace: str = "default",
+                 cache_mode: CacheMode | str = CacheMode.READWRITE, verify: str = "stat", disabled: bool = False,
+                 store_token: str | None = None, wait_timeout: float = 3600.0, lease_ttl: float = 30.0,
+                 spool_max_bytes: int = 64 << 20, blob_cache: str | None = None, blob_cache_max_bytes: int = 10 << 30,
+                 image_digest: str | None = None, podinfo_image_file: str = "/etc/podinfo/image",
+                 env_allowlist: Iterable[str] = (), export_token: str | None = None,
+                 server_tokens: Iterable[str] = (), server_token_file: str | None = None,
+                 server_anonymous_read: str | None = None) -> None:
+        home = default_home() if home is None else Path(home).expanduser()
+        cache_mode, verify = CacheMode.parse(cache_mode, "cache_mode"), parse_verify(verify, "verify")
+        for name, seconds in (("wait_timeout", wait_timeout), ("lease_ttl", lease_ttl)):
+            if not seconds > 0:
+                raise ConfigError(f"{name}={seconds!r} must be a positive number of seconds")
+        if spool_max_bytes < 0:
+            raise ConfigError(f"spool_max_bytes={spool_max_bytes!r} must be 0 or more")
+        if artifacts_options is None:
+            artifacts_options = {}
+        elif not isinstance(artifacts_options, Mapping):
             raise ConfigError("artifacts_options must be a mapping (fsspec options)")
-        if not self.namespace:
+        if not namespace:
             raise ConfigError("namespace must not be empty")
+        self.__dict__.update(  # frozen: set here, in field order, the few loosely given ones normalised
+            home=home, store_url=store_url, artifacts_url=artifacts_url, artifacts_options=artifacts_options,
+            namespace=namespace, cache_mode=cache_mode, verify=verify, disabled=disabled, store_token=store_token,
+            wait_timeout=wait_timeout, lease_ttl=lease_ttl, spool_max_bytes=spool_max_bytes, blob_cache=blob_cache,
+            blob_cache_max_bytes=blob_cache_max_bytes, image_digest=image_digest, podinfo_image_file=podinfo_image_file,
+            env_allowlist=tuple(env_allowlist), export_token=export_token, server_tokens=tuple(server_tokens),
+            server_token_file=server_token_file, server_anonymous_read=server_anonymous_read)
 
     @classmethod
     def from_env(cls, environ: Environ | None = None) -> Settings:

@@ -7,7 +7,7 @@ import pytest
 
 from lineage_core.container import CacheSpec, ContainerTask, SecretEnv
 from lineage_core.errors import ConfigError
-from lineage_core.settings import CacheMode
+from lineage_core.modes import CacheMode
 
 
 @pytest.mark.parametrize(("fields", "message"), [

@@ -11,8 +11,9 @@ import pytest
 
 from lineage_core import cached, explain, settings
 from lineage_core.errors import ConfigError
+from lineage_core.modes import CacheMode
 from lineage_core.runtime import close_stores, default_store
-from lineage_core.settings import CacheMode, Settings
+from lineage_core.settings import Settings
 
 
 def test_from_env_reads_every_setting(tmp_path: Path) -> None:
