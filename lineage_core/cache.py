@@ -17,7 +17,6 @@ import os
 import time
 import typing
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
@@ -29,7 +28,7 @@ from .hashing.values import ndarray_hash, remember_array_hash
 from .ids import new_run_id
 from .keys import KeyManifest, short
 from .modes import CacheMode, parse_verify
-from .records import record
+from .outcome import Outcome as Outcome  # also lineage_core.cache.Outcome, where it was defined first
 from .runs import Reason, RunRecorder, RunStatus, explain_miss
 from .runtime import default_store, process_environment
 from .singleflight import MISS, Lease, lead_or_wait
@@ -45,24 +44,6 @@ _UNRESOLVED = object()
 _scratch = functools.lru_cache(maxsize=64)(lambda home: home / "materialized")  # joined once per store home
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-@record(frozen=False)
-class Outcome:
-    """What happened on the last call of a cached function (see :func:`explain`)."""
-
-    hit: bool
-    run_id: str
-    key: str
-    reasons: list[str] = field(default_factory=list)
-    source_run_id: str | None = None
-    job: str = ""
-
-    def __init__(self, hit: bool, run_id: str, key: str, reasons: list[str] | None = None,
-                 source_run_id: str | None = None, job: str = "") -> None:
-        self.hit, self.run_id, self.key = hit, run_id, key
-        self.reasons = [] if reasons is None else reasons
-        self.source_run_id, self.job = source_run_id, job
 
 
 class CachedFunction(Generic[P, R]):

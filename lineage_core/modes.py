@@ -46,3 +46,8 @@ def parse_verify(value: str | None, source: str) -> str:
     if mode not in VERIFY_MODES:
         raise ConfigError(f"{source}={value!r} is not one of {'|'.join(VERIFY_MODES)}")
     return mode
+
+
+# Defined here, named where it was first defined: the value hasher tags an enum by module and qualname (a step whose
+# arguments hold one keeps its cache key), and pickles made by either version load in the other.
+CacheMode.__module__ = "lineage_core.settings"
