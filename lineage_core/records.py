@@ -18,67 +18,48 @@ from __future__ import annotations
 import dataclasses
 import reprlib
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar, dataclass_transform
+from typing import Any, TypeVar, dataclass_transform
 
 T = TypeVar("T", bound=type)
 
 
-class _Plan(NamedTuple):
-    """What the shared methods read of one record class, worked out once per class from its fields."""
-
-    compared: tuple[str, ...]
-    hashed: tuple[str, ...]
-    shown: tuple[str, ...]
-    names: frozenset[str]
+def _names(cls: type, keep: Callable[[dataclasses.Field[Any]], bool]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if keep(f))
 
 
-def _plan(cls: type) -> _Plan:
-    plan: _Plan | None = cls.__dict__.get("_record_plan")
-    if plan is None:
-        fields = dataclasses.fields(cls)
-        plan = _Plan(tuple(f.name for f in fields if f.compare),
-                     tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash)),
-                     tuple(f.name for f in fields if f.repr), frozenset(f.name for f in fields))
-        type.__setattr__(cls, "_record_plan", plan)
-    return plan
+def _methods(cls: Any, frozen: bool) -> dict[str, Any]:
+    """The methods ``@dataclass`` would generate for ``cls`` (all but ``__init__``), as closures over its fields:
+    made, not compiled. Like the generated ones, they read ``cls``'s own fields, not a subclass's."""
+    compared, shown = _names(cls, lambda f: f.compare), _names(cls, lambda f: f.repr)
+    hashed = _names(cls, lambda f: f.compare if f.hash is None else f.hash)
+    fields = frozenset(_names(cls, lambda f: True))
 
+    def __eq__(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return tuple([getattr(self, n) for n in compared]) == tuple([getattr(other, n) for n in compared])
+        return NotImplemented
 
-def _values(obj: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple([getattr(obj, n) for n in names])
+    @reprlib.recursive_repr()
+    def __repr__(self: Any) -> str:
+        return f"{self.__class__.__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in shown)})"
 
-
-def _eq(self: Any, other: Any) -> Any:
-    if other.__class__ is self.__class__:
-        names = _plan(self.__class__).compared
-        return _values(self, names) == _values(other, names)
-    return NotImplemented
-
-
-def _hash(self: Any) -> int:
-    return hash(_values(self, _plan(self.__class__).hashed))
-
-
-@reprlib.recursive_repr()
-def _repr(self: Any) -> str:
-    shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in _plan(self.__class__).shown)
-    return f"{self.__class__.__qualname__}({shown})"
-
-
-def _frozen(cls: Any) -> tuple[Callable[..., None], Callable[..., None]]:
-    """``__setattr__`` and ``__delattr__`` that refuse a field (and anything, on the record's own class), as the
-    generated ones do; a subclass that is not a record may add attributes of its own."""
+    def __hash__(self: Any) -> int:
+        return hash(tuple([getattr(self, n) for n in hashed]))
 
     def __setattr__(self: Any, name: str, value: Any) -> None:
-        if self.__class__ is cls or name in _plan(cls).names:
+        if self.__class__ is cls or name in fields:
             raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
         super(cls, self).__setattr__(name, value)
 
     def __delattr__(self: Any, name: str) -> None:
-        if self.__class__ is cls or name in _plan(cls).names:
+        if self.__class__ is cls or name in fields:
             raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
         super(cls, self).__delattr__(name)
 
-    return __setattr__, __delattr__
+    if not frozen:  # as for a dataclass with eq and not frozen: unhashable
+        return {"__eq__": __eq__, "__repr__": __repr__, "__hash__": None}
+    return {"__eq__": __eq__, "__repr__": __repr__, "__hash__": __hash__, "__setattr__": __setattr__,
+            "__delattr__": __delattr__}
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, dataclasses.Field))
@@ -90,15 +71,8 @@ def record(cls: T | None = None, /, *, frozen: bool = True) -> Any:
         if "__init__" not in cls.__dict__:
             raise TypeError(f"@record class {cls.__qualname__} must write its own __init__")
         dataclasses.dataclass(init=False, repr=False, eq=False)(cls)  # the same class, its fields processed
-        own = cls.__dict__
-        methods: dict[str, Any] = {"__eq__": _eq, "__repr__": _repr}
-        if frozen:
-            methods["__hash__"] = _hash
-            methods["__setattr__"], methods["__delattr__"] = _frozen(cls)
-        elif own.get("__hash__", None) is None:
-            methods["__hash__"] = None  # as for a dataclass with eq and not frozen: unhashable
-        for name, method in methods.items():
-            if name not in own or (name == "__hash__" and own[name] is None):
+        for name, method in _methods(cls, frozen).items():
+            if cls.__dict__.get(name) is None:  # not written by the class (a body's __eq__ sets __hash__ None)
                 type.__setattr__(cls, name, method)
         return cls
 
